@@ -1,0 +1,44 @@
+# Every target sets up what it needs on a fresh machine: a virtualenv for
+# Python and `npm ci` for the Convex functions.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := convex/node_modules/.installed
+
+.PHONY: run test lint typecheck pytest convex-test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $@
+
+$(NODE_STAMP): convex/package.json convex/package-lock.json
+	cd convex && npm ci --no-audit --no-fund
+	touch $@
+
+# Run the daemon on its embedded default: fully offline, sync disabled.
+run: $(STAMP)
+	$(BIN)/atlasd serve
+
+test: lint typecheck pytest convex-test
+
+lint: $(STAMP)
+	$(BIN)/ruff check atlasd tests bench
+	$(BIN)/ruff format --check atlasd tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) $(NODE_STAMP)
+	$(BIN)/pytest
+
+convex-test: $(NODE_STAMP)
+	cd convex && npm test
+
+bench: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) convex/node_modules .mypy_cache .ruff_cache .pytest_cache
