@@ -1,0 +1,299 @@
+"""The socket protocol's types (CONTRACT section 3), shared by daemon and client.
+
+One request per line, one response line per request. Requests are a tagged
+union of Structs keyed by ``"op"``, decoded by one Decoder built once; every
+request may carry ``"id"`` (a JSON scalar), echoed back in every line answering
+it (``null`` when the request had none or could not be read).
+
+Unknown request fields are refused (``bad_request``) so that a misspelt
+parameter such as ``expected_verison`` never silently drops a check.
+
+Response lines::
+
+    {"id": ..., "ok": true, "result": {...}}
+    {"id": ..., "ok": false, "error": {"code": ..., "message": ..., ...}}
+    {"id": ..., "event": {...}}        subscribe, one per event
+    {"id": ..., "rows": [...]}         watch, each time the answer changes
+
+Error handling: :func:`decode_request` raises :class:`~atlasd.errors.BadRequest`
+for anything that is not a well-typed request; the caller still learns the
+request's ``id`` when the line was a JSON object that carried one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypeAlias
+
+import msgspec
+
+from atlasd.errors import AtlasdError, BadRequest
+from atlasd.eventlog.model import Event, NewEvent
+
+__all__ = [
+    "Append",
+    "AppendBatch",
+    "EventIn",
+    "Ping",
+    "Query",
+    "Read",
+    "Request",
+    "RequestId",
+    "Response",
+    "Status",
+    "Subscribe",
+    "SyncNow",
+    "UnreadableRequest",
+    "Watch",
+    "decode_request",
+    "decode_response",
+    "encode_error",
+    "encode_event_line",
+    "encode_ok",
+    "encode_request",
+    "encode_rows_line",
+]
+
+#: Any JSON scalar; arrays and objects are refused as ids.
+RequestId: TypeAlias = int | float | str | bool | None
+
+#: ``read`` answers at most this many events per call when no limit is given.
+DEFAULT_READ_LIMIT = 1000
+#: The largest ``limit`` a ``read`` accepts (bounds one response line).
+MAX_READ_LIMIT = 10_000
+
+
+class _Base(
+    msgspec.Struct,
+    tag_field="op",
+    kw_only=True,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+):
+    id: RequestId = None
+
+
+class EventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One event to append, as sent by a client (an ``append_batch`` item)."""
+
+    stream: str
+    type: str
+    data: dict[str, Any]
+    event_id: str | None = None
+    meta: dict[str, Any] | None = None
+    expected_version: int | None = None
+
+    def to_new_event(self) -> NewEvent:
+        return NewEvent(
+            stream=self.stream,
+            type=self.type,
+            data=self.data,
+            event_id=self.event_id,
+            meta=self.meta,
+            expected_version=self.expected_version,
+        )
+
+
+class Ping(_Base, tag="ping"):
+    """Result: ``{"version", "origin"}``; a ready daemon always answers."""
+
+
+class Append(_Base, tag="append"):
+    """Result: ``{"seq", "event_id", "version", "duplicate"}``."""
+
+    stream: str
+    type: str
+    data: dict[str, Any]
+    event_id: str | None = None
+    meta: dict[str, Any] | None = None
+    expected_version: int | None = None
+
+    def to_new_event(self) -> NewEvent:
+        return NewEvent(
+            stream=self.stream,
+            type=self.type,
+            data=self.data,
+            event_id=self.event_id,
+            meta=self.meta,
+            expected_version=self.expected_version,
+        )
+
+
+class AppendBatch(_Base, tag="append_batch"):
+    """Result: ``{"results": [...]}``; all events or none are appended."""
+
+    events: list[EventIn]
+
+
+class Read(_Base, tag="read"):
+    """Result: ``{"events": [...], "last_seq"}``; events with seq > ``from_seq``.
+
+    ``last_seq`` is a cursor: read again with ``from_seq = last_seq`` to go on.
+    """
+
+    from_seq: int = 0
+    stream: str | None = None
+    types: list[str] | None = None
+    limit: int | None = None
+
+
+class Subscribe(_Base, tag="subscribe"):
+    """Catch-up from ``from_seq`` (exclusive; ``"end"``: live only), then live."""
+
+    from_seq: int | Literal["end"] = 0
+    stream: str | None = None
+    types: list[str] | None = None
+
+
+class Query(_Base, tag="query"):
+    """Result: ``{"rows": [...]}`` from one of the five views."""
+
+    view: str
+    filter: dict[str, Any] | None = None
+    limit: int | None = None
+    order: Literal["asc", "desc"] | None = None
+
+
+class Watch(_Base, tag="watch"):
+    """A ``query`` answered now and again each time its answer changes."""
+
+    view: str
+    filter: dict[str, Any] | None = None
+    limit: int | None = None
+    order: Literal["asc", "desc"] | None = None
+
+
+class Status(_Base, tag="status"):
+    """Result: the contract's status fields (origin, last_seq, sync.*, ...)."""
+
+
+class SyncNow(_Base, tag="sync_now"):
+    """Result: ``{"triggered": bool, ...}``.
+
+    ``wait``: answer once the round finished, with its outcome.
+    ``retry_rejected``: requeue quarantined events first (result ``requeued``).
+    """
+
+    wait: bool = False
+    retry_rejected: bool = False
+
+
+Request: TypeAlias = (
+    Ping | Append | AppendBatch | Read | Subscribe | Query | Watch | Status | SyncNow
+)
+
+
+class UnreadableRequest(BadRequest):
+    """A line that is not a well-typed request; ``request_id`` is its ``id`` if readable."""
+
+    def __init__(self, message: str, request_id: RequestId = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class _IdOnly(msgspec.Struct):
+    """Fallback to recover the ``id`` of a request that failed validation."""
+
+    id: Any = None
+
+
+class Response(msgspec.Struct, kw_only=True):
+    """Any line the daemon sends, as decoded by a client.
+
+    Exactly one of ``result``/``error`` (with ``ok``), ``event`` or ``rows`` is set.
+    """
+
+    id: Any = None
+    ok: bool | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    event: Event | None = None
+    rows: list[dict[str, Any]] | None = None
+
+
+class _Ok(msgspec.Struct):
+    id: Any
+    ok: bool
+    result: Any
+
+
+class _Err(msgspec.Struct):
+    id: Any
+    ok: bool
+    error: dict[str, Any]
+
+
+class _EventLine(msgspec.Struct):
+    id: Any
+    event: Any
+
+
+class _RowsLine(msgspec.Struct):
+    id: Any
+    rows: Any
+
+
+_request_decoder: msgspec.json.Decoder[Request] = msgspec.json.Decoder(Request)
+_id_decoder = msgspec.json.Decoder(_IdOnly)
+_response_decoder = msgspec.json.Decoder(Response)
+_encoder = msgspec.json.Encoder()
+
+
+def decode_request(line: bytes) -> Request:
+    """Decode one request line (without or with its trailing newline).
+
+    Error handling: raises :class:`UnreadableRequest` (a ``bad_request``) whose
+    ``request_id`` is the line's ``id`` when it could be read, else ``None``.
+    """
+    try:
+        return _request_decoder.decode(line)
+    except (msgspec.MsgspecError, ValueError) as exc:
+        raise _bad_request(line, exc) from exc
+
+
+def _bad_request(line: bytes, exc: Exception) -> UnreadableRequest:
+    request_id: RequestId = None
+    message = str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        message = "request is not valid UTF-8"
+    elif isinstance(exc, msgspec.ValidationError):
+        try:
+            candidate = _id_decoder.decode(line).id
+        except (msgspec.MsgspecError, ValueError):
+            candidate = None
+        if candidate is None or isinstance(candidate, (int, float, str, bool)):
+            request_id = candidate
+        if message.startswith("Invalid value") and "$.op" in message:
+            message = f"unknown op: {message}"
+    else:
+        message = f"malformed JSON: {message}"
+    return UnreadableRequest(message, request_id)
+
+
+def encode_request(request: Request) -> bytes:
+    """One request line, newline included."""
+    return _encoder.encode(request) + b"\n"
+
+
+def encode_ok(request_id: Any, result: Any) -> bytes:
+    """A success line; ``result`` may hold ``msgspec.Raw`` pieces (spliced as is)."""
+    return _encoder.encode(_Ok(request_id, True, result)) + b"\n"
+
+
+def encode_error(request_id: Any, error: AtlasdError) -> bytes:
+    """A failure line carrying the error's contract code and details."""
+    return _encoder.encode(_Err(request_id, False, error.to_wire())) + b"\n"
+
+
+def encode_event_line(request_id: Any, event: msgspec.Raw | Event) -> bytes:
+    """A subscription line for one event (already encoded JSON or an Event)."""
+    return _encoder.encode(_EventLine(request_id, event)) + b"\n"
+
+
+def encode_rows_line(request_id: Any, rows: Any) -> bytes:
+    """A watch line: the query's answer as it is now."""
+    return _encoder.encode(_RowsLine(request_id, rows)) + b"\n"
+
+
+def decode_response(line: bytes) -> Response:
+    """Decode one line sent by the daemon (client side)."""
+    return _response_decoder.decode(line)
