@@ -1,0 +1,329 @@
+"""The daemon's configuration: frozen Structs with documented defaults.
+
+Everything is resolved in :func:`resolve_config`, merging in increasing
+precedence::
+
+    defaults  <  TOML file (--config FILE, or ATLASD_CONFIG)  <  environment  <  flags
+
+Environment variables (CONTRACT section 1 names first):
+
+=====================  =====================================================
+``ATLASD_SOCKET``      socket path
+``ATLASD_DATA_DIR``    data dir (SQLite file, spool)
+``CONVEX_URL``         deployment URL; the ingest URL is derived from it
+``ATLASD_INGEST_URL``  the ingest URL, whole (wins over ``CONVEX_URL``)
+``ATLASD_INGEST_TOKEN`` the ingest token
+``ATLASD_CONFIG``      TOML file read when ``--config`` is not given
+``ATLASD_LOG_LEVEL``   ``debug``, ``info``, ``warning`` or ``error``
+``ATLASD_SOCKET_GROUP`` group (name or gid) given access to the socket (0660)
+``ATLASD_SYNCHRONOUS`` SQLite ``synchronous`` pragma: ``FULL`` or ``EXTRA``
+=====================  =====================================================
+
+The TOML file holds the :class:`Config` field names at top level and a
+``[sync]`` table with the :class:`SyncConfig` names, plus two input-only keys
+there: ``convex_url`` (derived into ``ingest_url``) and ``token_file``. The
+token itself is never read from the TOML file, so config files can be shared.
+
+Token sources, in increasing precedence: the systemd credential
+``$CREDENTIALS_DIRECTORY/ingest-token`` (``LoadCredential=``), ``sync.token_file``
+in the TOML file, ``ATLASD_INGEST_TOKEN``, ``--token-file``. The token is held
+in a :class:`Secret`, whose repr is ``'***'``.
+
+Error handling: every problem (unreadable file, bad TOML, unknown key, wrong
+type, unreadable token file) raises :class:`ConfigError` with a message naming
+the source; ``atlasd serve`` exits 2 on it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Secret",
+    "SyncConfig",
+    "default_data_dir",
+    "default_socket_path",
+    "derive_ingest_url",
+    "resolve_config",
+    "resolve_socket_path",
+]
+
+MiB = 1024 * 1024
+
+_Positive = Annotated[int, msgspec.Meta(ge=1)]
+_PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names the culprit."""
+
+
+class Secret:
+    """A string that never shows in ``repr``/``str`` (logs, status, tracebacks)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class SyncConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The sync worker's part. Sync is enabled when ``ingest_url`` is set."""
+
+    #: Where batches are POSTed; ``None``: sync disabled (fully offline).
+    ingest_url: str | None = None
+    #: Bearer token for the ingest endpoint.
+    token: Secret | None = None
+    #: Events per ingest call; must fit Convex's per-transaction limits.
+    batch_max_events: _Positive = 256
+    #: Encoded bytes per ingest call.
+    batch_max_bytes: _Positive = 4 * MiB
+    #: Wait this long after an append for more to batch before sending.
+    linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 50
+    #: Poll the remote at least this often even without appends.
+    interval_s: _PositiveFloat = 30.0
+    #: First retry delay after a transient failure; doubles up to the cap.
+    backoff_base_s: _PositiveFloat = 1.0
+    backoff_cap_s: _PositiveFloat = 60.0
+    #: Retry delay after a 401/403 (the token is wrong until someone fixes it).
+    auth_retry_s: _PositiveFloat = 300.0
+    #: One HTTP request's timeout.
+    timeout_s: _PositiveFloat = 30.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.ingest_url is not None
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Everything ``atlasd serve`` needs; components get their part passed in."""
+
+    #: The Unix socket the daemon listens on.
+    socket: Path
+    #: Holds the SQLite file and ``spool/``.
+    data_dir: Path
+    #: SQLite ``synchronous``; FULL makes every acknowledged append durable.
+    synchronous: Literal["FULL", "EXTRA"] = "FULL"
+    #: Refuse appends (``unavailable``) once the database grows past this; None: no cap.
+    max_db_bytes: _Positive | None = None
+    #: Group (name or gid) allowed on the socket; the socket is then mode 0660.
+    socket_group: str | int | None = None
+    #: Peer uids allowed besides the daemon's own uid and root.
+    allowed_uids: tuple[int, ...] = ()
+    #: Peer gids allowed (primary or supplementary), besides ``socket_group``.
+    allowed_gids: tuple[int, ...] = ()
+    #: Connections served at once; more are told ``unavailable`` and closed.
+    max_connections: _Positive = 1024
+    #: Longest request line; longer ones get ``too_large`` and a close.
+    max_line_bytes: _Positive = 2 * MiB
+    #: Events queued per subscriber before it is told ``slow_consumer``.
+    subscriber_buffer: _Positive = 10_000
+    #: A watched query is re-run at most once per this many ms.
+    watch_coalesce_ms: Annotated[int, msgspec.Meta(ge=0)] = 50
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Ingest files dropped into ``DATA_DIR/spool/``.
+    spool_enabled: bool = True
+    sync: SyncConfig = SyncConfig()
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+
+def default_socket_path(env: Mapping[str, str] | None = None) -> Path:
+    """CONTRACT section 1: runtime dir, else /run as root, else a 0700 dir in /tmp."""
+    env = os.environ if env is None else env
+    runtime = env.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "atlasd" / "atlasd.sock"
+    if os.geteuid() == 0:
+        return Path("/run/atlasd/atlasd.sock")
+    return Path(f"/tmp/atlasd-{os.getuid()}/atlasd.sock")
+
+
+def resolve_socket_path(
+    flag: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Path:
+    """The socket a client should use: ``--socket``, else ``ATLASD_SOCKET``, else the default."""
+    env = os.environ if env is None else env
+    if flag:
+        return Path(flag)
+    if env.get("ATLASD_SOCKET"):
+        return Path(env["ATLASD_SOCKET"])
+    return default_socket_path(env)
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """CONTRACT section 1: ``$XDG_STATE_HOME/atlasd``, ``/var/lib/atlasd`` as root."""
+    env = os.environ if env is None else env
+    if os.geteuid() == 0:
+        return Path("/var/lib/atlasd")
+    state = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "atlasd"
+
+
+def derive_ingest_url(convex_url: str) -> str:
+    """``https://NAME.convex.cloud`` -> ``https://NAME.convex.site/atlasd/ingest``.
+
+    Any other URL (a self-hosted backend) gets ``/http/atlasd/ingest``, the
+    path under which the open-source backend serves HTTP actions.
+    """
+    parts = urlsplit(convex_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"CONVEX_URL is not an http(s) URL: {convex_url!r}")
+    host = parts.netloc
+    if host.endswith(".convex.cloud"):
+        site = host[: -len(".convex.cloud")] + ".convex.site"
+        return f"{parts.scheme}://{site}/atlasd/ingest"
+    return f"{parts.scheme}://{host}{parts.path.rstrip('/')}/http/atlasd/ingest"
+
+
+# Environment variable -> (Config field, or "sync.<field>").
+_ENV_FIELDS = {
+    "ATLASD_SOCKET": "socket",
+    "ATLASD_DATA_DIR": "data_dir",
+    "ATLASD_LOG_LEVEL": "log_level",
+    "ATLASD_SOCKET_GROUP": "socket_group",
+    "ATLASD_SYNCHRONOUS": "synchronous",
+    "ATLASD_INGEST_URL": "sync.ingest_url",
+    "CONVEX_URL": "sync.convex_url",
+}
+
+
+def resolve_config(
+    flags: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+) -> Config:
+    """Merge defaults < TOML file < environment < flags into one :class:`Config`.
+
+    ``flags`` uses the field names (``"sync.<name>"`` for the sync part) plus
+    ``token_file``; ``None`` values count as not given. ``config_file``
+    defaults to ``ATLASD_CONFIG``.
+
+    Error handling: raises :class:`ConfigError`.
+    """
+    env = os.environ if env is None else env
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    file_layer: dict[str, Any] = {}
+    path = config_file or env.get("ATLASD_CONFIG") or None
+    if path:
+        file_layer = _read_toml(Path(path))
+    env_layer = {
+        name: env[var] for var, name in _ENV_FIELDS.items() if env.get(var) not in (None, "")
+    }
+
+    merged: dict[str, Any] = {}
+    sync: dict[str, Any] = {}
+    token: Secret | None = _credential_token(env)
+    for source, layer in (
+        ("config file", _flatten(file_layer)),
+        ("environment", env_layer),
+        ("flags", flags),
+    ):
+        layer = dict(layer)
+        token_file = layer.pop("token_file", None) or layer.pop("sync.token_file", None)
+        if token_file is not None:
+            token = _read_token(Path(token_file), f"{source} token_file")
+        url = layer.pop("sync.ingest_url", None)
+        convex = layer.pop("sync.convex_url", None)
+        if url is not None:
+            sync["ingest_url"] = str(url)
+        elif convex is not None:
+            sync["ingest_url"] = derive_ingest_url(str(convex))
+        if source == "environment" and env.get("ATLASD_INGEST_TOKEN"):
+            token = Secret(env["ATLASD_INGEST_TOKEN"].strip())
+        for key, value in layer.items():
+            if key.startswith("sync."):
+                sync[key[len("sync.") :]] = value
+            else:
+                merged[key] = value
+
+    merged.setdefault("socket", str(default_socket_path(env)))
+    merged.setdefault("data_dir", str(default_data_dir(env)))
+    try:
+        sync_config = msgspec.convert(sync, SyncConfig, strict=False)
+        config = msgspec.convert(merged, Config, strict=False, dec_hook=_dec_hook)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from exc
+    return msgspec.structs.replace(config, sync=msgspec.structs.replace(sync_config, token=token))
+
+
+def _flatten(layer: Mapping[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in layer.items():
+        if key == "sync":
+            if not isinstance(value, dict):
+                raise ConfigError("config file: [sync] must be a table")
+            for sub, sub_value in value.items():
+                if sub == "token":
+                    raise ConfigError(
+                        "config file: the token is not read from the config file; "
+                        "use sync.token_file, ATLASD_INGEST_TOKEN or --token-file"
+                    )
+                flat[f"sync.{sub}"] = sub_value
+        else:
+            flat[key] = value
+    return flat
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _read_token(path: Path, source: str) -> Secret:
+    try:
+        value = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the ingest token ({source} {path}): {exc}") from exc
+    if not value:
+        raise ConfigError(f"the ingest token file is empty ({source} {path})")
+    return Secret(value)
+
+
+def _credential_token(env: Mapping[str, str]) -> Secret | None:
+    creds = env.get("CREDENTIALS_DIRECTORY")
+    if not creds:
+        return None
+    path = Path(creds) / "ingest-token"
+    if not path.exists():
+        return None
+    return _read_token(path, "systemd credential")
+
+
+def _dec_hook(type_: type, obj: Any) -> Any:
+    if type_ is Path and isinstance(obj, str):
+        if not obj:
+            raise ValueError("empty path")
+        return Path(obj).expanduser()
+    raise NotImplementedError(f"cannot convert {type(obj).__name__} to {type_}")
