@@ -1,0 +1,398 @@
+"""The ATLAS facade: build, task, execution, pattern and learning tracking.
+
+A typed, durable version of the best-effort Convex facade tools used before:
+every write is an event (CONTRACT section 4) that the daemon appends, or, when
+no daemon answers, that lands in the spool and is appended when it starts.
+Nothing is dropped silently: bad arguments raise
+:class:`~atlasd.errors.InvalidValue` before anything is written, and errors
+the daemon reports raise their :mod:`atlasd.errors` class.
+
+Reads (``query_patterns``, ``builds``, ``tasks``) need a running daemon and
+raise :class:`~atlasd.errors.DaemonUnreachable` without one.
+
+Example::
+
+    async with AsyncAtlas() as atlas:
+        build_id = await atlas.start_build("prd-7", "Login page")
+        await atlas.log_task(build_id, "t1", "Write form", "coder", "pending", [], 1)
+        await atlas.set_task_status(build_id, "t1", "running")
+        await atlas.complete_build(build_id, "completed")
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+from . import atlas_events as ev
+from .async_client import AsyncClient
+from .results import AppendOutcome
+from .sync_client import Client
+
+__all__ = ["AsyncAtlas", "Atlas", "Build", "Execution", "Learning", "Pattern", "Task"]
+
+
+class Build(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of the ``builds`` view."""
+
+    build_id: str
+    prd_id: str | None
+    prd_name: str | None
+    status: str
+    error: str | None
+    started_at: int | None
+    completed_at: int | None
+    tasks_total: int
+    tasks_done: int
+    tasks_failed: int
+
+
+class Task(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of the ``tasks`` view."""
+
+    build_id: str
+    task_id: str
+    title: str | None
+    agent: str | None
+    status: str
+    dependencies: list[str]
+    phase: int | float | None
+    attempts: int
+    error: str | None
+    created_at: int
+    updated_at: int
+
+
+class Execution(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of the ``executions`` view (prompt and response stay in the event)."""
+
+    event_id: str
+    build_id: str
+    task_id: str
+    agent: str | None
+    model: str | None
+    gates_passed: bool | None
+    duration_ms: int | float | None
+    error: str | None
+    recorded_at: int
+
+
+class Pattern(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of the ``patterns`` view."""
+
+    pattern_id: str
+    name: str | None
+    description: str | None
+    code: str | None
+    language: str | None
+    tags: list[str]
+    created_at: int
+
+
+class Learning(msgspec.Struct, frozen=True, kw_only=True):
+    """A row of the ``learnings`` view."""
+
+    learning_id: str
+    insight: str | None
+    category: str | None
+    build_id: str | None
+    task_id: str | None
+    pattern_id: str | None
+    recorded_at: int
+
+
+def _pattern_filter(language: str | None, tags: Sequence[str] | None) -> dict[str, Any] | None:
+    query: dict[str, Any] = {}
+    if language is not None:
+        query["language"] = language
+    if tags:
+        query["tags"] = list(tags)
+    return query or None
+
+
+class AsyncAtlas:
+    """The facade over an :class:`AsyncClient` (made from the same arguments if not given).
+
+    ``meta`` is attached to every event written (e.g. ``{"tool": "orchestrator"}``).
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient | None = None,
+        *,
+        socket_path: str | os.PathLike[str] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self._owns_client = client is None
+        self.client = client or AsyncClient(socket_path, data_dir=data_dir)
+        self.meta = meta
+
+    async def __aenter__(self) -> AsyncAtlas:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def _write(self, event: Any) -> AppendOutcome:
+        return (await self.client.append_batch([event]))[0]
+
+    async def start_build(self, prd_id: str, prd_name: str, build_id: str | None = None) -> str:
+        """Record that a build started; returns its id (a new one unless given)."""
+        build_id = build_id if build_id is not None else ev.new_id()
+        await self._write(ev.build_started(build_id, prd_id, prd_name, self.meta))
+        return build_id
+
+    async def complete_build(
+        self, build_id: str, status: ev.BuildStatus, error: str | None = None
+    ) -> AppendOutcome:
+        """Record that a build ended, ``completed`` or ``failed``."""
+        return await self._write(ev.build_completed(build_id, status, error, self.meta))
+
+    async def log_task(
+        self,
+        build_id: str,
+        task_id: str,
+        title: str,
+        agent: str,
+        status: ev.TaskStatus,
+        dependencies: Sequence[str] = (),
+        phase: int | float = 0,
+    ) -> AppendOutcome:
+        """Record a task of a build (again to update its title, agent, status...)."""
+        event = ev.task_logged(
+            build_id, task_id, title, agent, status, dependencies, phase, self.meta
+        )
+        return await self._write(event)
+
+    async def set_task_status(
+        self, build_id: str, task_id: str, status: ev.TaskStatus, error: str | None = None
+    ) -> AppendOutcome:
+        """Move a task to ``status``; ``running`` counts an attempt."""
+        return await self._write(
+            ev.task_status_changed(build_id, task_id, status, error, self.meta)
+        )
+
+    async def log_execution(
+        self,
+        build_id: str,
+        task_id: str,
+        agent: str,
+        model: str,
+        prompt: str,
+        response: str,
+        gates_passed: bool,
+        duration_ms: int | float,
+        error: str | None = None,
+    ) -> str:
+        """Record one model call of a task; returns the execution id (its event id)."""
+        event = ev.execution_logged(
+            build_id,
+            task_id,
+            agent,
+            model,
+            prompt,
+            response,
+            gates_passed,
+            duration_ms,
+            error,
+            self.meta,
+        )
+        return (await self._write(event)).event_id
+
+    async def store_pattern(
+        self,
+        name: str,
+        description: str,
+        code: str,
+        language: str,
+        tags: Sequence[str] = (),
+        pattern_id: str | None = None,
+    ) -> str:
+        """Store (or, with an existing ``pattern_id``, replace) a pattern; returns its id."""
+        pattern_id = pattern_id if pattern_id is not None else ev.new_id()
+        event = ev.pattern_stored(pattern_id, name, description, code, language, tags, self.meta)
+        await self._write(event)
+        return pattern_id
+
+    async def query_patterns(
+        self, language: str | None = None, tags: Sequence[str] | None = None
+    ) -> list[Pattern]:
+        """Patterns in ``language`` having every tag of ``tags`` (both optional)."""
+        rows = await self.client.query("patterns", filter=_pattern_filter(language, tags))
+        return msgspec.convert(rows, list[Pattern], strict=False)
+
+    async def record_learning(
+        self,
+        insight: str,
+        category: str,
+        build_id: str | None = None,
+        task_id: str | None = None,
+        pattern_id: str | None = None,
+        learning_id: str | None = None,
+    ) -> str:
+        """Record an insight, optionally tied to a build, task or pattern; returns its id."""
+        learning_id = learning_id if learning_id is not None else ev.new_id()
+        event = ev.learning_recorded(
+            learning_id, insight, category, build_id, task_id, pattern_id, self.meta
+        )
+        await self._write(event)
+        return learning_id
+
+    async def builds(self, **filter: Any) -> list[Build]:
+        """Rows of the ``builds`` view, e.g. ``builds(status="failed")``."""
+        rows = await self.client.query("builds", filter=filter or None)
+        return msgspec.convert(rows, list[Build], strict=False)
+
+    async def tasks(self, build_id: str, **filter: Any) -> list[Task]:
+        """The tasks of one build."""
+        rows = await self.client.query("tasks", filter={"build_id": build_id, **filter})
+        return msgspec.convert(rows, list[Task], strict=False)
+
+
+class Atlas:
+    """The blocking facade: the same methods as :class:`AsyncAtlas` over a :class:`Client`."""
+
+    def __init__(
+        self,
+        client: Client | None = None,
+        *,
+        socket_path: str | os.PathLike[str] | None = None,
+        data_dir: str | os.PathLike[str] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
+        self._owns_client = client is None
+        self.client = client or Client(socket_path, data_dir=data_dir)
+        self.meta = meta
+
+    def __enter__(self) -> Atlas:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def _write(self, event: Any) -> AppendOutcome:
+        return self.client.append_batch([event])[0]
+
+    def start_build(self, prd_id: str, prd_name: str, build_id: str | None = None) -> str:
+        build_id = build_id if build_id is not None else ev.new_id()
+        self._write(ev.build_started(build_id, prd_id, prd_name, self.meta))
+        return build_id
+
+    def complete_build(
+        self, build_id: str, status: ev.BuildStatus, error: str | None = None
+    ) -> AppendOutcome:
+        return self._write(ev.build_completed(build_id, status, error, self.meta))
+
+    def log_task(
+        self,
+        build_id: str,
+        task_id: str,
+        title: str,
+        agent: str,
+        status: ev.TaskStatus,
+        dependencies: Sequence[str] = (),
+        phase: int | float = 0,
+    ) -> AppendOutcome:
+        event = ev.task_logged(
+            build_id, task_id, title, agent, status, dependencies, phase, self.meta
+        )
+        return self._write(event)
+
+    def set_task_status(
+        self, build_id: str, task_id: str, status: ev.TaskStatus, error: str | None = None
+    ) -> AppendOutcome:
+        return self._write(ev.task_status_changed(build_id, task_id, status, error, self.meta))
+
+    def log_execution(
+        self,
+        build_id: str,
+        task_id: str,
+        agent: str,
+        model: str,
+        prompt: str,
+        response: str,
+        gates_passed: bool,
+        duration_ms: int | float,
+        error: str | None = None,
+    ) -> str:
+        event = ev.execution_logged(
+            build_id,
+            task_id,
+            agent,
+            model,
+            prompt,
+            response,
+            gates_passed,
+            duration_ms,
+            error,
+            self.meta,
+        )
+        return self._write(event).event_id
+
+    def store_pattern(
+        self,
+        name: str,
+        description: str,
+        code: str,
+        language: str,
+        tags: Sequence[str] = (),
+        pattern_id: str | None = None,
+    ) -> str:
+        pattern_id = pattern_id if pattern_id is not None else ev.new_id()
+        self._write(
+            ev.pattern_stored(pattern_id, name, description, code, language, tags, self.meta)
+        )
+        return pattern_id
+
+    def query_patterns(
+        self, language: str | None = None, tags: Sequence[str] | None = None
+    ) -> list[Pattern]:
+        rows = self.client.query("patterns", filter=_pattern_filter(language, tags))
+        return msgspec.convert(rows, list[Pattern], strict=False)
+
+    def record_learning(
+        self,
+        insight: str,
+        category: str,
+        build_id: str | None = None,
+        task_id: str | None = None,
+        pattern_id: str | None = None,
+        learning_id: str | None = None,
+    ) -> str:
+        learning_id = learning_id if learning_id is not None else ev.new_id()
+        event = ev.learning_recorded(
+            learning_id, insight, category, build_id, task_id, pattern_id, self.meta
+        )
+        self._write(event)
+        return learning_id
+
+    def builds(self, **filter: Any) -> list[Build]:
+        rows = self.client.query("builds", filter=filter or None)
+        return msgspec.convert(rows, list[Build], strict=False)
+
+    def tasks(self, build_id: str, **filter: Any) -> list[Task]:
+        rows = self.client.query("tasks", filter={"build_id": build_id, **filter})
+        return msgspec.convert(rows, list[Task], strict=False)

@@ -1,0 +1,126 @@
+"""What the async and sync clients share: building requests, reading answers.
+
+Both clients send the same :mod:`atlasd.wire` request structs and turn the
+same answers into typed results or :mod:`atlasd.errors` exceptions; only the
+transport differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import msgspec
+
+from atlasd import wire
+from atlasd.errors import Internal, error_from_wire
+from atlasd.eventlog.ids import new_event_id
+from atlasd.eventlog.model import AppendResult, Event, NewEvent
+
+__all__ = [
+    "append_request",
+    "batch_request",
+    "check",
+    "query_request",
+    "read_request",
+    "subscribe_request",
+    "to_event",
+    "to_results",
+    "watch_request",
+    "with_event_id",
+]
+
+FromSeq = int | Literal["end"]
+
+
+def with_event_id(event: NewEvent) -> NewEvent:
+    """``event`` with a client-made UUIDv7 id when it has none, so retries are safe."""
+    if event.event_id is not None:
+        return event
+    return msgspec.structs.replace(event, event_id=new_event_id())
+
+
+def append_request(event: NewEvent) -> wire.Append:
+    return wire.Append(
+        stream=event.stream,
+        type=event.type,
+        data=event.data,
+        event_id=event.event_id,
+        meta=event.meta,
+        expected_version=event.expected_version,
+    )
+
+
+def batch_request(events: Sequence[NewEvent]) -> wire.AppendBatch:
+    return wire.AppendBatch(
+        events=[
+            wire.EventIn(
+                stream=e.stream,
+                type=e.type,
+                data=e.data,
+                event_id=e.event_id,
+                meta=e.meta,
+                expected_version=e.expected_version,
+            )
+            for e in events
+        ]
+    )
+
+
+def read_request(
+    from_seq: int, stream: str | None, types: Sequence[str] | None, limit: int | None
+) -> wire.Read:
+    return wire.Read(
+        from_seq=from_seq,
+        stream=stream,
+        types=list(types) if types is not None else None,
+        limit=limit,
+    )
+
+
+def subscribe_request(
+    from_seq: FromSeq, stream: str | None, types: Sequence[str] | None
+) -> wire.Subscribe:
+    return wire.Subscribe(
+        from_seq=from_seq, stream=stream, types=list(types) if types is not None else None
+    )
+
+
+def query_request(
+    view: str,
+    filter: dict[str, Any] | None,
+    limit: int | None,
+    order: Literal["asc", "desc"] | None,
+) -> wire.Query:
+    return wire.Query(view=view, filter=filter, limit=limit, order=order)
+
+
+def watch_request(
+    view: str,
+    filter: dict[str, Any] | None,
+    limit: int | None,
+    order: Literal["asc", "desc"] | None,
+) -> wire.Watch:
+    return wire.Watch(view=view, filter=filter, limit=limit, order=order)
+
+
+def check(response: wire.Response) -> Any:
+    """The ``result`` of a success line; raises the daemon's error otherwise."""
+    if response.ok is True:
+        return response.result
+    if response.ok is False and response.error is not None:
+        raise error_from_wire(response.error)
+    raise Internal(f"unexpected answer from the daemon: {msgspec.json.encode(response)!r}")
+
+
+def to_results(result: Any) -> list[AppendResult]:
+    """The ``results`` list of an ``append_batch`` answer."""
+    return msgspec.convert(result["results"], list[AppendResult])
+
+
+def to_event(response: wire.Response) -> Event:
+    """The event of one subscription line; raises the error a stream ends with."""
+    if response.event is not None:
+        return response.event
+    check(response)
+    raise Internal("subscription line carries no event")

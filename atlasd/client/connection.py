@@ -1,0 +1,178 @@
+"""One pipelined connection to the daemon (anyio, Unix stream socket).
+
+Many tasks may call :meth:`AsyncConnection.call` at once: each request is
+sent as soon as the send lock is free, and answers, which the daemon sends in
+request order, are matched to callers in that order. There is no background
+reader task: whichever caller waits reads lines for everyone in front of it.
+
+Resource handling: a request cancelled half-way through sending leaves the
+connection unusable, so it is closed; a caller cancelled while waiting for its
+answer leaves its slot behind and the answer is read and dropped later.
+
+Error handling: connection failures become
+:class:`~atlasd.errors.DaemonUnreachable` (the connection is then closed and
+every waiting caller gets the same error); a permission refusal on the socket
+becomes :class:`~atlasd.errors.Forbidden`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections import deque
+
+import anyio
+import msgspec
+from anyio.abc import SocketStream
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from atlasd import wire
+from atlasd.errors import AtlasdError, DaemonUnreachable, Forbidden, Internal
+
+__all__ = ["MAX_LINE", "AsyncConnection", "connect", "unreachable"]
+
+#: Longest answer line accepted; the largest ``read`` (10,000 events of up to
+#: 1 MiB each) could exceed it, but a line this long means something is wrong.
+MAX_LINE = 256 * 1024 * 1024
+
+_UNREACHABLE_ERRNOS = {
+    errno.ENOENT,
+    errno.ECONNREFUSED,
+    errno.ENOTDIR,
+    errno.ECONNRESET,
+    errno.EPIPE,
+    errno.ENOTSOCK,
+    errno.EAGAIN,  # listen backlog full
+}
+
+
+def unreachable(path: os.PathLike[str] | str, exc: BaseException) -> AtlasdError:
+    """The error to raise when connecting to ``path`` failed with ``exc``."""
+    if isinstance(exc, PermissionError):
+        return Forbidden(f"permission denied on socket {path}")
+    if isinstance(exc, OSError) and exc.errno not in _UNREACHABLE_ERRNOS and exc.errno is not None:
+        return DaemonUnreachable(f"cannot connect to {path}: {exc.strerror}")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+    return DaemonUnreachable(f"no daemon answers on {path} ({reason})")
+
+
+async def connect(path: os.PathLike[str] | str, timeout: float) -> SocketStream:
+    """Open a Unix stream connection, translating failures (see module doc)."""
+    try:
+        with anyio.fail_after(timeout):
+            return await anyio.connect_unix(os.fspath(path))
+    except TimeoutError as exc:
+        raise DaemonUnreachable(f"no daemon answers on {path} (connect timed out)") from exc
+    except OSError as exc:
+        raise unreachable(path, exc) from exc
+
+
+class _Slot:
+    __slots__ = ("request_id", "response")
+
+    def __init__(self, request_id: int) -> None:
+        self.request_id = request_id
+        self.response: wire.Response | None = None
+
+    def answered(self) -> bool:
+        return self.response is not None
+
+
+class AsyncConnection:
+    """A request/response connection; see the module docstring."""
+
+    def __init__(self, stream: SocketStream, path: os.PathLike[str] | str) -> None:
+        self._stream = stream
+        self._path = path
+        self._reader = BufferedByteReceiveStream(stream)
+        self._send_lock = anyio.Lock()
+        self._read_lock = anyio.Lock()
+        self._pending: deque[_Slot] = deque()
+        self._next_id = 0
+        self._failure: AtlasdError | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self._failure is None
+
+    async def call(self, request: wire.Request) -> wire.Response:
+        """Send ``request`` and return its answer line (raising only on transport failure)."""
+        async with self._send_lock:
+            self._raise_if_failed()
+            self._next_id += 1
+            slot = _Slot(self._next_id)
+            request.id = slot.request_id
+            line = wire.encode_request(request)
+            self._pending.append(slot)
+            await self._send(line)
+        while not slot.answered():
+            async with self._read_lock:
+                if slot.answered():
+                    break
+                self._raise_if_failed()
+                response = await self.receive()
+                head = self._pending.popleft()
+                if response.id != head.request_id:
+                    await self._fail(Internal(f"answer for id {response.id!r} out of order"))
+                    self._raise_if_failed()
+                head.response = response
+        assert slot.response is not None
+        return slot.response
+
+    async def send_only(self, request: wire.Request) -> None:
+        """Send a request that turns the connection into a stream (subscribe, watch)."""
+        async with self._send_lock:
+            self._raise_if_failed()
+            await self._send(wire.encode_request(request))
+
+    async def receive(self) -> wire.Response:
+        """Read one line from the daemon."""
+        try:
+            line = await self._reader.receive_until(b"\n", MAX_LINE)
+        except (anyio.IncompleteRead, anyio.BrokenResourceError, OSError) as exc:
+            await self._fail(DaemonUnreachable(f"connection to {self._path} closed by the daemon"))
+            raise self._failure_or_internal() from exc
+        except anyio.DelimiterNotFound as exc:
+            await self._fail(Internal(f"answer line over {MAX_LINE} bytes"))
+            raise self._failure_or_internal() from exc
+        except anyio.ClosedResourceError as exc:
+            raise self._failure_or_internal() from exc
+        try:
+            return wire.decode_response(line)
+        except msgspec.MsgspecError as exc:
+            await self._fail(Internal(f"unreadable answer from the daemon: {exc}"))
+            raise self._failure_or_internal() from exc
+
+    async def aclose(self) -> None:
+        if self._failure is None:
+            self._failure = DaemonUnreachable("connection closed")
+        await self._stream.aclose()
+
+    async def _send(self, line: bytes) -> None:
+        try:
+            await self._stream.send(line)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            await self._fail(DaemonUnreachable(f"connection to {self._path} lost"))
+            raise self._failure_or_internal() from exc
+        except BaseException:
+            # Cancelled mid-line: the daemon would read garbage next.
+            await self._fail(DaemonUnreachable("connection abandoned mid-request"))
+            raise
+
+    async def _fail(self, error: AtlasdError) -> None:
+        if self._failure is None:
+            self._failure = error
+        with anyio.CancelScope(shield=True):
+            await self._stream.aclose()
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise self._failure_or_internal()
+
+    def _failure_or_internal(self) -> AtlasdError:
+        failure = self._failure or Internal("connection failed")
+        # A fresh instance per raise keeps tracebacks of concurrent callers apart.
+        return type(failure)(failure.message, **failure.extra)
+
+    def __repr__(self) -> str:
+        return f"<AsyncConnection {self._path} pending={len(self._pending)}>"

@@ -1,0 +1,100 @@
+"""Write events to the spool drop directory when no daemon answers.
+
+A spool file is NDJSON, one event per line, each line shaped like an
+``append_batch`` item (``stream``, ``type``, ``data``, ``event_id``,
+optional ``meta``). The daemon ingests each file as one atomic batch.
+
+Resource handling: the file is written under a temporary name that does not
+end in ``.ndjson`` (the daemon ignores it), flushed and fsynced, renamed to
+its final name with :func:`os.replace`, and the directory is fsynced, so the
+daemon never sees a partial file and a power cut never loses a renamed one.
+
+Error handling: an ``OSError`` while writing removes the temporary file and
+propagates; the caller decides what to tell its user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from atlasd.errors import InvalidValue
+from atlasd.eventlog.model import NewEvent
+from atlasd.wire import EventIn
+
+__all__ = ["SPOOL_SUFFIX", "TEMP_PREFIX", "write_spool_file"]
+
+#: Only files with this suffix are ingested.
+SPOOL_SUFFIX = ".ndjson"
+#: Files being written start with this and end in ``.part``; the daemon skips them.
+TEMP_PREFIX = ".tmp-"
+#: Spool files are readable by the directory's group, so a system daemon whose
+#: group owns a setgid spool dir can read what users drop there.
+_FILE_MODE = 0o640
+
+_encoder = msgspec.json.Encoder()
+
+
+def write_spool_file(spool_dir: Path, events: Sequence[NewEvent]) -> Path:
+    """Write ``events`` as one spool file and return its final path.
+
+    Every event must carry an ``event_id`` (so re-ingesting never duplicates)
+    and no ``expected_version`` (it cannot be checked offline).
+    """
+    if not events:
+        raise InvalidValue("nothing to spool: no events")
+    for index, event in enumerate(events):
+        if event.event_id is None:
+            raise InvalidValue(f"events[{index}].event_id is required to spool an event")
+        if event.expected_version is not None:
+            raise InvalidValue(
+                f"events[{index}].expected_version cannot be checked offline; not spooled"
+            )
+    body = b"".join(_encoder.encode(_to_line(event)) + b"\n" for event in events)
+
+    spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stem = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
+    temp = spool_dir / f"{TEMP_PREFIX}{stem}.part"
+    final = spool_dir / f"{stem}{SPOOL_SUFFIX}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+    try:
+        try:
+            os.fchmod(fd, _FILE_MODE)  # the umask may have narrowed it
+            view = memoryview(body)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_dir(spool_dir)
+    return final
+
+
+def _to_line(event: NewEvent) -> EventIn:
+    return EventIn(
+        stream=event.stream,
+        type=event.type,
+        data=event.data,
+        event_id=event.event_id,
+        meta=event.meta,
+    )
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

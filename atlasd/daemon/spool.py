@@ -1,0 +1,290 @@
+"""The spool drop directory: NDJSON files of events, each appended as one batch.
+
+Any local tool may write a file of events (one JSON object per line, shaped
+like an ``append_batch`` item) to ``DATA_DIR/spool/`` under a temporary name
+and rename it to ``*.ndjson``. :func:`run_spool` ingests the files present at
+start-up and then each new one watchfiles reports, oldest name first.
+
+One file is one atomic batch: every event of it is appended, or none. Events
+without an ``event_id`` get one derived from the file's content hash and the
+line number (a UUIDv5), so a file ingested twice appends nothing the second
+time; the file is removed only after its batch committed, and a crash in
+between re-ingests it as duplicates.
+
+A bad file (not UTF-8 JSON lines, an invalid event, a conflict the store
+refuses) is moved intact to ``spool/rejected/NAME`` with ``NAME.reason``
+beside it, and nothing from it is appended.
+
+Resource handling: files are parsed line by line in a worker thread; the
+events of one file are held in memory until their batch commits (one file =
+one transaction is the contract). Temporary files (``.tmp-*.part``) left by
+writers that died are removed after a day.
+
+Error handling: a store that is unavailable (disk full, shutting down) or
+fails internally leaves the file in place for the next scan; everything else
+about a file rejects that file only and never stops the watcher.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import hashlib
+import logging
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import anyio
+import msgspec
+from watchfiles import Change, awatch
+
+from atlasd.daemon.log import log_event
+from atlasd.errors import AtlasdError, BadRequest, EventIdConflict, InvalidValue, VersionConflict
+from atlasd.eventlog.model import AppendResult, NewEvent
+from atlasd.wire import EventIn
+
+__all__ = [
+    "REJECTED_DIR",
+    "SpoolOutcome",
+    "SpoolReport",
+    "derive_event_id",
+    "ingest_file",
+    "ingest_pending",
+    "parse_spool_file",
+    "prepare_spool_dir",
+    "run_spool",
+]
+
+REJECTED_DIR = "rejected"
+_SUFFIX = ".ndjson"
+_TEMP_PREFIX = ".tmp-"
+#: How often the directory is rescanned even without a change notification:
+#: covers files renamed in while the watcher was starting.
+RESCAN_INTERVAL_S = 2.0
+#: Wait this long after a change for more changes before scanning (ms).
+_DEBOUNCE_MS = 100
+_STEP_MS = 20
+#: Temporary files untouched for this long belong to writers that died.
+_STALE_TEMP_S = 24 * 3600
+#: Namespace of derived event ids; fixed forever so derivations stay stable.
+_ID_NAMESPACE = uuid.UUID("5b0c7f4e-3c1a-4f59-9d4e-8a6f2c1b7d20")
+#: Errors that say the file itself is wrong: reject it.
+_FILE_ERRORS = (BadRequest, InvalidValue, EventIdConflict, VersionConflict)
+
+_log = logging.getLogger("atlasd.spool")
+_line_decoder = msgspec.json.Decoder(EventIn)
+
+
+class SpoolStore(Protocol):
+    """The part of :class:`~atlasd.eventlog.EventStore` the spool needs."""
+
+    async def append_batch(self, events: list[NewEvent]) -> list[AppendResult]: ...
+
+
+class SpoolOutcome(enum.Enum):
+    INGESTED = "ingested"
+    REJECTED = "rejected"
+    #: Left in place for the next scan (the store could not take it now).
+    DEFERRED = "deferred"
+    #: Disappeared before it could be read (another reader, or its writer).
+    VANISHED = "vanished"
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolReport:
+    """What happened to one spool file."""
+
+    name: str
+    outcome: SpoolOutcome
+    events: int = 0
+    duplicates: int = 0
+    reason: str | None = None
+
+
+class SpoolFileError(Exception):
+    """The file cannot be ingested; the message says where and why."""
+
+
+def derive_event_id(content_digest: str, line_no: int) -> str:
+    """The id of the event on ``line_no`` (1-based) of a file with this SHA-256."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{content_digest}:{line_no}"))
+
+
+def parse_spool_file(path: Path) -> list[NewEvent]:
+    """Read every event of a spool file, streaming it line by line.
+
+    Blank lines are skipped. Raises :class:`SpoolFileError` for a line that is
+    not a valid event, and ``FileNotFoundError`` if the file is gone.
+    """
+    events: list[NewEvent] = []
+    missing_ids: list[tuple[int, int]] = []  # (index in events, line number)
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for line_no, line in enumerate(f, start=1):
+            digest.update(line)
+            if not line.strip():
+                continue
+            try:
+                item = _line_decoder.decode(line)
+            except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+                raise SpoolFileError(f"line {line_no}: {exc}") from exc
+            if item.event_id is None:
+                missing_ids.append((len(events), line_no))
+            events.append(item.to_new_event())
+    if missing_ids:
+        hexdigest = digest.hexdigest()
+        for index, line_no in missing_ids:
+            events[index].event_id = derive_event_id(hexdigest, line_no)
+    return events
+
+
+def _spool_files(spool_dir: Path) -> list[Path]:
+    """Complete spool files, oldest name first."""
+    found: list[Path] = []
+    try:
+        entries = list(os.scandir(spool_dir))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        if entry.name.endswith(_SUFFIX) and not entry.name.startswith("."):
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False):
+                    found.append(Path(entry.path))
+    found.sort(key=lambda p: p.name)
+    return found
+
+
+async def ingest_file(store: SpoolStore, path: Path) -> SpoolReport:
+    """Append one spool file as one batch, then remove it (or reject it)."""
+    started = time.perf_counter()
+    try:
+        events = await anyio.to_thread.run_sync(parse_spool_file, path)
+    except FileNotFoundError:
+        return SpoolReport(path.name, SpoolOutcome.VANISHED)
+    except SpoolFileError as exc:
+        return await _reject(path, f"bad_request: {exc}")
+    except OSError as exc:
+        log_event(_log, logging.WARNING, "spool_unreadable", file=path.name, error=exc)
+        return SpoolReport(path.name, SpoolOutcome.DEFERRED, reason=str(exc))
+
+    duplicates = 0
+    if events:
+        try:
+            results = await store.append_batch(events)
+        except _FILE_ERRORS as exc:
+            return await _reject(path, f"{exc.code}: {exc.message}")
+        except AtlasdError as exc:
+            log_event(
+                _log, logging.WARNING, "spool_deferred", file=path.name, code=exc.code, error=exc
+            )
+            return SpoolReport(path.name, SpoolOutcome.DEFERRED, len(events), reason=str(exc))
+        duplicates = sum(1 for r in results if r.duplicate)
+
+    await anyio.to_thread.run_sync(_remove_committed, path)
+    log_event(
+        _log,
+        logging.INFO,
+        "spool_ingested",
+        file=path.name,
+        events=len(events),
+        duplicates=duplicates,
+        ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return SpoolReport(path.name, SpoolOutcome.INGESTED, len(events), duplicates)
+
+
+def _remove_committed(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    _fsync_dir(path.parent)
+
+
+async def _reject(path: Path, reason: str) -> SpoolReport:
+    try:
+        target = await anyio.to_thread.run_sync(_move_to_rejected, path, reason)
+    except FileNotFoundError:
+        return SpoolReport(path.name, SpoolOutcome.VANISHED)
+    log_event(_log, logging.WARNING, "spool_rejected", file=path.name, to=target, reason=reason)
+    return SpoolReport(path.name, SpoolOutcome.REJECTED, reason=reason)
+
+
+def _move_to_rejected(path: Path, reason: str) -> str:
+    """Move ``path`` into ``rejected/`` (never overwriting) with its ``.reason`` file."""
+    rejected = path.parent / REJECTED_DIR
+    rejected.mkdir(mode=0o700, exist_ok=True)
+    target = rejected / path.name
+    n = 0
+    while target.exists() or target.with_name(target.name + ".reason").exists():
+        n += 1
+        target = rejected / f"{path.name}.{n}"
+    # The reason goes first: a crash in between leaves the file to be retried.
+    temp = rejected / f"{_TEMP_PREFIX}{target.name}.reason.part"
+    temp.write_text(reason.rstrip("\n") + "\n", encoding="utf-8")
+    os.replace(temp, target.with_name(target.name + ".reason"))
+    os.replace(path, target)
+    _fsync_dir(rejected)
+    _fsync_dir(path.parent)
+    return f"{REJECTED_DIR}/{target.name}"
+
+
+def _remove_stale_temps(spool_dir: Path, now: float) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(spool_dir):
+            if not entry.name.startswith(_TEMP_PREFIX):
+                continue
+            with contextlib.suppress(OSError):
+                if now - entry.stat(follow_symlinks=False).st_mtime > _STALE_TEMP_S:
+                    os.unlink(entry.path)
+                    log_event(_log, logging.WARNING, "spool_stale_temp_removed", file=entry.name)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def ingest_pending(store: SpoolStore, spool_dir: Path) -> list[SpoolReport]:
+    """Ingest every complete file now in ``spool_dir``, oldest name first."""
+    await anyio.to_thread.run_sync(_remove_stale_temps, spool_dir, time.time())
+    reports = []
+    for path in await anyio.to_thread.run_sync(_spool_files, spool_dir):
+        reports.append(await ingest_file(store, path))
+    return reports
+
+
+def _is_spool_change(change: Change, path: str) -> bool:
+    return change != Change.deleted and path.endswith(_SUFFIX)
+
+
+def prepare_spool_dir(spool_dir: Path) -> None:
+    """Create ``spool/`` (mode 0700 unless it exists already) and ``spool/rejected/``."""
+    spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (spool_dir / REJECTED_DIR).mkdir(mode=0o700, exist_ok=True)
+
+
+async def run_spool(
+    store: SpoolStore, spool_dir: Path, *, rescan_interval: float = RESCAN_INTERVAL_S
+) -> None:
+    """Ingest ``spool_dir`` now and whenever files arrive, until cancelled."""
+    await anyio.to_thread.run_sync(prepare_spool_dir, spool_dir)
+    log_event(_log, logging.INFO, "spool_watching", dir=spool_dir)
+    await ingest_pending(store, spool_dir)
+    async for _changes in awatch(
+        spool_dir,
+        watch_filter=_is_spool_change,
+        recursive=False,
+        debounce=_DEBOUNCE_MS,
+        step=_STEP_MS,
+        rust_timeout=int(rescan_interval * 1000),
+        yield_on_timeout=True,
+    ):
+        # A notification (or the periodic timeout) only says "look": the scan
+        # decides, so a missed or coalesced event costs nothing.
+        await ingest_pending(store, spool_dir)
