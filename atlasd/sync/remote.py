@@ -1,0 +1,290 @@
+"""The Convex ingest endpoint as seen from the sync worker (CONTRACT section 5).
+
+This is the only module that imports httpx. Every httpx exception and every
+HTTP status is translated here, once, into either an :class:`IngestResult`
+(HTTP 200) or one :class:`RemoteError` subclass carrying a ``kind`` and a
+``retryable`` flag, so the worker decides on types, never on status codes.
+
+Error hierarchy::
+
+    RemoteError             root; code "unavailable"
+    ├── RemoteNetworkError  kind "network": refused, reset, DNS, TLS (retryable)
+    ├── RemoteTimeout       kind "timeout": connect/read/write/pool timeout (retryable)
+    ├── RemoteThrottled     kind "throttled": 429, with ``retry_after`` (retryable)
+    ├── RemoteServerError   kind "server": 5xx, with ``retry_after`` if sent (retryable)
+    ├── RemoteProtocolError kind "protocol": unexpected status or body (retryable)
+    ├── RemoteAuthError     kind "auth": 401/403, needs a right token (retried slowly)
+    └── RemoteBadBatch      kind "bad_batch": 400/413, split the batch (not retryable as is)
+
+Resource handling: one ``httpx.AsyncClient`` per :class:`ConvexRemote`, so
+connections are reused across batches; :meth:`ConvexRemote.aclose` (or
+``async with``) releases them.
+
+Error handling: the bearer token lives only in the client's default headers.
+No message built here includes request headers, and every message is passed
+through :func:`_redact` in case a remote echoes the token back.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar, Self
+
+import httpx
+import msgspec
+
+from atlasd.errors import AtlasdError
+
+__all__ = [
+    "ConvexRemote",
+    "IngestResult",
+    "RejectedEvent",
+    "RemoteAuthError",
+    "RemoteBadBatch",
+    "RemoteError",
+    "RemoteNetworkError",
+    "RemoteProtocolError",
+    "RemoteServerError",
+    "RemoteStatus",
+    "RemoteThrottled",
+    "RemoteTimeout",
+    "parse_retry_after",
+]
+
+# Longest slice of a response body quoted in an error message.
+_BODY_EXCERPT = 200
+
+
+class RemoteError(AtlasdError):
+    """The remote did not take a request; ``kind`` says why."""
+
+    code = "unavailable"
+    kind: ClassVar[str] = "network"
+    retryable = True
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def describe(self) -> str:
+        """One line for ``status.last_error`` and logs: ``kind: message``."""
+        return f"{self.kind}: {self.message}"
+
+
+class RemoteNetworkError(RemoteError):
+    kind = "network"
+
+
+class RemoteTimeout(RemoteError):
+    kind = "timeout"
+
+
+class RemoteProtocolError(RemoteError):
+    kind = "protocol"
+
+
+class _RetryAfterError(RemoteError):
+    """A refusal that may tell us how long to wait (``Retry-After``)."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class RemoteThrottled(_RetryAfterError):
+    kind = "throttled"
+
+
+class RemoteServerError(_RetryAfterError):
+    kind = "server"
+
+
+class RemoteAuthError(RemoteError):
+    kind = "auth"
+    retryable = False
+
+
+class RemoteBadBatch(RemoteError):
+    kind = "bad_batch"
+    retryable = False
+
+
+class RejectedEvent(msgspec.Struct, frozen=True):
+    """One event the remote refused inside an accepted batch."""
+
+    event_id: str
+    code: str = "rejected"
+    message: str = ""
+
+
+class IngestResult(msgspec.Struct, frozen=True):
+    """The body of a 200 answer to an ingest POST."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedEvent] = []
+    high_water: int | None = None
+
+
+class RemoteStatus(msgspec.Struct, frozen=True):
+    """The body of ``GET {ingest_url}/status?origin=``."""
+
+    origin: str
+    high_water: int | None = None
+    events: int | None = None
+
+
+_ingest_decoder = msgspec.json.Decoder(IngestResult)
+_status_decoder = msgspec.json.Decoder(RemoteStatus)
+_encoder = msgspec.json.Encoder()
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
+
+    Returns None when the header is absent or unreadable; never negative.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; tolerate a missing zone
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def _redact(text: str, secret: str) -> str:
+    return text.replace(secret, "[redacted]") if secret else text
+
+
+def _excerpt(body: bytes) -> str:
+    text = body[:_BODY_EXCERPT].decode("utf-8", "replace").strip()
+    return text.replace("\n", " ")
+
+
+def build_body(origin: str, events: Sequence[bytes]) -> bytes:
+    """The ingest request body, spliced from already-encoded event JSON."""
+    return b"".join(
+        (b'{"origin":', _encoder.encode(origin), b',"events":[', b",".join(events), b"]}")
+    )
+
+
+class ConvexRemote:
+    """Client of one ingest endpoint: ``POST ingest_url`` and ``GET ingest_url/status``.
+
+    ``timeout`` bounds connecting, each read and each write separately, and
+    the wait for a pooled connection.
+    """
+
+    def __init__(
+        self,
+        ingest_url: str,
+        token: str,
+        timeout: float,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.ingest_url = ingest_url.rstrip("/")
+        self._token = token
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=timeout, read=timeout, write=timeout, pool=timeout),
+            # One batch in flight at a time; keep that connection alive between batches.
+            limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/json",
+                "User-Agent": "atlasd-sync",
+            },
+            verify=True,
+            http1=True,
+            http2=False,
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"ConvexRemote({self.ingest_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def ingest(self, origin: str, events: Sequence[bytes]) -> IngestResult:
+        """POST one batch; the result of a 200, or raise a :class:`RemoteError`."""
+        body = build_body(origin, events)
+        response = await self._request("POST", self.ingest_url, content=body)
+        try:
+            result = _ingest_decoder.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise RemoteProtocolError(
+                self._clean(f"unexpected ingest answer: {_excerpt(response.content)!r}"),
+                status=response.status_code,
+            ) from exc
+        if result.accepted < 0 or result.duplicates < 0:
+            raise RemoteProtocolError("negative counts in ingest answer", status=200)
+        return result
+
+    async def remote_status(self, origin: str) -> RemoteStatus:
+        """``GET ingest_url/status?origin=``: what the remote holds of this origin."""
+        response = await self._request(
+            "GET", f"{self.ingest_url}/status", params={"origin": origin}
+        )
+        try:
+            return _status_decoder.decode(response.content)
+        except msgspec.DecodeError as exc:
+            raise RemoteProtocolError(
+                self._clean(f"unexpected status answer: {_excerpt(response.content)!r}"),
+                status=response.status_code,
+            ) from exc
+
+    def _clean(self, text: str) -> str:
+        return _redact(text, self._token)
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send and read one request; translate every failure into a RemoteError."""
+        try:
+            response = await self._client.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise RemoteTimeout(self._clean(f"{type(exc).__name__}: {exc}")) from exc
+        except httpx.TransportError as exc:
+            # ConnectError, ReadError, WriteError, RemoteProtocolError (a reset
+            # or an answer cut short), ProxyError, UnsupportedProtocol.
+            raise RemoteNetworkError(self._clean(f"{type(exc).__name__}: {exc}")) from exc
+        except httpx.HTTPError as exc:
+            raise RemoteNetworkError(self._clean(f"{type(exc).__name__}: {exc}")) from exc
+        status = response.status_code
+        if status == 200:
+            return response
+        detail = self._clean(f"HTTP {status}: {_excerpt(response.content)}".rstrip(": "))
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status in (401, 403):
+            raise RemoteAuthError(detail, status=status)
+        if status in (400, 413):
+            raise RemoteBadBatch(detail, status=status)
+        if status == 429:
+            raise RemoteThrottled(detail, status=status, retry_after=retry_after)
+        if status == 408:
+            raise RemoteTimeout(detail, status=status)
+        if status >= 500:
+            raise RemoteServerError(detail, status=status, retry_after=retry_after)
+        # 3xx, 404, 405 ...: a wrong URL or a proxy in the way; keep trying, loudly.
+        raise RemoteProtocolError(detail, status=status)
