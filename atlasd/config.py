@@ -16,7 +16,7 @@ Environment variables (CONTRACT section 1 names first):
 ``ATLASD_CONFIG``      TOML file read when ``--config`` is not given
 ``ATLASD_LOG_LEVEL``   ``debug``, ``info``, ``warning`` or ``error``
 ``ATLASD_SOCKET_GROUP`` group (name or gid) given access to the socket (0660)
-``ATLASD_SYNCHRONOUS`` SQLite ``synchronous`` pragma: ``FULL`` or ``EXTRA``
+``ATLASD_SYNCHRONOUS`` SQLite ``synchronous``: ``FULL`` (default) or ``NORMAL``
 =====================  =====================================================
 
 The TOML file holds the :class:`Config` field names at top level and a
@@ -127,7 +127,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     #: Holds the SQLite file and ``spool/``.
     data_dir: Path
     #: SQLite ``synchronous``; FULL makes every acknowledged append durable.
-    synchronous: Literal["FULL", "EXTRA"] = "FULL"
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
     #: Refuse appends (``unavailable``) once the database grows past this; None: no cap.
     max_db_bytes: _Positive | None = None
     #: Group (name or gid) allowed on the socket; the socket is then mode 0660.

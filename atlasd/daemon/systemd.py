@@ -1,0 +1,106 @@
+"""systemd integration without a library: sd_notify, the watchdog, socket activation.
+
+Resource handling: the notify socket is one datagram socket opened on first
+use and closed by :meth:`Notifier.close`; inherited listening sockets are
+taken over once and their environment variables unset so no child inherits
+them.
+
+Error handling: notification failures are ignored (systemd may be gone
+during shutdown); a malformed ``LISTEN_FDS`` is treated as "no sockets".
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping, MutableMapping
+
+import anyio
+
+__all__ = ["Notifier", "inherited_listener", "watchdog_interval", "watchdog_loop"]
+
+#: The first inherited file descriptor (sd_listen_fds's SD_LISTEN_FDS_START).
+LISTEN_FDS_START = 3
+
+
+class Notifier:
+    """Sends ``KEY=value`` lines to ``$NOTIFY_SOCKET`` (no-op when unset)."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
+        address = env.get("NOTIFY_SOCKET", "")
+        # "@name" is the abstract namespace: a leading NUL byte on the wire.
+        self._address = "\0" + address[1:] if address.startswith("@") else address
+        self._sock: socket.socket | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._address)
+
+    def notify(self, *lines: str) -> bool:
+        """Send one datagram; returns whether it was sent."""
+        if not self._address:
+            return False
+        try:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.sendto("\n".join(lines).encode(), self._address)
+        except OSError:
+            return False
+        return True
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+def watchdog_interval(env: Mapping[str, str] | None = None) -> float | None:
+    """Seconds between ``WATCHDOG=1`` pings (half of ``WATCHDOG_USEC``), or None."""
+    env = os.environ if env is None else env
+    usec = env.get("WATCHDOG_USEC", "")
+    pid = env.get("WATCHDOG_PID", "")
+    if not usec.isdigit() or int(usec) == 0:
+        return None
+    if pid and pid != str(os.getpid()):
+        return None
+    return int(usec) / 2 / 1_000_000
+
+
+async def watchdog_loop(notifier: Notifier, interval: float) -> None:
+    """Ping from the event loop itself, so a stalled loop stops the pings."""
+    while True:
+        notifier.notify("WATCHDOG=1")
+        await anyio.sleep(interval)
+
+
+def inherited_listener(env: MutableMapping[str, str] | None = None) -> socket.socket | None:
+    """Take over the listening AF_UNIX stream socket passed by systemd, if any.
+
+    Honours ``LISTEN_PID`` (must be this process) and ``LISTEN_FDS``; the
+    variables are unset afterwards. Other inherited descriptors are closed.
+    """
+    env = os.environ if env is None else env
+    pid = env.get("LISTEN_PID", "")
+    count = env.get("LISTEN_FDS", "")
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        env.pop(name, None)
+    if pid != str(os.getpid()) or not count.isdigit():
+        return None
+    chosen: socket.socket | None = None
+    for fd in range(LISTEN_FDS_START, LISTEN_FDS_START + int(count)):
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError:
+            continue
+        os.set_inheritable(fd, False)
+        is_unix_stream = sock.family == socket.AF_UNIX and sock.type == socket.SOCK_STREAM
+        if (
+            chosen is None
+            and is_unix_stream
+            and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+        ):
+            chosen = sock
+        else:
+            sock.close()
+    return chosen
