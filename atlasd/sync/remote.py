@@ -28,6 +28,7 @@ through :func:`_redact` in case a remote echoes the token back.
 from __future__ import annotations
 
 import email.utils
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar, Self
@@ -137,6 +138,11 @@ class RemoteStatus(msgspec.Struct, frozen=True):
     high_water: int | None = None
     events: int | None = None
 
+
+# httpx logs every request at INFO; the worker logs one line per round instead.
+for _name in ("httpx", "httpcore"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.WARNING)
 
 _ingest_decoder = msgspec.json.Decoder(IngestResult)
 _status_decoder = msgspec.json.Decoder(RemoteStatus)

@@ -115,6 +115,7 @@ class FaultProxy:
         #: What happened, in order: ("forward"|fault, method).
         self.log: list[tuple[str, str]] = []
         self._server: asyncio.Server | None = None
+        self._closing = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -148,9 +149,8 @@ class FaultProxy:
         self._writers.clear()
 
     async def close(self) -> None:
+        self._closing.set()  # ends held ("timeout") requests
         await self.refuse()
-        for task in list(self._tasks):
-            task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
@@ -208,7 +208,8 @@ class FaultProxy:
             _reset(writer)
             return False
         if fault == "timeout":
-            await asyncio.sleep(self.hang_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.hang_s)
             _reset(writer)
             return False
         if fault == "refuse_id":

@@ -1,0 +1,496 @@
+"""The sync worker: replays unsent events to the remote, exactly once, in seq order.
+
+The loop has litestream's ``monitor()`` shape. It wakes on an append (after a
+short linger to fill batches), on :meth:`SyncWorker.trigger`, or on a timer;
+reads the events after the durable cursor in bounded chunks; sends them in
+batches sized by count and encoded bytes; and moves the cursor only after a
+200, in one local transaction with the quarantine of any rejected events.
+While there is a backlog it sends continuously; a *round* ends when the
+backlog is drained or a batch fails.
+
+Failure paths (each a distinct state; see docs/sync.md):
+
+- network error, timeout, 429, 5xx, unexpected answer: ``backoff``, the next
+  round after a full-jitter exponential delay (``Retry-After`` honoured);
+- 401/403: ``auth_error``, retried every ``auth_retry_s`` or on trigger;
+- 400/413: the batch is split in halves, recursively; an event refused alone
+  is quarantined and the cursor moves past it, so it never blocks the rest.
+
+Quarantined events flagged by :meth:`SyncWorker.retry_rejected` are sent
+again at the end of each round, after the main backlog.
+
+Resource handling: :meth:`SyncWorker.run` owns the HTTP client and a small
+task watching for appends; both are released when ``run`` is cancelled.
+Cancellation mid-batch is safe: the cursor has not moved, and the retry is
+answered as duplicates by the remote.
+
+Error handling: remote failures arrive as :class:`~atlasd.sync.remote.RemoteError`
+and decide the state; store errors (:class:`~atlasd.errors.AtlasdError`) and
+unexpected exceptions end the round in ``backoff`` with the error logged, so a
+sync problem never takes the daemon down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import msgspec
+
+from atlasd.config import SyncConfig
+from atlasd.errors import AtlasdError
+from atlasd.eventlog.model import Event, Rejection, SyncState
+from atlasd.sync.backoff import Backoff
+from atlasd.sync.batching import BatchBuffer, Row, split_in_halves, take_batch
+from atlasd.sync.remote import (
+    ConvexRemote,
+    IngestResult,
+    RemoteAuthError,
+    RemoteBadBatch,
+    RemoteError,
+)
+
+__all__ = ["SyncWorker"]
+
+log = logging.getLogger("atlasd.sync")
+
+# Refresh the remote's high water (GET /status) at most this often, in seconds.
+STATUS_REFRESH_S = 30.0
+# Log repeated failures at most this often, in seconds (the first one always).
+FAIL_LOG_INTERVAL_S = 60.0
+# Quarantined event ids named in one log line, at most.
+_LOG_IDS = 5
+
+
+class _Store(Protocol):
+    """The part of :class:`atlasd.eventlog.EventStore` the worker uses."""
+
+    @property
+    def origin(self) -> str: ...
+
+    @property
+    def last_seq(self) -> int: ...
+
+    async def read_raw(self, from_seq: int, limit: int) -> list[tuple[int, bytes]]: ...
+
+    async def wait_for_append(self, after_seq: int, timeout: float | None = None) -> int: ...
+
+    async def sync_state(self) -> SyncState: ...
+
+    async def mark_synced(self, acked_seq: int, rejected: list[Rejection]) -> None: ...
+
+    async def requeue_rejected(self) -> int: ...
+
+    async def events_to_retry(self, limit: int) -> list[Event]: ...
+
+    async def resolve_retried(
+        self, delivered_event_ids: list[str], still_rejected: list[Rejection]
+    ) -> None: ...
+
+
+class _IdOnly(msgspec.Struct):
+    event_id: str
+
+
+_id_decoder = msgspec.json.Decoder(_IdOnly)
+_event_encoder = msgspec.json.Encoder()
+
+
+def _event_id(raw: bytes) -> str:
+    return _id_decoder.decode(raw).event_id
+
+
+def _rejection(seq: int, event_id: str, code: str, message: str) -> Rejection:
+    return Rejection(seq=seq, event_id=event_id, code=code, message=message)
+
+
+@dataclass
+class _Round:
+    """What one round did; becomes the ``sync_now`` outcome."""
+
+    sent: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    retried: int = 0
+    error: str | None = None
+    rejected_ids: list[str] | None = None
+
+    def note_rejected(self, event_ids: Sequence[str]) -> None:
+        self.rejected += len(event_ids)
+        if self.rejected_ids is None:
+            self.rejected_ids = []
+        self.rejected_ids.extend(event_ids[: _LOG_IDS - len(self.rejected_ids)])
+
+
+#: Commits one delivered batch locally: (batch rows, rejections) -> None.
+_Commit = Callable[[list[Row], list[Rejection]], Awaitable[None]]
+
+
+class SyncWorker:
+    """Runs inside the daemon; ``run()`` until cancelled.
+
+    ``remote`` replaces the HTTP client built from ``config`` (tests wrap it);
+    ``rng`` seeds the jitter.
+    """
+
+    def __init__(
+        self,
+        store: _Store,
+        config: SyncConfig,
+        *,
+        remote: ConvexRemote | None = None,
+        rng: random.Random | None = None,
+        status_refresh_s: float = STATUS_REFRESH_S,
+    ) -> None:
+        self._store = store
+        self._config = config
+        self._remote = remote
+        self._status_refresh_s = status_refresh_s
+        self._backoff = Backoff(config.backoff_base_s, config.backoff_cap_s, rng)
+        self._state = "idle" if config.enabled else "disabled"
+        self._running = False
+        self._last_error: str | None = None
+        self._next_attempt: float | None = None  # time.monotonic()
+        self._next_attempt_ms: int | None = None  # the same instant, ms since the epoch
+        self._remote_high_water: int | None = None
+        self._status_at = float("-inf")  # when the high water was last learned
+        self._cursor = 0
+        self._wake = asyncio.Event()
+        self._triggered = False
+        self._retry_pending = True  # look at the retry queue in the first round
+        self._waiters: list[asyncio.Future[dict[str, Any]]] = []
+        self._failures = 0
+        self._failure_logged_at = float("-inf")
+        self._suppressed = 0
+
+    # -- the daemon's interface -------------------------------------------------
+
+    def trigger(self) -> None:
+        """Start a round now, even during a backoff or auth wait."""
+        self._triggered = True
+        self._wake.set()
+
+    async def sync_now(self, wait: bool = False) -> dict[str, Any]:
+        """Trigger a round; with ``wait``, return its outcome once it ends."""
+        if not self._config.enabled:
+            return {
+                "triggered": False,
+                "ok": False,
+                "state": "disabled",
+                "error": "sync is disabled: set CONVEX_URL or ATLASD_INGEST_URL",
+            }
+        if not wait:
+            self.trigger()
+            return {"triggered": True}
+        if not self._running:
+            return {"triggered": False, "ok": False, "state": self._state, "error": "not running"}
+        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self.trigger()
+        return {"triggered": True, **await waiter}
+
+    async def retry_rejected(self) -> int:
+        """Flag every quarantined event for another try; returns how many."""
+        count = await self._store.requeue_rejected()
+        if count and self._config.enabled:
+            self._retry_pending = True
+            self.trigger()
+        return count
+
+    async def status(self) -> dict[str, Any]:
+        """The ``sync`` part of the daemon's ``status`` (CONTRACT section 3)."""
+        state = await self._store.sync_state()
+        return {
+            "state": self._state,
+            "acked_seq": state.acked_seq,
+            "pending": state.pending,
+            "oldest_pending_ms": state.oldest_pending_ms,
+            "rejected": state.rejected,
+            "last_error": self._last_error,
+            "next_attempt_ms": self._next_attempt_ms,
+            "remote_high_water": self._remote_high_water,
+            "failures": self._failures,
+            "ingest_url": self._config.ingest_url,
+        }
+
+    async def run(self) -> None:
+        """Sync until cancelled."""
+        if not self._config.enabled:
+            await asyncio.Event().wait()  # nothing to do; the daemon cancels us at shutdown
+        remote = self._remote or self._make_remote()
+        self._cursor = (await self._store.sync_state()).acked_seq
+        watcher = asyncio.create_task(self._watch_appends(), name="atlasd.sync.watch")
+        self._running = True
+        log.info(
+            "sync.started url=%s acked_seq=%d pending=%d",
+            self._config.ingest_url,
+            self._cursor,
+            self._store.last_seq - self._cursor,
+        )
+        try:
+            while True:
+                await self._wait_for_work()
+                waiters, self._waiters = self._waiters, []
+                outcome = await self._round(remote)
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(outcome)
+        finally:
+            self._running = False
+            watcher.cancel()
+            for waiter in self._waiters:
+                waiter.cancel()
+            self._waiters.clear()
+            if self._remote is None:
+                await asyncio.shield(remote.aclose())
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def _make_remote(self) -> ConvexRemote:
+        assert self._config.ingest_url is not None
+        token = self._config.token.reveal() if self._config.token is not None else ""
+        return ConvexRemote(self._config.ingest_url, token, self._config.timeout_s)
+
+    async def _watch_appends(self) -> None:
+        seen = self._store.last_seq
+        while True:
+            seen = await self._store.wait_for_append(seen)
+            self._wake.set()
+
+    async def _sleep_until_woken(self, timeout: float) -> bool:
+        """Wait for a wake-up or ``timeout`` seconds; True when woken."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), max(0.0, timeout))
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
+
+    def _take_trigger(self) -> bool:
+        triggered, self._triggered = self._triggered, False
+        return triggered
+
+    async def _wait_for_work(self) -> None:
+        """Return when the next round should start."""
+        while True:
+            if self._take_trigger():
+                return
+            if self._next_attempt is not None:  # backoff or auth_error: only time or trigger
+                remaining = self._next_attempt - time.monotonic()
+                if remaining <= 0:
+                    return
+                await self._sleep_until_woken(remaining)
+                continue
+            if self._store.last_seq > self._cursor:
+                await self._linger()
+                return
+            if not await self._sleep_until_woken(self._config.interval_s):
+                return  # the timer: refresh the remote's status, look at retries
+            if self._store.last_seq > self._cursor and not self._triggered:
+                await self._linger()
+                return
+
+    async def _linger(self) -> None:
+        """Give a burst of appends a moment to fill the batch (a trigger cuts it short)."""
+        if self._store.last_seq - self._cursor >= self._config.batch_max_events:
+            return
+        if self._config.linger_ms > 0:
+            deadline = time.monotonic() + self._config.linger_ms / 1000
+            while not self._triggered and (remaining := deadline - time.monotonic()) > 0:
+                await self._sleep_until_woken(remaining)
+
+    async def _round(self, remote: ConvexRemote) -> dict[str, Any]:
+        """Drain the backlog and the retry queue; settle the state; return the outcome."""
+        started = time.monotonic()
+        stats = _Round()
+        self._state = "sending"
+        self._next_attempt = self._next_attempt_ms = None
+        try:
+            await self._drain_backlog(remote, stats)
+            if self._retry_pending:
+                await self._drain_retries(remote, stats)
+            if time.monotonic() - self._status_at >= self._status_refresh_s:
+                await self._refresh_remote_status(remote)
+        except RemoteAuthError as exc:
+            self._fail(exc.describe(), self._config.auth_retry_s, "auth_error", stats)
+        except RemoteError as exc:
+            retry_after = getattr(exc, "retry_after", None)
+            self._fail(exc.describe(), self._backoff.next_delay(retry_after), "backoff", stats)
+        except AtlasdError as exc:  # the local store (e.g. unavailable while shutting down)
+            self._fail(f"local: {exc.message}", self._backoff.next_delay(), "backoff", stats)
+        except Exception as exc:  # a bug: log it whole, keep the daemon up
+            log.exception("sync.bug during a round")
+            self._fail(f"internal: {exc!r}", self._backoff.next_delay(), "backoff", stats)
+        else:
+            self._succeed()
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        if stats.sent:
+            log.info(
+                "sync.round sent=%d accepted=%d duplicates=%d rejected=%d retried=%d "
+                "acked_seq=%d ms=%d",
+                stats.sent,
+                stats.accepted,
+                stats.duplicates,
+                stats.rejected,
+                stats.retried,
+                self._cursor,
+                elapsed_ms,
+            )
+        if stats.rejected:
+            log.warning(
+                "sync.quarantined count=%d event_ids=%s",
+                stats.rejected,
+                ",".join(stats.rejected_ids or []),
+            )
+        return {
+            "ok": stats.error is None,
+            "state": self._state,
+            "sent": stats.sent,
+            "accepted": stats.accepted,
+            "duplicates": stats.duplicates,
+            "rejected": stats.rejected,
+            "retried": stats.retried,
+            "acked_seq": self._cursor,
+            "error": stats.error,
+            "next_attempt_ms": self._next_attempt_ms,
+        }
+
+    def _succeed(self) -> None:
+        self._state = "idle"
+        self._last_error = None
+        self._backoff.reset()
+        if self._failures:
+            log.info("sync.recovered after %d failures", self._failures)
+        self._failures = 0
+        self._suppressed = 0
+        self._failure_logged_at = float("-inf")
+
+    def _fail(self, error: str, delay: float, state: str, stats: _Round) -> None:
+        now = time.monotonic()
+        self._state = state
+        self._last_error = stats.error = error
+        self._next_attempt = now + delay
+        self._next_attempt_ms = int((time.time() + delay) * 1000)
+        self._failures += 1
+        if now - self._failure_logged_at >= FAIL_LOG_INTERVAL_S:
+            log.warning(
+                "sync.failed state=%s error=%s failures=%d suppressed=%d retry_in=%.1fs",
+                state,
+                error,
+                self._failures,
+                self._suppressed,
+                delay,
+            )
+            self._failure_logged_at = now
+            self._suppressed = 0
+        else:
+            self._suppressed += 1
+
+    # -- sending -------------------------------------------------------------------------
+
+    async def _drain_backlog(self, remote: ConvexRemote, stats: _Round) -> None:
+        """Send every event after the cursor, in seq order, reading in bounded chunks."""
+        buffer = BatchBuffer(self._config.batch_max_events, self._config.batch_max_bytes)
+        buffer.reset(self._cursor)
+        while True:
+            if buffer.needs_refill:
+                buffer.extend(
+                    await self._store.read_raw(buffer.last_seq, self._config.batch_max_events)
+                )
+            batch = buffer.next_batch()
+            if not batch:
+                return
+            await self._deliver(remote, batch, stats, self._commit_backlog)
+
+    async def _commit_backlog(self, batch: list[Row], rejected: list[Rejection]) -> None:
+        acked = batch[-1][0]
+        await self._store.mark_synced(acked, rejected)
+        self._cursor = acked
+
+    async def _drain_retries(self, remote: ConvexRemote, stats: _Round) -> None:
+        """Send the events flagged by ``retry_rejected`` (after the main backlog)."""
+        seen: set[int] = set()
+        while True:
+            events = await self._store.events_to_retry(self._config.batch_max_events)
+            fresh = [event for event in events if event.seq not in seen]
+            if not fresh:
+                self._retry_pending = False
+                return
+            seen.update(event.seq for event in fresh)
+            rows: deque[Row] = deque((e.seq, _event_encoder.encode(e)) for e in fresh)
+            while batch := take_batch(
+                rows, self._config.batch_max_events, self._config.batch_max_bytes
+            ):
+                stats.retried += len(batch)
+                await self._deliver(remote, batch, stats, self._commit_retried)
+
+    async def _commit_retried(self, batch: list[Row], rejected: list[Rejection]) -> None:
+        refused = {r.event_id for r in rejected}
+        delivered = [eid for eid in map(_event_id, (raw for _, raw in batch)) if eid not in refused]
+        await self._store.resolve_retried(delivered, rejected)
+
+    async def _deliver(
+        self, remote: ConvexRemote, batch: list[Row], stats: _Round, commit: _Commit
+    ) -> None:
+        """Send one batch; on 400/413 split it, quarantining an event refused alone."""
+        try:
+            result = await remote.ingest(self._store.origin, [raw for _, raw in batch])
+        except RemoteBadBatch as exc:
+            if len(batch) > 1:
+                for half in split_in_halves(batch):
+                    await self._deliver(remote, half, stats, commit)
+                return
+            seq, raw = batch[0]
+            event_id = _event_id(raw)
+            stats.sent += 1
+            stats.note_rejected([event_id])
+            await commit(batch, [_rejection(seq, event_id, f"http_{exc.status}", exc.message)])
+            return
+        stats.sent += len(batch)
+        rejected = self._rejections(batch, result)
+        stats.accepted += result.accepted
+        stats.duplicates += result.duplicates
+        stats.note_rejected([r.event_id for r in rejected])
+        await commit(batch, rejected)
+        if result.high_water is not None:
+            self._remote_high_water = result.high_water
+            self._status_at = time.monotonic()
+
+    def _rejections(self, batch: list[Row], result: IngestResult) -> list[Rejection]:
+        """The store's rejections for a 200's ``rejected`` list (ids outside the batch ignored)."""
+        if result.accepted + result.duplicates + len(result.rejected) != len(batch):
+            log.warning(
+                "sync.count_mismatch sent=%d accepted=%d duplicates=%d rejected=%d",
+                len(batch),
+                result.accepted,
+                result.duplicates,
+                len(result.rejected),
+            )
+        if not result.rejected:
+            return []
+        seqs = {_event_id(raw): seq for seq, raw in batch}
+        rejections = []
+        for item in result.rejected:
+            seq = seqs.get(item.event_id)
+            if seq is None:
+                log.warning("sync.unknown_rejection event_id=%s", item.event_id)
+                continue
+            rejections.append(_rejection(seq, item.event_id, item.code, item.message))
+        return rejections
+
+    async def _refresh_remote_status(self, remote: ConvexRemote) -> None:
+        """Learn the remote's high water for this origin; a failure here is not a round failure."""
+        self._status_at = time.monotonic()
+        try:
+            status = await remote.remote_status(self._store.origin)
+        except RemoteError as exc:
+            log.debug("sync.status_unavailable error=%s", exc.describe())
+            return
+        self._remote_high_water = status.high_water
