@@ -1,0 +1,10 @@
+/** HTTP routes of the deployment: the atlasd ingest endpoint (CONTRACT section 5). */
+import { httpRouter } from "convex/server";
+import { getStatus, postIngest } from "./endpoint";
+
+const http = httpRouter();
+
+http.route({ path: "/atlasd/ingest", method: "POST", handler: postIngest });
+http.route({ path: "/atlasd/ingest/status", method: "GET", handler: getStatus });
+
+export default http;

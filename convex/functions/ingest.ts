@@ -1,0 +1,223 @@
+/**
+ * Storing a batch of events: the internal mutation behind `POST /atlasd/ingest`.
+ *
+ * One call is one transaction: every new event is stored once (keyed by
+ * `event_id`), duplicates are skipped, the five views are updated and the
+ * origin's record advanced, all or nothing. The reads are shaped for
+ * Convex's per-transaction limits (docs/convex.md, "The largest safe batch"):
+ * - one index range over `positions` per cluster of nearby seqs (one for a
+ *   contiguous batch) finds what this origin already holds;
+ * - one `event_id` lookup per remaining event (an id may be stored under
+ *   another origin);
+ * - one lookup per distinct view row the batch touches, each row read and
+ *   written once per batch (rows are kept in a Map meanwhile);
+ * - one bounded range to advance the high water over positions stored earlier.
+ */
+import { v } from "convex/values";
+import type { Doc, Id } from "./_generated/dataModel";
+import { internalMutation, internalQuery, type MutationCtx } from "./_generated/server";
+import { HIGH_WATER_SCAN } from "./lib/limits";
+import { project, rowKeys, ViewRows, type Slot } from "./lib/project";
+
+/** Seqs closer than this share one range read of `positions`. */
+const CLUSTER_GAP = 8;
+
+export const envelopeValidator = v.object({
+  seq: v.number(),
+  event_id: v.string(),
+  stream: v.string(),
+  version: v.number(),
+  type: v.string(),
+  data: v.any(),
+  meta: v.any(),
+  recorded_at: v.number(),
+  origin: v.string(),
+  hash: v.string(),
+});
+
+export const rejectionValidator = v.object({ event_id: v.string(), code: v.string(), message: v.string() });
+
+export type Rejection = { event_id: string; code: string; message: string };
+
+export type IngestResult = {
+  accepted: number;
+  duplicates: number;
+  rejected: Rejection[];
+  high_water: number;
+};
+
+/** Runs of seqs (ascending) in which neighbours are at most CLUSTER_GAP apart. */
+function clusters(seqs: readonly number[]): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const seq of seqs) {
+    const last = out[out.length - 1];
+    if (last !== undefined && seq - last[1] <= CLUSTER_GAP) last[1] = seq;
+    else out.push([seq, seq]);
+  }
+  return out;
+}
+
+/** seq -> event id of the positions `origin` holds in the seq ranges of `seqs`. */
+async function heldPositions(ctx: MutationCtx, origin: string, seqs: readonly number[]): Promise<Map<number, string>> {
+  const held = new Map<number, string>();
+  const ranges = await Promise.all(
+    clusters(seqs).map(([lo, hi]) =>
+      ctx.db
+        .query("positions")
+        .withIndex("by_origin_seq", (q) => q.eq("origin", origin).gte("seq", lo).lte("seq", hi))
+        .collect(),
+    ),
+  );
+  for (const rows of ranges) for (const p of rows) held.set(p.seq, p.event_id);
+  return held;
+}
+
+/** Loads every view row the new events may touch into a {@link ViewRows}. */
+async function loadRows(ctx: MutationCtx, events: Parameters<typeof rowKeys>[0]): Promise<ViewRows> {
+  const keys = rowKeys(events);
+  const rows = new ViewRows();
+  const fill = <Row>(map: Map<string, Slot<Row>>, k: string, doc: { _id: string } | null): void => {
+    map.set(k, { id: doc?._id ?? null, row: (doc as Row | null) ?? null, dirty: false });
+  };
+  await Promise.all([
+    ...[...keys.builds].map(async (id) => {
+      const doc = await ctx.db.query("builds").withIndex("by_build_id", (q) => q.eq("build_id", id)).first();
+      fill(rows.builds, id, doc);
+    }),
+    ...[...keys.tasks].map(async ([k, [buildId, taskId]]) => {
+      const doc = await ctx.db
+        .query("tasks")
+        .withIndex("by_build_task", (q) => q.eq("build_id", buildId).eq("task_id", taskId))
+        .first();
+      fill(rows.tasks, k, doc);
+    }),
+    ...[...keys.patterns].map(async (id) => {
+      const doc = await ctx.db.query("patterns").withIndex("by_pattern_id", (q) => q.eq("pattern_id", id)).first();
+      fill(rows.patterns, id, doc);
+    }),
+    ...[...keys.learnings].map(async (id) => {
+      const doc = await ctx.db.query("learnings").withIndex("by_learning_id", (q) => q.eq("learning_id", id)).first();
+      fill(rows.learnings, id, doc);
+    }),
+  ]);
+  return rows;
+}
+
+type ViewTable = "builds" | "tasks" | "patterns" | "learnings";
+
+/** Writes each changed row once: replaced when it existed, inserted otherwise. */
+async function flushRows(ctx: MutationCtx, rows: ViewRows): Promise<void> {
+  const writes: Array<Promise<unknown>> = [];
+  const flush = <T extends ViewTable>(table: T, map: Map<string, Slot<object>>): void => {
+    for (const s of map.values()) {
+      if (!s.dirty || s.row === null) continue;
+      // Loaded documents carry system fields; the row written back is the columns only.
+      const { _id, _creationTime, ...columns } = s.row as Record<string, unknown>;
+      void _id;
+      void _creationTime;
+      const value = columns as Omit<Doc<T>, "_id" | "_creationTime">;
+      writes.push(s.id === null ? ctx.db.insert(table, value as never) : ctx.db.replace(s.id as Id<T>, value as never));
+    }
+  };
+  flush("builds", rows.builds);
+  flush("tasks", rows.tasks);
+  flush("patterns", rows.patterns);
+  flush("learnings", rows.learnings);
+  for (const row of rows.executions) writes.push(ctx.db.insert("executions", row));
+  await Promise.all(writes);
+}
+
+/** Highest h such that `origin` holds every seq 1..h, starting from `from`. */
+async function advanceHighWater(ctx: MutationCtx, origin: string, from: number, heldNow: Set<number>): Promise<number> {
+  let h = from;
+  while (heldNow.has(h + 1)) h += 1;
+  // Positions stored by earlier batches may continue the run (e.g. after a
+  // rejected event was finally stored); one bounded range, so a very long run
+  // is finished by the next ingests.
+  const after = await ctx.db
+    .query("positions")
+    .withIndex("by_origin_seq", (q) => q.eq("origin", origin).gt("seq", h))
+    .take(HIGH_WATER_SCAN);
+  for (const p of after) {
+    if (p.seq !== h + 1) break;
+    h = p.seq;
+  }
+  return h;
+}
+
+export const apply = internalMutation({
+  args: { origin: v.string(), events: v.array(envelopeValidator) },
+  handler: async (ctx, { origin, events }): Promise<IngestResult> => {
+    const rejected: Rejection[] = [];
+    let accepted = 0;
+    let duplicates = 0;
+    const record = await ctx.db.query("origins").withIndex("by_origin", (q) => q.eq("origin", origin)).first();
+    const held = await heldPositions(ctx, origin, events.map((e) => e.seq));
+
+    const unknown = events.filter((e) => !held.has(e.seq));
+    const stored = await Promise.all(
+      unknown.map((e) => ctx.db.query("events").withIndex("by_event_id", (q) => q.eq("event_id", e.event_id)).first()),
+    );
+    const storedElsewhere = new Set(stored.flatMap((doc) => (doc === null ? [] : [doc.event_id])));
+
+    const fresh: typeof events = [];
+    const heldNow = new Set<number>();
+    const writes: Array<Promise<unknown>> = [];
+    for (const event of events) {
+      const there = held.get(event.seq);
+      if (there === event.event_id) {
+        duplicates += 1;
+        heldNow.add(event.seq);
+      } else if (there !== undefined) {
+        // This origin's seq already holds another event: its log was replaced or forked.
+        rejected.push({
+          event_id: event.event_id,
+          code: "seq_conflict",
+          message: `seq ${event.seq} of origin ${origin} already holds event ${there}`,
+        });
+        heldNow.add(event.seq);
+      } else if (storedElsewhere.has(event.event_id)) {
+        // Stored under another origin or seq: a duplicate by id; the position is
+        // recorded so this origin's high water can pass it.
+        duplicates += 1;
+        heldNow.add(event.seq);
+        writes.push(ctx.db.insert("positions", { origin, seq: event.seq, event_id: event.event_id }));
+      } else {
+        accepted += 1;
+        heldNow.add(event.seq);
+        fresh.push(event);
+        writes.push(ctx.db.insert("events", event));
+        writes.push(ctx.db.insert("positions", { origin, seq: event.seq, event_id: event.event_id }));
+      }
+    }
+    await Promise.all(writes);
+
+    const rows = await loadRows(ctx, fresh);
+    for (const event of fresh) project(rows, event);
+    await flushRows(ctx, rows);
+
+    const highWater = await advanceHighWater(ctx, origin, record?.high_water ?? 0, heldNow);
+    const now = Date.now();
+    if (record === null) {
+      await ctx.db.insert("origins", { origin, high_water: highWater, events: accepted, last_ingest_at: now });
+    } else {
+      await ctx.db.patch(record._id, { high_water: highWater, events: record.events + accepted, last_ingest_at: now });
+    }
+    return { accepted, duplicates, rejected, high_water: highWater };
+  },
+});
+
+/** `{origin, high_water, events}` of one origin (zeros when it never sent anything). */
+export const status = internalQuery({
+  args: { origin: v.string() },
+  handler: async (ctx, { origin }) => {
+    const record = await ctx.db.query("origins").withIndex("by_origin", (q) => q.eq("origin", origin)).first();
+    return {
+      origin,
+      high_water: record?.high_water ?? 0,
+      events: record?.events ?? 0,
+      last_ingest_at: record?.last_ingest_at ?? null,
+    };
+  },
+});
+
