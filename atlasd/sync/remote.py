@@ -51,6 +51,7 @@ __all__ = [
     "RemoteStatus",
     "RemoteThrottled",
     "RemoteTimeout",
+    "build_body",
     "parse_retry_after",
 ]
 

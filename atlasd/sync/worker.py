@@ -54,6 +54,7 @@ from atlasd.sync.remote import (
     RemoteAuthError,
     RemoteBadBatch,
     RemoteError,
+    build_body,
 )
 
 __all__ = ["SyncWorker"]
@@ -397,7 +398,7 @@ class SyncWorker:
 
     async def _drain_backlog(self, remote: ConvexRemote, stats: _Round) -> None:
         """Send every event after the cursor, in seq order, reading in bounded chunks."""
-        buffer = BatchBuffer(self._config.batch_max_events, self._config.batch_max_bytes)
+        buffer = BatchBuffer(self._config.batch_max_events, self._byte_budget())
         buffer.reset(self._cursor)
         while True:
             if buffer.needs_refill:
@@ -408,6 +409,10 @@ class SyncWorker:
             if not batch:
                 return
             await self._deliver(remote, batch, stats, self._commit_backlog)
+
+    def _byte_budget(self) -> int:
+        """Event bytes per batch: ``batch_max_bytes`` bounds the whole request body."""
+        return max(1, self._config.batch_max_bytes - len(build_body(self._store.origin, [])))
 
     async def _commit_backlog(self, batch: list[Row], rejected: list[Rejection]) -> None:
         acked = batch[-1][0]
@@ -425,9 +430,7 @@ class SyncWorker:
                 return
             seen.update(event.seq for event in fresh)
             rows: deque[Row] = deque((e.seq, _event_encoder.encode(e)) for e in fresh)
-            while batch := take_batch(
-                rows, self._config.batch_max_events, self._config.batch_max_bytes
-            ):
+            while batch := take_batch(rows, self._config.batch_max_events, self._byte_budget()):
                 stats.retried += len(batch)
                 await self._deliver(remote, batch, stats, self._commit_retried)
 
