@@ -1,0 +1,1 @@
+"""Tests of the Convex double: the real Convex functions behind a local HTTP server."""
