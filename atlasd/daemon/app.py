@@ -1,0 +1,180 @@
+"""The daemon's composition: one task group owns every long-running part.
+
+Start-up, in order: take the data dir lock, open the store, create (or take
+over) the socket, then start the hub, the sync worker, the spool watcher,
+the server and the watchdog in one task group; ``READY=1`` once the socket
+serves. A SIGTERM or SIGINT then stops the server (no new connections, no
+new requests, the requests already read are answered), cancels the group,
+closes the store (every acknowledged append is committed before its answer
+was sent), removes the socket and releases the lock.
+
+Error handling: start-up problems raise :class:`StartupError` with an
+operator-facing message (``atlasd serve`` exits 1 on it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import signal
+from typing import Any
+
+import anyio
+
+from atlasd import __version__
+from atlasd.config import Config
+from atlasd.daemon.access import AccessPolicy, resolve_group
+from atlasd.daemon.handlers import DaemonState, Handlers
+from atlasd.daemon.hub import Hub
+from atlasd.daemon.listener import BoundSocket, ListenerError, adopt, bind_unix
+from atlasd.daemon.log import log_event
+from atlasd.daemon.protocols import Store, SyncControl
+from atlasd.daemon.server import Server
+from atlasd.daemon.systemd import Notifier, inherited_listener, watchdog_interval, watchdog_loop
+from atlasd.errors import AtlasdError
+
+__all__ = ["StartupError", "serve"]
+
+log = logging.getLogger("atlasd.daemon")
+
+#: How long requests already read may take to finish after SIGTERM before they are cut.
+SHUTDOWN_GRACE_S = 10.0
+#: Descriptors needed besides client connections (database, WAL, spool, sync, ...).
+_SPARE_FDS = 64
+
+
+class StartupError(Exception):
+    """The daemon cannot start; the message tells the operator why."""
+
+
+async def serve(config: Config) -> None:
+    """Run the daemon until SIGTERM/SIGINT."""
+    from atlasd.eventlog.config import StoreConfig
+    from atlasd.eventlog.store import EventStore
+    from atlasd.eventlog.datadir import DataDirLock
+
+    _raise_fd_limit(config.max_connections + _SPARE_FDS)
+    notifier = Notifier()
+    lock = DataDirLock(config.data_dir)
+    try:
+        lock.acquire()
+    except AtlasdError as exc:
+        raise StartupError(exc.message) from exc
+    except OSError as exc:
+        raise StartupError(f"cannot lock data dir {config.data_dir}: {exc.strerror}") from exc
+    try:
+        try:
+            store = await EventStore.open(
+                StoreConfig(
+                    data_dir=config.data_dir,
+                    synchronous=config.synchronous,
+                    max_db_bytes=config.max_db_bytes,
+                )
+            )
+        except AtlasdError as exc:
+            raise StartupError(f"cannot open the event log: {exc.message}") from exc
+        try:
+            bound = _listen(config)
+            try:
+                await _run(config, store, bound, notifier)
+            finally:
+                bound.remove()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await store.close()
+            log_event(log, logging.INFO, "stopped")
+    finally:
+        lock.release()
+        notifier.close()
+
+
+def _listen(config: Config) -> BoundSocket:
+    inherited = inherited_listener()
+    if inherited is not None:
+        bound = adopt(inherited)
+        log_event(log, logging.INFO, "socket_inherited", path=bound.path or "?")
+        return bound
+    try:
+        gid = resolve_group(config.socket_group) if config.socket_group is not None else None
+        return bind_unix(config.socket, gid)
+    except (ListenerError, ValueError) as exc:
+        raise StartupError(str(exc)) from exc
+
+
+async def _run(config: Config, store: Store, bound: BoundSocket, notifier: Notifier) -> None:
+    hub = Hub(store)
+    sync = _sync_worker(config, store)
+    state = DaemonState(config=config, store=store, hub=hub, sync=sync)
+    server = Server(bound, Handlers(state), AccessPolicy(config))
+    server_done = anyio.Event()
+
+    async def run_server(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        try:
+            await server.serve(task_status=task_status)
+        finally:
+            server_done.set()
+
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(hub.run)
+            if sync is not None:
+                tg.start_soon(sync.run)  # type: ignore[attr-defined]
+            _start_spool(tg, config, store)
+            await tg.start(run_server)
+            notifier.notify("READY=1", f"STATUS=serving on {bound.path}, last_seq={store.last_seq}")
+            interval = watchdog_interval()
+            if interval is not None:
+                tg.start_soon(watchdog_loop, notifier, interval)
+            log_event(
+                log,
+                logging.INFO,
+                "ready",
+                socket=bound.path,
+                data_dir=config.data_dir,
+                origin=store.origin,
+                last_seq=store.last_seq,
+                sync="enabled" if sync is not None else "disabled",
+                pid=os.getpid(),
+                version=__version__,
+            )
+            async for signum in signals:
+                log_event(log, logging.INFO, "stopping", signal=signal.Signals(signum).name)
+                break
+            notifier.notify("STOPPING=1", "STATUS=stopping")
+            await server.stop()
+            with anyio.move_on_after(SHUTDOWN_GRACE_S) as grace:
+                await server_done.wait()
+            if grace.cancelled_caught:
+                log_event(log, logging.WARNING, "shutdown_grace_expired", grace_s=SHUTDOWN_GRACE_S)
+            tg.cancel_scope.cancel()
+
+
+def _sync_worker(config: Config, store: Store) -> SyncControl | None:
+    if not config.sync.enabled:
+        return None
+    try:
+        from atlasd.sync.worker import SyncWorker
+    except ImportError as exc:
+        log_event(log, logging.WARNING, "sync_unavailable", error=exc)
+        return None
+    worker: Any = SyncWorker(store, config.sync)  # type: ignore[arg-type]
+    return worker  # type: ignore[no-any-return]
+
+
+def _start_spool(tg: anyio.abc.TaskGroup, config: Config, store: Store) -> None:
+    if not config.spool_enabled:
+        return
+    try:
+        from atlasd.daemon.spool import run_spool
+    except ImportError:
+        return
+    tg.start_soon(run_spool, store, config.spool_dir)
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Allow ``max_connections`` descriptors, within the hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))

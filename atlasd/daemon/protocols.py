@@ -1,0 +1,64 @@
+"""The parts of other components the daemon relies on, as Protocols.
+
+The daemon is written against these (``atlasd.eventlog.EventStore`` and
+``atlasd.sync.worker.SyncWorker`` satisfy them), which keeps the server
+testable and its dependencies explicit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
+
+__all__ = ["Store", "SyncControl"]
+
+
+class Store(Protocol):
+    @property
+    def origin(self) -> str: ...
+
+    @property
+    def last_seq(self) -> int: ...
+
+    async def append(self, event: NewEvent) -> AppendResult: ...
+
+    async def append_batch(self, events: list[NewEvent]) -> list[AppendResult]: ...
+
+    async def read(
+        self,
+        from_seq: int = 0,
+        stream: str | None = None,
+        types: list[str] | None = None,
+        limit: int = 1000,
+    ) -> list[Event]: ...
+
+    async def read_raw(self, from_seq: int, limit: int) -> list[tuple[int, bytes]]: ...
+
+    async def wait_for_append(self, after_seq: int, timeout: float | None = None) -> int: ...
+
+    async def query(
+        self,
+        view: str,
+        filter: dict[str, Any] | None = None,
+        limit: int = 1000,
+        order: str = "asc",
+    ) -> list[dict[str, Any]]: ...
+
+    async def stats(self) -> StoreStats: ...
+
+    async def sync_state(self) -> SyncState: ...
+
+    async def close(self) -> None: ...
+
+
+class SyncControl(Protocol):
+    """What ``status`` and ``sync_now`` need from the sync worker."""
+
+    def trigger(self) -> None: ...
+
+    async def sync_now(self, wait: bool) -> dict[str, Any]: ...
+
+    async def status(self) -> dict[str, Any]: ...
+
+    async def retry_rejected(self) -> int: ...

@@ -1,0 +1,148 @@
+"""The accept loop: admission (peer credentials, connection limit) and shutdown.
+
+Resource handling: every accepted connection runs in the server's task
+group and is closed when its task ends; :meth:`Server.stop` closes the
+listener, then asks each connection to stop reading, so :meth:`Server.serve`
+returns once the requests already read have been answered.
+
+Error handling: ``accept`` failing for lack of resources (EMFILE, ENFILE,
+ENOBUFS, ENOMEM) is retried after a short pause and logged at a limited
+rate; any other accept error is a bug and propagates. A connection's
+unexpected exception is logged and ends that connection only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import time
+
+import anyio
+import anyio.abc
+
+from atlasd import wire
+from atlasd.daemon.access import AccessPolicy, peer_credentials
+from atlasd.daemon.connection import Connection
+from atlasd.daemon.handlers import Handlers
+from atlasd.daemon.listener import BoundSocket
+from atlasd.daemon.log import log_event
+from atlasd.errors import AtlasdError, Forbidden, Unavailable
+
+__all__ = ["Server"]
+
+log = logging.getLogger("atlasd.daemon")
+
+#: accept() errors that mean "out of resources for now", not a bug (as trio's serve_listeners).
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+#: Pause before accepting again after running out of descriptors or memory.
+ACCEPT_RETRY_S = 0.1
+#: Log repeated accept resource errors at most this often.
+ACCEPT_LOG_INTERVAL_S = 10.0
+#: Time a refused client gets to take its error line before the close.
+REFUSAL_SEND_S = 1.0
+
+
+class Server:
+    def __init__(self, bound: BoundSocket, handlers: Handlers, policy: AccessPolicy) -> None:
+        self._bound = bound
+        self._handlers = handlers
+        self._state = handlers.state
+        self._policy = policy
+        self._listener: anyio.abc.SocketListener | None = None
+        self._connections: set[Connection] = set()
+        self._last_accept_log = 0.0
+
+    async def serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """Accept until :meth:`stop`; returns when every connection has ended."""
+        self._listener = await anyio.abc.SocketListener.from_socket(self._bound.sock)
+        task_status.started()
+        async with anyio.create_task_group() as tg:
+            while True:
+                try:
+                    stream = await self._listener.accept()
+                except anyio.ClosedResourceError:
+                    break
+                except anyio.BrokenResourceError as exc:
+                    if self._state.stopping:
+                        break
+                    cause = exc.__cause__
+                    if isinstance(cause, OSError) and cause.errno in _RESOURCE_ERRNOS:
+                        self._log_accept_error(cause)
+                        await anyio.sleep(ACCEPT_RETRY_S)
+                        continue
+                    raise
+                tg.start_soon(self._serve_one, stream)
+
+    async def stop(self) -> None:
+        """Stop accepting; connections stop reading and finish what they read."""
+        self._state.stopping = True
+        if self._listener is not None:
+            await self._listener.aclose()
+        for connection in list(self._connections):
+            connection.stop()
+
+    async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
+        sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        try:
+            peer = peer_credentials(sock)
+        except OSError:
+            await stream.aclose()
+            return
+        if not self._policy.allows(peer):
+            log_event(
+                log, logging.WARNING, "peer_forbidden", pid=peer.pid, uid=peer.uid, gid=peer.gid
+            )
+            await self._refuse(stream, Forbidden(f"uid {peer.uid} is not allowed on this socket"))
+            return
+        if self._state.stopping:
+            await self._refuse(stream, Unavailable("daemon shutting down"))
+            return
+        if self._state.connections >= self._state.config.max_connections:
+            log_event(
+                log,
+                logging.WARNING,
+                "connection_refused",
+                reason="max_connections",
+                max_connections=self._state.config.max_connections,
+            )
+            await self._refuse(
+                stream,
+                Unavailable(
+                    f"too many connections (max_connections="
+                    f"{self._state.config.max_connections}); try again later"
+                ),
+            )
+            return
+        connection = Connection(stream, self._handlers, self._state.config.max_line_bytes)
+        self._state.connections += 1
+        self._connections.add(connection)
+        try:
+            await connection.run()
+        except Exception as exc:
+            log_event(
+                log,
+                logging.ERROR,
+                "connection_failed",
+                pid=peer.pid,
+                error=f"{type(exc).__name__}: {exc}",
+                exc_info=True,
+            )
+        finally:
+            self._connections.discard(connection)
+            self._state.connections -= 1
+
+    async def _refuse(self, stream: anyio.abc.SocketStream, error: AtlasdError) -> None:
+        with anyio.move_on_after(REFUSAL_SEND_S):
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await stream.send(wire.encode_error(None, error))
+        with anyio.CancelScope(shield=True):
+            await stream.aclose()
+
+    def _log_accept_error(self, exc: OSError) -> None:
+        now = time.monotonic()
+        if now - self._last_accept_log >= ACCEPT_LOG_INTERVAL_S:
+            self._last_accept_log = now
+            log_event(
+                log, logging.WARNING, "accept_failed", error=exc.strerror, retry_s=ACCEPT_RETRY_S
+            )

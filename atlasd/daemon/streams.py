@@ -1,0 +1,126 @@
+"""The two streaming ops: ``subscribe`` (events) and ``watch`` (a query's answers).
+
+Both turn the connection into a one-way stream and run until the client goes
+away, the subscriber overflows (``slow_consumer``), or the daemon stops.
+
+Resource handling: a subscriber's memory is bounded by ``subscriber_buffer``
+events; a watcher keeps only the last answer it sent.
+
+Error handling: failures before the stream starts (bad parameters, unknown
+view) are ordinary failure lines; after that, a failure line ends the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+import msgspec
+
+from atlasd import wire
+from atlasd.daemon.handlers import Handlers, normalize_types, read_page
+from atlasd.daemon.hub import Subscriber
+from atlasd.daemon.log import log_event
+from atlasd.errors import AtlasdError, BadRequest, SlowConsumer
+
+__all__ = ["run_subscription", "run_watch"]
+
+log = logging.getLogger("atlasd.daemon")
+
+Send = Callable[[bytes], Awaitable[None]]
+
+#: Events per catch-up read.
+CATCH_UP_PAGE = 1000
+#: Events joined into one socket write while live.
+SEND_CHUNK = 1000
+#: How long a flagged slow consumer may still take to accept its last write.
+SLOW_CONSUMER_GRACE_S = 5.0
+
+_encoder = msgspec.json.Encoder()
+
+
+async def run_subscription(handlers: Handlers, request: wire.Subscribe, send: Send) -> None:
+    """Catch-up from ``from_seq``, then live; returns when the stream ends."""
+    state = handlers.state
+    store, hub = state.store, state.hub
+    if request.from_seq != "end" and request.from_seq < 0:
+        await send(wire.encode_error(request.id, BadRequest("from_seq must be >= 0 or 'end'")))
+        return
+    types = normalize_types(request.types)
+    prefix = b'{"id":' + _encoder.encode(request.id) + b',"event":'
+    await send(wire.encode_ok(request.id, {"subscribed": True}))
+
+    def lines(raws: list[bytes]) -> bytes:
+        return b"".join([prefix + raw + b"}\n" for raw in raws])
+
+    pos = store.last_seq if request.from_seq == "end" else request.from_seq
+    # No await between this check and registering: see the hub's hand-over rule.
+    while pos < hub.fed_seq:
+        raws, pos = await read_page(store, pos, request.stream, types, CATCH_UP_PAGE)
+        if raws:
+            await send(lines(raws))
+    with hub.subscribe(state.config.subscriber_buffer, pos, request.stream, types) as sub:
+        while True:
+            raws = await sub.take(SEND_CHUNK)
+            if not raws:  # overflowed
+                break
+            await _send_unless_overflowed(send, lines(raws), sub)
+    log_event(log, logging.WARNING, "slow_consumer", buffer=state.config.subscriber_buffer)
+    error = SlowConsumer(
+        f"subscriber fell more than {state.config.subscriber_buffer} events behind; "
+        "resubscribe with from_seq"
+    )
+    with anyio.move_on_after(SLOW_CONSUMER_GRACE_S):
+        await send(wire.encode_error(request.id, error))
+
+
+async def _send_unless_overflowed(send: Send, data: bytes, sub: Subscriber) -> None:
+    """Write ``data``; once the subscriber overflowed, give the write a grace, then cut off.
+
+    A write cut off midway leaves a partial line, so the connection is then
+    closed without the ``slow_consumer`` line (it could not be read anyway).
+    """
+    cut_off = False
+
+    async def cutoff(scope: anyio.CancelScope) -> None:
+        nonlocal cut_off
+        await sub.overflow.wait()
+        await anyio.sleep(SLOW_CONSUMER_GRACE_S)
+        cut_off = True
+        scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cutoff, tg.cancel_scope)
+        await send(data)
+        tg.cancel_scope.cancel()
+    if cut_off:
+        raise anyio.BrokenResourceError("slow consumer stopped reading")
+
+
+async def run_watch(handlers: Handlers, request: wire.Watch, send: Send) -> None:
+    """Send the query's answer now, then each time it changes (coalesced)."""
+    state = handlers.state
+    coalesce = state.config.watch_coalesce_ms / 1000
+    with state.hub.watch(request.view) as watcher:
+        try:
+            rows = await handlers.query(request)
+        except AtlasdError as exc:
+            await send(wire.encode_error(request.id, exc))
+            return
+        last = _encoder.encode(rows)
+        await send(wire.encode_ok(request.id, {"rows": msgspec.Raw(last)}))
+        while True:
+            await watcher.wait()
+            # Let a burst of commits settle into one re-run.
+            await anyio.sleep(coalesce)
+            watcher.dirty = anyio.Event()
+            try:
+                rows = await handlers.query(request)
+            except AtlasdError as exc:
+                await send(wire.encode_error(request.id, exc))
+                return
+            encoded = _encoder.encode(rows)
+            if encoded != last:
+                last = encoded
+                await send(wire.encode_rows_line(request.id, msgspec.Raw(encoded)))
