@@ -1,0 +1,104 @@
+/// <reference types="vite/client" />
+/** Building envelopes, posting batches and reading views back in the vitest suites. */
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { convexTest } from "convex-test";
+import schema from "../functions/schema";
+import { contractRow, KEYS, VIEW_NAMES, type ViewName } from "../functions/lib/project";
+import type { Envelope } from "../functions/lib/envelope";
+
+export const modules = import.meta.glob("../functions/**/*.*s");
+export const TOKEN = "test-token-0123456789";
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** The shared test vectors (docs/views.md). */
+export const VECTOR_DIR = join(HERE, "..", "..", "tests", "vectors");
+/** Vector-shaped fixtures of this package. */
+export const FIXTURE_DIR = join(HERE, "fixtures");
+
+export type Backend = ReturnType<typeof backend>;
+
+/** A fresh, empty deployment with Convex's transaction limits enforced. */
+export function backend(limits: boolean | Record<string, number> = true) {
+  return convexTest({ schema, modules, transactionLimits: limits });
+}
+
+export type VectorEvent = {
+  stream: string;
+  type: string;
+  data: Record<string, unknown>;
+  event_id: string;
+  recorded_at: number;
+  meta?: Record<string, unknown>;
+};
+
+export type Vector = {
+  name: string;
+  description: string;
+  events: VectorEvent[];
+  expected: Record<ViewName, Array<Record<string, unknown>>>;
+};
+
+/** Every `*.json` vector in `dir`, with its file name. */
+export function loadVectors(dir: string): Array<[string, Vector]> {
+  return readdirSync(dir)
+    .filter((name) => name.endsWith(".json"))
+    .sort()
+    .map((name) => [name, JSON.parse(readFileSync(join(dir, name), "utf8")) as Vector]);
+}
+
+let counter = 0;
+/** A fresh canonical lowercase UUID (v4 layout, deterministic per run). */
+export function uuid(): string {
+  counter += 1;
+  const hex = counter.toString(16).padStart(12, "0");
+  return `01900000-0000-4000-8000-${hex}`;
+}
+
+/** Complete envelopes for `events`: seq from `firstSeq`, version per stream, a stand-in hash. */
+export function envelopes(origin: string, events: VectorEvent[], firstSeq = 1): Envelope[] {
+  const versions = new Map<string, number>();
+  return events.map((e, i) => {
+    const version = (versions.get(e.stream) ?? 0) + 1;
+    versions.set(e.stream, version);
+    const seq = firstSeq + i;
+    return {
+      seq, event_id: e.event_id, stream: e.stream, version, type: e.type, data: e.data,
+      meta: e.meta ?? {}, recorded_at: e.recorded_at, origin,
+      hash: seq.toString(16).padStart(64, "0"),
+    };
+  });
+}
+
+/** POST a batch to the ingest endpoint. */
+export function post(t: Backend, body: unknown, init: { token?: string | null; raw?: string } = {}) {
+  const token = init.token === undefined ? TOKEN : init.token;
+  const headers: Record<string, string> = { "Content-Type": "application/json" };
+  if (token !== null) headers.Authorization = `Bearer ${token}`;
+  return t.fetch("/atlasd/ingest", { method: "POST", headers, body: init.raw ?? JSON.stringify(body) });
+}
+
+/** Every row of `view`, contract columns only, sorted by the view's key. */
+export async function viewRows(t: Backend, view: ViewName): Promise<Array<Record<string, unknown>>> {
+  const docs = await t.run((ctx) => ctx.db.query(view).collect());
+  return sortByKey(view, docs.map((d) => contractRow(view, d as Record<string, unknown>)));
+}
+
+/** Rows sorted by the view's key columns, compared column by column. */
+export function sortByKey(view: ViewName, rows: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+  const compare = (a: Record<string, unknown>, b: Record<string, unknown>): number => {
+    for (const k of KEYS[view]) {
+      const x = String(a[k]);
+      const y = String(b[k]);
+      if (x !== y) return x < y ? -1 : 1;
+    }
+    return 0;
+  };
+  return [...rows].sort(compare);
+}
+
+export async function allViews(t: Backend): Promise<Record<ViewName, Array<Record<string, unknown>>>> {
+  const out = {} as Record<ViewName, Array<Record<string, unknown>>>;
+  for (const view of VIEW_NAMES) out[view] = await viewRows(t, view);
+  return out;
+}
