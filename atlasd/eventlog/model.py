@@ -6,7 +6,15 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["AppendResult", "Event", "NewEvent"]
+__all__ = [
+    "AppendResult",
+    "Event",
+    "NewEvent",
+    "ProjectionInfo",
+    "Rejection",
+    "StoreStats",
+    "SyncState",
+]
 
 
 class NewEvent(msgspec.Struct, kw_only=True):
@@ -43,3 +51,44 @@ class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
     event_id: str
     version: int
     duplicate: bool
+
+
+class Rejection(msgspec.Struct, frozen=True, kw_only=True):
+    """An event the remote refused for good (quarantined), with the remote's reason."""
+
+    seq: int
+    event_id: str
+    code: str
+    message: str
+
+
+class SyncState(msgspec.Struct, frozen=True, kw_only=True):
+    """The sync cursor as stored: what the remote holds and what is still to send."""
+
+    #: Every event up to this seq was accepted (or quarantined) by the remote.
+    acked_seq: int
+    #: Events with seq > acked_seq.
+    pending: int
+    #: ``recorded_at`` of the first pending event, or None when nothing is pending.
+    oldest_pending_ms: int | None
+    #: Quarantined events (refused by the remote).
+    rejected: int
+
+
+class ProjectionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A projector's stored state: its code version and the last seq it applied."""
+
+    name: str
+    version: int
+    checkpoint: int
+
+
+class StoreStats(msgspec.Struct, frozen=True, kw_only=True):
+    """Figures for ``status``."""
+
+    events: int
+    streams: int
+    last_seq: int
+    #: Size of the database file plus its write-ahead log, in bytes.
+    db_bytes: int
+    projections: list[ProjectionInfo]

@@ -1,0 +1,34 @@
+"""The store's configuration: a frozen struct with documented defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+__all__ = ["StoreConfig"]
+
+
+class StoreConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """How an :class:`~atlasd.eventlog.EventStore` opens its data dir.
+
+    ``synchronous``: ``"FULL"`` syncs the WAL on every commit, so an
+    acknowledged append survives a power cut; ``"NORMAL"`` survives a crash of
+    the process but may lose the last commits on power loss.
+
+    ``max_db_bytes``: refuse appends with ``unavailable`` once the database
+    reaches this size (SQLite ``max_page_count``); None for no cap.
+    """
+
+    data_dir: Path
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    max_db_bytes: int | None = None
+    #: Most requests one group commit takes from the queue.
+    group_max_requests: int = 1024
+    #: Most events one group commit takes (a batch larger than this still goes alone).
+    group_max_events: int = 10_000
+    #: Read connections (aiosqlite); each runs on its own thread.
+    read_connections: int = 2
+    #: SQLite page cache per connection, in KiB.
+    cache_kib: int = 16_384

@@ -1,0 +1,88 @@
+"""The data dir: its default place, its creation, and the lock that keeps one daemon in it.
+
+Layout: ``DATA_DIR/atlasd.db`` (with ``-wal`` and ``-shm``), ``DATA_DIR/spool/``,
+``DATA_DIR/atlasd.lock``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from atlasd.errors import Unavailable
+
+__all__ = ["DB_NAME", "LOCK_NAME", "DataDirLock", "db_path", "default_data_dir", "ensure_data_dir"]
+
+DB_NAME = "atlasd.db"
+LOCK_NAME = "atlasd.lock"
+
+
+def default_data_dir() -> Path:
+    """CONTRACT section 1: $ATLASD_DATA_DIR, /var/lib/atlasd as root, else the XDG state dir."""
+    explicit = os.environ.get("ATLASD_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    if os.geteuid() == 0:
+        return Path("/var/lib/atlasd")
+    state = os.environ.get("XDG_STATE_HOME")
+    base = Path(state) if state else Path.home() / ".local" / "state"
+    return base / "atlasd"
+
+
+def ensure_data_dir(data_dir: Path) -> Path:
+    """Create the data dir (mode 0700, parents as needed) and return it."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return data_dir
+
+
+def db_path(data_dir: Path) -> Path:
+    return data_dir / DB_NAME
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on ``DATA_DIR/atlasd.lock`` for as long as it is held.
+
+    Resource handling: the lock file stays (it holds the last owner's pid);
+    the lock itself is released when the descriptor closes, so a crashed
+    owner never leaves a stale lock.
+
+    Error handling: raises :class:`Unavailable` naming the pid that holds it.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        ensure_data_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise Unavailable(
+                f"another atlasd is using {self.path.parent} (pid {holder})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> DataDirLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()

@@ -1,0 +1,23 @@
+"""The five ATLAS views (CONTRACT section 4, docs/views.md): tables, fold, queries."""
+
+from atlasd.eventlog.projections.fold import PROJECTED_TYPES, Fold
+from atlasd.eventlog.projections.query import DEFAULT_LIMIT, MAX_LIMIT, build_query, row_to_dict
+from atlasd.eventlog.projections.schema import (
+    VIEW_SPECS,
+    VIEWS,
+    create_view_tables,
+    drop_view_tables,
+)
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "PROJECTED_TYPES",
+    "VIEWS",
+    "VIEW_SPECS",
+    "Fold",
+    "build_query",
+    "create_view_tables",
+    "drop_view_tables",
+    "row_to_dict",
+]

@@ -1,0 +1,353 @@
+"""Folding events into the five views (the rules of docs/views.md).
+
+A :class:`Fold` keeps the rows a run of events touches in memory, loading each
+from its table the first time it is needed, and :meth:`Fold.flush` writes them
+back with one ``executemany`` per table. The writer folds each group commit's
+events this way inside the append transaction, and ``rebuild`` folds the log
+chunk by chunk with the very same code, so a view is always what a replay
+gives.
+
+Rows are lists in table column order (``row_seq`` first); the index constants
+below name their cells.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+
+__all__ = ["PROJECTED_TYPES", "Fold"]
+
+# builds row cells
+_B_SEQ, _B_ID, _B_PRD_ID, _B_PRD_NAME, _B_STATUS, _B_ERROR = 0, 1, 2, 3, 4, 5
+_B_STARTED, _B_COMPLETED, _B_TOTAL, _B_DONE, _B_FAILED = 6, 7, 8, 9, 10
+# tasks row cells
+_T_SEQ, _T_BUILD, _T_TASK, _T_TITLE, _T_AGENT, _T_STATUS = 0, 1, 2, 3, 4, 5
+_T_DEPS, _T_PHASE, _T_ATTEMPTS, _T_ERROR, _T_CREATED, _T_UPDATED = 6, 7, 8, 9, 10, 11
+# patterns / learnings cells used below
+_P_SEQ, _P_TAGS, _P_CREATED = 0, 6, 7
+_L_SEQ = 0
+
+_NEVER = sys.maxsize
+
+_encode = msgspec.json.encode
+_decode_list = msgspec.json.Decoder(list[str]).decode
+
+_SQL = {
+    "builds": (
+        "SELECT row_seq, build_id, prd_id, prd_name, status, error, started_at, completed_at,"
+        " tasks_total, tasks_done, tasks_failed FROM view_builds WHERE build_id = ?",
+        "INSERT OR REPLACE INTO view_builds (row_seq, build_id, prd_id, prd_name, status, error,"
+        " started_at, completed_at, tasks_total, tasks_done, tasks_failed)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    "tasks": (
+        "SELECT row_seq, build_id, task_id, title, agent, status, dependencies, phase, attempts,"
+        " error, created_at, updated_at FROM view_tasks WHERE build_id = ? AND task_id = ?",
+        "INSERT OR REPLACE INTO view_tasks (row_seq, build_id, task_id, title, agent, status,"
+        " dependencies, phase, attempts, error, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    "executions": (
+        "",
+        "INSERT OR REPLACE INTO view_executions (row_seq, event_id, build_id, task_id, agent,"
+        " model, gates_passed, duration_ms, error, recorded_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    "patterns": (
+        "SELECT row_seq, pattern_id, name, description, code, language, tags, created_at"
+        " FROM view_patterns WHERE pattern_id = ?",
+        "INSERT OR REPLACE INTO view_patterns (row_seq, pattern_id, name, description, code,"
+        " language, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+    "learnings": (
+        "SELECT row_seq FROM view_learnings WHERE learning_id = ?",
+        "INSERT OR REPLACE INTO view_learnings (row_seq, learning_id, insight, category,"
+        " build_id, task_id, pattern_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    ),
+}
+_TAGS_DELETE = "DELETE FROM view_pattern_tags WHERE row_seq = ?"
+_TAGS_INSERT = "INSERT OR IGNORE INTO view_pattern_tags (tag, row_seq) VALUES (?, ?)"
+_CHECKPOINT = "UPDATE projections SET checkpoint = ? WHERE name = ?"
+
+
+# Reading fields (docs/views.md "Reading fields"): a value of another JSON type is absent.
+def _str(value: Any) -> str | None:
+    return value if type(value) is str else None
+
+
+def _num(value: Any) -> int | float | None:
+    t = type(value)
+    return value if t is int or t is float else None
+
+
+def _bool(value: Any) -> bool | None:
+    return value if type(value) is bool else None
+
+
+def _strlist(value: Any) -> list[str]:
+    if type(value) is list and all(type(item) is str for item in value):
+        return value
+    return []
+
+
+def _key(value: Any) -> str | None:
+    return value if type(value) is str and value else None
+
+
+class Fold:
+    """Applies events to the views through an in-memory row cache.
+
+    ``from_seq`` maps a view name to the seq it has already applied: events at
+    or below it are skipped for that view (views not named are not touched).
+    ``builds`` and ``tasks`` must be given together (the build counts are kept
+    from the task rows' status changes).
+
+    Resource handling: the cache holds only the rows touched since the last
+    :meth:`flush`; callers flush every few thousand events.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, from_seq: dict[str, int]) -> None:
+        if ("builds" in from_seq) != ("tasks" in from_seq) or from_seq.get(
+            "builds"
+        ) != from_seq.get("tasks"):
+            raise ValueError("builds and tasks are folded together, from the same seq")
+        self._conn = conn
+        self.views = tuple(from_seq)
+        self._bt_from = from_seq.get("builds", _NEVER)
+        self._x_from = from_seq.get("executions", _NEVER)
+        self._p_from = from_seq.get("patterns", _NEVER)
+        self._l_from = from_seq.get("learnings", _NEVER)
+        self._builds: dict[str, list[Any]] = {}
+        self._tasks: dict[tuple[str, str], list[Any]] = {}
+        self._executions: list[tuple[Any, ...]] = []
+        self._patterns: dict[str, list[Any]] = {}
+        self._learnings: dict[str, list[Any]] = {}
+        self.pending = 0
+        self._handlers: dict[str, Callable[[int, str, dict[str, Any], int], None]] = {
+            "BuildStarted": self._build_started,
+            "BuildCompleted": self._build_completed,
+            "TaskLogged": self._task_logged,
+            "TaskStatusChanged": self._task_status_changed,
+            "ExecutionLogged": self._execution_logged,
+            "PatternStored": self._pattern_stored,
+            "LearningRecorded": self._learning_recorded,
+        }
+
+    def apply(self, seq: int, event_id: str, event_type: str, data: dict[str, Any], t: int) -> None:
+        """Fold one event (any type; unknown types change nothing)."""
+        handler = self._handlers.get(event_type)
+        if handler is not None:
+            self.pending += 1
+            handler(seq, event_id, data, t)
+
+    def apply_many(self, events: Iterable[tuple[int, str, str, dict[str, Any], int]]) -> None:
+        handlers = self._handlers
+        for seq, event_id, event_type, data, t in events:
+            handler = handlers.get(event_type)
+            if handler is not None:
+                self.pending += 1
+                handler(seq, event_id, data, t)
+
+    def flush(self, checkpoint: int | None = None) -> None:
+        """Write every touched row, empty the cache, and record ``checkpoint`` for the views."""
+        conn = self._conn
+        if self._builds:
+            conn.executemany(_SQL["builds"][1], self._builds.values())
+            self._builds = {}
+        if self._tasks:
+            conn.executemany(
+                _SQL["tasks"][1],
+                [
+                    (*r[:_T_DEPS], _encode(r[_T_DEPS]).decode(), *r[_T_DEPS + 1 :])
+                    for r in self._tasks.values()
+                ],
+            )
+            self._tasks = {}
+        if self._executions:
+            conn.executemany(_SQL["executions"][1], self._executions)
+            self._executions = []
+        if self._patterns:
+            rows = list(self._patterns.values())
+            conn.executemany(
+                _SQL["patterns"][1],
+                [(*r[:_P_TAGS], _encode(r[_P_TAGS]).decode(), r[_P_CREATED]) for r in rows],
+            )
+            conn.executemany(_TAGS_DELETE, [(r[_P_SEQ],) for r in rows])
+            conn.executemany(_TAGS_INSERT, [(tag, r[_P_SEQ]) for r in rows for tag in r[_P_TAGS]])
+            self._patterns = {}
+        if self._learnings:
+            conn.executemany(_SQL["learnings"][1], self._learnings.values())
+            self._learnings = {}
+        self.pending = 0
+        if checkpoint is not None:
+            conn.executemany(_CHECKPOINT, [(checkpoint, name) for name in self.views])
+
+    # -- rows ---------------------------------------------------------------
+
+    def _build(self, build_id: str, seq: int) -> list[Any]:
+        row = self._builds.get(build_id)
+        if row is None:
+            found = self._conn.execute(_SQL["builds"][0], (build_id,)).fetchone()
+            if found is not None:
+                row = list(found)
+            else:
+                row = [seq, build_id, None, None, "running", None, None, None, 0, 0, 0]
+            self._builds[build_id] = row
+        return row
+
+    def _task(self, build: list[Any], task_id: str, seq: int, t: int) -> list[Any]:
+        key = (build[_B_ID], task_id)
+        row = self._tasks.get(key)
+        if row is None:
+            found = self._conn.execute(_SQL["tasks"][0], key).fetchone()
+            if found is not None:
+                row = list(found)
+                row[_T_DEPS] = _decode_list(row[_T_DEPS])
+            else:
+                row = [seq, key[0], task_id, None, None, None, [], None, 0, None, t, t]
+                build[_B_TOTAL] += 1
+            self._tasks[key] = row
+        return row
+
+    @staticmethod
+    def _count(build: list[Any], old: str | None, new: str) -> None:
+        if old == new:
+            return
+        if old == "done":
+            build[_B_DONE] -= 1
+        elif old == "failed":
+            build[_B_FAILED] -= 1
+        if new == "done":
+            build[_B_DONE] += 1
+        elif new == "failed":
+            build[_B_FAILED] += 1
+
+    # -- handlers -----------------------------------------------------------
+
+    def _build_started(self, seq: int, event_id: str, data: dict[str, Any], t: int) -> None:
+        build_id = _key(data.get("build_id"))
+        if build_id is None or seq <= self._bt_from:
+            return
+        row = self._build(build_id, seq)
+        row[_B_PRD_ID] = _str(data.get("prd_id"))
+        row[_B_PRD_NAME] = _str(data.get("prd_name"))
+        row[_B_STARTED] = t
+
+    def _build_completed(self, seq: int, event_id: str, data: dict[str, Any], t: int) -> None:
+        build_id = _key(data.get("build_id"))
+        status = _str(data.get("status"))
+        if build_id is None or status is None or seq <= self._bt_from:
+            return
+        row = self._build(build_id, seq)
+        row[_B_STATUS] = status
+        row[_B_ERROR] = _str(data.get("error"))
+        row[_B_COMPLETED] = t
+
+    def _task_logged(self, seq: int, event_id: str, data: dict[str, Any], t: int) -> None:
+        build_id = _key(data.get("build_id"))
+        task_id = _key(data.get("task_id"))
+        status = _str(data.get("status"))
+        if build_id is None or task_id is None or status is None or seq <= self._bt_from:
+            return
+        build = self._build(build_id, seq)
+        row = self._task(build, task_id, seq, t)
+        self._count(build, row[_T_STATUS], status)
+        row[_T_TITLE] = _str(data.get("title"))
+        row[_T_AGENT] = _str(data.get("agent"))
+        row[_T_STATUS] = status
+        row[_T_DEPS] = _strlist(data.get("dependencies"))
+        row[_T_PHASE] = _num(data.get("phase"))
+        row[_T_UPDATED] = t
+
+    def _task_status_changed(self, seq: int, event_id: str, data: dict[str, Any], t: int) -> None:
+        build_id = _key(data.get("build_id"))
+        task_id = _key(data.get("task_id"))
+        status = _str(data.get("status"))
+        if build_id is None or task_id is None or status is None or seq <= self._bt_from:
+            return
+        build = self._build(build_id, seq)
+        row = self._task(build, task_id, seq, t)
+        self._count(build, row[_T_STATUS], status)
+        row[_T_STATUS] = status
+        row[_T_ERROR] = _str(data.get("error"))
+        if status == "running":
+            row[_T_ATTEMPTS] += 1
+        row[_T_UPDATED] = t
+
+    def _execution_logged(self, seq: int, event_id: str, data: dict[str, Any], t: int) -> None:
+        build_id = _key(data.get("build_id"))
+        task_id = _key(data.get("task_id"))
+        if build_id is None or task_id is None or seq <= self._x_from:
+            return
+        self._executions.append(
+            (
+                seq,
+                event_id,
+                build_id,
+                task_id,
+                _str(data.get("agent")),
+                _str(data.get("model")),
+                _bool(data.get("gates_passed")),
+                _num(data.get("duration_ms")),
+                _str(data.get("error")),
+                t,
+            )
+        )
+
+    def _pattern_stored(self, seq: int, event_id: str, data: dict[str, Any], t: int) -> None:
+        pattern_id = _key(data.get("pattern_id"))
+        if pattern_id is None or seq <= self._p_from:
+            return
+        old = self._patterns.get(pattern_id)
+        if old is None:
+            found = self._conn.execute(_SQL["patterns"][0], (pattern_id,)).fetchone()
+            old = list(found) if found is not None else None
+        self._patterns[pattern_id] = [
+            old[_P_SEQ] if old else seq,
+            pattern_id,
+            _str(data.get("name")),
+            _str(data.get("description")),
+            _str(data.get("code")),
+            _str(data.get("language")),
+            _strlist(data.get("tags")),
+            old[_P_CREATED] if old else t,
+        ]
+
+    def _learning_recorded(self, seq: int, event_id: str, data: dict[str, Any], t: int) -> None:
+        learning_id = _key(data.get("learning_id"))
+        if learning_id is None or seq <= self._l_from:
+            return
+        old = self._learnings.get(learning_id)
+        if old is not None:
+            row_seq = old[_L_SEQ]
+        else:
+            found = self._conn.execute(_SQL["learnings"][0], (learning_id,)).fetchone()
+            row_seq = found[0] if found is not None else seq
+        self._learnings[learning_id] = [
+            row_seq,
+            learning_id,
+            _str(data.get("insight")),
+            _str(data.get("category")),
+            _str(data.get("build_id")),
+            _str(data.get("task_id")),
+            _str(data.get("pattern_id")),
+            t,
+        ]
+
+
+PROJECTED_TYPES = frozenset(
+    (
+        "BuildStarted",
+        "BuildCompleted",
+        "TaskLogged",
+        "TaskStatusChanged",
+        "ExecutionLogged",
+        "PatternStored",
+        "LearningRecorded",
+    )
+)

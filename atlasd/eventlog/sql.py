@@ -1,0 +1,182 @@
+"""The store's SQL: schema, migrations keyed on ``PRAGMA user_version``, named
+statements, connection set-up, and the one place sqlite3 errors become atlasd's.
+
+View tables belong to the projectors (:mod:`atlasd.eventlog.projections.schema`),
+which drop and recreate them when their version changes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from atlasd.errors import AtlasdError, Internal, Unavailable
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Statements",
+    "connect",
+    "migrate",
+    "translate_error",
+]
+
+SCHEMA_VERSION = 1
+
+# Each entry moves the schema from user_version i to i + 1.
+_MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL UNIQUE,
+        stream TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        -- the whole event as msgspec encodes Event: served by read_raw as is
+        body BLOB NOT NULL,
+        UNIQUE (stream, version)
+    );
+    CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END;
+    CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END;
+    CREATE TABLE IF NOT EXISTS projections (
+        name TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        checkpoint INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS sync_cursor (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        acked_seq INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO sync_cursor (id, acked_seq) VALUES (1, 0);
+    CREATE TABLE IF NOT EXISTS quarantine (
+        seq INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        message TEXT NOT NULL,
+        retry INTEGER NOT NULL DEFAULT 0,
+        at_ms INTEGER NOT NULL
+    );
+    """,
+)
+assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+
+class Statements:
+    """Named statements on the core tables."""
+
+    get_meta = "SELECT value FROM meta WHERE key = ?"
+    put_meta = "INSERT INTO meta (key, value) VALUES (?, ?)"
+    insert_event = (
+        "INSERT INTO events (seq, event_id, stream, version, type, recorded_at, hash, body)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    last_event = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+    stream_version = "SELECT max(version) FROM events WHERE stream = ?"
+    event_by_id = "SELECT seq, stream, version, type, body FROM events WHERE event_id = ?"
+    read_raw = "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+    read_stream = "SELECT seq, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?"
+    count_streams = "SELECT count(DISTINCT stream) FROM events"
+    recorded_at_of = "SELECT recorded_at FROM events WHERE seq = ?"
+    projections = "SELECT name, version, checkpoint FROM projections ORDER BY name"
+    put_projection = (
+        "INSERT OR REPLACE INTO projections (name, version, checkpoint) VALUES (?, ?, ?)"
+    )
+    set_checkpoint = "UPDATE projections SET checkpoint = ? WHERE name = ?"
+    acked_seq = "SELECT acked_seq FROM sync_cursor WHERE id = 1"
+    advance_cursor = "UPDATE sync_cursor SET acked_seq = max(acked_seq, ?) WHERE id = 1"
+    quarantine_count = "SELECT count(*) FROM quarantine"
+    quarantine_put = (
+        "INSERT OR REPLACE INTO quarantine (seq, event_id, code, message, retry, at_ms)"
+        " VALUES (?, ?, ?, ?, 0, ?)"
+    )
+    quarantine_all = "SELECT seq, event_id, code, message FROM quarantine ORDER BY seq"
+    quarantine_requeue = "UPDATE quarantine SET retry = 1 WHERE retry = 0"
+    quarantine_to_retry = (
+        "SELECT e.body FROM quarantine q JOIN events e ON e.seq = q.seq"
+        " WHERE q.retry = 1 ORDER BY q.seq LIMIT ?"
+    )
+    quarantine_delete = "DELETE FROM quarantine WHERE event_id = ?"
+    quarantine_update = (
+        "UPDATE quarantine SET code = ?, message = ?, retry = 0, at_ms = ? WHERE event_id = ?"
+    )
+
+
+def connect(path: Path, *, readonly: bool = False, synchronous: str = "FULL") -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, given sync level.
+
+    A read-only connection opens the file with ``mode=ro`` so that it can never
+    write, even by accident (``verify`` uses one while a daemon runs).
+    """
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
+        )
+    else:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA busy_timeout = 5000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the core schema to :data:`SCHEMA_VERSION`; returns the version found.
+
+    Error handling: a database from a newer atlasd is refused with
+    :class:`Unavailable` rather than touched.
+    """
+    found: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found > SCHEMA_VERSION:
+        raise Unavailable(
+            f"the database has schema {found}, newer than this atlasd knows ({SCHEMA_VERSION})"
+        )
+    for version in range(found, SCHEMA_VERSION):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _split(_MIGRATIONS[version]):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found
+
+
+def _split(script: str) -> list[str]:
+    """Statements of a migration script (triggers keep their inner ``;``)."""
+    statements: list[str] = []
+    current = ""
+    for line in script.splitlines():
+        if line.strip().startswith("--"):
+            continue
+        current += line + "\n"
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
+
+
+def translate_error(exc: sqlite3.Error, *, size_cap: int | None = None) -> AtlasdError:
+    """The atlasd error for a sqlite3 error; the only place they are translated."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_FULL":
+        if size_cap is not None:
+            return Unavailable(f"size cap of {size_cap} bytes reached; appends refused")
+        return Unavailable(f"disk full: {exc}; appends refused until space is freed")
+    if name.startswith("SQLITE_IOERR"):
+        return Unavailable(f"disk I/O error ({name}): {exc}")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return Unavailable(f"database is locked by another process: {exc}")
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+        return Unavailable(f"database cannot be written: {exc}")
+    return Internal(f"sqlite error ({name or type(exc).__name__}): {exc}")

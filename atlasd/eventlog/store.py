@@ -1,0 +1,410 @@
+"""The event store: group-committed appends, reads, the change signal, views, sync bookkeeping.
+
+One writer task owns the write side (:class:`~atlasd.eventlog.writer.Writer`
+on a dedicated thread): appends queue up, and the writer takes everything
+queued (up to a cap) into one transaction, so concurrent appenders share one
+fsync. Reads use their own aiosqlite connections and never wait for the
+writer (WAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import aiosqlite
+import msgspec
+
+from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unavailable
+from atlasd.eventlog.config import StoreConfig
+from atlasd.eventlog.datadir import db_path, ensure_data_dir
+from atlasd.eventlog.ids import canonical_event_id
+from atlasd.eventlog.model import (
+    AppendResult,
+    Event,
+    NewEvent,
+    ProjectionInfo,
+    Rejection,
+    StoreStats,
+    SyncState,
+)
+from atlasd.eventlog.projections import DEFAULT_LIMIT, build_query, row_to_dict
+from atlasd.eventlog.sql import Statements, translate_error
+from atlasd.eventlog.validation import (
+    check_expected_version,
+    check_stream,
+    check_type,
+    check_value,
+)
+from atlasd.eventlog.writer import Prepared, Request, Writer
+
+__all__ = ["EventStore"]
+
+log = logging.getLogger("atlasd.eventlog")
+
+_T = TypeVar("_T")
+_decode_event = msgspec.json.Decoder(Event).decode
+_Pending = tuple[Request, "asyncio.Future[list[AppendResult]]"]
+
+
+class EventStore:
+    """The append-only log of one data dir, with its views (docs/architecture.md).
+
+    Open with :meth:`open`, close with :meth:`close`. The caller (the daemon)
+    holds the data dir's :class:`~atlasd.eventlog.datadir.DataDirLock`.
+
+    Resource handling: one writer thread with one sqlite3 connection, and
+    ``config.read_connections`` aiosqlite connections; :meth:`close` commits
+    everything queued before it, then closes them all.
+
+    Error handling: every error raised is an :class:`~atlasd.errors.AtlasdError`;
+    a request refused (invalid, conflict) changes nothing; a full disk or the
+    size cap refuses the appends of that group with ``unavailable`` and later
+    appends succeed once there is room again.
+    """
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        writer: Writer,
+        executor: ThreadPoolExecutor,
+        readers: list[aiosqlite.Connection],
+    ) -> None:
+        self.config = config
+        self._writer = writer
+        self._executor = executor
+        self._readers = readers
+        self._next_reader = 0
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._closing = False
+        self._closed = False
+        self._changed = asyncio.Event()
+        self.origin: str = writer.origin
+        self._last_seq = writer.last_seq
+        self._streams = writer.streams
+        self._writer_task = asyncio.create_task(self._write_loop(), name="atlasd-writer")
+
+    @classmethod
+    async def open(cls, config: StoreConfig) -> EventStore:
+        """Create or migrate the data dir's database and rebuild any stale view."""
+        ensure_data_dir(config.data_dir)
+        path = db_path(config.data_dir)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlasd-writer")
+        writer = Writer(path, config)
+        loop = asyncio.get_running_loop()
+        readers: list[aiosqlite.Connection] = []
+        try:
+            await loop.run_in_executor(executor, writer.open)
+            for _ in range(max(1, config.read_connections)):
+                reader = await aiosqlite.connect(path, isolation_level=None)
+                readers.append(reader)
+                await reader.execute("PRAGMA query_only = ON")
+                await reader.execute("PRAGMA busy_timeout = 5000")
+        except sqlite3.Error as exc:
+            await cls._dispose(loop, executor, writer, readers)
+            raise translate_error(exc) from exc
+        except BaseException:
+            await cls._dispose(loop, executor, writer, readers)
+            raise
+        return cls(config, writer, executor, readers)
+
+    @staticmethod
+    async def _dispose(
+        loop: asyncio.AbstractEventLoop,
+        executor: ThreadPoolExecutor,
+        writer: Writer,
+        readers: list[aiosqlite.Connection],
+    ) -> None:
+        for reader in readers:
+            await reader.close()
+        await loop.run_in_executor(executor, writer.close)
+        executor.shutdown(wait=True)
+
+    async def close(self) -> None:
+        """Commit what is queued, then close every connection; idempotent."""
+        if self._closed:
+            return
+        self._closing = True
+        self._queue.put_nowait(None)
+        await asyncio.shield(self._writer_task)
+        self._closed = True
+        await self._dispose(asyncio.get_running_loop(), self._executor, self._writer, self._readers)
+        self._changed.set()
+
+    async def __aenter__(self) -> EventStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    @property
+    def last_seq(self) -> int:
+        """The highest committed seq (0 for an empty log)."""
+        return self._last_seq
+
+    # -- appends ---------------------------------------------------------------
+
+    async def append(self, event: NewEvent, *, recorded_at: int | None = None) -> AppendResult:
+        """Append one event (group-committed with whatever else is queued).
+
+        ``recorded_at`` overrides the store's clock: for imports, tests and the
+        shared vectors only; the daemon never passes it from clients.
+        """
+        results = await self._submit([_prepare(event, "")], recorded_at)
+        return results[0]
+
+    async def append_batch(
+        self, events: Sequence[NewEvent], *, recorded_at: int | None = None
+    ) -> list[AppendResult]:
+        """Append events atomically, in order: all are stored or none.
+
+        ``expected_version`` of each event counts the batch's earlier events; a
+        repeated ``event_id`` with the same content resolves to its first
+        occurrence (``duplicate: true``), with other content the whole batch
+        fails with ``event_id_conflict``.
+        """
+        if not events:
+            return []
+        prepared = [_prepare(event, f"events[{i}].") for i, event in enumerate(events)]
+        return await self._submit(prepared, recorded_at)
+
+    async def _submit(self, events: list[Prepared], recorded_at: int | None) -> list[AppendResult]:
+        if self._closing:
+            raise Unavailable("the store is closing; appends are refused")
+        if recorded_at is not None and (type(recorded_at) is not int or recorded_at < 0):
+            raise InvalidValue("recorded_at must be a non-negative integer")
+        future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((Request(events=events, recorded_at=recorded_at), future))
+        return await future
+
+    async def _write_loop(self) -> None:
+        """The writer task: take everything queued, commit it as one group, answer, signal."""
+        loop = asyncio.get_running_loop()
+        max_requests = self.config.group_max_requests
+        max_events = self.config.group_max_events
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                break
+            group = [first]
+            events = len(first[0].events)
+            while len(group) < max_requests and events < max_events and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                    break
+                group.append(item)
+                events += len(item[0].events)
+            requests = [request for request, _ in group]
+            try:
+                # shielded: a cancelled writer must not abandon a transaction half-way
+                outcomes = await asyncio.shield(
+                    loop.run_in_executor(self._executor, self._writer.commit_group, requests)
+                )
+            except Exception as exc:  # a bug: answer everyone rather than hang them
+                log.exception("append_group_failed requests=%d", len(group))
+                error = Internal(f"append failed: {exc!r}")
+                outcomes = [error] * len(group)
+            self._last_seq = self._writer.last_seq
+            self._streams = self._writer.streams
+            for (_, future), outcome in zip(group, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, AtlasdError):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    async def wait_for_append(self, after_seq: int, timeout: float | None = None) -> int:
+        """Wait until ``last_seq > after_seq`` and return ``last_seq``.
+
+        On timeout, or when the store closes, it returns ``last_seq`` as it is
+        (compare it with ``after_seq``) rather than raising.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while self._last_seq <= after_seq and not self._closed:
+            changed = self._changed
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(remaining):
+                    await changed.wait()
+            except TimeoutError:
+                break
+        return self._last_seq
+
+    # -- reads -----------------------------------------------------------------
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        if self._closed:
+            raise Unavailable("the store is closed")
+        reader = self._readers[self._next_reader]
+        self._next_reader = (self._next_reader + 1) % len(self._readers)
+        try:
+            return list(await reader.execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise translate_error(exc) from exc
+
+    async def read(
+        self,
+        from_seq: int = 0,
+        stream: str | None = None,
+        types: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> list[Event]:
+        """Events with seq > ``from_seq`` in seq order, optionally of one stream and of
+        some types (None or empty: all types), at most ``limit``."""
+        rows = await self._read_rows(from_seq, stream, types, limit)
+        return [_decode_event(body) for _, body in rows]
+
+    async def read_raw(self, from_seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """``(seq, encoded event)`` after ``from_seq``: the stored JSON, not re-encoded."""
+        rows = await self._read_rows(from_seq, None, None, limit)
+        return [(int(seq), bytes(body)) for seq, body in rows]
+
+    async def _read_rows(
+        self, from_seq: int, stream: str | None, types: Sequence[str] | None, limit: int
+    ) -> list[Any]:
+        if type(from_seq) is not int or from_seq < 0:
+            raise BadRequest(f"from_seq must be a non-negative integer, got {from_seq!r:.40}")
+        if type(limit) is not int or limit < 0:
+            raise BadRequest(f"limit must be a non-negative integer, got {limit!r:.40}")
+        if limit == 0:
+            return []
+        where = ["seq > ?"]
+        params: list[Any] = [from_seq]
+        if stream is not None:
+            if type(stream) is not str:
+                raise BadRequest("stream must be a string")
+            where.append("stream = ?")
+            params.append(stream)
+        if types:
+            if isinstance(types, str) or not all(type(t) is str for t in types):
+                raise BadRequest("types must be a list of strings")
+            unique = list(dict.fromkeys(types))
+            where.append(f"type IN ({', '.join('?' * len(unique))})")
+            params.extend(unique)
+        params.append(limit)
+        sql = f"SELECT seq, body FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        return await self._fetch(sql, params)
+
+    async def iter_events(
+        self,
+        from_seq: int = 0,
+        stream: str | None = None,
+        types: Sequence[str] | None = None,
+        chunk: int = 1000,
+    ) -> AsyncIterator[Event]:
+        """Every event after ``from_seq`` up to the end of the log, read ``chunk`` at a time."""
+        cursor = from_seq
+        while True:
+            events = await self.read(cursor, stream, types, chunk)
+            for event in events:
+                yield event
+            if len(events) < chunk:
+                return
+            cursor = events[-1].seq
+
+    async def query(
+        self,
+        view: str,
+        filter: Mapping[str, Any] | None = None,
+        limit: int = DEFAULT_LIMIT,
+        order: str = "asc",
+    ) -> list[dict[str, Any]]:
+        """Rows of a view (docs/views.md), in creation order or newest first."""
+        sql, params = build_query(view, filter, limit, order)
+        return [row_to_dict(view, row) for row in await self._fetch(sql, params)]
+
+    async def stats(self) -> StoreStats:
+        rows = await self._fetch(Statements.projections, ())
+        return StoreStats(
+            events=self._last_seq,
+            streams=self._streams,
+            last_seq=self._last_seq,
+            db_bytes=self._writer.db_bytes(),
+            projections=[
+                ProjectionInfo(name=name, version=version, checkpoint=checkpoint)
+                for name, version, checkpoint in rows
+            ],
+        )
+
+    # -- sync bookkeeping -----------------------------------------------------------
+
+    async def _on_writer(self, fn: Any, *args: Any) -> Any:
+        if self._closed:
+            raise Unavailable("the store is closed")
+        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await asyncio.shield(future)
+
+    async def sync_state(self) -> SyncState:
+        last_seq = self._last_seq
+        acked = int((await self._fetch(Statements.acked_seq, ()))[0][0])
+        rejected = int((await self._fetch(Statements.quarantine_count, ()))[0][0])
+        oldest = None
+        if last_seq > acked:
+            rows = await self._fetch(Statements.recorded_at_of, (acked + 1,))
+            oldest = int(rows[0][0]) if rows else None
+        return SyncState(
+            acked_seq=acked,
+            pending=max(0, last_seq - acked),
+            oldest_pending_ms=oldest,
+            rejected=rejected,
+        )
+
+    async def mark_synced(self, acked_seq: int, rejected: Sequence[Rejection] = ()) -> None:
+        """Advance the cursor (never backwards) and quarantine ``rejected``, in one transaction."""
+        await self._on_writer(self._writer.mark_synced, acked_seq, list(rejected))
+
+    async def rejected_events(self) -> list[Rejection]:
+        rows = await self._fetch(Statements.quarantine_all, ())
+        return [Rejection(seq=s, event_id=e, code=c, message=m) for s, e, c, m in rows]
+
+    async def requeue_rejected(self) -> int:
+        """Flag every quarantined event for another try; returns how many."""
+        count: int = await self._on_writer(self._writer.requeue_rejected)
+        return count
+
+    async def events_to_retry(self, limit: int) -> list[Event]:
+        rows = await self._fetch(Statements.quarantine_to_retry, (limit,))
+        return [_decode_event(body) for (body,) in rows]
+
+    async def resolve_retried(
+        self, delivered_event_ids: Sequence[str], still_rejected: Sequence[Rejection] = ()
+    ) -> None:
+        """Drop delivered events from quarantine; keep the others with their new reason."""
+        await self._on_writer(
+            self._writer.resolve_retried, list(delivered_event_ids), list(still_rejected)
+        )
+
+    async def set_size_cap(self, max_db_bytes: int | None) -> None:
+        """Change the size cap of a running store (None: no cap)."""
+        await self._on_writer(self._writer.set_size_cap, max_db_bytes)
+
+
+def _prepare(event: NewEvent, where: str) -> Prepared:
+    """Validate a client's event (CONTRACT section 2) before it is queued."""
+    if not isinstance(event, NewEvent):
+        raise BadRequest(f"{where or 'event'} must be a NewEvent, got {type(event).__name__}")
+    try:
+        return Prepared(
+            stream=check_stream(event.stream),
+            type=check_type(event.type),
+            data=check_value(event.data, "data"),
+            meta={} if event.meta is None else check_value(event.meta, "meta"),
+            event_id=None if event.event_id is None else canonical_event_id(event.event_id),
+            expected_version=check_expected_version(event.expected_version),
+        )
+    except InvalidValue as error:
+        if not where:
+            raise
+        raise InvalidValue(f"{where}{error.message}", **error.extra) from None

@@ -1,0 +1,183 @@
+"""Append-time checks that every event is one Convex can store (CONTRACT section 2).
+
+Rules, each refused with :class:`InvalidValue` naming the offending path
+(``data.steps[3].$ref``):
+
+- ``stream``: 1..200 characters, no control characters (C0, DEL, C1).
+- ``type``: 1..100 characters of ``[A-Za-z0-9_.:-]``.
+- ``data`` (and ``meta`` when given): an object; field names of 1..1024
+  printable ASCII characters (space to ``~``) not starting with ``$``;
+  integers within -2**53..2**53 inclusive; floats finite; arrays of at most
+  8192 items; objects of at most 1024 fields; only JSON values (strings,
+  numbers, booleans, null, arrays, objects).
+- Nesting: the *depth* of a value is 0 for a scalar and 1 + the depth of its
+  deepest item for an array or object (``{}`` is 1, ``{"a": [1]}`` is 2).
+  ``data`` and ``meta`` may each be at most :data:`MAX_VALUE_DEPTH` = 15 deep,
+  so that the stored Convex event document, which holds them one level down,
+  stays within Convex's 16 levels.
+- The encoded event (checked by the writer once seq and hash are known) is at
+  most :data:`MAX_EVENT_BYTES`.
+
+Subclasses of the JSON types (``StrEnum``, ``IntEnum``, tuples) are accepted
+and normalised to plain JSON values, so that what the views see inline is
+exactly what a replay of the stored event sees.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import msgspec
+
+from atlasd.errors import InvalidValue
+
+__all__ = [
+    "MAX_EVENT_BYTES",
+    "MAX_VALUE_DEPTH",
+    "check_expected_version",
+    "check_stream",
+    "check_type",
+    "check_value",
+]
+
+MAX_EVENT_BYTES = 1 << 20
+MAX_VALUE_DEPTH = 15
+MAX_INT = 1 << 53
+MAX_ARRAY_ITEMS = 8192
+MAX_OBJECT_FIELDS = 1024
+MAX_FIELD_NAME = 1024
+MAX_STREAM = 200
+
+_TYPE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+class _Bad(Exception):
+    """Raised deep in a value; each level adds its step to ``path`` on the way out."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        self.path: list[str] = []
+
+
+def check_stream(stream: object) -> str:
+    if type(stream) is not str:
+        raise InvalidValue(f"stream must be a string, got {type(stream).__name__}")
+    if not 0 < len(stream) <= MAX_STREAM:
+        raise InvalidValue(f"stream must be 1..{MAX_STREAM} characters, got {len(stream)}")
+    if _CONTROL.search(stream):
+        raise InvalidValue("stream must not contain control characters")
+    return stream
+
+
+def check_type(event_type: object) -> str:
+    if type(event_type) is not str or not _TYPE.fullmatch(event_type):
+        raise InvalidValue(
+            f"type must be 1..100 characters of [A-Za-z0-9_.:-], got {event_type!r:.120}"
+        )
+    return event_type
+
+
+def check_expected_version(expected: object) -> int | None:
+    if expected is None:
+        return None
+    if type(expected) is not int or expected < 0:
+        raise InvalidValue(f"expected_version must be an integer >= 0, got {expected!r:.40}")
+    return expected
+
+
+def check_value(value: object, root: str) -> dict[str, Any]:
+    """Check ``data`` or ``meta`` (named by ``root``); returns it as plain JSON values."""
+    if not isinstance(value, dict):
+        raise InvalidValue(f"{root} must be an object, got {type(value).__name__}")
+    normalise = [False]
+    try:
+        _walk_object(value, 1, normalise)
+    except _Bad as bad:
+        raise InvalidValue(f"{root}{''.join(reversed(bad.path))}: {bad.message}") from None
+    if normalise[0] or type(value) is not dict:
+        plain: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(value))
+        return plain
+    return value
+
+
+def _step_name(key: str) -> str:
+    return "." + (key if len(key) <= 64 else key[:61] + "...")
+
+
+def _walk_object(obj: dict[Any, Any], depth: int, normalise: list[bool]) -> None:
+    if depth > MAX_VALUE_DEPTH:
+        raise _Bad(f"nested deeper than {MAX_VALUE_DEPTH} levels")
+    if len(obj) > MAX_OBJECT_FIELDS:
+        raise _Bad(f"object has {len(obj)} fields, more than {MAX_OBJECT_FIELDS}")
+    for key, item in obj.items():
+        if type(key) is not str:
+            if not isinstance(key, str):
+                raise _Bad(f"field name {key!r:.40} is not a string")
+            normalise[0] = True
+        if not (0 < len(key) <= MAX_FIELD_NAME and key.isascii() and key.isprintable()):
+            bad = _Bad("field names must be 1..1024 printable ASCII characters")
+            bad.path.append(_step_name(key) if key else ".''")
+            raise bad
+        if key[0] == "$":
+            bad = _Bad("field names must not start with '$'")
+            bad.path.append(_step_name(key))
+            raise bad
+        t = type(item)
+        if t is str or t is bool or item is None:
+            continue
+        try:
+            _walk_item(item, t, depth, normalise)
+        except _Bad as bad:
+            bad.path.append(_step_name(key))
+            raise
+
+
+def _walk_array(items: list[Any] | tuple[Any, ...], depth: int, normalise: list[bool]) -> None:
+    if depth > MAX_VALUE_DEPTH:
+        raise _Bad(f"nested deeper than {MAX_VALUE_DEPTH} levels")
+    if len(items) > MAX_ARRAY_ITEMS:
+        raise _Bad(f"array has {len(items)} items, more than {MAX_ARRAY_ITEMS}")
+    for index, item in enumerate(items):
+        t = type(item)
+        if t is str or t is bool or item is None:
+            continue
+        try:
+            _walk_item(item, t, depth, normalise)
+        except _Bad as bad:
+            bad.path.append(f"[{index}]")
+            raise
+
+
+def _walk_item(item: Any, t: type, depth: int, normalise: list[bool]) -> None:
+    """Check one non-trivial value found at ``depth`` (its container's depth)."""
+    if t is int:
+        if not -MAX_INT <= item <= MAX_INT:
+            raise _Bad("integer outside -2**53..2**53")
+    elif t is float:
+        if not math.isfinite(item):
+            raise _Bad(f"{item} is not a finite number")
+    elif t is dict:
+        _walk_object(item, depth + 1, normalise)
+    elif t is list:
+        _walk_array(item, depth + 1, normalise)
+    else:
+        _walk_subclass(item, depth, normalise)
+
+
+def _walk_subclass(item: Any, depth: int, normalise: list[bool]) -> None:
+    normalise[0] = True
+    if isinstance(item, bool | str):
+        return
+    if isinstance(item, int):
+        _walk_item(int(item), int, depth, normalise)
+    elif isinstance(item, float):
+        _walk_item(float(item), float, depth, normalise)
+    elif isinstance(item, dict):
+        _walk_object(item, depth + 1, normalise)
+    elif isinstance(item, list | tuple):
+        _walk_array(item, depth + 1, normalise)
+    else:
+        raise _Bad(f"{type(item).__name__} is not a JSON value")

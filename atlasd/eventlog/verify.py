@@ -1,0 +1,284 @@
+"""``verify``: is the log whole and are the views exactly what a replay gives?
+
+Checks, all inside one read transaction on a read-only connection (so it is
+safe while a daemon appends; it sees one consistent snapshot):
+
+1. ``PRAGMA integrity_check``;
+2. the schema: version known, immutability triggers present;
+3. the log: seq 1..N without gaps, each stored body matching its columns and
+   this data dir's origin, the hash chain, versions 1, 2, 3 ... per stream;
+4. every view (and its checkpoint and version) against a fresh replay into an
+   in-memory database.
+
+Findings name what is wrong (``seq 7: hash does not match its content``); at
+most :data:`MAX_FINDINGS_PER_CHECK` per check, then a count of the rest.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from atlasd.errors import Unavailable
+from atlasd.eventlog.chain import GENESIS_HASH, event_hash
+from atlasd.eventlog.datadir import db_path
+from atlasd.eventlog.model import Event
+from atlasd.eventlog.projections import VIEW_SPECS, VIEWS, Fold, create_view_tables
+from atlasd.eventlog.sql import SCHEMA_VERSION, Statements, connect, translate_error
+
+__all__ = ["MAX_FINDINGS_PER_CHECK", "VerifyReport", "verify"]
+
+MAX_FINDINGS_PER_CHECK = 20
+_CHUNK = 20_000
+
+Progress = Callable[[int, int], None]
+
+
+class VerifyReport(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    events: int
+    findings: list[str]
+    seconds: float
+
+
+class _Findings:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self._counts: dict[str, int] = {}
+
+    def add(self, check: str, message: str) -> None:
+        count = self._counts.get(check, 0) + 1
+        self._counts[check] = count
+        if count <= MAX_FINDINGS_PER_CHECK:
+            self.items.append(message)
+
+    def finish(self) -> list[str]:
+        for check, count in self._counts.items():
+            if count > MAX_FINDINGS_PER_CHECK:
+                self.items.append(f"{check}: {count - MAX_FINDINGS_PER_CHECK} more findings")
+        return self.items
+
+
+_decode_event = msgspec.json.Decoder(Event).decode
+
+
+def verify(data_dir: Path, progress: Progress | None = None) -> VerifyReport:
+    """Check the data dir's log and views; ``ok`` when nothing was found.
+
+    Error handling: a missing database raises :class:`Unavailable`; sqlite3
+    errors are translated.
+    """
+    started = time.perf_counter()
+    path = db_path(data_dir)
+    if not path.exists():
+        raise Unavailable(f"no atlasd database at {path}")
+    findings = _Findings()
+    try:
+        conn = connect(path, readonly=True)
+    except sqlite3.Error as exc:
+        raise translate_error(exc) from exc
+    try:
+        conn.execute("BEGIN")  # one snapshot for every check
+        events = _verify(conn, findings, progress)
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise translate_error(exc) from exc
+    finally:
+        conn.close()
+    items = findings.finish()
+    return VerifyReport(
+        ok=not items, events=events, findings=items, seconds=time.perf_counter() - started
+    )
+
+
+def _verify(conn: sqlite3.Connection, findings: _Findings, progress: Progress | None) -> int:
+    integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+    if integrity != ["ok"]:
+        for line in integrity:
+            findings.add("integrity", f"integrity_check: {line}")
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        findings.add("schema", f"schema version is {version}, expected {SCHEMA_VERSION}")
+        return 0
+    triggers = {
+        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    }
+    for name in ("events_refuse_update", "events_refuse_delete"):
+        if name not in triggers:
+            findings.add("schema", f"immutability trigger {name} is missing")
+    row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
+    origin = str(row[0]) if row else ""
+    if not origin:
+        findings.add("schema", "the data dir has no origin")
+    last = conn.execute(Statements.last_event).fetchone()
+    last_seq = int(last[0]) if last else 0
+
+    memory = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        create_view_tables(memory)
+        fold = Fold(memory, dict.fromkeys(VIEWS, 0))
+        count = _verify_log(conn, origin, last_seq, fold, findings, progress)
+        fold.flush()
+        _verify_views(conn, memory, last_seq, findings)
+    finally:
+        memory.close()
+    return count
+
+
+def _verify_log(
+    conn: sqlite3.Connection,
+    origin: str,
+    last_seq: int,
+    fold: Fold,
+    findings: _Findings,
+    progress: Progress | None,
+) -> int:
+    expected_seq = 1
+    prev_hash = GENESIS_HASH
+    versions: dict[str, int] = {}
+    count = 0
+    cursor = 0
+    while True:
+        rows = conn.execute(
+            "SELECT seq, event_id, stream, version, type, recorded_at, hash, body FROM events"
+            " WHERE seq > ? ORDER BY seq LIMIT ?",
+            (cursor, _CHUNK),
+        ).fetchall()
+        if not rows:
+            break
+        for seq, event_id, stream, version, event_type, recorded_at, stored_hash, body in rows:
+            count += 1
+            if seq != expected_seq:
+                missing = (
+                    f"{expected_seq}" if seq == expected_seq + 1 else (f"{expected_seq}..{seq - 1}")
+                )
+                findings.add("seq", f"seq {missing} missing: seq {seq} follows {expected_seq - 1}")
+            expected_seq = seq + 1
+            try:
+                event = _decode_event(body)
+            except msgspec.DecodeError as exc:
+                findings.add("body", f"seq {seq}: stored event does not decode: {exc}")
+                prev_hash = stored_hash
+                continue
+            columns = (seq, event_id, stream, version, event_type, recorded_at, stored_hash)
+            decoded = (
+                event.seq,
+                event.event_id,
+                event.stream,
+                event.version,
+                event.type,
+                event.recorded_at,
+                event.hash,
+            )
+            if columns != decoded:
+                findings.add("body", f"seq {seq}: stored event disagrees with its indexed columns")
+            if event.origin != origin:
+                findings.add("body", f"seq {seq}: origin {event.origin} is not this data dir's")
+            digest = event_hash(
+                prev_hash,
+                event.seq,
+                event.event_id,
+                event.stream,
+                event.version,
+                event.type,
+                event.data,
+                event.meta,
+                event.recorded_at,
+                event.origin,
+            )
+            if digest != event.hash:
+                findings.add(
+                    "hash",
+                    f"seq {seq}: hash does not match its content and the previous event"
+                    " (altered, reordered or a predecessor is missing)",
+                )
+            prev_hash = event.hash
+            want = versions.get(event.stream, 0) + 1
+            if event.version != want:
+                findings.add(
+                    "version",
+                    f"seq {seq}: stream {event.stream!r} version {event.version}, expected {want}",
+                )
+            versions[event.stream] = event.version
+            fold.apply(seq, event.event_id, event.type, event.data, event.recorded_at)
+        cursor = rows[-1][0]
+        if fold.pending >= _CHUNK:
+            fold.flush()
+        if progress is not None:
+            progress(cursor, last_seq)
+    return count
+
+
+def _rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[Any, ...]]:
+    yield from conn.execute(f"SELECT * FROM {table} ORDER BY row_seq")
+
+
+def _verify_views(
+    conn: sqlite3.Connection, memory: sqlite3.Connection, last_seq: int, findings: _Findings
+) -> None:
+    stored = {name: (v, cp) for name, v, cp in conn.execute(Statements.projections)}
+    for name in VIEWS:
+        spec = VIEW_SPECS[name]
+        version, checkpoint = stored.get(name, (None, None))
+        if version != spec.version:
+            findings.add(name, f"view {name}: projector version {version}, code has {spec.version}")
+            continue
+        if checkpoint != last_seq:
+            findings.add(name, f"view {name}: checkpoint {checkpoint}, log ends at {last_seq}")
+        _compare(name, spec.table, spec.key, conn, memory, findings)
+        for table in spec.extra_tables:
+            a = set(conn.execute(f"SELECT * FROM {table}"))
+            b = set(memory.execute(f"SELECT * FROM {table}"))
+            if a != b:
+                findings.add(name, f"view {name}: table {table} differs from a replay")
+
+
+def _compare(
+    view: str,
+    table: str,
+    key: tuple[str, ...],
+    conn: sqlite3.Connection,
+    memory: sqlite3.Connection,
+    findings: _Findings,
+) -> None:
+    try:
+        names = [c[1] for c in conn.execute(f"PRAGMA table_info({table})")]
+        stored_rows = _rows(conn, table)
+    except sqlite3.Error as exc:
+        findings.add(view, f"view {view}: cannot be read: {exc}")
+        return
+    replay_names = [c[1] for c in memory.execute(f"PRAGMA table_info({table})")]
+    if names != replay_names:
+        findings.add(view, f"view {view}: columns {names} differ from {replay_names}")
+        return
+    key_at = [names.index(k) for k in key]
+
+    def show(row: tuple[Any, ...]) -> str:
+        return "/".join(str(row[i]) for i in key_at)
+
+    replay_rows = _rows(memory, table)
+    a = next(stored_rows, None)
+    b = next(replay_rows, None)
+    while a is not None or b is not None:
+        if b is None or (a is not None and a[0] < b[0]):
+            assert a is not None
+            findings.add(view, f"view {view}: row {show(a)} is not in a replay of the log")
+            a = next(stored_rows, None)
+        elif a is None or b[0] < a[0]:
+            findings.add(view, f"view {view}: row {show(b)} is missing")
+            b = next(replay_rows, None)
+        else:
+            if a != b:
+                diffs = [
+                    f"{n}={x!r} (replay: {y!r})"
+                    for n, x, y in zip(names, a, b, strict=True)
+                    if x != y or type(x) is not type(y)
+                ]
+                findings.add(view, f"view {view}: row {show(a)} differs: {', '.join(diffs)}")
+            a = next(stored_rows, None)
+            b = next(replay_rows, None)

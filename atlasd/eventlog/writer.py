@@ -1,0 +1,362 @@
+"""The write side of the store: one sqlite3 connection, driven from one thread.
+
+Why stdlib sqlite3 and not aiosqlite here: a group commit is dozens of
+statements (duplicate checks, stream versions, inserts, view rows); through
+aiosqlite every one would be a ~40 us thread round trip, while one call into
+this thread runs the whole group's transaction at ~1 us per statement (see
+bench/bench_store.py). Reads stay on aiosqlite.
+
+Every method runs on the store's single writer thread, so nothing here locks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from atlasd.errors import AtlasdError, EventIdConflict, InvalidValue, VersionConflict
+from atlasd.eventlog.chain import GENESIS_HASH, event_hash
+from atlasd.eventlog.config import StoreConfig
+from atlasd.eventlog.ids import new_event_id
+from atlasd.eventlog.model import AppendResult, Event, Rejection
+from atlasd.eventlog.projections import PROJECTED_TYPES, VIEWS, Fold
+from atlasd.eventlog.replay import catch_up, stale_views
+from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
+from atlasd.eventlog.validation import MAX_EVENT_BYTES
+
+__all__ = ["Prepared", "Request", "Writer"]
+
+_encode_event = msgspec.json.Encoder().encode
+_canonical = msgspec.json.Encoder(order="sorted").encode
+
+
+class _StoredData(msgspec.Struct):
+    data: dict[str, Any]
+
+
+_decode_stored = msgspec.json.Decoder(_StoredData).decode
+_decode_event = msgspec.json.Decoder(Event).decode
+
+# Bound on the stream -> version cache (it is only a cache of the events table).
+_STREAM_CACHE_MAX = 100_000
+
+
+class Prepared(msgspec.Struct, kw_only=True):
+    """A validated event waiting for its position."""
+
+    stream: str
+    type: str
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    event_id: str | None
+    expected_version: int | None
+
+
+class Request(msgspec.Struct, kw_only=True):
+    """One ``append`` (one event) or ``append_batch`` (all or nothing)."""
+
+    events: list[Prepared]
+    recorded_at: int | None = None
+
+
+class Writer:
+    """Owns the write connection: opening, group commits, sync bookkeeping writes.
+
+    Resource handling: :meth:`close` closes the connection; the caller owns the
+    thread.
+
+    Error handling: a request that fails (conflict, too large) is skipped alone
+    and its error returned in its place; a database error (disk full, I/O)
+    rolls the whole group back and every request in it gets the translated
+    :class:`~atlasd.errors.Unavailable`; the in-memory position is restored,
+    so the next group starts clean.
+    """
+
+    def __init__(self, path: Path, config: StoreConfig) -> None:
+        self._path = path
+        self._config = config
+        self._conn: sqlite3.Connection | None = None
+        self.origin = ""
+        self.last_seq = 0
+        self.last_hash = GENESIS_HASH
+        self.streams = 0
+        self._versions: dict[str, int] = {}
+        self._page_size = 4096
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        assert self._conn is not None, "writer is not open"
+        return self._conn
+
+    # -- life cycle ----------------------------------------------------------
+
+    def open(self) -> None:
+        """Create or migrate the schema, make the origin once, bring views up to date."""
+        try:
+            conn = self._conn = connect(self._path, synchronous=self._config.synchronous)
+            conn.execute(f"PRAGMA cache_size = -{self._config.cache_kib}")
+            migrate(conn)
+            row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
+            if row is None:
+                conn.execute(Statements.put_meta, ("origin", str(uuid.uuid4())))
+                row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
+            self.origin = str(row[0])
+            last = conn.execute(Statements.last_event).fetchone()
+            if last is not None:
+                self.last_seq, self.last_hash = int(last[0]), str(last[1])
+            self.streams = int(conn.execute(Statements.count_streams).fetchone()[0])
+            self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+            self.set_size_cap(self._config.max_db_bytes)
+            catch_up(conn, stale_views(conn))
+        except sqlite3.Error as exc:
+            self.close()
+            raise translate_error(exc) from exc
+
+    def set_size_cap(self, max_db_bytes: int | None) -> None:
+        """Refuse growth past ``max_db_bytes`` (None: no cap beyond the disk)."""
+        self._cap = max_db_bytes
+        pages = 0x7FFF_FFFE if max_db_bytes is None else max(1, max_db_bytes // self._page_size)
+        self.conn.execute(f"PRAGMA max_page_count = {pages}")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):  # best effort; all is committed
+                self._conn.execute("PRAGMA optimize")
+            self._conn.close()
+            self._conn = None
+
+    # -- appends -------------------------------------------------------------
+
+    def commit_group(self, requests: Sequence[Request]) -> list[list[AppendResult] | AtlasdError]:
+        """Append every request in one transaction (one fsync); see the class docstring."""
+        conn = self.conn
+        saved = (self.last_seq, self.last_hash, self.streams)
+        outcomes: list[list[AppendResult] | AtlasdError] = []
+        folded: list[tuple[int, str, str, dict[str, Any], int]] = []
+        now = time.time_ns() // 1_000_000
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for request in requests:
+                try:
+                    rows, results, versions = self._plan(request, now)
+                except AtlasdError as error:
+                    outcomes.append(error)
+                    continue
+                if rows:
+                    conn.executemany(Statements.insert_event, rows)
+                    self.last_seq, self.last_hash = rows[-1][0], rows[-1][6]
+                    self._versions.update(versions)
+                    self.streams += sum(1 for row in rows if row[3] == 1)
+                    folded.extend(
+                        (row[0], row[1], row[4], event.data, row[5])
+                        for row, event in zip(rows, self._inserted(request, results), strict=True)
+                        if row[4] in PROJECTED_TYPES
+                    )
+                outcomes.append(results)
+            if self.last_seq != saved[0]:
+                # the views move in the same transaction as the log: never behind, never ahead
+                fold = Fold(conn, dict.fromkeys(VIEWS, 0))
+                fold.apply_many(folded)
+                fold.flush(checkpoint=self.last_seq)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._abort(saved)
+            failure = translate_error(exc, size_cap=self._cap_reached())
+            return [failure] * len(requests)
+        except BaseException:
+            self._abort(saved)
+            raise
+        if len(self._versions) > _STREAM_CACHE_MAX:
+            self._versions.clear()
+        return outcomes
+
+    @staticmethod
+    def _inserted(request: Request, results: list[AppendResult]) -> list[Prepared]:
+        """The request's events that were inserted (not duplicates), in order."""
+        return [ev for ev, res in zip(request.events, results, strict=True) if not res.duplicate]
+
+    def _abort(self, saved: tuple[int, str, int]) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+        self.last_seq, self.last_hash, self.streams = saved
+        self._versions.clear()
+
+    def _cap_reached(self) -> int | None:
+        """The configured cap when the database is at it (vs. the disk being full)."""
+        if self._cap is None:
+            return None
+        pages = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
+        return self._cap if (pages + 8) * self._page_size >= self._cap else None
+
+    def _plan(
+        self, request: Request, now: int
+    ) -> tuple[list[tuple[Any, ...]], list[AppendResult], dict[str, int]]:
+        """Positions, hashes and encoded rows for a request; raises on a conflict.
+
+        Pure: nothing is written and no state changes, so a failing request
+        leaves no trace.
+        """
+        conn = self.conn
+        t = request.recorded_at if request.recorded_at is not None else now
+        seq, prev = self.last_seq, self.last_hash
+        versions: dict[str, int] = {}
+        rows: list[tuple[Any, ...]] = []
+        results: list[AppendResult] = []
+        in_batch: dict[str, tuple[Prepared, AppendResult]] = {}
+        origin = self.origin
+        for event in request.events:
+            event_id = event.event_id
+            if event_id is not None:
+                earlier = in_batch.get(event_id)
+                if earlier is not None:
+                    if not _same_content(earlier[0], event.stream, event.type, event.data):
+                        raise EventIdConflict(
+                            f"event_id {event_id} appears twice in the batch with other content",
+                            event_id=event_id,
+                        )
+                    first = earlier[1]
+                    results.append(
+                        AppendResult(
+                            seq=first.seq, event_id=event_id, version=first.version, duplicate=True
+                        )
+                    )
+                    continue
+                stored = conn.execute(Statements.event_by_id, (event_id,)).fetchone()
+                if stored is not None:
+                    if (
+                        stored[1] != event.stream
+                        or stored[3] != event.type
+                        or _canonical(_decode_stored(stored[4]).data) != _canonical(event.data)
+                    ):
+                        raise EventIdConflict(
+                            f"event_id {event_id} exists already with a different stream, type"
+                            " or data",
+                            event_id=event_id,
+                        )
+                    results.append(
+                        AppendResult(
+                            seq=stored[0], event_id=event_id, version=stored[2], duplicate=True
+                        )
+                    )
+                    continue
+            else:
+                event_id = new_event_id()
+            stream = event.stream
+            current = versions.get(stream)
+            if current is None:
+                current = self._stream_version(stream)
+            if event.expected_version is not None and event.expected_version != current:
+                raise VersionConflict(
+                    f"stream {stream!r} is at version {current}, expected {event.expected_version}",
+                    current_version=current,
+                )
+            version = current + 1
+            seq += 1
+            digest = event_hash(
+                prev, seq, event_id, stream, version, event.type, event.data, event.meta, t, origin
+            )
+            body = _encode_event(
+                Event(
+                    seq=seq,
+                    event_id=event_id,
+                    stream=stream,
+                    version=version,
+                    type=event.type,
+                    data=event.data,
+                    meta=event.meta,
+                    recorded_at=t,
+                    origin=origin,
+                    hash=digest,
+                )
+            )
+            if len(body) > MAX_EVENT_BYTES:
+                raise InvalidValue(
+                    f"event is {len(body)} bytes encoded, more than {MAX_EVENT_BYTES}"
+                )
+            rows.append((seq, event_id, stream, version, event.type, t, digest, body))
+            result = AppendResult(seq=seq, event_id=event_id, version=version, duplicate=False)
+            results.append(result)
+            if event.event_id is not None:
+                in_batch[event_id] = (event, result)
+            versions[stream] = version
+            prev = digest
+        return rows, results, versions
+
+    def _stream_version(self, stream: str) -> int:
+        version = self._versions.get(stream)
+        if version is None:
+            row = self.conn.execute(Statements.stream_version, (stream,)).fetchone()
+            version = int(row[0]) if row[0] is not None else 0
+            self._versions[stream] = version
+        return version
+
+    # -- sync bookkeeping ------------------------------------------------------
+
+    def _transaction(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for sql, params in statements:
+                conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise translate_error(exc, size_cap=self._cap_reached()) from exc
+
+    def mark_synced(self, acked_seq: int, rejected: Sequence[Rejection]) -> None:
+        now = time.time_ns() // 1_000_000
+        self._transaction(
+            [(Statements.advance_cursor, (acked_seq,))]
+            + [
+                (Statements.quarantine_put, (r.seq, r.event_id, r.code, r.message, now))
+                for r in rejected
+            ]
+        )
+
+    def requeue_rejected(self) -> int:
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            count = conn.execute(Statements.quarantine_requeue).rowcount
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise translate_error(exc) from exc
+        return int(count)
+
+    def resolve_retried(
+        self, delivered_event_ids: Sequence[str], still_rejected: Sequence[Rejection]
+    ) -> None:
+        now = time.time_ns() // 1_000_000
+        self._transaction(
+            [(Statements.quarantine_delete, (event_id,)) for event_id in delivered_event_ids]
+            + [
+                (Statements.quarantine_update, (r.code, r.message, now, r.event_id))
+                for r in still_rejected
+            ]
+        )
+
+    def db_bytes(self) -> int:
+        total = 0
+        for suffix in ("", "-wal"):
+            with contextlib.suppress(FileNotFoundError):
+                total += os.stat(f"{self._path}{suffix}").st_size
+        return total
+
+
+def _same_content(event: Prepared, stream: str, event_type: str, data: dict[str, Any]) -> bool:
+    return (
+        event.stream == stream
+        and event.type == event_type
+        and _canonical(event.data) == _canonical(data)
+    )

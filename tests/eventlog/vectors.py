@@ -1,0 +1,42 @@
+"""Loading the shared test vectors (tests/vectors/*.json, format in docs/views.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from atlasd.eventlog import VIEWS, EventStore, NewEvent
+from atlasd.eventlog.projections import VIEW_SPECS
+
+VECTOR_DIR = Path(__file__).resolve().parent.parent / "vectors"
+VECTOR_FILES = sorted(VECTOR_DIR.glob("*.json"))
+
+
+def load(path: Path) -> dict[str, Any]:
+    vector: dict[str, Any] = json.loads(path.read_text())
+    return vector
+
+
+async def append_vector(store: EventStore, vector: dict[str, Any]) -> None:
+    """Append the vector's events one by one, each with its own recorded_at."""
+    for event in vector["events"]:
+        await store.append(
+            NewEvent(
+                stream=event["stream"],
+                type=event["type"],
+                data=event["data"],
+                event_id=event.get("event_id"),
+                meta=event.get("meta"),
+            ),
+            recorded_at=event["recorded_at"],
+        )
+
+
+def sort_rows(view: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    key = VIEW_SPECS[view].key
+    return sorted(rows, key=lambda row: tuple(row[k] for k in key))
+
+
+async def all_rows(store: EventStore) -> dict[str, list[dict[str, Any]]]:
+    return {view: sort_rows(view, await store.query(view, limit=10_000)) for view in VIEWS}
