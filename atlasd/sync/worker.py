@@ -154,9 +154,12 @@ class SyncWorker:
         self._config = config
         self._remote = remote
         self._status_refresh_s = status_refresh_s
-        self._backoff = Backoff(config.backoff_base_s, config.backoff_cap_s, rng)
+        # A cap below the base would make no schedule; the base wins.
+        cap = max(config.backoff_base_s, config.backoff_cap_s)
+        self._backoff = Backoff(config.backoff_base_s, cap, rng)
         self._state = "idle" if config.enabled else "disabled"
-        self._running = False
+        # Set once run() has ended; waiters queued before run() starts are served by it.
+        self._stopped = False
         self._last_error: str | None = None
         self._next_attempt: float | None = None  # time.monotonic()
         self._next_attempt_ms: int | None = None  # the same instant, ms since the epoch
@@ -190,8 +193,8 @@ class SyncWorker:
         if not wait:
             self.trigger()
             return {"triggered": True}
-        if not self._running:
-            return {"triggered": False, "ok": False, "state": self._state, "error": "not running"}
+        if self._stopped:
+            return {"triggered": False, "ok": False, "state": self._state, "error": "stopped"}
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self.trigger()
@@ -228,7 +231,6 @@ class SyncWorker:
         remote = self._remote or self._make_remote()
         self._cursor = (await self._store.sync_state()).acked_seq
         watcher = asyncio.create_task(self._watch_appends(), name="atlasd.sync.watch")
-        self._running = True
         log.info(
             "sync.started url=%s acked_seq=%d pending=%d",
             self._config.ingest_url,
@@ -244,7 +246,7 @@ class SyncWorker:
                     if not waiter.done():
                         waiter.set_result(outcome)
         finally:
-            self._running = False
+            self._stopped = True
             watcher.cancel()
             for waiter in self._waiters:
                 waiter.cancel()

@@ -13,13 +13,16 @@ to every request until cleared:
 ``429[:S]``    answer 429 with ``Retry-After: S`` (default 1), forward nothing
 ``400``/``413`` answer that status, forward nothing
 ``drop``       forward (the upstream commits), then reset the client connection
+``slow``       forward (the upstream commits), then hold the answer for ``hang_s``
+``pass``       forward normally (to place a later fault mid-stream)
 ``wrong_token`` forward with a wrong bearer token (the upstream answers 401)
 ============== ============================================================
 
 :meth:`FaultProxy.refuse` stops listening and aborts open connections, so
 the next connect is refused; :meth:`FaultProxy.accept` listens again on the
 same port. ``refuse_ids`` answers 400 to any POST whose body contains one of
-those event ids (an event the remote refuses even alone).
+those event ids (an event the remote refuses even alone); ``rewrite`` edits
+POST bodies in flight, so the real remote refuses an event of our choosing.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import contextlib
 import socket
 import struct
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 __all__ = ["FaultProxy"]
@@ -109,6 +113,8 @@ class FaultProxy:
         self.faults: deque[str] = deque()
         self.mode: str | None = None
         self.refuse_ids: set[str] = set()
+        #: Applied to every POST body before it is forwarded (e.g. to poison one event).
+        self.rewrite: Callable[[bytes], bytes] | None = None
         self.port = 0
         #: Client connections accepted so far.
         self.connections = 0
@@ -116,6 +122,8 @@ class FaultProxy:
         self.log: list[tuple[str, str]] = []
         self._server: asyncio.Server | None = None
         self._closing = asyncio.Event()
+        #: Set once a ``timeout`` or ``slow`` request is being held.
+        self.held = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -208,6 +216,7 @@ class FaultProxy:
             _reset(writer)
             return False
         if fault == "timeout":
+            self.held.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.hang_s)
             _reset(writer)
@@ -223,10 +232,16 @@ class FaultProxy:
             await writer.drain()
             return True
         auth = _WRONG_TOKEN if fault == "wrong_token" else None
+        if self.rewrite is not None and request.method == b"POST":
+            request.body = self.rewrite(request.body)
         answer = await self._forward(request, auth)
         if fault == "drop":
             _reset(writer)
             return False
+        if fault == "slow":
+            self.held.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.hang_s)
         writer.write(answer)
         await writer.drain()
         return True

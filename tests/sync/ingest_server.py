@@ -55,6 +55,8 @@ class IngestState:
     counts: dict[str, int] = field(default_factory=dict)
     reject_ids: set[str] = field(default_factory=set)
     posts: int = 0
+    #: Events per POST, in arrival order.
+    batch_sizes: list[int] = field(default_factory=list)
     duplicates: int = 0
 
     def ingest(self, body: _Body) -> dict[str, Any]:
@@ -62,6 +64,7 @@ class IngestState:
         rejected: list[dict[str, str]] = []
         with self.lock:
             self.posts += 1
+            self.batch_sizes.append(len(body.events))
             for raw in body.events:
                 stub = _stub_decoder.decode(raw)
                 if stub.event_id in self.reject_ids:
