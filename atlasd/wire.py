@@ -262,8 +262,9 @@ def _bad_request(line: bytes, exc: Exception) -> UnreadableRequest:
             candidate = None
         if candidate is None or isinstance(candidate, (int, float, str, bool)):
             request_id = candidate
-        if message.startswith("Invalid value") and "$.op" in message:
-            message = f"unknown op: {message}"
+        if message.startswith("Invalid value ") and message.endswith("at `$.op`"):
+            value = message[len("Invalid value ") :].rsplit(" - at", 1)[0]
+            message = f"unknown op {value}"
     else:
         message = f"malformed JSON: {message}"
     return UnreadableRequest(message, request_id)

@@ -175,7 +175,7 @@ class DaemonProcess:
         with self.connect() as conn:
             return conn.request(op, **params)
 
-    def signal(self, signum: int) -> None:
+    def send_signal(self, signum: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(signum)
 
