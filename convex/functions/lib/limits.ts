@@ -7,8 +7,13 @@
  * Convex's per-transaction limits have changed between backend versions.
  */
 
-/** Events per POST; over this the endpoint answers 413. */
-export const DEFAULT_MAX_EVENTS = 1000;
+/**
+ * Events per POST; over this the endpoint answers 413. The worst mix
+ * measured (every event a TaskStatusChanged of its own build and task, seqs
+ * scattered) needs 4 index ranges per event, so 1,023 is the most that fits
+ * 4,096; 900 keeps 10% headroom.
+ */
+export const DEFAULT_MAX_EVENTS = 900;
 /** Request body bytes per POST; over this the endpoint answers 413. */
 export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 

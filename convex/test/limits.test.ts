@@ -1,0 +1,70 @@
+/**
+ * The default batch fits one Convex transaction for the worst event mix,
+ * and the functions expose nothing public. Transaction limits are on.
+ */
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, expect, test } from "vitest";
+import { DEFAULT_MAX_EVENTS } from "../functions/lib/limits";
+import type { Envelope } from "../functions/lib/envelope";
+import { backend, modules, post, TOKEN, uuid } from "./helpers";
+
+const ORIGIN = "0190eeee-0000-7000-8000-000000000001";
+
+beforeAll(() => {
+  process.env.ATLASD_INGEST_TOKEN = TOKEN;
+  process.env.ATLASD_INGEST_MAX_EVENTS = "100000";
+});
+afterAll(() => {
+  delete process.env.ATLASD_INGEST_TOKEN;
+  delete process.env.ATLASD_INGEST_MAX_EVENTS;
+});
+
+/** Each event a TaskStatusChanged of its own build and task, seqs `gap` apart: 4 index ranges each. */
+function worstBatch(count: number, gap: number): Envelope[] {
+  return Array.from({ length: count }, (_, i) => ({
+    seq: 1 + i * gap, event_id: uuid(), stream: `build:b${i}`, version: 1, type: "TaskStatusChanged",
+    data: { build_id: `b${i}`, task_id: `t${i}`, status: "running" }, meta: {},
+    recorded_at: 1_000 + i, origin: ORIGIN, hash: "0".repeat(64),
+  }));
+}
+
+test("the default batch of the worst event mix fits one transaction", async () => {
+  const t = backend();
+  const response = await post(t, { origin: ORIGIN, events: worstBatch(DEFAULT_MAX_EVENTS, 10) });
+  expect(response.status).toBe(200);
+  expect(await response.json()).toMatchObject({ accepted: DEFAULT_MAX_EVENTS, high_water: 1 });
+});
+
+test("a worst-mix batch over the index-range limit fails and stores nothing", async () => {
+  const t = backend();
+  let status: number;
+  try {
+    status = (await post(t, { origin: ORIGIN, events: worstBatch(1100, 10) })).status;
+  } catch {
+    status = 500;
+  }
+  expect(status).toBe(500);
+  expect((await t.run((ctx) => ctx.db.query("events").take(1))).length).toBe(0);
+});
+
+test("no module exports a public query, mutation or action", async () => {
+  const exported: string[] = [];
+  for (const [path, load] of Object.entries(modules)) {
+    if (path.includes("_generated")) continue;
+    const mod = (await load()) as Record<string, { isPublic?: boolean; isHttp?: boolean }>;
+    for (const [name, value] of Object.entries(mod)) {
+      if (value?.isPublic === true && value.isHttp !== true) exported.push(`${path}:${name}`);
+    }
+  }
+  expect(exported).toEqual([]);
+});
+
+test("the committed _generated api names every function module", () => {
+  const api = readFileSync(new URL("../functions/_generated/api.d.ts", import.meta.url), "utf8");
+  const missing = Object.keys(modules)
+    .filter((path) => !path.includes("_generated") && !path.endsWith("/schema.ts"))
+    .map((path) => path.replace(/^\.\.\/functions\//, "").replace(/\.ts$/, ""))
+    .filter((name) => !api.includes(`from "../${name}.js"`));
+  // Run `npm run codegen` after adding a module.
+  expect(missing).toEqual([]);
+});
