@@ -111,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.now:
         print(_table(("requeued", *_OUTCOME_FIELDS), result))
     elif args.retry_rejected:
-        print(f"requeued {result.get('requeued', 0)} rejected events; a round was triggered")
+        print(f"requeued {result.get('requeued', 0)} rejected events")
     else:
         print(_table(_FIELDS, result))
     if failed:
-        error = result.get("error") or "the round did not complete"
+        error = result.get("error") or result.get("reason") or "the round did not complete"
         print(f"atlasd sync: round failed: {error}", file=sys.stderr)
         return EXIT_DAEMON_ERROR
     return EXIT_OK
