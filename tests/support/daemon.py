@@ -65,8 +65,12 @@ class RawConnection:
 
     def __init__(self, path: Path, timeout: float = 30.0) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(os.fspath(path))
+        try:
+            self.sock.settimeout(timeout)
+            self.sock.connect(os.fspath(path))
+        except BaseException:
+            self.sock.close()
+            raise
         self._file = self.sock.makefile("rb")
 
     def send(self, message: Mapping[str, Any] | bytes) -> None:
