@@ -1,15 +1,21 @@
 """The hash chain that ties each event to the one before it (CONTRACT section 2).
 
-``hash = sha256(C).hexdigest()`` where ``C`` is the canonical JSON encoding of
-the array::
+An event's *content* ``C`` is its JSON encoding without ``hash``::
 
-    [prev_hash, seq, event_id, stream, version, type, data, meta, recorded_at, origin]
+    {"seq":…,"event_id":…,"stream":…,"version":…,"type":…,"data":…,"meta":…,"recorded_at":…,"origin":…}
 
-Canonical JSON: UTF-8, no whitespace, object keys sorted by code point, strings
-with only ``"``, ``\\`` and control characters escaped (non-ASCII written as
-is), integers in decimal, floats in their shortest round-trip form (as
-msgspec writes them). ``prev_hash`` is the previous event's hash, 64 ``"0"``
-for seq 1. ``meta`` is ``{}`` when the client gave none.
+fields in exactly this order, no whitespace, keys of every object inside
+``data`` and ``meta`` sorted by code point, strings escaped only where JSON
+requires (``"``, ``\\``, control characters; non-ASCII written as UTF-8),
+integers in decimal, floats in their shortest round-trip form (as msgspec
+writes them). ``meta`` is ``{}`` when the client gave none. Then::
+
+    hash = hex(sha256(prev_hash + "\\n" + C))
+
+with ``prev_hash`` the previous event's hash (64 ``"0"`` for seq 1), as ASCII.
+The stored event is ``C`` with ``,"hash":"…"`` added before its closing brace,
+which is exactly how msgspec encodes :class:`~atlasd.eventlog.model.Event`,
+so the content is encoded once for both the hash and the stored body.
 """
 
 from __future__ import annotations
@@ -19,14 +25,33 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["GENESIS_HASH", "event_hash"]
+from atlasd.eventlog.model import Event
+
+__all__ = ["GENESIS_HASH", "content_hash", "seal"]
 
 GENESIS_HASH = "0" * 64
 
-_canonical = msgspec.json.Encoder(order="sorted")
+
+class _Content(msgspec.Struct):
+    """An event without its hash, fields in Event's order."""
+
+    seq: int
+    event_id: str
+    stream: str
+    version: int
+    type: str
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    recorded_at: int
+    origin: str
 
 
-def event_hash(
+# "deterministic": dict keys sorted, struct fields kept in definition order
+_encode = msgspec.json.Encoder(order="deterministic").encode
+_sha256 = hashlib.sha256
+
+
+def seal(
     prev_hash: str,
     seq: int,
     event_id: str,
@@ -37,8 +62,28 @@ def event_hash(
     meta: dict[str, Any],
     recorded_at: int,
     origin: str,
-) -> str:
-    encoded = _canonical.encode(
-        [prev_hash, seq, event_id, stream, version, event_type, data, meta, recorded_at, origin]
+) -> tuple[str, bytes]:
+    """The event's hash and its stored encoding (the JSON of the whole Event)."""
+    content = _encode(
+        _Content(seq, event_id, stream, version, event_type, data, meta, recorded_at, origin)
     )
-    return hashlib.sha256(encoded).hexdigest()
+    digest = _sha256(prev_hash.encode() + b"\n" + content).hexdigest()
+    return digest, b"".join((content[:-1], b',"hash":"', digest.encode(), b'"}'))
+
+
+def content_hash(prev_hash: str, event: Event) -> str:
+    """The hash ``event`` must carry after ``prev_hash`` (for ``verify``)."""
+    content = _encode(
+        _Content(
+            event.seq,
+            event.event_id,
+            event.stream,
+            event.version,
+            event.type,
+            event.data,
+            event.meta,
+            event.recorded_at,
+            event.origin,
+        )
+    )
+    return _sha256(prev_hash.encode() + b"\n" + content).hexdigest()

@@ -9,36 +9,48 @@ import time
 
 from atlasd.errors import InvalidValue
 
-__all__ = ["canonical_event_id", "new_event_id"]
+__all__ = ["canonical_event_id", "new_event_id", "new_event_ids"]
 
 _HEX = "[0-9a-fA-F]"
 _CANONICAL = re.compile(f"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}")
+_VARIANT = 0b10 << 62
+_RAND_MASK = (1 << 62) - 1
 
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
 
 
-def new_event_id() -> str:
-    """A UUIDv7: 48-bit ms timestamp, then a 12-bit counter that keeps ids made in
-    the same millisecond increasing (RFC 9562 method 1), then 62 random bits."""
+def new_event_ids(count: int) -> list[str]:
+    """``count`` UUIDv7s in increasing order: a 48-bit ms timestamp, a 12-bit counter
+    that keeps ids of the same millisecond increasing (RFC 9562 method 1; it
+    starts at a random value below 64 each millisecond and borrows the next
+    millisecond when spent), then 62 random bits."""
     global _last_ms, _counter
+    if count <= 0:
+        return []
+    rand = os.urandom(8 * count)
     with _lock:
         ms = time.time_ns() // 1_000_000
         if ms > _last_ms:
-            _last_ms = ms
-            _counter = int.from_bytes(os.urandom(2)) & 0x3FF  # leave room to count up
+            _last_ms, _counter = ms, rand[0] & 0x3F
         else:
             _counter += 1
-            if _counter > 0xFFF:  # counter spent: borrow the next millisecond
-                _last_ms += 1
-                _counter = 0
-            ms = _last_ms
-        counter = _counter
-    rand = int.from_bytes(os.urandom(8)) & 0x3FFF_FFFF_FFFF_FFFF
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        ids: list[str] = []
+        for i in range(count):
+            if _counter > 0xFFF:
+                _last_ms, _counter = _last_ms + 1, 0
+            bits = int.from_bytes(rand[8 * i : 8 * i + 8]) & _RAND_MASK
+            h = f"{(_last_ms << 80) | ((0x7000 | _counter) << 64) | _VARIANT | bits:032x}"
+            ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+            _counter += 1
+        _counter -= 1
+    return ids
+
+
+def new_event_id() -> str:
+    """One new UUIDv7 (see :func:`new_event_ids`)."""
+    return new_event_ids(1)[0]
 
 
 def canonical_event_id(value: object) -> str:

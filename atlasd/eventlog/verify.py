@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 
 from atlasd.errors import Unavailable
-from atlasd.eventlog.chain import GENESIS_HASH, event_hash
+from atlasd.eventlog.chain import GENESIS_HASH, content_hash
 from atlasd.eventlog.datadir import db_path
 from atlasd.eventlog.model import Event
 from atlasd.eventlog.projections import VIEW_SPECS, VIEWS, Fold, create_view_tables
@@ -179,19 +179,7 @@ def _verify_log(
                 findings.add("body", f"seq {seq}: stored event disagrees with its indexed columns")
             if event.origin != origin:
                 findings.add("body", f"seq {seq}: origin {event.origin} is not this data dir's")
-            digest = event_hash(
-                prev_hash,
-                event.seq,
-                event.event_id,
-                event.stream,
-                event.version,
-                event.type,
-                event.data,
-                event.meta,
-                event.recorded_at,
-                event.origin,
-            )
-            if digest != event.hash:
+            if content_hash(prev_hash, event) != event.hash:
                 findings.add(
                     "hash",
                     f"seq {seq}: hash does not match its content and the previous event"

@@ -23,10 +23,10 @@ from typing import Any
 import msgspec
 
 from atlasd.errors import AtlasdError, EventIdConflict, InvalidValue, VersionConflict
-from atlasd.eventlog.chain import GENESIS_HASH, event_hash
+from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.config import StoreConfig
-from atlasd.eventlog.ids import new_event_id
-from atlasd.eventlog.model import AppendResult, Event, Rejection
+from atlasd.eventlog.ids import new_event_ids
+from atlasd.eventlog.model import AppendResult, Rejection
 from atlasd.eventlog.projections import PROJECTED_TYPES, VIEWS, Fold
 from atlasd.eventlog.replay import catch_up, stale_views
 from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
@@ -34,7 +34,6 @@ from atlasd.eventlog.validation import MAX_EVENT_BYTES
 
 __all__ = ["Prepared", "Request", "Writer"]
 
-_encode_event = msgspec.json.Encoder().encode
 _canonical = msgspec.json.Encoder(order="sorted").encode
 
 
@@ -43,7 +42,6 @@ class _StoredData(msgspec.Struct):
 
 
 _decode_stored = msgspec.json.Decoder(_StoredData).decode
-_decode_event = msgspec.json.Decoder(Event).decode
 
 # Bound on the stream -> version cache (it is only a cache of the events table).
 _STREAM_CACHE_MAX = 100_000
@@ -212,6 +210,7 @@ class Writer:
         results: list[AppendResult] = []
         in_batch: dict[str, tuple[Prepared, AppendResult]] = {}
         origin = self.origin
+        fresh_ids = iter(new_event_ids(sum(1 for ev in request.events if ev.event_id is None)))
         for event in request.events:
             event_id = event.event_id
             if event_id is not None:
@@ -248,7 +247,7 @@ class Writer:
                     )
                     continue
             else:
-                event_id = new_event_id()
+                event_id = next(fresh_ids)
             stream = event.stream
             current = versions.get(stream)
             if current is None:
@@ -260,22 +259,8 @@ class Writer:
                 )
             version = current + 1
             seq += 1
-            digest = event_hash(
+            digest, body = seal(
                 prev, seq, event_id, stream, version, event.type, event.data, event.meta, t, origin
-            )
-            body = _encode_event(
-                Event(
-                    seq=seq,
-                    event_id=event_id,
-                    stream=stream,
-                    version=version,
-                    type=event.type,
-                    data=event.data,
-                    meta=event.meta,
-                    recorded_at=t,
-                    origin=origin,
-                    hash=digest,
-                )
             )
             if len(body) > MAX_EVENT_BYTES:
                 raise InvalidValue(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import msgspec
@@ -37,18 +37,44 @@ _NEVER = sys.maxsize
 _encode = msgspec.json.encode
 _decode_list = msgspec.json.Decoder(list[str]).decode
 
+
+def _update(table: str, columns: str) -> str:
+    names = [c.strip() for c in columns.split(",")]
+    return f"UPDATE {table} SET {', '.join(f'{n} = ?' for n in names)} WHERE row_seq = ?"
+
+
+# Rows read back from a table are written with UPDATE (only changed indexes move);
+# rows made in this fold with INSERT.
+_UPDATE = {
+    "builds": _update(
+        "view_builds",
+        "prd_id, prd_name, status, error, started_at, completed_at, tasks_total, tasks_done,"
+        " tasks_failed",
+    ),
+    "tasks": _update(
+        "view_tasks",
+        "title, agent, status, dependencies, phase, attempts, error, created_at, updated_at",
+    ),
+    "patterns": _update("view_patterns", "name, description, code, language, tags, created_at"),
+    "learnings": _update(
+        "view_learnings", "insight, category, build_id, task_id, pattern_id, recorded_at"
+    ),
+}
+
+_KEY_LEN = {"builds": 1, "tasks": 2, "patterns": 1, "learnings": 1}
+
 _SQL = {
     "builds": (
         "SELECT row_seq, build_id, prd_id, prd_name, status, error, started_at, completed_at,"
         " tasks_total, tasks_done, tasks_failed FROM view_builds WHERE build_id = ?",
-        "INSERT OR REPLACE INTO view_builds (row_seq, build_id, prd_id, prd_name, status, error,"
+        "INSERT INTO view_builds (row_seq, build_id, prd_id, prd_name, status, error,"
         " started_at, completed_at, tasks_total, tasks_done, tasks_failed)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ),
     "tasks": (
         "SELECT row_seq, build_id, task_id, title, agent, status, dependencies, phase, attempts,"
         " error, created_at, updated_at FROM view_tasks WHERE build_id = ? AND task_id = ?",
-        "INSERT OR REPLACE INTO view_tasks (row_seq, build_id, task_id, title, agent, status,"
+        "INSERT INTO view_tasks (row_seq, build_id, task_id, title, agent, status,"
         " dependencies, phase, attempts, error, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     ),
@@ -61,12 +87,12 @@ _SQL = {
     "patterns": (
         "SELECT row_seq, pattern_id, name, description, code, language, tags, created_at"
         " FROM view_patterns WHERE pattern_id = ?",
-        "INSERT OR REPLACE INTO view_patterns (row_seq, pattern_id, name, description, code,"
+        "INSERT INTO view_patterns (row_seq, pattern_id, name, description, code,"
         " language, tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ),
     "learnings": (
         "SELECT row_seq FROM view_learnings WHERE learning_id = ?",
-        "INSERT OR REPLACE INTO view_learnings (row_seq, learning_id, insight, category,"
+        "INSERT INTO view_learnings (row_seq, learning_id, insight, category,"
         " build_id, task_id, pattern_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ),
 }
@@ -127,6 +153,8 @@ class Fold:
         self._executions: list[tuple[Any, ...]] = []
         self._patterns: dict[str, list[Any]] = {}
         self._learnings: dict[str, list[Any]] = {}
+        # per view, keys of the cached rows that exist in their table (the others are new)
+        self._stored: dict[str, set[Any]] = {v: set() for v in _KEY_LEN}
         self.pending = 0
         self._handlers: dict[str, Callable[[int, str, dict[str, Any], int], None]] = {
             "BuildStarted": self._build_started,
@@ -156,36 +184,57 @@ class Fold:
     def flush(self, checkpoint: int | None = None) -> None:
         """Write every touched row, empty the cache, and record ``checkpoint`` for the views."""
         conn = self._conn
+        stored = self._stored
         if self._builds:
-            conn.executemany(_SQL["builds"][1], self._builds.values())
+            self._write("builds", stored["builds"], self._builds, lambda r: r)
             self._builds = {}
         if self._tasks:
-            conn.executemany(
-                _SQL["tasks"][1],
-                [
-                    (*r[:_T_DEPS], _encode(r[_T_DEPS]).decode(), *r[_T_DEPS + 1 :])
-                    for r in self._tasks.values()
-                ],
+            self._write(
+                "tasks",
+                stored["tasks"],
+                self._tasks,
+                lambda r: (*r[:_T_DEPS], _encode(r[_T_DEPS]).decode(), *r[_T_DEPS + 1 :]),
             )
             self._tasks = {}
         if self._executions:
             conn.executemany(_SQL["executions"][1], self._executions)
             self._executions = []
         if self._patterns:
-            rows = list(self._patterns.values())
-            conn.executemany(
-                _SQL["patterns"][1],
-                [(*r[:_P_TAGS], _encode(r[_P_TAGS]).decode(), r[_P_CREATED]) for r in rows],
+            self._write(
+                "patterns",
+                stored["patterns"],
+                self._patterns,
+                lambda r: (*r[:_P_TAGS], _encode(r[_P_TAGS]).decode(), r[_P_CREATED]),
             )
-            conn.executemany(_TAGS_DELETE, [(r[_P_SEQ],) for r in rows])
-            conn.executemany(_TAGS_INSERT, [(tag, r[_P_SEQ]) for r in rows for tag in r[_P_TAGS]])
+            rows = list(self._patterns.items())
+            conn.executemany(
+                _TAGS_DELETE, [(r[_P_SEQ],) for k, r in rows if k in stored["patterns"]]
+            )
+            conn.executemany(
+                _TAGS_INSERT, [(tag, r[_P_SEQ]) for _, r in rows for tag in r[_P_TAGS]]
+            )
             self._patterns = {}
         if self._learnings:
-            conn.executemany(_SQL["learnings"][1], self._learnings.values())
+            self._write("learnings", stored["learnings"], self._learnings, lambda r: r)
             self._learnings = {}
+        self._stored = {v: set() for v in _KEY_LEN}
         self.pending = 0
         if checkpoint is not None:
             conn.executemany(_CHECKPOINT, [(checkpoint, name) for name in self.views])
+
+    def _write(
+        self,
+        view: str,
+        stored: set[object],
+        rows: dict[Any, list[Any]],
+        encode: Callable[[list[Any]], Sequence[Any]],
+    ) -> None:
+        new = [encode(r) for k, r in rows.items() if k not in stored]
+        old = [encode(r) for k, r in rows.items() if k in stored]
+        if new:
+            self._conn.executemany(_SQL[view][1], new)
+        if old:
+            self._conn.executemany(_UPDATE[view], [(*r[1 + _KEY_LEN[view] :], r[0]) for r in old])
 
     # -- rows ---------------------------------------------------------------
 
@@ -195,6 +244,7 @@ class Fold:
             found = self._conn.execute(_SQL["builds"][0], (build_id,)).fetchone()
             if found is not None:
                 row = list(found)
+                self._stored["builds"].add(build_id)
             else:
                 row = [seq, build_id, None, None, "running", None, None, None, 0, 0, 0]
             self._builds[build_id] = row
@@ -208,6 +258,7 @@ class Fold:
             if found is not None:
                 row = list(found)
                 row[_T_DEPS] = _decode_list(row[_T_DEPS])
+                self._stored["tasks"].add(key)
             else:
                 row = [seq, key[0], task_id, None, None, None, [], None, 0, None, t, t]
                 build[_B_TOTAL] += 1
@@ -307,6 +358,8 @@ class Fold:
         if old is None:
             found = self._conn.execute(_SQL["patterns"][0], (pattern_id,)).fetchone()
             old = list(found) if found is not None else None
+            if found is not None:
+                self._stored["patterns"].add(pattern_id)
         self._patterns[pattern_id] = [
             old[_P_SEQ] if old else seq,
             pattern_id,
@@ -328,6 +381,8 @@ class Fold:
         else:
             found = self._conn.execute(_SQL["learnings"][0], (learning_id,)).fetchone()
             row_seq = found[0] if found is not None else seq
+            if found is not None:
+                self._stored["learnings"].add(learning_id)
         self._learnings[learning_id] = [
             row_seq,
             learning_id,

@@ -57,7 +57,7 @@ VIEW_SPECS: dict[str, ViewSpec] = {
                 ("tasks_done", "int"),
                 ("tasks_failed", "int"),
             ),
-            (("status",), ("prd_id",)),
+            (("status",),),
         ),
         ViewSpec(
             "tasks",
@@ -77,7 +77,7 @@ VIEW_SPECS: dict[str, ViewSpec] = {
                 ("created_at", "int"),
                 ("updated_at", "int"),
             ),
-            (("status",), ("agent",), ("task_id",)),
+            (("status",),),
         ),
         ViewSpec(
             "executions",
@@ -95,7 +95,7 @@ VIEW_SPECS: dict[str, ViewSpec] = {
                 ("error", "str"),
                 ("recorded_at", "int"),
             ),
-            (("build_id", "task_id"), ("task_id",), ("agent",)),
+            (("build_id", "task_id"),),
         ),
         ViewSpec(
             "patterns",

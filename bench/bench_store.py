@@ -1,0 +1,338 @@
+"""Store benchmarks (issue 2): each figure beside its baseline measured in the same run.
+
+Targets:
+- batched appends (1,000 per batch, views on) >= 0.5x raw sqlite3 executemany
+  into an equivalent table (same indexes, same id kind: UUIDv7);
+- 64 concurrent single-event appenders >= 5x the raw one-row-per-transaction
+  FULL commit rate;
+- rebuild of all views >= 100k events/s;
+- >= 3x the eventsourcing library's SQLite rate at 100 events per save;
+- peak RSS while appending and while rebuilding 1M events < 150 MB (each in a
+  child process: ru_maxrss of that child).
+
+``python -m bench.bench_store [--quick]``; a missed target prints
+"TARGET MISSED" and makes ``main`` return 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import resource
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from atlasd.eventlog import EventStore, NewEvent, StoreConfig, rebuild
+from atlasd.eventlog.ids import new_event_id
+
+BATCHED_EVENTS = 100_000
+CONCURRENT_EVENTS = 20_000
+CONCURRENCY = 64
+RAW_COMMITS = 3_000
+ES_EVENTS = 30_000
+RSS_EVENTS = 1_000_000
+RSS_LIMIT_MB = 150
+
+_RAW_SCHEMA = """
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    stream TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    body BLOB NOT NULL,
+    UNIQUE (stream, version)
+)
+"""
+
+
+def atlas_events(count: int, builds_in_flight: int = 8) -> Iterator[NewEvent]:
+    """A realistic ATLAS mix: builds of 10 tasks, each run with an execution, interleaved."""
+    prompt = "Implement the handler described in the task. " * 3
+    response = "def handler(request):\n    return respond(request)\n" * 3
+
+    def build(b: int) -> Iterator[NewEvent]:
+        bid = f"b-{b}"
+        stream = f"build:{bid}"
+        yield NewEvent(
+            stream=stream,
+            type="BuildStarted",
+            data={"build_id": bid, "prd_id": f"prd-{b % 97}", "prd_name": "Checkout flow"},
+        )
+        for t in range(10):
+            yield NewEvent(
+                stream=stream,
+                type="TaskLogged",
+                data={
+                    "build_id": bid,
+                    "task_id": f"t{t}",
+                    "title": f"Task {t} of the build",
+                    "agent": "MARS",
+                    "status": "pending",
+                    "dependencies": [f"t{t - 1}"] if t else [],
+                    "phase": t // 3,
+                },
+            )
+        for t in range(10):
+            task = {"build_id": bid, "task_id": f"t{t}"}
+            yield NewEvent(
+                stream=stream, type="TaskStatusChanged", data={**task, "status": "running"}
+            )
+            yield NewEvent(
+                stream=stream,
+                type="ExecutionLogged",
+                data={
+                    **task,
+                    "agent": "MARS",
+                    "model": "model-large",
+                    "prompt": prompt,
+                    "response": response,
+                    "gates_passed": True,
+                    "duration_ms": 1200 + t,
+                },
+            )
+            yield NewEvent(stream=stream, type="TaskStatusChanged", data={**task, "status": "done"})
+        if b % 10 == 0:
+            yield NewEvent(
+                stream=f"pattern:p{b}",
+                type="PatternStored",
+                data={
+                    "pattern_id": f"p{b}",
+                    "name": "Retry",
+                    "description": "retry with backoff",
+                    "code": "retry()",
+                    "language": "python",
+                    "tags": ["resilience", "network"],
+                },
+            )
+            yield NewEvent(
+                stream=f"learning:l{b}",
+                type="LearningRecorded",
+                data={"learning_id": f"l{b}", "insight": "retry gates", "category": "reliability"},
+            )
+        yield NewEvent(
+            stream=stream, type="BuildCompleted", data={"build_id": bid, "status": "completed"}
+        )
+
+    produced = 0
+    next_build = 0
+    running: list[Iterator[NewEvent]] = []
+    while produced < count:
+        while len(running) < builds_in_flight:
+            running.append(build(next_build))
+            next_build += 1
+        for gen in list(running):
+            event = next(gen, None)
+            if event is None:
+                running.remove(gen)
+                continue
+            yield event
+            produced += 1
+            if produced >= count:
+                return
+
+
+def _raw_rows(events: list[NewEvent]) -> list[tuple[Any, ...]]:
+    """What our store writes per event, precomputed: the baseline pays only for SQLite."""
+    versions: dict[str, int] = {}
+    rows = []
+    encode = msgspec.json.encode
+    for seq, ev in enumerate(events, 1):
+        version = versions.get(ev.stream, 0) + 1
+        versions[ev.stream] = version
+        event_id = new_event_id()
+        body = encode({"seq": seq, "event_id": event_id, "stream": ev.stream, "data": ev.data})
+        digest = hashlib.sha256(body).hexdigest()
+        rows.append((seq, event_id, ev.stream, version, ev.type, 1_700_000_000_000, digest, body))
+    return rows
+
+
+def _raw_db(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(_RAW_SCHEMA)
+    return conn
+
+
+def raw_executemany_rate(tmp: Path, events: list[NewEvent]) -> float:
+    rows = _raw_rows(events)
+    conn = _raw_db(tmp / "raw-many.db")
+    started = time.perf_counter()
+    for i in range(0, len(rows), 1000):
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows[i : i + 1000])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(rows) / elapsed
+
+
+def raw_single_commit_rate(tmp: Path, events: list[NewEvent]) -> float:
+    rows = _raw_rows(events[:RAW_COMMITS])
+    conn = _raw_db(tmp / "raw-single.db")
+    started = time.perf_counter()
+    for row in rows:
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row)
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(rows) / elapsed
+
+
+async def store_batched_rate(data_dir: Path, events: list[NewEvent], batch: int) -> float:
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        started = time.perf_counter()
+        for i in range(0, len(events), batch):
+            await store.append_batch(events[i : i + batch])
+        return len(events) / (time.perf_counter() - started)
+
+
+async def store_concurrent_rate(data_dir: Path, events: list[NewEvent]) -> float:
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        per_worker = len(events) // CONCURRENCY
+
+        async def worker(w: int) -> None:
+            for ev in events[w * per_worker : (w + 1) * per_worker]:
+                await store.append(ev)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(w) for w in range(CONCURRENCY)))
+        return per_worker * CONCURRENCY / (time.perf_counter() - started)
+
+
+def eventsourcing_rate(tmp: Path, count: int) -> float | None:
+    try:
+        from eventsourcing.application import Application
+        from eventsourcing.domain import Aggregate, event
+    except ImportError:
+        return None
+
+    class Build(Aggregate):
+        @event("TaskLogged")
+        def log_task(self, data: dict[str, Any]) -> None:
+            pass
+
+    app = Application(
+        env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "es.db")}
+    )
+    datas = [ev.data for ev in atlas_events(count)]
+    started = time.perf_counter()
+    for i in range(0, count, 100):
+        aggregate = Build()  # its creation event + 99 more: 100 events per save
+        for data in datas[i + 1 : i + 100]:
+            aggregate.log_task(data)
+        app.save(aggregate)
+    return count / (time.perf_counter() - started)
+
+
+def _child_rss(mode: str, data_dir: Path) -> tuple[float, float]:
+    """Run this module in a child doing one 1M-event job; (peak RSS MB, events/s)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.bench_store", "--child", mode, str(data_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+async def _child_append(data_dir: Path, count: int) -> float:
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        started = time.perf_counter()
+        batch: list[NewEvent] = []
+        for ev in atlas_events(count):
+            batch.append(ev)
+            if len(batch) == 1000:
+                await store.append_batch(batch)
+                batch = []
+        if batch:
+            await store.append_batch(batch)
+        return count / (time.perf_counter() - started)
+
+
+def _child(mode: str, data_dir: Path) -> None:
+    if mode == "append":
+        rate = asyncio.run(_child_append(data_dir, RSS_EVENTS))
+    else:
+        report = rebuild(data_dir)
+        rate = report.events / report.seconds
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{rss_mb:.1f} {rate:.0f}")
+
+
+def _line(name: str, value: float, baseline: float, unit: str, target: float) -> bool:
+    ratio = value / baseline if baseline else float("inf")
+    met = ratio >= target
+    print(
+        f"{name:<44} {value:>10,.0f} {unit}  baseline {baseline:>10,.0f} {unit}"
+        f"  ratio {ratio:5.2f}x (target >= {target}x){'' if met else '  TARGET MISSED'}"
+    )
+    return met
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--child"]:
+        _child(argv[1], Path(argv[2]))
+        return 0
+    quick = "--quick" in argv
+    scale = 10 if quick else 1
+    tmp = Path(tempfile.mkdtemp(prefix="atlasd-bench-", dir="/tmp"))
+    ok = True
+    try:
+        events = list(atlas_events(BATCHED_EVENTS // scale))
+        raw_many = raw_executemany_rate(tmp, events)
+        ours = asyncio.run(store_batched_rate(tmp / "batched", events, 1000))
+        ok &= _line("batched appends, 1000/batch, views on", ours, raw_many, "ev/s", 0.5)
+
+        raw_single = raw_single_commit_rate(tmp, events)
+        concurrent = asyncio.run(
+            store_concurrent_rate(tmp / "concurrent", events[: CONCURRENT_EVENTS // scale])
+        )
+        ok &= _line(f"{CONCURRENCY} concurrent single appenders", concurrent, raw_single, "ev/s", 5)
+
+        report = rebuild(tmp / "batched")
+        rebuild_rate = report.events / report.seconds
+        ok &= _line("rebuild of all views", rebuild_rate, 100_000, "ev/s", 1)
+
+        es = eventsourcing_rate(tmp, ES_EVENTS // scale)
+        if es is None:
+            print("eventsourcing not installed: peer comparison skipped")
+        else:
+            ours_100 = asyncio.run(
+                store_batched_rate(tmp / "batched100", events[: ES_EVENTS // scale], 100)
+            )
+            ok &= _line("100 events per batch vs eventsourcing", ours_100, es, "ev/s", 3)
+
+        if not quick:
+            rss_dir = tmp / "rss"
+            for mode in ("append", "rebuild"):
+                rss, rate = _child_rss(mode, rss_dir)
+                met = rss < RSS_LIMIT_MB
+                ok &= met
+                print(
+                    f"peak RSS, {mode} {RSS_EVENTS:,} events{'':<18} {rss:>10.1f} MB"
+                    f"    limit {RSS_LIMIT_MB} MB ({rate:,.0f} ev/s)"
+                    f"{'' if met else '  TARGET MISSED'}"
+                )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
