@@ -276,15 +276,30 @@ async def run_spool(
     await anyio.to_thread.run_sync(prepare_spool_dir, spool_dir)
     log_event(_log, logging.INFO, "spool_watching", dir=spool_dir)
     await ingest_pending(store, spool_dir)
-    async for _changes in awatch(
-        spool_dir,
-        watch_filter=_is_spool_change,
-        recursive=False,
-        debounce=_DEBOUNCE_MS,
-        step=_STEP_MS,
-        rust_timeout=int(rescan_interval * 1000),
-        yield_on_timeout=True,
-    ):
-        # A notification (or the periodic timeout) only says "look": the scan
-        # decides, so a missed or coalesced event costs nothing.
-        await ingest_pending(store, spool_dir)
+    # The watcher thread cannot be cancelled, only told to stop: a sibling
+    # task sets this event as soon as cancellation arrives, so a daemon stop
+    # never waits for the watcher's timeout.
+    stop = anyio.Event()
+
+    async def stop_on_cancel() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            stop.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stop_on_cancel)
+        async for _changes in awatch(
+            spool_dir,
+            watch_filter=_is_spool_change,
+            recursive=False,
+            debounce=_DEBOUNCE_MS,
+            step=_STEP_MS,
+            rust_timeout=int(rescan_interval * 1000),
+            yield_on_timeout=True,
+            stop_event=stop,
+        ):
+            # A notification (or the periodic timeout) only says "look": the
+            # scan decides, so a missed or coalesced event costs nothing.
+            await ingest_pending(store, spool_dir)
+        tg.cancel_scope.cancel()

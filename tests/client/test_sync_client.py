@@ -1,0 +1,70 @@
+"""The blocking Client against a real daemon: the same calls, the same errors."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from atlasd.client import Client
+from atlasd.errors import DaemonUnreachable, VersionConflict
+from atlasd.eventlog.model import NewEvent
+from tests.support.daemon import DaemonProcess
+
+
+def test_the_blocking_client_covers_every_op(daemon: DaemonProcess) -> None:
+    """ping, append, append_batch, read, query, status, sync_now, subscribe and watch work."""
+    with Client(daemon.socket, spool=False) as client:
+        origin = client.ping().origin
+        one = client.append("tool:s", "A", {"i": 0})
+        batch = client.append_batch(
+            [NewEvent(stream="tool:s", type="A", data={"i": i}) for i in (1, 2)]
+        )
+        assert [one.seq, *(o.seq for o in batch)] == [1, 2, 3]
+        assert [e.data["i"] for e in client.read(1).events] == [1, 2]
+        assert client.query("builds") == []
+        assert client.status().origin == origin
+        assert "triggered" in client.sync_now()
+        with client.subscribe(2) as events:
+            assert next(events).seq == 3
+            client.append("tool:s", "A", {"i": 3})
+            assert next(events).data == {"i": 3}
+        with client.watch("learnings") as rows:
+            assert next(rows) == []
+
+
+def test_errors_raise_their_class(daemon: DaemonProcess) -> None:
+    """A version conflict raises VersionConflict carrying the current version."""
+    with Client(daemon.socket, spool=False) as client:
+        client.append("tool:v", "A", {}, expected_version=0)
+        with pytest.raises(VersionConflict) as exc:
+            client.append("tool:v", "A", {}, expected_version=0)
+    assert exc.value.current_version == 1
+
+
+def test_one_client_may_be_shared_between_threads(daemon: DaemonProcess) -> None:
+    """Calls from several threads on one Client are serialized, none lost or mixed up."""
+    results: list[int] = []
+    with Client(daemon.socket, spool=False) as client:
+
+        def work(t: int) -> None:
+            for i in range(50):
+                outcome = client.append(f"tool:t{t}", "T", {"i": i})
+                assert outcome.seq is not None
+                results.append(outcome.seq)
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert client.status().last_seq == 200
+    assert sorted(results) == list(range(1, 201))
+
+
+def test_reads_without_a_daemon_raise_daemon_unreachable(daemon: DaemonProcess) -> None:
+    """With nobody on the socket, calls other than appends raise DaemonUnreachable."""
+    daemon.stop()
+    with Client(daemon.socket) as client, pytest.raises(DaemonUnreachable):
+        client.read()
+    daemon.start()
