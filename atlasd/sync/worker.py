@@ -166,6 +166,7 @@ class SyncWorker:
         self._remote_high_water: int | None = None
         self._status_at = float("-inf")  # when the high water was last learned
         self._cursor = 0
+        self._commit: asyncio.Task[None] | None = None  # the backlog commit in flight
         self._wake = asyncio.Event()
         self._triggered = False
         self._retry_pending = True  # look at the retry queue in the first round
@@ -399,25 +400,49 @@ class SyncWorker:
     # -- sending -------------------------------------------------------------------------
 
     async def _drain_backlog(self, remote: ConvexRemote, stats: _Round) -> None:
-        """Send every event after the cursor, in seq order, reading in bounded chunks."""
+        """Send every event after the cursor, in seq order, reading in bounded chunks.
+
+        Three things overlap, one of each at a time: the POST of a batch, the
+        local commit of the batch before it, and the read of the rows after it.
+        Commits still happen strictly in seq order, each after its own 200.
+        """
         buffer = BatchBuffer(self._config.batch_max_events, self._byte_budget())
         buffer.reset(self._cursor)
-        while True:
-            if buffer.needs_refill:
-                buffer.extend(
-                    await self._store.read_raw(buffer.last_seq, self._config.batch_max_events)
-                )
-            batch = buffer.next_batch()
-            if not batch:
-                return
-            await self._deliver(remote, batch, stats, self._commit_backlog)
+        limit = self._config.batch_max_events
+        read: asyncio.Task[list[Row]] | None = None
+        try:
+            while True:
+                if buffer.needs_refill:
+                    rows = await (read or self._store.read_raw(buffer.last_seq, limit))
+                    read = None
+                    buffer.extend(rows)
+                batch = buffer.next_batch()
+                if not batch:
+                    return
+                if buffer.needs_refill:  # read ahead while this batch travels
+                    read = asyncio.create_task(self._store.read_raw(buffer.last_seq, limit))
+                await self._deliver(remote, batch, stats, self._commit_backlog)
+        finally:
+            if read is not None:
+                read.cancel()
+            # The last 200's commit: the cursor is durable before the round ends.
+            await self._flush_commit()
+
+    async def _flush_commit(self) -> None:
+        task, self._commit = self._commit, None
+        if task is not None:
+            await task
 
     def _byte_budget(self) -> int:
         """Event bytes per batch: ``batch_max_bytes`` bounds the whole request body."""
         return max(1, self._config.batch_max_bytes - len(build_body(self._store.origin, [])))
 
     async def _commit_backlog(self, batch: list[Row], rejected: list[Rejection]) -> None:
-        acked = batch[-1][0]
+        """Start the local commit of a delivered batch (the previous one finished first)."""
+        await self._flush_commit()
+        self._commit = asyncio.create_task(self._mark_synced(batch[-1][0], rejected))
+
+    async def _mark_synced(self, acked: int, rejected: list[Rejection]) -> None:
         await self._store.mark_synced(acked, rejected)
         self._cursor = acked
 
