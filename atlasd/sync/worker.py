@@ -111,6 +111,12 @@ def _rejection(seq: int, event_id: str, code: str, message: str) -> Rejection:
     return Rejection(seq=seq, event_id=event_id, code=code, message=message)
 
 
+def _consume(task: asyncio.Task[None]) -> None:
+    """Mark a task's exception as seen (it was logged or does not matter any more)."""
+    if not task.cancelled():
+        task.exception()
+
+
 @dataclass
 class _Round:
     """What one round did; becomes the ``sync_now`` outcome."""
@@ -249,6 +255,10 @@ class SyncWorker:
         finally:
             self._stopped = True
             watcher.cancel()
+            if self._commit is not None:
+                # A commit still running finishes on its own (the store shields it);
+                # its outcome is only of interest to the next start's cursor.
+                self._commit.add_done_callback(_consume)
             for waiter in self._waiters:
                 waiter.cancel()
             self._waiters.clear()
@@ -264,9 +274,12 @@ class SyncWorker:
 
     async def _watch_appends(self) -> None:
         seen = self._store.last_seq
-        while True:
-            seen = await self._store.wait_for_append(seen)
-            self._wake.set()
+        try:
+            while True:
+                seen = await self._store.wait_for_append(seen)
+                self._wake.set()
+        except AtlasdError as exc:  # the store closed under us: the daemon is stopping
+            log.debug("sync.watch_ended error=%s", exc.message)
 
     async def _sleep_until_woken(self, timeout: float) -> bool:
         """Wait for a wake-up or ``timeout`` seconds; True when woken."""

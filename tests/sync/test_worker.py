@@ -235,3 +235,26 @@ async def test_consecutive_failures_are_counted_and_reset_on_success(
     assert caplog.text.count("sync.recovered after 3 failures") == 1
     # Rate-limited: the first failure is logged, the next two are suppressed.
     assert caplog.text.count("sync.failed") == 1
+
+
+async def test_a_failure_mid_stream_leaves_the_cursor_at_the_last_acknowledged_batch(
+    store: EventStore, ingest_server: IngestServer
+) -> None:
+    """Two batches answered 200, the third 500: the durable cursor is exactly 32."""
+    await store.append_batch(_notes(64))
+    async with FaultProxy(ingest_server.ingest_url) as proxy:
+        proxy.faults.extend(["pass", "pass", "500"])
+        config = fast_config(
+            proxy.url_for(ingest_server.ingest_url),
+            ingest_server.token,
+            backoff_base_s=60.0,
+            backoff_cap_s=120.0,
+        )
+        worker = SyncWorker(store, config)
+        async with running(worker):
+            outcome = await worker.sync_now(wait=True)
+            assert (outcome["ok"], outcome["acked_seq"], outcome["sent"]) == (False, 32, 32)
+            assert (await store.sync_state()).acked_seq == 32
+            assert (await worker.sync_now(wait=True))["acked_seq"] == 64
+    assert ingest_server.state.duplicates == 0
+    assert len(ingest_server.state.events) == 64
