@@ -1,0 +1,133 @@
+"""verify names what is wrong; rebuild makes views right; both as commands with exit codes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from atlasd.errors import Unavailable
+from atlasd.eventlog import DataDirLock, EventStore, StoreConfig, rebuild, verify
+from tests.eventlog.vectors import VECTOR_DIR, append_vector, load
+
+
+@pytest.fixture
+async def filled(data_dir: Path) -> Path:
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        await append_vector(store, load(VECTOR_DIR / "retries.json"))
+    return data_dir
+
+
+def tamper(data_dir: Path, *statements: str) -> None:
+    """Drop the immutability triggers, as an attacker with file access could, and edit."""
+    db = sqlite3.connect(data_dir / "atlasd.db")
+    db.execute("DROP TRIGGER events_refuse_update")
+    db.execute("DROP TRIGGER events_refuse_delete")
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+
+
+def test_intact_log_verifies(filled: Path) -> None:
+    """A log written by the store verifies with no findings."""
+    report = verify(filled)
+    assert report.ok
+    assert report.findings == []
+    assert report.events == 16
+
+
+def test_altered_event_is_named(filled: Path) -> None:
+    """Changing an event's data breaks its hash: verify names its seq."""
+    tamper(
+        filled,
+        "UPDATE events SET body = replace(body, '\"duration_ms\":800', '\"duration_ms\":8')"
+        " WHERE seq = 4",
+    )
+    report = verify(filled)
+    assert not report.ok
+    assert any(f.startswith("seq 4: hash does not match") for f in report.findings)
+    assert any("immutability trigger events_refuse_update is missing" in f for f in report.findings)
+    assert any("view executions: row" in f and "duration_ms=800" in f for f in report.findings)
+
+
+def test_deleted_event_is_named(filled: Path) -> None:
+    """Deleting an event leaves a gap and a broken chain: verify names both."""
+    tamper(filled, "DELETE FROM events WHERE seq = 7")
+    findings = verify(filled).findings
+    assert "seq 7 missing: seq 8 follows 6" in findings
+    assert any(f.startswith("seq 8: hash does not match") for f in findings)
+    assert any(f.startswith("seq 8: stream 'build:b2' version 8, expected 7") for f in findings)
+
+
+def test_altered_view_row_is_named(filled: Path) -> None:
+    """A view row that differs from a replay is named with the differing column."""
+    db = sqlite3.connect(filled / "atlasd.db")
+    db.execute("UPDATE view_tasks SET attempts = 9 WHERE task_id = 't2'")
+    db.execute("DELETE FROM view_builds")
+    db.commit()
+    db.close()
+    findings = verify(filled).findings
+    assert "view tasks: row b2/t2 differs: attempts=9 (replay: 3)" in findings
+    assert "view builds: row b2 is missing" in findings
+
+
+def test_rebuild_repairs_views(filled: Path) -> None:
+    """After rebuild a tampered view equals the replay again."""
+    db = sqlite3.connect(filled / "atlasd.db")
+    db.execute("UPDATE view_tasks SET attempts = 9")
+    db.execute("INSERT INTO view_learnings (row_seq, learning_id) VALUES (999, 'ghost')")
+    db.commit()
+    db.close()
+    assert not verify(filled).ok
+    report = rebuild(filled)
+    assert report.events == 16
+    assert verify(filled).ok
+
+
+def test_rebuild_refuses_while_the_data_dir_is_locked(filled: Path) -> None:
+    """rebuild takes the data dir lock, so it refuses while a daemon holds it."""
+    with DataDirLock(filled), pytest.raises(Unavailable, match="another atlasd"):
+        rebuild(filled)
+
+
+async def test_verify_works_while_the_store_is_open(data_dir: Path) -> None:
+    """verify reads a consistent snapshot while the store is open and appending."""
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        await append_vector(store, load(VECTOR_DIR / "lifecycle.json"))
+        report = verify(data_dir)
+        assert report.ok, report.findings
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from atlasd.cli import main; sys.exit(main())", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_verify_command_exit_codes_and_json(filled: Path) -> None:
+    """`atlasd verify` exits 0 when all is well and 1 with the findings otherwise."""
+    ok = _cli("verify", "--data-dir", str(filled), "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["ok"] is True
+    tamper(filled, "DELETE FROM events WHERE seq = 16")
+    bad = _cli("verify", "--data-dir", str(filled))
+    assert bad.returncode == 1
+    assert "immutability trigger" in bad.stdout
+
+
+def test_rebuild_command_rebuilds_and_reports(filled: Path) -> None:
+    """`atlasd rebuild` exits 0 after rebuilding, 1 when there is no database."""
+    done = _cli("rebuild", "--data-dir", str(filled))
+    assert done.returncode == 0, done.stderr
+    assert "16 events" in done.stdout
+    missing = _cli("rebuild", "--data-dir", str(filled / "nothing-here"))
+    assert missing.returncode == 1
+    assert "no atlasd database" in missing.stderr
