@@ -24,16 +24,25 @@
  * also exits when its stdin closes, so it never outlives the process that
  * started it (even one killed with SIGKILL).
  */
+import { register } from "node:module";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { makeFunctionReference } from "convex/server";
 import { convexToJson, jsonToConvex, ConvexError, type Value } from "convex/values";
-import { convexTest } from "convex-test";
 import schema from "../functions/schema";
+import { installFastPath } from "./fastpath";
 import { functionModules } from "./modules";
 
 type Kind = "query" | "mutation" | "action";
+
+// convex-test is loaded after the hook that exposes its database class, so
+// indexed lookups can take the fast path (double/fastpath.ts).
+register("./expose-hook.mjs", import.meta.url);
+const { convexTest, __DatabaseFake } = (await import("convex-test")) as typeof import("convex-test") & {
+  __DatabaseFake: Parameters<typeof installFastPath>[0];
+};
+installFastPath(__DatabaseFake, process.env.ATLASD_DOUBLE_VERIFY === "1");
 
 const modules = functionModules();
 const fresh = () => convexTest({ schema, modules, transactionLimits: true });
@@ -47,7 +56,7 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new Error("request body over 20 MiB");
+    if (size > MAX_BODY) throw new BodyTooLarge();
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
@@ -111,9 +120,19 @@ async function callHttp(req: IncomingMessage, raw: Buffer, res: ServerResponse):
   res.end(body);
 }
 
+class BodyTooLarge extends Error {}
+
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const path = new URL(req.url ?? "/", "http://double").pathname;
-  const raw = await readBody(req);
+  let raw: Buffer;
+  try {
+    if (Number(req.headers["content-length"] ?? 0) > MAX_BODY) throw new BodyTooLarge();
+    raw = await readBody(req);
+  } catch (error) {
+    if (!(error instanceof BodyTooLarge)) throw error;
+    res.setHeader("Connection", "close");
+    return send(res, 413, { code: "PayloadTooLarge", message: "request body over 20 MiB" });
+  }
   const api = /^\/api\/(query|mutation|action)$/.exec(path);
   if (api !== null) {
     if (req.method !== "POST") return send(res, 405, { code: "MethodNotAllowed", message: "use POST" });

@@ -155,6 +155,26 @@ def test_a_malformed_batch_is_refused_with_a_reason(convex_double: ConvexDouble)
     assert convex_double.events(origin) == []
 
 
+def test_a_body_over_the_byte_limit_is_refused_with_413(convex_double: ConvexDouble) -> None:
+    """A POST of more than 4 MiB gets 413 with the limits, and nothing is stored."""
+    origin = _origin()
+    events = _build_events(origin, 5)
+    events[0]["data"]["padding"] = "x" * (4 * 1024 * 1024)
+    response = convex_double.ingest(origin, events)
+    assert response.status_code == 413
+    assert response.json()["max_bytes"] == 4 * 1024 * 1024
+    assert convex_double.events(origin) == []
+
+
+def test_more_events_than_the_limit_are_refused_with_413(convex_double: ConvexDouble) -> None:
+    """A POST of more events than the default limit (900) gets 413 naming the limit."""
+    origin = _origin()
+    response = convex_double.ingest(origin, _build_events(origin, 901))
+    assert response.status_code == 413
+    assert response.json()["max_events"] == 900
+    assert convex_double.events(origin) == []
+
+
 def test_reset_empties_every_table(convex_double: ConvexDouble) -> None:
     """POST /_test/reset leaves no event, view row or origin record behind."""
     origin = _origin()
@@ -226,6 +246,35 @@ def test_each_shared_vector_gives_its_expected_views(
     for view, keys in KEYS.items():
         rows = sorted(convex_double.view(view), key=lambda row: [row[k] for k in keys])
         assert rows == vector["expected"][view], view
+
+
+@pytest.mark.slow
+def test_the_fast_lookup_path_answers_as_convex_test_does() -> None:
+    """With verification on, a mixed workload gives the stock answers on every lookup."""
+    with ConvexDouble(env={"ATLASD_DOUBLE_VERIFY": "1"}) as double:
+        origin = _origin()
+        events = _build_events(origin, 600)
+        other = _origin()
+        assert double.ingest(origin, events[:200]).json()["high_water"] == 200
+        assert double.ingest(origin, events[300:]).json()["high_water"] == 200
+        assert double.ingest(origin, events[100:300]).json() == {
+            "accepted": 100,
+            "duplicates": 100,
+            "rejected": [],
+            "high_water": 600,
+        }
+        # The same ids under another origin: duplicates, high water passes them.
+        again = envelopes(other, [{**e, "meta": {}} for e in events[:50]])
+        assert double.ingest(other, again).json() == {
+            "accepted": 0,
+            "duplicates": 50,
+            "rejected": [],
+            "high_water": 50,
+        }
+        (build,) = double.view("builds")
+        assert (build["tasks_total"], build["tasks_done"]) == (599, 300)
+        assert len(double.events(origin)) == 600
+        assert double.status(origin)["events"] == 600
 
 
 def test_sigterm_stops_the_double_and_leaves_no_process() -> None:
