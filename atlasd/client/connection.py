@@ -5,9 +5,10 @@ sent as soon as the send lock is free, and answers, which the daemon sends in
 request order, are matched to callers in that order. There is no background
 reader task: whichever caller waits reads lines for everyone in front of it.
 
-Resource handling: a request cancelled half-way through sending leaves the
-connection unusable, so it is closed; a caller cancelled while waiting for its
-answer leaves its slot behind and the answer is read and dropped later.
+Resource handling: a request line is always sent whole (the send is shielded
+from cancellation); a caller cancelled while waiting for its answer leaves its
+slot behind, the answer is read and dropped later, and the reading passes on
+to the next caller still waiting.
 
 Error handling: connection failures become
 :class:`~atlasd.errors.DaemonUnreachable` (the connection is then closed and
@@ -68,11 +69,15 @@ async def connect(path: os.PathLike[str] | str, timeout: float) -> SocketStream:
 
 
 class _Slot:
-    __slots__ = ("request_id", "response")
+    __slots__ = ("abandoned", "request_id", "response", "wake")
 
     def __init__(self, request_id: int) -> None:
         self.request_id = request_id
         self.response: wire.Response | None = None
+        #: Set when the answer arrived, or when this caller should take over reading.
+        self.wake = anyio.Event()
+        #: The caller was cancelled; its answer will be read and dropped.
+        self.abandoned = False
 
     def answered(self) -> bool:
         return self.response is not None
@@ -86,7 +91,8 @@ class AsyncConnection:
         self._path = path
         self._reader = BufferedByteReceiveStream(stream)
         self._send_lock = anyio.Lock()
-        self._read_lock = anyio.Lock()
+        #: Whether some caller is reading answers for everyone in front of it.
+        self._reading = False
         self._pending: deque[_Slot] = deque()
         self._next_id = 0
         self._failure: AtlasdError | None = None
@@ -105,19 +111,48 @@ class AsyncConnection:
             line = wire.encode_request(request)
             self._pending.append(slot)
             await self._send(line)
-        while not slot.answered():
-            async with self._read_lock:
-                if slot.answered():
-                    break
-                self._raise_if_failed()
-                response = await self.receive()
-                head = self._pending.popleft()
-                if response.id != head.request_id:
-                    await self._fail(Internal(f"answer for id {response.id!r} out of order"))
-                    self._raise_if_failed()
-                head.response = response
+        try:
+            await self._await_answer(slot)
+        except BaseException:
+            slot.abandoned = True
+            self._pass_reading_on()
+            raise
         assert slot.response is not None
         return slot.response
+
+    async def _await_answer(self, slot: _Slot) -> None:
+        # One caller at a time reads: it hands each answer to its caller and
+        # stops at its own, passing the reading on to the next waiting caller.
+        while not slot.answered():
+            self._raise_if_failed()
+            if self._reading:
+                await slot.wake.wait()
+                slot.wake = anyio.Event()
+                continue
+            self._reading = True
+            try:
+                while not slot.answered():
+                    response = await self.receive()
+                    head = self._pending.popleft()
+                    if response.id != head.request_id:
+                        await self._fail(Internal(f"answer for id {response.id!r} out of order"))
+                        self._raise_if_failed()
+                    head.response = response
+                    head.wake.set()
+            finally:
+                self._reading = False
+            self._pass_reading_on()
+
+    def _pass_reading_on(self) -> None:
+        """Wake the first caller still waiting, to read next (all of them on failure)."""
+        if self._reading:
+            return
+        for slot in self._pending:
+            if self._failure is not None:
+                slot.wake.set()
+            elif not slot.abandoned:
+                slot.wake.set()
+                return
 
     async def send_only(self, request: wire.Request) -> None:
         """Send a request that turns the connection into a stream (subscribe, watch)."""
@@ -150,18 +185,19 @@ class AsyncConnection:
 
     async def _send(self, line: bytes) -> None:
         try:
-            await self._stream.send(line)
+            # Shielded: a line cut by cancellation would corrupt the stream for
+            # every other caller; a cancelled caller's answer is dropped later.
+            with anyio.CancelScope(shield=True):
+                await self._stream.send(line)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             await self._fail(DaemonUnreachable(f"connection to {self._path} lost"))
             raise self._failure_or_internal() from exc
-        except BaseException:
-            # Cancelled mid-line: the daemon would read garbage next.
-            await self._fail(DaemonUnreachable("connection abandoned mid-request"))
-            raise
 
     async def _fail(self, error: AtlasdError) -> None:
         if self._failure is None:
             self._failure = error
+        for slot in self._pending:
+            slot.wake.set()
         with anyio.CancelScope(shield=True):
             await self._stream.aclose()
 

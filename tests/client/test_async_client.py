@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from atlasd.client import AppendOutcome, AsyncClient, Pong, StatusReport
@@ -180,3 +181,29 @@ async def test_the_client_reconnects_after_the_daemon_restarts(daemon: DaemonPro
         daemon.start()
         outcome = await client.append("tool:r", "R", {"i": 2})
     assert (outcome.seq, outcome.spooled) == (2, False)
+
+
+async def test_cancelled_callers_do_not_stall_or_break_the_others(client: AsyncClient) -> None:
+    """Cancelling some pipelined calls leaves the rest answered and the connection usable."""
+    await client.ping()
+    connection = client._conn
+    done: dict[int, AppendOutcome] = {}
+    scopes = [anyio.CancelScope() for _ in range(200)]
+
+    async def call(i: int) -> None:
+        with scopes[i]:
+            done[i] = await client.append("tool:c", "C", {"i": i})
+
+    async with anyio.create_task_group() as tg:
+        for i in range(200):
+            tg.start_soon(call, i)
+        await anyio.lowlevel.checkpoint()
+        for scope in scopes[::3]:
+            scope.cancel()
+    assert {i for i in range(200) if i % 3} <= set(done)
+    after = await client.append("tool:c", "After", {})
+    assert client._conn is connection
+    page = await client.read(0, limit=1000)
+    assert page.events[-1].event_id == after.event_id
+    for i, outcome in done.items():
+        assert page.events[(outcome.seq or 0) - 1].data == {"i": i}
