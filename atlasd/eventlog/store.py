@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -79,7 +80,9 @@ class EventStore:
         self._executor = executor
         self._readers = readers
         self._next_reader = 0
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        # the append queue: a deque plus a wake-up flag costs less per request than asyncio.Queue
+        self._pending: deque[_Pending] = deque()
+        self._wake = asyncio.Event()
         self._closing = False
         self._closed = False
         self._changed = asyncio.Event()
@@ -129,7 +132,7 @@ class EventStore:
         if self._closed:
             return
         self._closing = True
-        self._queue.put_nowait(None)
+        self._wake.set()
         await asyncio.shield(self._writer_task)
         self._closed = True
         await self._dispose(asyncio.get_running_loop(), self._executor, self._writer, self._readers)
@@ -178,7 +181,8 @@ class EventStore:
         if recorded_at is not None and (type(recorded_at) is not int or recorded_at < 0):
             raise InvalidValue("recorded_at must be a non-negative integer")
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait((Request(events=events, recorded_at=recorded_at), future))
+        self._pending.append((Request(events=events, recorded_at=recorded_at), future))
+        self._wake.set()
         return await future
 
     async def _write_loop(self) -> None:
@@ -186,18 +190,18 @@ class EventStore:
         loop = asyncio.get_running_loop()
         max_requests = self.config.group_max_requests
         max_events = self.config.group_max_events
-        stopping = False
-        while not stopping:
-            first = await self._queue.get()
-            if first is None:
-                break
-            group = [first]
-            events = len(first[0].events)
-            while len(group) < max_requests and events < max_events and not self._queue.empty():
-                item = self._queue.get_nowait()
-                if item is None:
-                    stopping = True
-                    break
+        pending = self._pending
+        while True:
+            if not pending:
+                if self._closing:
+                    return  # everything queued before close is committed
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            group = [pending.popleft()]
+            events = len(group[0][0].events)
+            while pending and len(group) < max_requests and events < max_events:
+                item = pending.popleft()
                 group.append(item)
                 events += len(item[0].events)
             requests = [request for request, _ in group]

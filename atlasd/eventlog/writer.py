@@ -16,7 +16,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,28 +138,37 @@ class Writer:
         conn = self.conn
         saved = (self.last_seq, self.last_hash, self.streams)
         outcomes: list[list[AppendResult] | AtlasdError] = []
+        all_rows: list[tuple[Any, ...]] = []
         folded: list[tuple[int, str, str, dict[str, Any], int]] = []
+        # client ids appended by earlier requests of this group (not yet in the table)
+        group_ids: dict[str, tuple[Prepared, AppendResult]] = {}
         now = time.time_ns() // 1_000_000
+        fresh_ids = iter(
+            new_event_ids(sum(1 for r in requests for ev in r.events if ev.event_id is None))
+        )
         try:
             conn.execute("BEGIN IMMEDIATE")
             for request in requests:
+                # Each request is checked whole before anything of it is written, so a
+                # failing one leaves no trace and needs no savepoint.
                 try:
-                    rows, results, versions = self._plan(request, now)
+                    rows, datas, results, claimed = self._plan(request, now, fresh_ids, group_ids)
                 except AtlasdError as error:
                     outcomes.append(error)
                     continue
                 if rows:
-                    conn.executemany(Statements.insert_event, rows)
                     self.last_seq, self.last_hash = rows[-1][0], rows[-1][6]
-                    self._versions.update(versions)
-                    self.streams += sum(1 for row in rows if row[3] == 1)
-                    folded.extend(
-                        (row[0], row[1], row[4], event.data, row[5])
-                        for row, event in zip(rows, self._inserted(request, results), strict=True)
-                        if row[4] in PROJECTED_TYPES
-                    )
+                    for row, data in zip(rows, datas, strict=True):
+                        self._versions[row[2]] = row[3]
+                        if row[3] == 1:
+                            self.streams += 1
+                        if row[4] in PROJECTED_TYPES:
+                            folded.append((row[0], row[1], row[4], data, row[5]))
+                    all_rows.extend(rows)
+                    group_ids.update(claimed)
                 outcomes.append(results)
-            if self.last_seq != saved[0]:
+            if all_rows:
+                conn.executemany(Statements.insert_event, all_rows)
                 # the views move in the same transaction as the log: never behind, never ahead
                 fold = Fold(conn, dict.fromkeys(VIEWS, 0))
                 fold.apply_many(folded)
@@ -176,11 +185,6 @@ class Writer:
             self._versions.clear()
         return outcomes
 
-    @staticmethod
-    def _inserted(request: Request, results: list[AppendResult]) -> list[Prepared]:
-        """The request's events that were inserted (not duplicates), in order."""
-        return [ev for ev, res in zip(request.events, results, strict=True) if not res.duplicate]
-
     def _abort(self, saved: tuple[int, str, int]) -> None:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
@@ -195,8 +199,17 @@ class Writer:
         return self._cap if (pages + 8) * self._page_size >= self._cap else None
 
     def _plan(
-        self, request: Request, now: int
-    ) -> tuple[list[tuple[Any, ...]], list[AppendResult], dict[str, int]]:
+        self,
+        request: Request,
+        now: int,
+        fresh_ids: Iterator[str],
+        group_ids: dict[str, tuple[Prepared, AppendResult]],
+    ) -> tuple[
+        list[tuple[Any, ...]],
+        list[dict[str, Any]],
+        list[AppendResult],
+        dict[str, tuple[Prepared, AppendResult]],
+    ]:
         """Positions, hashes and encoded rows for a request; raises on a conflict.
 
         Pure: nothing is written and no state changes, so a failing request
@@ -207,20 +220,21 @@ class Writer:
         seq, prev = self.last_seq, self.last_hash
         versions: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
+        datas: list[dict[str, Any]] = []
         results: list[AppendResult] = []
         in_batch: dict[str, tuple[Prepared, AppendResult]] = {}
         origin = self.origin
-        fresh_ids = iter(new_event_ids(sum(1 for ev in request.events if ev.event_id is None)))
         for event in request.events:
             event_id = event.event_id
             if event_id is not None:
                 earlier = in_batch.get(event_id)
+                where = "appears twice in the batch with other content"
+                if earlier is None:
+                    earlier = group_ids.get(event_id)
+                    where = "exists already with a different stream, type or data"
                 if earlier is not None:
                     if not _same_content(earlier[0], event.stream, event.type, event.data):
-                        raise EventIdConflict(
-                            f"event_id {event_id} appears twice in the batch with other content",
-                            event_id=event_id,
-                        )
+                        raise EventIdConflict(f"event_id {event_id} {where}", event_id=event_id)
                     first = earlier[1]
                     results.append(
                         AppendResult(
@@ -267,13 +281,14 @@ class Writer:
                     f"event is {len(body)} bytes encoded, more than {MAX_EVENT_BYTES}"
                 )
             rows.append((seq, event_id, stream, version, event.type, t, digest, body))
+            datas.append(event.data)
             result = AppendResult(seq=seq, event_id=event_id, version=version, duplicate=False)
             results.append(result)
             if event.event_id is not None:
                 in_batch[event_id] = (event, result)
             versions[stream] = version
             prev = digest
-        return rows, results, versions
+        return rows, datas, results, in_batch
 
     def _stream_version(self, stream: str) -> int:
         version = self._versions.get(stream)

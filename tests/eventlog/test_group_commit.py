@@ -93,3 +93,20 @@ async def test_concurrent_batches_stay_contiguous(data_dir: Path, batch: int) ->
             assert seqs == list(range(seqs[0], seqs[0] + batch))
             assert [r.version for r in results] == list(range(1, batch + 1))
         assert store.last_seq == 12 * batch
+
+
+async def test_same_new_id_twice_in_one_group_is_stored_once(data_dir: Path) -> None:
+    """Two concurrent appends of one new event_id commit it once; other content conflicts."""
+    event_id = "0190bbbb-0000-7000-8000-000000000002"
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        same = NewEvent(stream="s", type="T", data={"v": 1}, event_id=event_id)
+        other = NewEvent(stream="s", type="T", data={"v": 2}, event_id=event_id)
+        first, second, third = await asyncio.gather(
+            store.append(same), store.append(same), store.append(other), return_exceptions=True
+        )
+        assert isinstance(first, AppendResult)
+        assert isinstance(second, AppendResult)
+        assert (first.seq, first.duplicate) == (1, False)
+        assert (second.seq, second.duplicate) == (1, True)
+        assert isinstance(third, EventIdConflict)
+        assert store.last_seq == 1
