@@ -34,8 +34,9 @@ typecheck: $(STAMP)
 pytest: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
+# Type-check the Convex functions, the double and the tests, then run vitest once.
 convex-test: $(NODE_STAMP)
-	cd convex && npm test
+	cd convex && npm run --silent typecheck && npm test
 
 bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m bench
