@@ -8,8 +8,9 @@
  *
  * Error handling: every refusal is a JSON body `{"error", "message"}`:
  * 401 bad or missing token, 503 no token configured on the deployment,
- * 400 malformed batch, 413 over the batch limits. Nothing is stored unless
- * the answer is 200.
+ * 400 malformed batch, 413 over the batch limits or too big for one
+ * transaction (the sender splits it). Nothing is stored unless the answer
+ * is 200; other failures of the mutation surface as Convex's 500.
  */
 import { internal } from "./_generated/api";
 import { httpAction } from "./_generated/server";
@@ -43,6 +44,9 @@ async function unauthorized(request: Request): Promise<Response | null> {
 }
 
 class BodyTooLarge extends Error {}
+
+/** Convex's messages for a transaction over its limits ("... in a single function execution (limit: N)"). */
+const TRANSACTION_LIMIT = /in a single function execution/i;
 
 /** The body as text, read no further than `maxBytes`. */
 async function readBody(request: Request, maxBytes: number): Promise<string> {
@@ -102,7 +106,18 @@ export const postIngest = httpAction(async (ctx, request) => {
     if (problem === null) storable.push(event);
     else refused.set(event.event_id, { event_id: event.event_id, code: "invalid_value", message: problem });
   }
-  const result: IngestResult = await ctx.runMutation(internal.ingest.apply, { origin: batch.origin, events: storable });
+  let result: IngestResult;
+  try {
+    result = await ctx.runMutation(internal.ingest.apply, { origin: batch.origin, events: storable });
+  } catch (error) {
+    // A batch over the transaction limits fails the same way every time:
+    // 413 makes the sender split it instead of retrying it as is.
+    const message = error instanceof Error ? error.message : String(error);
+    if (TRANSACTION_LIMIT.test(message)) {
+      return tooLarge(limits, `the batch does not fit one Convex transaction; send fewer events (${message})`);
+    }
+    throw error;
+  }
   // Rejections in the batch's order, whichever step refused them.
   for (const r of result.rejected) refused.set(r.event_id, r);
   const rejected = batch.events.flatMap((e) => {

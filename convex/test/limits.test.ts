@@ -35,15 +35,13 @@ test("the default batch of the worst event mix fits one transaction", async () =
   expect(await response.json()).toMatchObject({ accepted: DEFAULT_MAX_EVENTS, high_water: 1 });
 });
 
-test("a worst-mix batch over the index-range limit fails and stores nothing", async () => {
+test("a batch over the transaction limits is answered 413 so the sender splits it, storing nothing", async () => {
   const t = backend();
-  let status: number;
-  try {
-    status = (await post(t, { origin: ORIGIN, events: worstBatch(1100, 10) })).status;
-  } catch {
-    status = 500;
-  }
-  expect(status).toBe(500);
+  const response = await post(t, { origin: ORIGIN, events: worstBatch(1100, 10) });
+  expect(response.status).toBe(413);
+  const body = (await response.json()) as { error: string; message: string };
+  expect(body.error).toBe("too_large");
+  expect(body.message).toContain("index ranges");
   expect((await t.run((ctx) => ctx.db.query("events").take(1))).length).toBe(0);
 });
 
