@@ -37,10 +37,13 @@ from atlasd.daemon.handlers import Handlers
 from atlasd.daemon.streams import run_subscription, run_watch
 from atlasd.errors import TooLarge, Unavailable
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "close_after_refusal"]
 
 #: Requests of one connection queued or running at once (bounds memory per client).
 PIPELINE_DEPTH = 256
+#: After a refusal, how long the client may go on sending before the close. Closing with
+#: unread input would make its next write fail (EPIPE) before it reads why.
+REFUSAL_LINGER_S = 1.0
 
 _APPENDS = (wire.Append, wire.AppendBatch)
 _STREAMS = (wire.Subscribe, wire.Watch)
@@ -72,6 +75,7 @@ class Connection:
         self._barrier: _Slot | None = None
         self._read_scope = anyio.CancelScope()
         self._streaming = False
+        self._refused = False
         self._tg: anyio.abc.TaskGroup | None = None
 
     async def run(self) -> None:
@@ -84,8 +88,11 @@ class Connection:
                 if self._streaming:
                     await self._watch_hangup()
         finally:
-            with anyio.CancelScope(shield=True):
-                await self._stream.aclose()
+            if self._refused:
+                await close_after_refusal(self._stream)
+            else:
+                with anyio.CancelScope(shield=True):
+                    await self._stream.aclose()
 
     def stop(self) -> None:
         """Daemon shutdown: read no more requests; streams end at once.
@@ -151,6 +158,7 @@ class Connection:
         slot.done.set()
 
     async def _too_large(self) -> None:
+        self._refused = True
         error = TooLarge(f"request line over {self._max_line} bytes; closing the connection")
         await self._slots_in.send(_Slot(wire.encode_error(None, error)))
 
@@ -223,3 +231,16 @@ class Connection:
             return
         # A half-close: the client still reads; keep streaming.
         await anyio.sleep_forever()
+
+
+async def close_after_refusal(stream: anyio.abc.SocketStream) -> None:
+    """Close after a final error line: end our side, drain the client briefly, close."""
+    with anyio.CancelScope(shield=True):
+        with anyio.move_on_after(REFUSAL_LINGER_S):
+            try:
+                await stream.send_eof()
+                while True:
+                    await stream.receive()
+            except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass
+        await stream.aclose()

@@ -23,7 +23,7 @@ import anyio.abc
 
 from atlasd import wire
 from atlasd.daemon.access import AccessPolicy, peer_credentials
-from atlasd.daemon.connection import Connection
+from atlasd.daemon.connection import Connection, close_after_refusal
 from atlasd.daemon.handlers import Handlers
 from atlasd.daemon.listener import BoundSocket
 from atlasd.daemon.log import log_event
@@ -136,8 +136,7 @@ class Server:
         with anyio.move_on_after(REFUSAL_SEND_S):
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await stream.send(wire.encode_error(None, error))
-        with anyio.CancelScope(shield=True):
-            await stream.aclose()
+        await close_after_refusal(stream)
 
     def _log_accept_error(self, exc: OSError) -> None:
         now = time.monotonic()

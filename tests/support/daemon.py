@@ -217,15 +217,17 @@ def start_daemon(
     args: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     wait: bool = True,
+    socket: Path | None = None,
 ) -> DaemonProcess:
     """Start a daemon in ``root`` (a new short dir under /tmp by default).
 
     Passing the ``root`` of a stopped daemon restarts on the same data dir.
+    ``socket`` defaults to ``ROOT/atlasd.sock``.
     """
     root = root or Path(tempfile.mkdtemp(prefix="atlasd-", dir="/tmp"))
     daemon = DaemonProcess(
         root=root,
-        socket=root / "atlasd.sock",
+        socket=socket or root / "atlasd.sock",
         data_dir=root / "data",
         args=list(args),
         env=clean_env(env),
