@@ -28,9 +28,19 @@ from atlasd.eventlog.projections import (
 )
 from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
 
-__all__ = ["CHUNK", "RebuildReport", "catch_up", "rebuild", "reset_views", "stale_views"]
+__all__ = [
+    "CHUNK",
+    "KEEP_ROWS",
+    "RebuildReport",
+    "catch_up",
+    "rebuild",
+    "reset_views",
+    "stale_views",
+]
 
 CHUNK = 20_000
+# View rows a replay keeps cached across chunks (a build's events sit close together).
+KEEP_ROWS = 50_000
 
 Progress = Callable[[int, int], None]
 
@@ -89,15 +99,20 @@ def reset_views(conn: sqlite3.Connection, names: tuple[str, ...], *, indexes: bo
 
 
 def catch_up(
-    conn: sqlite3.Connection, from_seq: dict[str, int], progress: Progress | None = None
+    conn: sqlite3.Connection,
+    from_seq: dict[str, int],
+    progress: Progress | None = None,
+    *,
+    fresh: bool = False,
 ) -> int:
     """Fold the log into the views named in ``from_seq`` from their checkpoints on;
-    returns how many events were folded. Commits once per chunk."""
+    returns how many events were folded. Commits once per chunk. ``fresh``: the
+    views are empty (a rebuild), so new keys are not looked up."""
     if not from_seq:
         return 0
     last_seq = _last_seq(conn)
     cursor = min(from_seq.values())
-    fold = Fold(conn, dict(from_seq))
+    fold = Fold(conn, dict(from_seq), fresh=fresh, keep_rows=KEEP_ROWS)
     projected = 0
     while True:
         rows = conn.execute(_CHUNK_SQL, (cursor, last_seq, CHUNK)).fetchall()
@@ -136,7 +151,7 @@ def rebuild(data_dir: Path, progress: Progress | None = None) -> RebuildReport:
         try:
             migrate(conn)
             reset_views(conn, VIEWS, indexes=False)
-            projected = catch_up(conn, dict.fromkeys(VIEWS, 0), progress)
+            projected = catch_up(conn, dict.fromkeys(VIEWS, 0), progress, fresh=True)
             conn.execute("BEGIN IMMEDIATE")
             create_view_tables(conn)
             conn.execute("COMMIT")

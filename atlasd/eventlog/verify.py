@@ -29,6 +29,7 @@ from atlasd.eventlog.chain import GENESIS_HASH, content_hash
 from atlasd.eventlog.datadir import db_path
 from atlasd.eventlog.model import Event
 from atlasd.eventlog.projections import VIEW_SPECS, VIEWS, Fold, create_view_tables
+from atlasd.eventlog.replay import KEEP_ROWS
 from atlasd.eventlog.sql import SCHEMA_VERSION, Statements, connect, translate_error
 
 __all__ = ["MAX_FINDINGS_PER_CHECK", "VerifyReport", "verify"]
@@ -121,7 +122,7 @@ def _verify(conn: sqlite3.Connection, findings: _Findings, progress: Progress | 
     memory = sqlite3.connect(":memory:", isolation_level=None)
     try:
         create_view_tables(memory)
-        fold = Fold(memory, dict.fromkeys(VIEWS, 0))
+        fold = Fold(memory, dict.fromkeys(VIEWS, 0), fresh=True, keep_rows=KEEP_ROWS)
         count = _verify_log(conn, origin, last_seq, fold, findings, progress)
         fold.flush()
         _verify_views(conn, memory, last_seq, findings)

@@ -133,11 +133,25 @@ class Fold:
     ``builds`` and ``tasks`` must be given together (the build counts are kept
     from the task rows' status changes).
 
-    Resource handling: the cache holds only the rows touched since the last
-    :meth:`flush`; callers flush every few thousand events.
+    ``fresh``: the views were empty when this fold started (a rebuild), so a
+    key this fold has not seen has no row yet and is not looked up.
+    ``keep_rows``: rows kept in the cache across :meth:`flush` (written ones
+    are clean), so that a replay finds recent rows without reading them back.
+
+    Resource handling: the cache holds the rows touched since the last
+    :meth:`flush` plus at most ``keep_rows`` kept ones; a ``fresh`` fold
+    also remembers one hash per key it created. Callers flush every few
+    thousand events.
     """
 
-    def __init__(self, conn: sqlite3.Connection, from_seq: dict[str, int]) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        from_seq: dict[str, int],
+        *,
+        fresh: bool = False,
+        keep_rows: int = 0,
+    ) -> None:
         if ("builds" in from_seq) != ("tasks" in from_seq) or from_seq.get(
             "builds"
         ) != from_seq.get("tasks"):
@@ -153,8 +167,12 @@ class Fold:
         self._executions: list[tuple[Any, ...]] = []
         self._patterns: dict[str, list[Any]] = {}
         self._learnings: dict[str, list[Any]] = {}
-        # per view, keys of the cached rows that exist in their table (the others are new)
-        self._stored: dict[str, set[Any]] = {v: set() for v in _KEY_LEN}
+        # per view: keys of rows changed since the last flush, and of those not yet in the table
+        self._dirty: dict[str, set[Any]] = {v: set() for v in _KEY_LEN}
+        self._new: dict[str, set[Any]] = {v: set() for v in _KEY_LEN}
+        self._fresh = fresh
+        self._seen: set[int] = set()
+        self._keep_rows = keep_rows
         self.pending = 0
         self._handlers: dict[str, Callable[[int, str, dict[str, Any], int], None]] = {
             "BuildStarted": self._build_started,
@@ -182,87 +200,102 @@ class Fold:
                 handler(seq, event_id, data, t)
 
     def flush(self, checkpoint: int | None = None) -> None:
-        """Write every touched row, empty the cache, and record ``checkpoint`` for the views."""
+        """Write every changed row and record ``checkpoint`` for the views."""
         conn = self._conn
-        stored = self._stored
-        if self._builds:
-            self._write("builds", stored["builds"], self._builds, lambda r: r)
-            self._builds = {}
-        if self._tasks:
+        dirty, new = self._dirty, self._new
+        if dirty["builds"]:
+            self._write("builds", self._builds, lambda r: r)
+        if dirty["tasks"]:
             self._write(
                 "tasks",
-                stored["tasks"],
                 self._tasks,
                 lambda r: (*r[:_T_DEPS], _encode(r[_T_DEPS]).decode(), *r[_T_DEPS + 1 :]),
             )
-            self._tasks = {}
         if self._executions:
             conn.executemany(_SQL["executions"][1], self._executions)
             self._executions = []
-        if self._patterns:
+        if dirty["patterns"]:
+            rows = [(k, self._patterns[k]) for k in dirty["patterns"]]
             self._write(
                 "patterns",
-                stored["patterns"],
                 self._patterns,
                 lambda r: (*r[:_P_TAGS], _encode(r[_P_TAGS]).decode(), r[_P_CREATED]),
             )
-            rows = list(self._patterns.items())
             conn.executemany(
-                _TAGS_DELETE, [(r[_P_SEQ],) for k, r in rows if k in stored["patterns"]]
+                _TAGS_DELETE, [(r[_P_SEQ],) for k, r in rows if k not in new["patterns"]]
             )
             conn.executemany(
-                _TAGS_INSERT, [(tag, r[_P_SEQ]) for _, r in rows for tag in r[_P_TAGS]]
+                _TAGS_INSERT, [(tag, r[_P_SEQ]) for _, r in rows for tag in set(r[_P_TAGS])]
             )
-            self._patterns = {}
-        if self._learnings:
-            self._write("learnings", stored["learnings"], self._learnings, lambda r: r)
-            self._learnings = {}
-        self._stored = {v: set() for v in _KEY_LEN}
+        if dirty["learnings"]:
+            self._write("learnings", self._learnings, lambda r: r)
+        for view in _KEY_LEN:
+            dirty[view].clear()
+            new[view].clear()
+        cached = len(self._builds) + len(self._tasks) + len(self._patterns) + len(self._learnings)
+        if cached > self._keep_rows:
+            self._builds, self._tasks, self._patterns, self._learnings = {}, {}, {}, {}
         self.pending = 0
         if checkpoint is not None:
             conn.executemany(_CHECKPOINT, [(checkpoint, name) for name in self.views])
 
     def _write(
-        self,
-        view: str,
-        stored: set[object],
-        rows: dict[Any, list[Any]],
-        encode: Callable[[list[Any]], Sequence[Any]],
+        self, view: str, cache: dict[Any, list[Any]], encode: Callable[[list[Any]], Sequence[Any]]
     ) -> None:
-        new = [encode(r) for k, r in rows.items() if k not in stored]
-        old = [encode(r) for k, r in rows.items() if k in stored]
-        if new:
-            self._conn.executemany(_SQL[view][1], new)
-        if old:
-            self._conn.executemany(_UPDATE[view], [(*r[1 + _KEY_LEN[view] :], r[0]) for r in old])
+        """INSERT the changed rows that are new, UPDATE the others (only changed indexes move)."""
+        new = self._new[view]
+        inserts, updates = [], []
+        skip = 1 + _KEY_LEN[view]
+        for key in self._dirty[view]:
+            row = encode(cache[key])
+            if key in new:
+                inserts.append(row)
+            else:
+                updates.append((*row[skip:], row[0]))
+        if inserts:
+            self._conn.executemany(_SQL[view][1], inserts)
+        if updates:
+            self._conn.executemany(_UPDATE[view], updates)
+
+    def _lookup(self, view: str, sql: str, key: Any) -> Any:
+        """The stored row for a key the cache does not hold, or None (and the key is new)."""
+        if self._fresh and hash(key) not in self._seen:
+            found = None
+        else:
+            found = self._conn.execute(sql, key if type(key) is tuple else (key,)).fetchone()
+        if found is None:
+            self._new[view].add(key)
+            if self._fresh:
+                self._seen.add(hash(key))
+        return found
 
     # -- rows ---------------------------------------------------------------
 
     def _build(self, build_id: str, seq: int) -> list[Any]:
         row = self._builds.get(build_id)
         if row is None:
-            found = self._conn.execute(_SQL["builds"][0], (build_id,)).fetchone()
+            found = self._lookup("builds", _SQL["builds"][0], build_id)
             if found is not None:
                 row = list(found)
-                self._stored["builds"].add(build_id)
             else:
                 row = [seq, build_id, None, None, "running", None, None, None, 0, 0, 0]
             self._builds[build_id] = row
+        self._dirty["builds"].add(build_id)
         return row
 
     def _task(self, build: list[Any], task_id: str, seq: int, t: int) -> list[Any]:
         key = (build[_B_ID], task_id)
         row = self._tasks.get(key)
         if row is None:
-            found = self._conn.execute(_SQL["tasks"][0], key).fetchone()
+            found = self._lookup("tasks", _SQL["tasks"][0], key)
             if found is not None:
                 row = list(found)
                 row[_T_DEPS] = _decode_list(row[_T_DEPS])
-                self._stored["tasks"].add(key)
             else:
                 row = [seq, key[0], task_id, None, None, None, [], None, 0, None, t, t]
                 build[_B_TOTAL] += 1
             self._tasks[key] = row
+        self._dirty["tasks"].add(key)
         return row
 
     @staticmethod
@@ -356,10 +389,9 @@ class Fold:
             return
         old = self._patterns.get(pattern_id)
         if old is None:
-            found = self._conn.execute(_SQL["patterns"][0], (pattern_id,)).fetchone()
+            found = self._lookup("patterns", _SQL["patterns"][0], pattern_id)
             old = list(found) if found is not None else None
-            if found is not None:
-                self._stored["patterns"].add(pattern_id)
+        self._dirty["patterns"].add(pattern_id)
         self._patterns[pattern_id] = [
             old[_P_SEQ] if old else seq,
             pattern_id,
@@ -379,10 +411,9 @@ class Fold:
         if old is not None:
             row_seq = old[_L_SEQ]
         else:
-            found = self._conn.execute(_SQL["learnings"][0], (learning_id,)).fetchone()
+            found = self._lookup("learnings", _SQL["learnings"][0], learning_id)
             row_seq = found[0] if found is not None else seq
-            if found is not None:
-                self._stored["learnings"].add(learning_id)
+        self._dirty["learnings"].add(learning_id)
         self._learnings[learning_id] = [
             row_seq,
             learning_id,
