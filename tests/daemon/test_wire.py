@@ -1,0 +1,86 @@
+"""The wire module: one decoder for the request union, responses encoded as the contract says."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from atlasd import wire
+from atlasd.errors import VersionConflict
+
+
+def test_requests_round_trip_through_encode_and_decode() -> None:
+    """What a client encodes, the daemon decodes to the same Struct."""
+    requests: list[wire.Request] = [
+        wire.Ping(id=1),
+        wire.Append(id="a", stream="s", type="T", data={"x": [1, 2]}, expected_version=0),
+        wire.AppendBatch(events=[wire.EventIn(stream="s", type="T", data={})]),
+        wire.Read(from_seq=5, types=["T"], limit=10),
+        wire.Subscribe(from_seq="end", stream="s"),
+        wire.Query(view="builds", filter={"status": "running"}, order="desc"),
+        wire.Watch(view="tasks"),
+        wire.Status(),
+        wire.SyncNow(wait=True),
+    ]
+    for request in requests:
+        line = wire.encode_request(request)
+        assert line.endswith(b"\n")
+        assert line.count(b"\n") == 1
+        assert wire.decode_request(line) == request
+
+
+def test_the_op_tag_names_the_request() -> None:
+    """Encoded requests carry "op" with the contract's op name."""
+    names = {
+        json.loads(wire.encode_request(r))["op"]
+        for r in (wire.Ping(), wire.Status(), wire.SyncNow(), wire.Subscribe())
+    }
+    assert names == {"ping", "status", "sync_now", "subscribe"}
+
+
+@pytest.mark.parametrize(
+    ("line", "request_id"),
+    [
+        (b'{"op": "nope", "id": 4}', 4),
+        (b'{"op": "append", "id": "q"}', "q"),
+        (b"[1]", None),
+        (b"{", None),
+        (b'{"op": "ping", "id": [1]}', None),
+    ],
+)
+def test_unreadable_requests_raise_bad_request_with_the_id_if_any(
+    line: bytes, request_id: object
+) -> None:
+    """Decode failures are bad_request and keep a readable scalar id."""
+    with pytest.raises(wire.UnreadableRequest) as caught:
+        wire.decode_request(line)
+    assert caught.value.code == "bad_request"
+    assert caught.value.request_id == request_id
+
+
+def test_response_lines_match_the_contract_shapes() -> None:
+    """Success, failure, event and rows lines, each one JSON line."""
+    ok = json.loads(wire.encode_ok(7, {"events": [msgspec.Raw(b'{"seq":1}')]}))
+    assert ok == {"id": 7, "ok": True, "result": {"events": [{"seq": 1}]}}
+    error = json.loads(wire.encode_error(8, VersionConflict("no", current_version=3)))
+    assert error == {
+        "id": 8,
+        "ok": False,
+        "error": {"code": "version_conflict", "message": "no", "current_version": 3},
+    }
+    assert json.loads(wire.encode_event_line("s", msgspec.Raw(b'{"seq":2}'))) == {
+        "id": "s",
+        "event": {"seq": 2},
+    }
+    assert json.loads(wire.encode_rows_line(None, [])) == {"id": None, "rows": []}
+
+
+def test_clients_decode_every_response_kind() -> None:
+    """decode_response reads success, failure and stream lines."""
+    assert wire.decode_response(b'{"id":1,"ok":true,"result":{"a":1}}').result == {"a": 1}
+    failure = wire.decode_response(b'{"id":1,"ok":false,"error":{"code":"internal"}}')
+    assert failure.ok is False
+    assert failure.error == {"code": "internal"}
+    assert wire.decode_response(b'{"id":2,"rows":[]}').rows == []
