@@ -177,7 +177,10 @@ async function main(): Promise<number> {
     }
     if (mix.verify && Number.isFinite(predicted)) {
       const verified = await largestPassing(mix, predicted);
-      console.log(`  predicted largest batch ${predicted}; largest passing POST /atlasd/ingest: ${verified}`);
+      console.log(
+        `  predicted largest batch ${predicted}; largest passing POST /atlasd/ingest: ${verified}` +
+          ` (${(verified / DEFAULT_MAX_EVENTS).toFixed(2)}x the default ${DEFAULT_MAX_EVENTS})`,
+      );
       if (verified < DEFAULT_MAX_EVENTS) missed = true;
     } else if (bytesMix) {
       const ok = await passes(mix, n);
