@@ -300,11 +300,26 @@ class ConvexDouble:
         return result
 
 
+# Every conftest that imports the fixture defines its own copy of it; they
+# share one double through this count so a session runs a single process.
+_shared: ConvexDouble | None = None
+_users = 0
+
+
 @pytest.fixture(scope="session")
 def convex_double_session() -> Iterator[ConvexDouble]:
     """One double for the whole session (its tables persist between tests)."""
-    with ConvexDouble() as double:
-        yield double
+    global _shared, _users
+    if _shared is None:
+        _shared = ConvexDouble().start()
+    _users += 1
+    try:
+        yield _shared
+    finally:
+        _users -= 1
+        if _users == 0:
+            _shared.stop()
+            _shared = None
 
 
 @pytest.fixture
