@@ -45,6 +45,9 @@ _decode_stored = msgspec.json.Decoder(_StoredData).decode
 
 # Bound on the stream -> version cache (it is only a cache of the events table).
 _STREAM_CACHE_MAX = 100_000
+# View rows kept in memory between group commits, so that the next group finds
+# the builds and tasks it updates without reading them back.
+_KEEP_ROWS = 20_000
 
 
 class Prepared(msgspec.Struct, kw_only=True):
@@ -87,6 +90,8 @@ class Writer:
         self.last_hash = GENESIS_HASH
         self.streams = 0
         self._versions: dict[str, int] = {}
+        # the views' row cache, valid only between committed groups (None: start afresh)
+        self._fold: Fold | None = None
         self._page_size = 4096
 
     @property
@@ -170,10 +175,14 @@ class Writer:
             if all_rows:
                 conn.executemany(Statements.insert_event, all_rows)
                 # the views move in the same transaction as the log: never behind, never ahead
-                fold = Fold(conn, dict.fromkeys(VIEWS, 0))
+                fold = self._fold or Fold(conn, dict.fromkeys(VIEWS, 0), keep_rows=_KEEP_ROWS)
+                self._fold = None  # until this commit succeeds its cache is not to be trusted
                 fold.apply_many(folded)
                 fold.flush(checkpoint=self.last_seq)
-            conn.execute("COMMIT")
+                conn.execute("COMMIT")
+                self._fold = fold
+            else:
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             self._abort(saved)
             failure = translate_error(exc, size_cap=self._cap_reached())
@@ -190,6 +199,7 @@ class Writer:
             self.conn.execute("ROLLBACK")
         self.last_seq, self.last_hash, self.streams = saved
         self._versions.clear()
+        self._fold = None
 
     def _cap_reached(self) -> int | None:
         """The configured cap when the database is at it (vs. the disk being full)."""

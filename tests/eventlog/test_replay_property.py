@@ -66,18 +66,20 @@ def test_rebuild_gives_the_views_kept_inline(seed: int, count: int, group: int) 
 async def _check(
     data_dir: Path, batches: list[tuple[str, dict[str, Any], int]], group: int
 ) -> None:
-    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
-        pending = []
-        for t, (event_type, data, copies) in enumerate(batches, 1):
-            stream = f"s:{data.get('build_id')}"
-            batch = [NewEvent(stream=stream, type=event_type, data=data)] * copies
-            pending.append(store.append_batch(batch, recorded_at=t))
-            if t % group == 0:
-                # `group` batches share a group commit; later groups read rows back from disk
-                await asyncio.gather(*pending)
-                pending = []
-        await asyncio.gather(*pending)
-        inline = await all_rows(store)
+    half = len(batches) // 2
+    # two store lifetimes: the second reads the first's view rows back from disk
+    for part in (batches[:half], batches[half:]):
+        async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+            pending = []
+            for t, (event_type, data, copies) in enumerate(part, 1):
+                stream = f"s:{data.get('build_id')}"
+                batch = [NewEvent(stream=stream, type=event_type, data=data)] * copies
+                pending.append(store.append_batch(batch, recorded_at=t))
+                if t % group == 0:  # `group` batches share a group commit
+                    await asyncio.gather(*pending)
+                    pending = []
+            await asyncio.gather(*pending)
+            inline = await all_rows(store)
     report = verify(data_dir)
     assert report.ok, report.findings
     rebuild(data_dir)
