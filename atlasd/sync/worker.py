@@ -327,8 +327,9 @@ class SyncWorker:
         """Drain the backlog and the retry queue; settle the state; return the outcome."""
         started = time.monotonic()
         stats = _Round()
-        self._state = "sending"
-        self._next_attempt = self._next_attempt_ms = None
+        # The state turns "sending" with the first POST: a timer round with
+        # nothing to send leaves "idle" as it is.
+        self._next_attempt = None
         try:
             await self._drain_backlog(remote, stats)
             if self._retry_pending:
@@ -381,6 +382,7 @@ class SyncWorker:
 
     def _succeed(self) -> None:
         self._state = "idle"
+        self._next_attempt_ms = None
         self._last_error = None
         self._backoff.reset()
         if self._failures:
@@ -483,6 +485,8 @@ class SyncWorker:
         self, remote: ConvexRemote, batch: list[Row], stats: _Round, commit: _Commit
     ) -> None:
         """Send one batch; on 400/413 split it, quarantining an event refused alone."""
+        self._state = "sending"
+        self._next_attempt_ms = None
         try:
             result = await remote.ingest(self._store.origin, [raw for _, raw in batch])
         except RemoteBadBatch as exc:

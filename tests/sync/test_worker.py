@@ -230,7 +230,7 @@ async def test_consecutive_failures_are_counted_and_reset_on_success(
                 assert (await worker.sync_now(wait=True))["ok"] is False
             assert (await worker.status())["failures"] == 3
             assert (await worker.sync_now(wait=True))["ok"] is True
-            status = await worker.status()
+            status = await wait_synced(worker)
     assert (status["failures"], status["state"], status["acked_seq"]) == (0, "idle", 3)
     assert caplog.text.count("sync.recovered after 3 failures") == 1
     # Rate-limited: the first failure is logged, the next two are suppressed.
