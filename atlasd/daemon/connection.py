@@ -35,6 +35,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from atlasd import wire
 from atlasd.daemon.handlers import Handlers
 from atlasd.daemon.streams import run_subscription, run_watch
+from atlasd.daemon.transport import SocketTransport
 from atlasd.errors import TooLarge, Unavailable
 
 __all__ = ["Connection", "close_after_refusal"]
@@ -63,9 +64,7 @@ class _Slot:
 
 
 class Connection:
-    def __init__(
-        self, stream: anyio.abc.SocketStream, handlers: Handlers, max_line_bytes: int
-    ) -> None:
+    def __init__(self, stream: SocketTransport, handlers: Handlers, max_line_bytes: int) -> None:
         self._stream = stream
         self._reader = BufferedByteReceiveStream(stream)
         self._handlers = handlers
@@ -217,14 +216,14 @@ class Connection:
 
     async def _watch_hangup(self) -> None:
         """While streaming: end the connection when the client closes it."""
-        sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        fd = self._stream.fileno()
         while True:
             try:
                 await self._stream.receive()  # anything sent now is ignored
             except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 break
         poller = select.poll()
-        poller.register(sock, select.POLLHUP)
+        poller.register(fd, select.POLLHUP)
         if any(mask & select.POLLHUP for _, mask in poller.poll(0)):
             if self._tg is not None:
                 self._tg.cancel_scope.cancel()
@@ -233,7 +232,7 @@ class Connection:
         await anyio.sleep_forever()
 
 
-async def close_after_refusal(stream: anyio.abc.SocketStream) -> None:
+async def close_after_refusal(stream: anyio.abc.ByteStream) -> None:
     """Close after a final error line: end our side, drain the client briefly, close."""
     with anyio.CancelScope(shield=True):
         with anyio.move_on_after(REFUSAL_LINGER_S):

@@ -13,9 +13,11 @@ unexpected exception is logged and ends that connection only.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
+import socket
 import time
 
 import anyio
@@ -27,6 +29,7 @@ from atlasd.daemon.connection import Connection, close_after_refusal
 from atlasd.daemon.handlers import Handlers
 from atlasd.daemon.listener import BoundSocket
 from atlasd.daemon.log import log_event
+from atlasd.daemon.transport import SocketTransport
 from atlasd.errors import AtlasdError, Forbidden, Unavailable
 
 __all__ = ["Server"]
@@ -49,45 +52,42 @@ class Server:
         self._handlers = handlers
         self._state = handlers.state
         self._policy = policy
-        self._listener: anyio.abc.SocketListener | None = None
+        self._accept_scope = anyio.CancelScope()
         self._connections: set[Connection] = set()
         self._last_accept_log = 0.0
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         """Accept until :meth:`stop`; returns when every connection has ended."""
-        self._listener = await anyio.abc.SocketListener.from_socket(self._bound.sock)
-        task_status.started()
+        loop = asyncio.get_running_loop()
+        listening = self._bound.sock
         async with anyio.create_task_group() as tg:
-            while True:
-                try:
-                    stream = await self._listener.accept()
-                except anyio.ClosedResourceError:
-                    break
-                except anyio.BrokenResourceError as exc:
-                    if self._state.stopping:
-                        break
-                    cause = exc.__cause__
-                    if isinstance(cause, OSError) and cause.errno in _RESOURCE_ERRNOS:
-                        self._log_accept_error(cause)
-                        await anyio.sleep(ACCEPT_RETRY_S)
-                        continue
-                    raise
-                tg.start_soon(self._serve_one, stream)
+            task_status.started()
+            with self._accept_scope:
+                while True:
+                    try:
+                        sock, _ = await loop.sock_accept(listening)
+                    except OSError as exc:
+                        if exc.errno in _RESOURCE_ERRNOS:
+                            self._log_accept_error(exc)
+                            await anyio.sleep(ACCEPT_RETRY_S)
+                            continue
+                        raise
+                    tg.start_soon(self._serve_one, sock)
+            listening.close()
 
     async def stop(self) -> None:
         """Stop accepting; connections stop reading and finish what they read."""
         self._state.stopping = True
-        if self._listener is not None:
-            await self._listener.aclose()
+        self._accept_scope.cancel()
         for connection in list(self._connections):
             connection.stop()
 
-    async def _serve_one(self, stream: anyio.abc.SocketStream) -> None:
-        sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    async def _serve_one(self, sock: socket.socket) -> None:
         try:
             peer = peer_credentials(sock)
+            stream = await SocketTransport.wrap(sock)
         except OSError:
-            await stream.aclose()
+            sock.close()
             return
         if not self._policy.allows(peer):
             log_event(
@@ -98,20 +98,18 @@ class Server:
         if self._state.stopping:
             await self._refuse(stream, Unavailable("daemon shutting down"))
             return
-        if self._state.connections >= self._state.config.max_connections:
+        limit = self._state.config.max_connections
+        if self._state.connections >= limit:
             log_event(
                 log,
                 logging.WARNING,
                 "connection_refused",
                 reason="max_connections",
-                max_connections=self._state.config.max_connections,
+                max_connections=limit,
             )
             await self._refuse(
                 stream,
-                Unavailable(
-                    f"too many connections (max_connections="
-                    f"{self._state.config.max_connections}); try again later"
-                ),
+                Unavailable(f"too many connections (max_connections={limit}); try again later"),
             )
             return
         connection = Connection(stream, self._handlers, self._state.config.max_line_bytes)
@@ -132,7 +130,7 @@ class Server:
             self._connections.discard(connection)
             self._state.connections -= 1
 
-    async def _refuse(self, stream: anyio.abc.SocketStream, error: AtlasdError) -> None:
+    async def _refuse(self, stream: SocketTransport, error: AtlasdError) -> None:
         with anyio.move_on_after(REFUSAL_SEND_S):
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await stream.send(wire.encode_error(None, error))
