@@ -281,3 +281,21 @@ def test_sigkill_under_concurrent_appends_keeps_every_acknowledged_event() -> No
     assert code == -signal.SIGKILL
     assert d.socket.exists()
     _assert_all_acknowledged_present(d, appenders)
+
+
+def test_atlasd_serve_is_the_same_daemon(short_dir: Path) -> None:
+    """`python -m atlasd serve` (the CLI entry) serves and stops with exit 0."""
+    d = DaemonProcess(
+        root=short_dir,
+        socket=short_dir / "atlasd.sock",
+        data_dir=short_dir / "data",
+        args=[],
+        env=clean_env(),
+    )
+    command = [sys.executable, "-m", "atlasd", "serve", "--socket", str(d.socket),
+               "--data-dir", str(d.data_dir), *NO_SPOOL]  # fmt: skip
+    d.start(command=command)
+    try:
+        assert d.request("append", **event(1))["result"]["seq"] == 1
+    finally:
+        assert d.stop() == 0
