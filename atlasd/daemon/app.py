@@ -51,8 +51,8 @@ class StartupError(Exception):
 async def serve(config: Config) -> None:
     """Run the daemon until SIGTERM/SIGINT."""
     from atlasd.eventlog.config import StoreConfig
-    from atlasd.eventlog.store import EventStore
     from atlasd.eventlog.datadir import DataDirLock
+    from atlasd.eventlog.store import EventStore
 
     _raise_fd_limit(config.max_connections + _SPARE_FDS)
     notifier = Notifier()
