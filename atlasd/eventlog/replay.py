@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -111,27 +112,53 @@ def catch_up(
     if not from_seq:
         return 0
     last_seq = _last_seq(conn)
-    cursor = min(from_seq.values())
     fold = Fold(conn, dict(from_seq), fresh=fresh, keep_rows=KEEP_ROWS)
     projected = 0
-    while True:
-        rows = conn.execute(_CHUNK_SQL, (cursor, last_seq, CHUNK)).fetchall()
-        end = rows[-1][0] if len(rows) == CHUNK else last_seq
+    for events, end in _chunks(conn, min(from_seq.values()), last_seq):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for seq, event_id, event_type, recorded_at, body in rows:
-                fold.apply(seq, event_id, event_type, _decode_data(body).data, recorded_at)
-            projected += len(rows)
+            fold.apply_many(events)
+            projected += len(events)
             fold.flush(checkpoint=end)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        cursor = end
         if progress is not None:
-            progress(cursor, last_seq)
-        if cursor >= last_seq:
-            return projected
+            progress(end, last_seq)
+    return projected
+
+
+_Chunk = list[tuple[int, str, str, dict[str, Any], int]]
+
+
+def _chunks(conn: sqlite3.Connection, start: int, last_seq: int) -> Iterator[tuple[_Chunk, int]]:
+    """The projected events after ``start`` as decoded chunks, with the seq each ends at.
+
+    The next chunk is read and decoded on a second connection and thread while
+    the caller folds this one (SQLite releases the GIL while it reads and
+    writes, so the two overlap on two cores). At most two chunks are in memory.
+    """
+    path = conn.execute("PRAGMA database_list").fetchone()[2]
+    reader = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+
+    def fetch(cursor: int) -> tuple[_Chunk, int]:
+        rows = reader.execute(_CHUNK_SQL, (cursor, last_seq, CHUNK)).fetchall()
+        events = [(s, e, ty, _decode_data(body).data, t) for s, e, ty, t, body in rows]
+        return events, rows[-1][0] if len(rows) == CHUNK else last_seq
+
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlasd-replay") as pool:
+            ahead = pool.submit(fetch, start)
+            while True:
+                events, end = ahead.result()
+                if end < last_seq:
+                    ahead = pool.submit(fetch, end)
+                yield events, end
+                if end >= last_seq:
+                    return
+    finally:
+        reader.close()
 
 
 def rebuild(data_dir: Path, progress: Progress | None = None) -> RebuildReport:
@@ -147,7 +174,9 @@ def rebuild(data_dir: Path, progress: Progress | None = None) -> RebuildReport:
     if not db_path(data_dir).exists():
         raise Unavailable(f"no atlasd database at {db_path(data_dir)}")
     with DataDirLock(data_dir):
-        conn = connect(db_path(data_dir))
+        # NORMAL: a rebuild that loses its last chunks to a power cut resumes from the
+        # checkpoints at the next open, so a sync per chunk buys nothing
+        conn = connect(db_path(data_dir), synchronous="NORMAL")
         try:
             migrate(conn)
             reset_views(conn, VIEWS, indexes=False)
