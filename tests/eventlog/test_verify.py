@@ -131,3 +131,26 @@ def test_rebuild_command_rebuilds_and_reports(filled: Path) -> None:
     missing = _cli("rebuild", "--data-dir", str(filled / "nothing-here"))
     assert missing.returncode == 1
     assert "no atlasd database" in missing.stderr
+
+
+def test_reordered_events_are_named(filled: Path) -> None:
+    """Swapping two stored events breaks the chain at both places."""
+    tamper(
+        filled,
+        "CREATE TEMP TABLE swap AS SELECT seq, body FROM events WHERE seq IN (3, 4)",
+        "UPDATE events SET body = (SELECT body FROM swap WHERE swap.seq = 7 - events.seq)"
+        " WHERE seq IN (3, 4)",
+    )
+    findings = verify(filled).findings
+    assert "seq 3: stored event disagrees with its indexed columns" in findings
+    assert any(f.startswith("seq 3: hash does not match") for f in findings)
+    assert any(f.startswith("seq 5: hash does not match") for f in findings)
+
+
+async def test_empty_log_verifies_and_rebuilds(data_dir: Path) -> None:
+    """A data dir with no events verifies clean and rebuilds to empty views."""
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)):
+        pass
+    assert verify(data_dir).ok
+    assert rebuild(data_dir).events == 0
+    assert verify(data_dir).ok
