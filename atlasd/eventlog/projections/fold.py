@@ -170,6 +170,9 @@ class Fold:
         # per view: keys of rows changed since the last flush, and of those not yet in the table
         self._dirty: dict[str, set[Any]] = {v: set() for v in _KEY_LEN}
         self._new: dict[str, set[Any]] = {v: set() for v in _KEY_LEN}
+        # the same sets, bound once: the handlers below run per event
+        self._dirty_builds = self._dirty["builds"]
+        self._dirty_tasks = self._dirty["tasks"]
         self._fresh = fresh
         self._seen: set[int] = set()
         self._keep_rows = keep_rows
@@ -280,7 +283,7 @@ class Fold:
             else:
                 row = [seq, build_id, None, None, "running", None, None, None, 0, 0, 0]
             self._builds[build_id] = row
-        self._dirty["builds"].add(build_id)
+        self._dirty_builds.add(build_id)
         return row
 
     def _task(self, build: list[Any], task_id: str, seq: int, t: int) -> list[Any]:
@@ -295,7 +298,7 @@ class Fold:
                 row = [seq, key[0], task_id, None, None, None, [], None, 0, None, t, t]
                 build[_B_TOTAL] += 1
             self._tasks[key] = row
-        self._dirty["tasks"].add(key)
+        self._dirty_tasks.add(key)
         return row
 
     @staticmethod
