@@ -38,9 +38,9 @@ __all__ = [
     "stale_views",
 ]
 
-CHUNK = 20_000
+CHUNK = 5_000
 # View rows a replay keeps cached across chunks (a build's events sit close together).
-KEEP_ROWS = 50_000
+KEEP_ROWS = 20_000
 
 Progress = Callable[[int, int], None]
 

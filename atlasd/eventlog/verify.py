@@ -7,8 +7,8 @@ safe while a daemon appends; it sees one consistent snapshot):
 2. the schema: version known, immutability triggers present;
 3. the log: seq 1..N without gaps, each stored body matching its columns and
    this data dir's origin, the hash chain, versions 1, 2, 3 ... per stream;
-4. every view (and its checkpoint and version) against a fresh replay into an
-   in-memory database.
+4. every view (and its checkpoint and version) against a fresh replay into a
+   private temporary database.
 
 Findings name what is wrong (``seq 7: hash does not match its content``); at
 most :data:`MAX_FINDINGS_PER_CHECK` per check, then a count of the rest.
@@ -35,7 +35,7 @@ from atlasd.eventlog.sql import SCHEMA_VERSION, Statements, connect, translate_e
 __all__ = ["MAX_FINDINGS_PER_CHECK", "VerifyReport", "verify"]
 
 MAX_FINDINGS_PER_CHECK = 20
-_CHUNK = 20_000
+_CHUNK = 5_000
 
 Progress = Callable[[int, int], None]
 
@@ -119,7 +119,9 @@ def _verify(conn: sqlite3.Connection, findings: _Findings, progress: Progress | 
     last = conn.execute(Statements.last_event).fetchone()
     last_seq = int(last[0]) if last else 0
 
-    memory = sqlite3.connect(":memory:", isolation_level=None)
+    # "": a private temporary database on disk, so that replaying a big log into it
+    # costs page cache, not memory
+    memory = sqlite3.connect("", isolation_level=None)
     try:
         create_view_tables(memory)
         fold = Fold(memory, dict.fromkeys(VIEWS, 0), fresh=True, keep_rows=KEEP_ROWS)
