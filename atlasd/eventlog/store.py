@@ -85,6 +85,7 @@ class EventStore:
         self._wake = asyncio.Event()
         self._closing = False
         self._closed = False
+        self._closer: asyncio.Future[None] | None = None
         self._changed = asyncio.Event()
         self.origin: str = writer.origin
         self._last_seq = writer.last_seq
@@ -128,15 +129,23 @@ class EventStore:
         executor.shutdown(wait=True)
 
     async def close(self) -> None:
-        """Commit what is queued, then close every connection; idempotent."""
-        if self._closed:
-            return
+        """Commit what is queued, then close every connection; idempotent, and safe to
+        call from several tasks at once (all return once the store is closed)."""
+        if self._closer is None:
+            self._closer = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closer)
+
+    async def _close(self) -> None:
         self._closing = True
         self._wake.set()
-        await asyncio.shield(self._writer_task)
-        self._closed = True
-        await self._dispose(asyncio.get_running_loop(), self._executor, self._writer, self._readers)
-        self._changed.set()
+        try:
+            await self._writer_task
+        finally:
+            self._closed = True
+            self._changed.set()
+            await self._dispose(
+                asyncio.get_running_loop(), self._executor, self._writer, self._readers
+            )
 
     async def __aenter__(self) -> EventStore:
         return self

@@ -273,3 +273,14 @@ async def test_close_commits_what_was_queued(data_dir: Path) -> None:
     await store.close()
     results = await asyncio.gather(*pending)
     assert sorted(r.seq for r in results) == list(range(1, 51))
+
+
+async def test_concurrent_closes_all_return(data_dir: Path) -> None:
+    """Several tasks closing the store at once all return, and appends are refused after."""
+    store = await EventStore.open(StoreConfig(data_dir=data_dir))
+    append = asyncio.create_task(store.append(ev()))
+    await asyncio.sleep(0)
+    await asyncio.gather(store.close(), store.close(), store.close())
+    assert (await append).seq == 1
+    with pytest.raises(Unavailable):
+        await store.append(ev())
