@@ -13,8 +13,8 @@ __all__ = ["canonical_event_id", "new_event_id", "new_event_ids"]
 
 _HEX = "[0-9a-fA-F]"
 _CANONICAL = re.compile(f"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}")
-_VARIANT = 0b10 << 62
-_RAND_MASK = (1 << 62) - 1
+# a random hex digit -> the RFC 9562 variant digit (binary 10xx) keeping its low 2 bits
+_VARIANT_DIGIT = {d: "89ab"[int(d, 16) & 0x3] for d in "0123456789abcdef"}
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -29,20 +29,28 @@ def new_event_ids(count: int) -> list[str]:
     global _last_ms, _counter
     if count <= 0:
         return []
-    rand = os.urandom(8 * count)
+    # 16 random hex digits per id: the first becomes the variant digit (8..b, keeping
+    # its 2 low bits), the other 15 are random as they are: 2 + 60 = 62 random bits
+    rand = os.urandom(8 * count).hex()
     with _lock:
         ms = time.time_ns() // 1_000_000
         if ms > _last_ms:
-            _last_ms, _counter = ms, rand[0] & 0x3F
+            _last_ms, _counter = ms, int(rand[0], 16) & 0x3  # a random start below 4 ...
+            _counter = (_counter << 4) | int(rand[1], 16)  # ... times 16: below 64
         else:
             _counter += 1
         ids: list[str] = []
+        prefix_ms = -1
+        prefix = ""
         for i in range(count):
             if _counter > 0xFFF:
                 _last_ms, _counter = _last_ms + 1, 0
-            bits = int.from_bytes(rand[8 * i : 8 * i + 8]) & _RAND_MASK
-            h = f"{(_last_ms << 80) | ((0x7000 | _counter) << 64) | _VARIANT | bits:032x}"
-            ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+            if _last_ms != prefix_ms:
+                prefix_ms = _last_ms
+                h = f"{_last_ms:012x}"
+                prefix = f"{h[:8]}-{h[8:]}-7"
+            r = rand[16 * i : 16 * i + 16]
+            ids.append(f"{prefix}{_counter:03x}-{_VARIANT_DIGIT[r[0]]}{r[1:4]}-{r[4:]}")
             _counter += 1
         _counter -= 1
     return ids
