@@ -22,7 +22,8 @@ $(NODE_STAMP): convex/package.json convex/package-lock.json
 run: $(STAMP)
 	$(BIN)/atlasd serve
 
-test: lint typecheck pytest convex-test
+# pytest runs last so its summary closes the output.
+test: lint typecheck convex-test pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check atlasd tests bench
