@@ -13,7 +13,7 @@ from typing import Any
 from atlasd.cli._clientcli import add_common, format_cell, guarded, print_json, table
 from atlasd.client import Client
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "render", "run"]
 
 _TOP = ("origin", "last_seq", "events", "streams", "db_bytes", "uptime_s")
 

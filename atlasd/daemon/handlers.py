@@ -26,7 +26,7 @@ from atlasd.daemon.log import log_event
 from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
 
-__all__ = ["DaemonState", "Handlers", "read_page"]
+__all__ = ["DaemonState", "Handlers", "normalize_types", "read_page"]
 
 log = logging.getLogger("atlasd.daemon")
 

@@ -49,8 +49,10 @@ from atlasd.wire import EventIn
 
 __all__ = [
     "REJECTED_DIR",
+    "SpoolFileError",
     "SpoolOutcome",
     "SpoolReport",
+    "SpoolStore",
     "derive_event_id",
     "ingest_file",
     "ingest_pending",
