@@ -14,7 +14,10 @@ Hierarchy::
     ├── Unavailable             unavailable: shutting down, disk full, locked out
     ├── SlowConsumer            slow_consumer: a subscriber fell too far behind
     ├── Internal                internal: a bug; the message says what failed
-    └── DaemonUnreachable       client side only: no daemon answers the socket
+    ├── DaemonUnreachable       client side only: no daemon answers the socket
+    └── RemoteError             atlasd.sync.remote: the Convex ingest did not take a
+                                batch; its ``kind`` (network, timeout, throttled,
+                                server, protocol, auth, bad_batch) drives the retry
 
 Lower-layer errors (sqlite3, OSError, httpx) are translated into these in
 exactly one place each, with ``raise ... from exc``.
