@@ -20,7 +20,7 @@ from atlasd.eventlog.model import (
 )
 from atlasd.eventlog.projections import VIEWS
 from atlasd.eventlog.replay import RebuildReport, rebuild
-from atlasd.eventlog.store import EventStore
+from atlasd.eventlog.store import EventStore, StreamResult
 from atlasd.eventlog.verify import VerifyReport, verify
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Rejection",
     "StoreConfig",
     "StoreStats",
+    "StreamResult",
     "SyncState",
     "VerifyReport",
     "default_data_dir",

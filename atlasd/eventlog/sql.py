@@ -81,6 +81,9 @@ class Statements:
     stream_version = "SELECT max(version) FROM events WHERE stream = ?"
     event_by_id = "SELECT seq, stream, version, type, body FROM events WHERE event_id = ?"
     read_raw = "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+    # columns for read_raw's byte budget: sizes first, then the bodies up to a seq
+    read_sizes = "seq, length(body)"
+    read_raw_until = "SELECT seq, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
     read_stream = "SELECT seq, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?"
     count_streams = "SELECT count(DISTINCT stream) FROM events"
     recorded_at_of = "SELECT recorded_at FROM events WHERE seq = ?"

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -43,13 +43,27 @@ from atlasd.eventlog.validation import (
 )
 from atlasd.eventlog.writer import Prepared, Request, Writer
 
-__all__ = ["EventStore"]
+__all__ = ["EventStore", "StreamResult"]
 
 log = logging.getLogger("atlasd.eventlog")
 
 _T = TypeVar("_T")
 _decode_event = msgspec.json.Decoder(Event).decode
 _Pending = tuple[Request, "asyncio.Future[list[AppendResult]]"]
+_Chunks = AsyncIterable[Sequence[NewEvent]] | Iterable[Sequence[NewEvent]]
+_END: Any = object()
+
+
+class StreamResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a streamed append did: counts, not one result per event."""
+
+    #: Events stored by this call.
+    appended: int
+    #: Events already stored with the same content (or repeated in the input).
+    duplicates: int
+    #: Seq of the first and last appended event; None when nothing was appended.
+    first_seq: int | None
+    last_seq: int | None
 
 
 class EventStore:
@@ -87,6 +101,9 @@ class EventStore:
         self._closed = False
         self._closer: asyncio.Future[None] | None = None
         self._changed = asyncio.Event()
+        # held for each use of the writer thread: a group commit, a bookkeeping write, or a
+        # whole streamed append (whose transaction spans many calls)
+        self._gate = asyncio.Lock()
         self.origin: str = writer.origin
         self._last_seq = writer.last_seq
         self._streams = writer.streams
@@ -143,9 +160,10 @@ class EventStore:
         finally:
             self._closed = True
             self._changed.set()
-            await self._dispose(
-                asyncio.get_running_loop(), self._executor, self._writer, self._readers
-            )
+            async with self._gate:  # a streamed append in progress finishes first
+                await self._dispose(
+                    asyncio.get_running_loop(), self._executor, self._writer, self._readers
+                )
 
     async def __aenter__(self) -> EventStore:
         return self
@@ -214,17 +232,18 @@ class EventStore:
                 group.append(item)
                 events += len(item[0].events)
             requests = [request for request, _ in group]
-            try:
-                # shielded: a cancelled writer must not abandon a transaction half-way
-                outcomes = await asyncio.shield(
-                    loop.run_in_executor(self._executor, self._writer.commit_group, requests)
-                )
-            except Exception as exc:  # a bug: answer everyone rather than hang them
-                log.exception("append_group_failed requests=%d", len(group))
-                error = Internal(f"append failed: {exc!r}")
-                outcomes = [error] * len(group)
-            self._last_seq = self._writer.last_seq
-            self._streams = self._writer.streams
+            async with self._gate:
+                try:
+                    # shielded: a cancelled writer must not abandon a transaction half-way
+                    outcomes = await asyncio.shield(
+                        loop.run_in_executor(self._executor, self._writer.commit_group, requests)
+                    )
+                except Exception as exc:  # a bug: answer everyone rather than hang them
+                    log.exception("append_group_failed requests=%d", len(group))
+                    error = Internal(f"append failed: {exc!r}")
+                    outcomes = [error] * len(group)
+                self._last_seq = self._writer.last_seq
+                self._streams = self._writer.streams
             for (_, future), outcome in zip(group, outcomes, strict=True):
                 if future.done():
                     continue
@@ -234,6 +253,91 @@ class EventStore:
                     future.set_result(outcome)
             self._changed.set()
             self._changed = asyncio.Event()
+
+    async def append_stream(
+        self, chunks: _Chunks, *, recorded_at: int | None = None
+    ) -> StreamResult:
+        """Append every event of ``chunks`` in ONE transaction: all are stored or none.
+
+        For inputs too large to hold at once (the spool's files): chunks are taken
+        one at a time as they are written, so memory is bounded by one chunk plus
+        the views' row cache, whatever the total. Idempotency, ``expected_version``
+        and conflicts are as in :meth:`append_batch` over the concatenated events
+        (a validation error's path counts across chunks: ``events[i].``). Every
+        event gets the same ``recorded_at`` (the time the stream began, unless
+        overridden). A synchronous iterator is advanced on the writer thread, an
+        asynchronous one on the event loop.
+
+        The stream holds the writer from its first chunk to its commit: other
+        appends (and sync bookkeeping writes) queue up meanwhile and commit after
+        it. Readers see nothing of it until it commits.
+
+        Error handling: any error (invalid event, conflict, size, disk full, an
+        exception raised by ``chunks`` itself, cancellation) rolls back the whole
+        stream and is raised; nothing of it is stored.
+        """
+        if self._closing:
+            raise Unavailable("the store is closing; appends are refused")
+        if recorded_at is not None and (type(recorded_at) is not int or recorded_at < 0):
+            raise InvalidValue("recorded_at must be a non-negative integer")
+        writer = self._writer
+        appended = duplicates = first = index = 0
+        async with self._gate:
+            if self._closed:
+                raise Unavailable("the store is closed")
+            await self._run(writer.stream_begin)
+            committed = False
+            try:
+                async for chunk in self._each_chunk(chunks):
+                    if not _is_sequence(chunk):
+                        raise BadRequest(
+                            f"each chunk must be a sequence of NewEvent, got {type(chunk).__name__}"
+                        )
+                    prepared = [_prepare(ev, f"events[{index + i}].") for i, ev in enumerate(chunk)]
+                    index += len(prepared)
+                    if not prepared:
+                        continue
+                    request = Request(events=prepared, recorded_at=recorded_at)
+                    added, repeated, first_seq = await self._run(writer.stream_chunk, request)
+                    appended += added
+                    duplicates += repeated
+                    if first == 0:
+                        first = first_seq
+                await self._run(writer.stream_commit)
+                committed = True
+            finally:
+                if not committed:
+                    # queued behind any call still running on the writer thread; the gate is
+                    # held until the rollback is done
+                    await asyncio.shield(self._run(writer.stream_abort))
+            self._last_seq = writer.last_seq
+            self._streams = writer.streams
+        if appended:
+            self._changed.set()
+            self._changed = asyncio.Event()
+        return StreamResult(
+            appended=appended,
+            duplicates=duplicates,
+            first_seq=first or None,
+            last_seq=first + appended - 1 if appended else None,
+        )
+
+    async def _each_chunk(self, chunks: _Chunks) -> AsyncIterator[Sequence[NewEvent]]:
+        if isinstance(chunks, AsyncIterable):
+            async for chunk in chunks:
+                yield chunk
+            return
+        if not _is_iterable(chunks):
+            raise BadRequest(
+                f"chunks must be an iterable of sequences, got {type(chunks).__name__}"
+            )
+        it = iter(chunks)
+        while (chunk := await self._run(next, it, _END)) is not _END:
+            yield chunk
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        """Call ``fn`` on the writer thread (the caller holds the gate)."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def wait_for_append(self, after_seq: int, timeout: float | None = None) -> int:
         """Wait until ``last_seq > after_seq`` and return ``last_seq``.
@@ -279,13 +383,42 @@ class EventStore:
         rows = await self._read_rows(from_seq, stream, types, limit)
         return [_decode_event(body) for _, body in rows]
 
-    async def read_raw(self, from_seq: int, limit: int) -> list[tuple[int, bytes]]:
-        """``(seq, encoded event)`` after ``from_seq``: the stored JSON, not re-encoded."""
-        rows = await self._read_rows(from_seq, None, None, limit)
+    async def read_raw(
+        self, from_seq: int, limit: int, max_bytes: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """``(seq, encoded event)`` after ``from_seq``: the stored JSON, not re-encoded.
+
+        ``max_bytes`` bounds the sum of the bodies' lengths: reading stops before
+        the event that would exceed it, but at least one event is returned when
+        there is one (so a reader always makes progress, even past an event
+        larger than its budget).
+        """
+        if max_bytes is not None and (type(max_bytes) is not int or max_bytes < 0):
+            raise BadRequest(f"max_bytes must be a non-negative integer, got {max_bytes!r:.40}")
+        if max_bytes is None:
+            rows = await self._read_rows(from_seq, None, None, limit)
+            return [(int(seq), bytes(body)) for seq, body in rows]
+        # Sizes first (length() of a blob reads its header, not its pages), then only the
+        # bodies that fit: a small budget never loads a thousand large events.
+        sizes = await self._read_rows(from_seq, None, None, limit, Statements.read_sizes)
+        if not sizes:
+            return []
+        last, total = int(sizes[0][0]), int(sizes[0][1])
+        for seq, size in sizes[1:]:
+            total += size
+            if total > max_bytes:
+                break
+            last = int(seq)
+        rows = await self._fetch(Statements.read_raw_until, (from_seq, last))
         return [(int(seq), bytes(body)) for seq, body in rows]
 
     async def _read_rows(
-        self, from_seq: int, stream: str | None, types: Sequence[str] | None, limit: int
+        self,
+        from_seq: int,
+        stream: str | None,
+        types: Sequence[str] | None,
+        limit: int,
+        columns: str = "seq, body",
     ) -> list[Any]:
         if type(from_seq) is not int or from_seq < 0:
             raise BadRequest(f"from_seq must be a non-negative integer, got {from_seq!r:.40}")
@@ -307,7 +440,7 @@ class EventStore:
             where.append(f"type IN ({', '.join('?' * len(unique))})")
             params.extend(unique)
         params.append(limit)
-        sql = f"SELECT seq, body FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
         return await self._fetch(sql, params)
 
     async def iter_events(
@@ -354,10 +487,11 @@ class EventStore:
     # -- sync bookkeeping -----------------------------------------------------------
 
     async def _on_writer(self, fn: Any, *args: Any) -> Any:
-        if self._closed:
-            raise Unavailable("the store is closed")
-        future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
-        return await asyncio.shield(future)
+        async with self._gate:
+            if self._closed:
+                raise Unavailable("the store is closed")
+            future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+            return await asyncio.shield(future)
 
     async def sync_state(self) -> SyncState:
         last_seq = self._last_seq
@@ -402,6 +536,14 @@ class EventStore:
     async def set_size_cap(self, max_db_bytes: int | None) -> None:
         """Change the size cap of a running store (None: no cap)."""
         await self._on_writer(self._writer.set_size_cap, max_db_bytes)
+
+
+def _is_sequence(value: object) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+def _is_iterable(value: object) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes))
 
 
 def _prepare(event: NewEvent, where: str) -> Prepared:

@@ -93,6 +93,10 @@ class Writer:
         # the views' row cache, valid only between committed groups (None: start afresh)
         self._fold: Fold | None = None
         self._page_size = 4096
+        # a streamed append's state between its calls (see stream_begin)
+        self._stream_saved = (0, GENESIS_HASH, 0)
+        self._stream_now = 0
+        self._stream_fold: Fold | None = None
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -162,13 +166,7 @@ class Writer:
                     outcomes.append(error)
                     continue
                 if rows:
-                    self.last_seq, self.last_hash = rows[-1][0], rows[-1][6]
-                    for row, data in zip(rows, datas, strict=True):
-                        self._versions[row[2]] = row[3]
-                        if row[3] == 1:
-                            self.streams += 1
-                        if row[4] in PROJECTED_TYPES:
-                            folded.append((row[0], row[1], row[4], data, row[5]))
+                    self._take(rows, datas, folded)
                     all_rows.extend(rows)
                     group_ids.update(claimed)
                 outcomes.append(results)
@@ -193,6 +191,82 @@ class Writer:
         if len(self._versions) > _STREAM_CACHE_MAX:
             self._versions.clear()
         return outcomes
+
+    def _take(
+        self,
+        rows: list[tuple[Any, ...]],
+        datas: list[dict[str, Any]],
+        folded: list[tuple[int, str, str, dict[str, Any], int]],
+    ) -> None:
+        """Advance the in-memory position past planned rows; collect what the views fold."""
+        self.last_seq, self.last_hash = rows[-1][0], rows[-1][6]
+        versions = self._versions
+        for row, data in zip(rows, datas, strict=True):
+            versions[row[2]] = row[3]
+            if row[3] == 1:
+                self.streams += 1
+            if row[4] in PROJECTED_TYPES:
+                folded.append((row[0], row[1], row[4], data, row[5]))
+
+    # -- streamed append: one transaction over several calls --------------------
+
+    def stream_begin(self) -> None:
+        """Open the transaction of a streamed append (the caller keeps others off
+        the writer until :meth:`stream_commit` or :meth:`stream_abort`)."""
+        self._stream_saved = (self.last_seq, self.last_hash, self.streams)
+        self._stream_now = time.time_ns() // 1_000_000
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise translate_error(exc, size_cap=self._cap_reached()) from exc
+        self._stream_fold = self._fold or Fold(
+            self.conn, dict.fromkeys(VIEWS, 0), keep_rows=_KEEP_ROWS
+        )
+        self._fold = None  # until the commit succeeds its cache is not to be trusted
+
+    def stream_chunk(self, request: Request) -> tuple[int, int, int]:
+        """Write one chunk inside the open stream transaction: (appended, duplicates,
+        first appended seq or 0). Raises the chunk's error (a conflict, a size or a
+        database error); the caller then calls :meth:`stream_abort`."""
+        fresh_ids = iter(new_event_ids(sum(1 for ev in request.events if ev.event_id is None)))
+        # earlier chunks are in the table already: their ids are found there, not in memory
+        rows, datas, results, _ = self._plan(request, self._stream_now, fresh_ids, {})
+        if not rows:
+            return 0, len(results), 0
+        fold = self._stream_fold
+        assert fold is not None, "stream_begin first"
+        folded: list[tuple[int, str, str, dict[str, Any], int]] = []
+        self._take(rows, datas, folded)
+        try:
+            self.conn.executemany(Statements.insert_event, rows)
+            fold.apply_many(folded)
+            fold.flush()
+        except sqlite3.Error as exc:
+            raise translate_error(exc, size_cap=self._cap_reached()) from exc
+        return len(rows), len(results) - len(rows), int(rows[0][0])
+
+    def stream_commit(self) -> None:
+        """Record the views' checkpoints and commit the stream (its one fsync)."""
+        fold = self._stream_fold
+        assert fold is not None, "stream_begin first"
+        try:
+            if self.last_seq != self._stream_saved[0]:
+                fold.flush(checkpoint=self.last_seq)
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.stream_abort()
+            raise translate_error(exc, size_cap=self._cap_reached()) from exc
+        except BaseException:
+            self.stream_abort()
+            raise
+        self._fold, self._stream_fold = fold, None
+        if len(self._versions) > _STREAM_CACHE_MAX:
+            self._versions.clear()
+
+    def stream_abort(self) -> None:
+        """Roll the stream back: nothing of it stays, the position is restored."""
+        self._stream_fold = None
+        self._abort(self._stream_saved)
 
     def _abort(self, saved: tuple[int, str, int]) -> None:
         if self.conn.in_transaction:
