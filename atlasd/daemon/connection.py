@@ -11,9 +11,17 @@ so a pipeline behaves as if run one request at a time (read-your-writes).
 stream, and the reader only watches for the client hanging up (a half-close,
 ``shutdown(SHUT_WR)`` as ``socat`` does, keeps the stream going).
 
+Why plain asyncio inside: this is the per-request path. The reader splits
+lines out of its own buffer, each request runs as a bare asyncio task, and
+reader, writer and requests hand over through one-waiter futures, so a
+request costs no anyio checkpoints, memory-stream hops or cancel scopes
+(together they were most of the daemon's time per append under many
+clients; see bench/bench_daemon.py).
+
 Resource handling: at most ``PIPELINE_DEPTH`` requests of one connection are
 queued or running; the reader stops reading until the writer catches up. The
-socket is closed when :meth:`Connection.run` returns.
+socket is closed when :meth:`Connection.run` returns; requests still running
+then (the client left) are cancelled.
 
 Error handling: a line over ``max_line_bytes`` gets ``too_large`` and the
 connection is closed after the answers before it; a client that disconnects
@@ -23,14 +31,12 @@ connection is closed after the answers before it; a client that disconnects
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import select
 from collections import deque
-from typing import Any
 
 import anyio
 import anyio.abc
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from atlasd import wire
 from atlasd.daemon.handlers import Handlers
@@ -51,27 +57,46 @@ _STREAMS = (wire.Subscribe, wire.Watch)
 
 
 class _Slot:
-    """One request's place in the answer order."""
+    """One request's place in the answer order; done once it has its answer line."""
 
-    __slots__ = ("data", "done", "stream")
+    __slots__ = ("_event", "data", "done", "stream")
 
     def __init__(self, data: bytes = b"", stream: wire.Subscribe | wire.Watch | None = None):
         self.data = data
         self.stream = stream
-        self.done = anyio.Event()
-        if data or stream is not None:
-            self.done.set()
+        self.done = bool(data) or stream is not None
+        # made only when a later request has to wait for this one (rare: non-append ops)
+        self._event: asyncio.Event | None = None
+
+    def finish(self, data: bytes) -> None:
+        self.data = data
+        self.done = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self.done:
+            return
+        if self._event is None:
+            self._event = asyncio.Event()
+        await self._event.wait()
 
 
 class Connection:
     def __init__(self, stream: SocketTransport, handlers: Handlers, max_line_bytes: int) -> None:
         self._stream = stream
-        self._reader = BufferedByteReceiveStream(stream)
+        self._buffer = bytearray()
         self._handlers = handlers
         self._max_line = max_line_bytes
-        self._slots_in, self._slots_out = anyio.create_memory_object_stream[_Slot](PIPELINE_DEPTH)
+        # slots not yet written, in arrival order (the writer's FIFO)
+        self._queue: deque[_Slot] = deque()
+        self._reading = True
+        # single-waiter wake-ups: the writer waits for work, the reader for room
+        self._writer_waiter: asyncio.Future[None] | None = None
+        self._reader_waiter: asyncio.Future[None] | None = None
         self._outstanding: deque[_Slot] = deque()
         self._barrier: _Slot | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self._read_scope = anyio.CancelScope()
         self._streaming = False
         self._refused = False
@@ -83,10 +108,12 @@ class Connection:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
                 tg.start_soon(self._write_loop)
-                await self._read_loop(tg)
+                await self._read_loop()
                 if self._streaming:
                     await self._watch_hangup()
         finally:
+            for task in self._tasks:
+                task.cancel()  # the client is gone: nobody to answer
             if self._refused:
                 await close_after_refusal(self._stream)
             else:
@@ -103,104 +130,142 @@ class Connection:
             self._tg.cancel_scope.cancel()
         self._read_scope.cancel()
 
-    async def _read_loop(self, tg: anyio.abc.TaskGroup) -> None:
-        async with self._slots_in:
+    # -- hand-overs ----------------------------------------------------------
+
+    def _wake_writer(self) -> None:
+        waiter = self._writer_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_reader(self) -> None:
+        waiter = self._reader_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _enqueue(self, slot: _Slot) -> None:
+        self._queue.append(slot)
+        self._wake_writer()
+
+    # -- reading ---------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        try:
             with self._read_scope:
-                while await self._read_one(tg):
+                while await self._read_some():
                     pass
             if self._read_scope.cancelled_caught:
-                await self._refuse_buffered()
+                self._refuse_buffered()
+        finally:
+            self._reading = False
+            self._wake_writer()
 
-    async def _read_one(self, tg: anyio.abc.TaskGroup) -> bool:
-        """Read and dispatch one line; False when the request phase is over."""
+    async def _read_some(self) -> bool:
+        """Dispatch every complete buffered line, then read more; False when the
+        request phase is over."""
+        buffer = self._buffer
+        while True:
+            end = buffer.find(b"\n")
+            if end < 0:
+                break
+            if end > self._max_line:
+                self._too_large()
+                return False
+            line = bytes(buffer[:end])
+            del buffer[: end + 1]
+            if not await self._dispatch(line):
+                return False
+        if len(buffer) > self._max_line:
+            self._too_large()
+            return False
         try:
-            line = await self._reader.receive_until(b"\n", self._max_line + 1)
-        except anyio.DelimiterNotFound:
-            await self._too_large()
-            return False
-        except (anyio.IncompleteRead, anyio.EndOfStream):
+            buffer += await self._stream.receive()
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
             return False  # the client is done sending (possibly mid-line: dropped)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False
-        if len(line) > self._max_line:
-            await self._too_large()
-            return False
+        return True
+
+    async def _dispatch(self, line: bytes) -> bool:
+        """Queue one line's slot and start its request; False when a stream begins."""
         if not line.strip():
             return True  # blank lines are not requests
+        while len(self._queue) >= PIPELINE_DEPTH:
+            self._reader_waiter = asyncio.get_running_loop().create_future()
+            await self._reader_waiter
         try:
             request = wire.decode_request(line)
         except wire.UnreadableRequest as exc:
-            await self._slots_in.send(_Slot(wire.encode_error(exc.request_id, exc)))
+            self._enqueue(_Slot(wire.encode_error(exc.request_id, exc)))
             return True
         if isinstance(request, _STREAMS):
             self._streaming = True
-            await self._slots_in.send(_Slot(stream=request))
+            self._enqueue(_Slot(stream=request))
             return False
         slot = _Slot()
-        while self._outstanding and self._outstanding[0].done.is_set():
-            self._outstanding.popleft()
+        outstanding = self._outstanding
+        while outstanding and outstanding[0].done:
+            outstanding.popleft()
         deps: list[_Slot]
         if isinstance(request, _APPENDS):
-            deps = [self._barrier] if self._barrier and not self._barrier.done.is_set() else []
+            barrier = self._barrier
+            deps = [barrier] if barrier is not None and not barrier.done else []
         else:
-            deps = [s for s in self._outstanding if not s.done.is_set()]
+            deps = [s for s in outstanding if not s.done]
             self._barrier = slot
-        self._outstanding.append(slot)
-        await self._slots_in.send(slot)
-        tg.start_soon(self._execute, slot, request, deps)
+        outstanding.append(slot)
+        self._enqueue(slot)
+        task = asyncio.create_task(self._execute(slot, request, deps))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         return True
 
     async def _execute(self, slot: _Slot, request: wire.Request, deps: list[_Slot]) -> None:
         for dep in deps:
-            await dep.done.wait()
-        slot.data = await self._handlers.handle(request)
-        slot.done.set()
+            await dep.wait()
+        slot.finish(await self._handlers.handle(request))
+        self._wake_writer()
 
-    async def _too_large(self) -> None:
+    def _too_large(self) -> None:
         self._refused = True
         error = TooLarge(f"request line over {self._max_line} bytes; closing the connection")
-        await self._slots_in.send(_Slot(wire.encode_error(None, error)))
+        self._enqueue(_Slot(wire.encode_error(None, error)))
 
-    async def _refuse_buffered(self) -> None:
+    def _refuse_buffered(self) -> None:
         """Answer the complete lines read but not yet dispatched with ``unavailable``."""
-        buffered = bytes(self._reader.buffer)
         error = Unavailable("daemon shutting down")
-        for line in buffered.split(b"\n")[:-1]:
+        for line in bytes(self._buffer).split(b"\n")[:-1]:
             if not line.strip():
                 continue
             try:
-                request_id: Any = wire.decode_request(line).id
+                request_id = wire.decode_request(line).id
             except wire.UnreadableRequest as exc:
                 request_id = exc.request_id
-            with anyio.CancelScope(shield=True):
-                await self._slots_in.send(_Slot(wire.encode_error(request_id, error)))
+            self._enqueue(_Slot(wire.encode_error(request_id, error)))
+        self._buffer.clear()
+
+    # -- writing ---------------------------------------------------------------
 
     async def _write_loop(self) -> None:
-        pending: deque[_Slot] = deque()
+        queue = self._queue
+        loop = asyncio.get_running_loop()
         try:
-            async with self._slots_out:
-                while True:
-                    if not pending:
-                        try:
-                            pending.append(await self._slots_out.receive())
-                        except anyio.EndOfStream:
-                            break
-                    await pending[0].done.wait()
-                    out: list[bytes] = []
-                    while pending and pending[0].done.is_set():
-                        slot = pending.popleft()
-                        if slot.stream is not None:
-                            if out:
-                                await self._stream.send(b"".join(out))
-                                out = []
-                            await self._run_stream(slot.stream)
-                            return
-                        out.append(slot.data)
-                        if not pending:
-                            with contextlib.suppress(anyio.WouldBlock, anyio.EndOfStream):
-                                pending.append(self._slots_out.receive_nowait())
-                    if out:
-                        await self._stream.send(b"".join(out))
+            while True:
+                if not queue or not queue[0].done:
+                    if not queue and not self._reading:
+                        break
+                    self._writer_waiter = loop.create_future()
+                    await self._writer_waiter
+                    continue
+                out: list[bytes] = []
+                while queue and queue[0].done:
+                    slot = queue.popleft()
+                    if slot.stream is not None:
+                        self._wake_reader()
+                        if out:
+                            await self._stream.send(b"".join(out))
+                        await self._run_stream(slot.stream)
+                        return
+                    out.append(slot.data)
+                self._wake_reader()
+                await self._stream.send(b"".join(out))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             pass  # the client went away; nobody to answer
         finally:
