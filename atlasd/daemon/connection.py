@@ -48,6 +48,8 @@ __all__ = ["Connection", "close_after_refusal"]
 
 #: Requests of one connection queued or running at once (bounds memory per client).
 PIPELINE_DEPTH = 256
+#: Answers are written in place (no writer hop) while the socket holds less unsent.
+DIRECT_WRITE_LIMIT = 64 * 1024
 #: After a refusal, how long the client may go on sending before the close. Closing with
 #: unread input would make its next write fail (EPIPE) before it reads why.
 REFUSAL_LINGER_S = 1.0
@@ -221,7 +223,31 @@ class Connection:
         for dep in deps:
             await dep.wait()
         slot.finish(await self._handlers.handle(request))
-        self._wake_writer()
+        self._answer_ready()
+
+    def _answer_ready(self) -> None:
+        """Write the answers now due, in place, when the writer is idle.
+
+        Saves a hop through the writer task per request. The writer keeps
+        what needs waiting: a full socket buffer, a stream, the end.
+        """
+        waiter = self._writer_waiter
+        if waiter is None or waiter.done():
+            return  # the writer is busy and looks at the queue again when done
+        queue = self._queue
+        if self._stream.unsent <= DIRECT_WRITE_LIMIT:
+            out: list[bytes] = []
+            while queue and queue[0].done and queue[0].stream is None:
+                out.append(queue.popleft().data)
+            if out:
+                try:
+                    self._stream.send_nowait(b"".join(out))
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    waiter.set_result(None)  # the writer's next send ends the connection
+                    return
+                self._wake_reader()
+        if (queue and queue[0].done) or (not queue and not self._reading):
+            waiter.set_result(None)
 
     def _too_large(self) -> None:
         self._refused = True

@@ -66,6 +66,22 @@ class SocketTransport(anyio.abc.ByteStream):
             # RuntimeError: the transport was closed under us (asyncio's wording).
             raise anyio.BrokenResourceError from exc
 
+    def send_nowait(self, item: bytes) -> None:
+        """Queue bytes for the peer without waiting; the caller bounds what piles up
+        (see :attr:`unsent`) and lets :meth:`send` do the waiting."""
+        if self._closed:
+            raise anyio.ClosedResourceError
+        try:
+            self._writer.write(item)
+        except (OSError, RuntimeError) as exc:
+            raise anyio.BrokenResourceError from exc
+
+    @property
+    def unsent(self) -> int:
+        """Bytes written but not yet taken by the kernel."""
+        size: int = self._writer.transport.get_write_buffer_size()
+        return size
+
     async def send_eof(self) -> None:
         with contextlib.suppress(OSError, RuntimeError):
             self._writer.write_eof()
