@@ -72,6 +72,36 @@ async def test_a_file_dropped_while_running_is_ingested(store: EventStore, spool
         await _until(lambda: store.last_seq == 4 and not path.exists())
 
 
+async def test_cancelling_the_watcher_ends_it_through_its_stop_event(
+    store: EventStore, spool_dir: Path
+) -> None:
+    """Cancellation ends run_spool while the watcher thread sits in a wait of an hour.
+
+    With a one-hour rescan interval only the stop event can end the thread's
+    wait; if it were not set on cancel, the task group below would not exit
+    (and the test would fail on its timeout).
+    """
+    ended = anyio.Event()
+
+    async def watch() -> None:
+        try:
+            await run_spool(store, spool_dir, rescan_interval=3600.0)
+        finally:
+            ended.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch)
+        await anyio.sleep(0.1)
+        path = _drop(spool_dir, "live.ndjson", _events(2))
+        # ingested through a notification: the watcher thread is running its wait
+        await _until(lambda: store.last_seq == 2 and not path.exists())
+        # let the removal's own notification pass, so the thread is back in its long wait
+        await anyio.sleep(0.5)
+        assert not ended.is_set()
+        tg.cancel_scope.cancel()
+    assert ended.is_set()
+
+
 async def test_a_partial_file_is_not_read_until_renamed(store: EventStore, spool_dir: Path) -> None:
     """A half-written temp file survives scans untouched; once renamed it is ingested."""
     body = _events(3)
