@@ -54,6 +54,22 @@ _TYPE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+# Strings that passed their check, remembered (the checks are pure functions of the
+# string): most events repeat a handful of types, streams and field names, and a set
+# lookup costs a fraction of the regex and character-class checks. Bounded: cleared
+# when full.
+_KNOWN_MAX = 8192
+_known_types: set[str] = set()
+_known_streams: set[str] = set()
+_known_keys: set[str] = set()
+
+
+def _remember(known: set[str], value: str) -> None:
+    if len(known) >= _KNOWN_MAX:
+        known.clear()
+    known.add(value)
+
+
 class _Bad(Exception):
     """Raised deep in a value; each level adds its step to ``path`` on the way out."""
 
@@ -63,20 +79,26 @@ class _Bad(Exception):
 
 
 def check_stream(stream: object) -> str:
+    if type(stream) is str and stream in _known_streams:
+        return stream
     if type(stream) is not str:
         raise InvalidValue(f"stream must be a string, got {type(stream).__name__}")
     if not 0 < len(stream) <= MAX_STREAM:
         raise InvalidValue(f"stream must be 1..{MAX_STREAM} characters, got {len(stream)}")
     if _CONTROL.search(stream):
         raise InvalidValue("stream must not contain control characters")
+    _remember(_known_streams, stream)
     return stream
 
 
 def check_type(event_type: object) -> str:
+    if type(event_type) is str and event_type in _known_types:
+        return event_type
     if type(event_type) is not str or not _TYPE.fullmatch(event_type):
         raise InvalidValue(
             f"type must be 1..100 characters of [A-Za-z0-9_.:-], got {event_type!r:.120}"
         )
+    _remember(_known_types, event_type)
     return event_type
 
 
@@ -112,19 +134,10 @@ def _walk_object(obj: dict[Any, Any], depth: int, normalise: list[bool]) -> None
         raise _Bad(f"nested deeper than {MAX_VALUE_DEPTH} levels")
     if len(obj) > MAX_OBJECT_FIELDS:
         raise _Bad(f"object has {len(obj)} fields, more than {MAX_OBJECT_FIELDS}")
+    known = _known_keys
     for key, item in obj.items():
-        if type(key) is not str:
-            if not isinstance(key, str):
-                raise _Bad(f"field name {key!r:.40} is not a string")
-            normalise[0] = True
-        if not (0 < len(key) <= MAX_FIELD_NAME and key.isascii() and key.isprintable()):
-            bad = _Bad("field names must be 1..1024 printable ASCII characters")
-            bad.path.append(_step_name(key) if key else ".''")
-            raise bad
-        if key[0] == "$":
-            bad = _Bad("field names must not start with '$'")
-            bad.path.append(_step_name(key))
-            raise bad
+        if key not in known or type(key) is not str:
+            _check_key(key, normalise)
         t = type(item)
         if t is str or t is bool or item is None:
             continue
@@ -133,6 +146,23 @@ def _walk_object(obj: dict[Any, Any], depth: int, normalise: list[bool]) -> None
         except _Bad as bad:
             bad.path.append(_step_name(key))
             raise
+
+
+def _check_key(key: Any, normalise: list[bool]) -> None:
+    if type(key) is not str:
+        if not isinstance(key, str):
+            raise _Bad(f"field name {key!r:.40} is not a string")
+        normalise[0] = True
+    if not (0 < len(key) <= MAX_FIELD_NAME and key.isascii() and key.isprintable()):
+        bad = _Bad("field names must be 1..1024 printable ASCII characters")
+        bad.path.append(_step_name(key) if key else ".''")
+        raise bad
+    if key[0] == "$":
+        bad = _Bad("field names must not start with '$'")
+        bad.path.append(_step_name(key))
+        raise bad
+    if type(key) is str:
+        _remember(_known_keys, key)
 
 
 def _walk_array(items: list[Any] | tuple[Any, ...], depth: int, normalise: list[bool]) -> None:

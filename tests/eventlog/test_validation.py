@@ -157,3 +157,20 @@ async def test_data_must_be_an_object(store: EventStore) -> None:
     with pytest.raises(InvalidValue, match=r"^data must be an object"):
         await store.append(NewEvent(stream="s", type="T", data=[1]))  # type: ignore[arg-type]
     assert store.last_seq == 0
+
+
+def test_names_accepted_before_are_still_checked_when_they_come_as_subclasses() -> None:
+    """The memory of accepted strings never skips normalising a str subclass."""
+
+    class Name(str):
+        pass
+
+    check_value({"title": 1}, "data")
+    checked = check_value({Name("title"): 1}, "data")
+    assert [type(key) for key in checked] == [str]
+    check_type("TaskLogged")
+    with pytest.raises(InvalidValue, match="type"):
+        check_type(["TaskLogged"])
+    check_stream("build:b1")
+    with pytest.raises(InvalidValue, match="stream"):
+        check_stream({"build:b1": 1})
