@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -96,6 +96,27 @@ _SQL = {
         " build_id, task_id, pattern_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     ),
 }
+# Many keys at once (the keys as one JSON array): a group's unknown rows in one
+# statement per view instead of one per key.
+_MANY = {
+    "builds": _SQL["builds"][0].replace(
+        "build_id = ?", "build_id IN (SELECT value FROM json_each(?))"
+    ),
+    "tasks": _SQL["tasks"][0].replace(
+        "build_id = ? AND task_id = ?",
+        "(build_id, task_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))",
+    ),
+    "patterns": _SQL["patterns"][0].replace(
+        "pattern_id = ?", "pattern_id IN (SELECT value FROM json_each(?))"
+    ),
+    "learnings": _SQL["learnings"][0]
+    .replace("SELECT row_seq FROM", "SELECT row_seq, learning_id FROM")
+    .replace("learning_id = ?", "learning_id IN (SELECT value FROM json_each(?))"),
+}
+# Below this many unknown keys, one lookup per key is cheaper than the JSON round trip.
+_PREFETCH_MIN = 8
+_BUILD_TYPES = frozenset(("BuildStarted", "BuildCompleted", "TaskLogged", "TaskStatusChanged"))
+_TASK_TYPES = frozenset(("TaskLogged", "TaskStatusChanged"))
 _TAGS_DELETE = "DELETE FROM view_pattern_tags WHERE row_seq = ?"
 _TAGS_INSERT = "INSERT OR IGNORE INTO view_pattern_tags (tag, row_seq) VALUES (?, ?)"
 _CHECKPOINT = "UPDATE projections SET checkpoint = ? WHERE name = ?"
@@ -174,6 +195,8 @@ class Fold:
         self._dirty_builds = self._dirty["builds"]
         self._dirty_tasks = self._dirty["tasks"]
         self._fresh = fresh
+        # rows read ahead by _prefetch for the events being applied (None: none)
+        self._known: dict[str, dict[Any, Any]] | None = None
         self._seen: set[int] = set()
         self._keep_rows = keep_rows
         self.pending = 0
@@ -194,13 +217,64 @@ class Fold:
             self.pending += 1
             handler(seq, event_id, data, t)
 
-    def apply_many(self, events: Iterable[tuple[int, str, str, dict[str, Any], int]]) -> None:
+    def apply_many(self, events: Sequence[tuple[int, str, str, dict[str, Any], int]]) -> None:
+        if not self._fresh and len(events) >= _PREFETCH_MIN:
+            self._prefetch(events)
         handlers = self._handlers
-        for seq, event_id, event_type, data, t in events:
-            handler = handlers.get(event_type)
-            if handler is not None:
-                self.pending += 1
-                handler(seq, event_id, data, t)
+        try:
+            for seq, event_id, event_type, data, t in events:
+                handler = handlers.get(event_type)
+                if handler is not None:
+                    self.pending += 1
+                    handler(seq, event_id, data, t)
+        finally:
+            self._known = None
+
+    def _prefetch(self, events: Sequence[tuple[int, str, str, dict[str, Any], int]]) -> None:
+        """Read the stored rows of every key these events touch and the cache lacks, with
+        one statement per view; :meth:`_lookup` then answers from them."""
+        wanted: dict[str, dict[Any, None]] = {v: {} for v in _KEY_LEN}
+        caches: dict[str, dict[Any, list[Any]]] = {
+            "builds": self._builds,
+            "tasks": self._tasks,
+            "patterns": self._patterns,
+            "learnings": self._learnings,
+        }
+        for _, _, event_type, data, _ in events:
+            if event_type in _BUILD_TYPES:
+                build_id = _key(data.get("build_id"))
+                if build_id is None:
+                    continue
+                if build_id not in self._builds:
+                    wanted["builds"][build_id] = None
+                if event_type in _TASK_TYPES:
+                    task_id = _key(data.get("task_id"))
+                    if task_id is not None and (build_id, task_id) not in self._tasks:
+                        wanted["tasks"][(build_id, task_id)] = None
+            elif event_type == "PatternStored":
+                pattern_id = _key(data.get("pattern_id"))
+                if pattern_id is not None and pattern_id not in self._patterns:
+                    wanted["patterns"][pattern_id] = None
+            elif event_type == "LearningRecorded":
+                learning_id = _key(data.get("learning_id"))
+                if learning_id is not None and learning_id not in self._learnings:
+                    wanted["learnings"][learning_id] = None
+        if sum(len(keys) for keys in wanted.values()) < _PREFETCH_MIN:
+            return
+        known: dict[str, dict[Any, Any]] = {}
+        for view, keys in wanted.items():
+            if not keys or view not in caches:
+                continue
+            found: dict[Any, Any] = dict.fromkeys(keys)  # None: not stored
+            for row in self._conn.execute(_MANY[view], (_encode(list(keys)).decode(),)):
+                if view == "tasks":
+                    found[(row[1], row[2])] = row
+                elif view == "learnings":
+                    found[row[1]] = row[:1]
+                else:
+                    found[row[1]] = row
+            known[view] = found
+        self._known = known
 
     def flush(self, checkpoint: int | None = None) -> None:
         """Write every changed row and record ``checkpoint`` for the views."""
@@ -262,7 +336,10 @@ class Fold:
 
     def _lookup(self, view: str, sql: str, key: Any) -> Any:
         """The stored row for a key the cache does not hold, or None (and the key is new)."""
-        if self._fresh and hash(key) not in self._seen:
+        prefetched = None if self._known is None else self._known.get(view)
+        if prefetched is not None and key in prefetched:
+            found = prefetched.pop(key)
+        elif self._fresh and hash(key) not in self._seen:
             found = None
         else:
             found = self._conn.execute(sql, key if type(key) is tuple else (key,)).fetchone()
