@@ -1,13 +1,13 @@
 """Spool benchmark (issue 6): a 100k-event file ingested as one atomic batch.
 
 Figures, each beside its baseline from the same run:
-- spool ingest rate (stream-parse the file, validate, one ``append_batch``,
-  remove the file) vs. the store's own rate for the same 100k events handed
-  to ``append_batch`` already built in memory. Target: >= 0.5x.
+- spool ingest rate (a checking pass over the file, then one
+  ``append_stream`` transaction fed chunk by chunk, then the file removed)
+  vs. the store's own rate for the same 100k events handed to
+  ``append_batch`` already built in memory. Target: >= 0.5x.
 - peak RSS of each (a child process per measurement: ru_maxrss), beside a
   child that only opens the store. Target: the spool's peak at most 1.5x the
-  direct batch's peak (holding one file = one transaction costs what the
-  batch itself costs, not a second copy).
+  direct batch's peak (the streamed ingest lands far below it).
 
 ``python -m bench.bench_spool [--quick]``; a missed target prints
 "TARGET MISSED" and makes ``main`` return 1.

@@ -7,9 +7,11 @@ testable and its dependencies explicit.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
+from atlasd.eventlog.store import StreamResult
 
 __all__ = ["Store", "SyncControl"]
 
@@ -24,6 +26,8 @@ class Store(Protocol):
     async def append(self, event: NewEvent) -> AppendResult: ...
 
     async def append_batch(self, events: list[NewEvent]) -> list[AppendResult]: ...
+
+    async def append_stream(self, chunks: Iterable[Sequence[NewEvent]]) -> StreamResult: ...
 
     async def read(
         self,

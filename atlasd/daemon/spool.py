@@ -15,10 +15,12 @@ A bad file (not UTF-8 JSON lines, an invalid event, a conflict the store
 refuses) is moved intact to ``spool/rejected/NAME`` with ``NAME.reason``
 beside it, and nothing from it is appended.
 
-Resource handling: files are parsed line by line in a worker thread; the
-events of one file are held in memory until their batch commits (one file =
-one transaction is the contract). Temporary files (``.tmp-*.part``) left by
-writers that died are removed after a day.
+Resource handling: a file is read twice, line by line, and never held
+whole: a first pass in a worker thread checks every line and hashes the
+file; the second feeds ``EventStore.append_stream`` chunks of
+``CHUNK_EVENTS`` events parsed on demand, all in one transaction, so memory
+stays bounded by one chunk whatever the file's size. Temporary files
+(``.tmp-*.part``) left by writers that died are removed after a day.
 
 Error handling: a store that is unavailable (disk full, shutting down) or
 fails internally leaves the file in place for the next scan; everything else
@@ -34,6 +36,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,7 +47,8 @@ from watchfiles import Change, awatch
 
 from atlasd.daemon.log import log_event
 from atlasd.errors import AtlasdError, BadRequest, EventIdConflict, InvalidValue, VersionConflict
-from atlasd.eventlog.model import AppendResult, NewEvent
+from atlasd.eventlog.model import NewEvent
+from atlasd.eventlog.store import StreamResult
 from atlasd.wire import EventIn
 
 __all__ = [
@@ -52,13 +56,16 @@ __all__ = [
     "SpoolFileError",
     "SpoolOutcome",
     "SpoolReport",
+    "SpoolScan",
     "SpoolStore",
     "derive_event_id",
     "ingest_file",
     "ingest_pending",
+    "iter_spool_chunks",
     "parse_spool_file",
     "prepare_spool_dir",
     "run_spool",
+    "scan_spool_file",
 ]
 
 REJECTED_DIR = "rejected"
@@ -72,6 +79,8 @@ _DEBOUNCE_MS = 100
 _STEP_MS = 20
 #: Temporary files untouched for this long belong to writers that died.
 _STALE_TEMP_S = 24 * 3600
+#: Events parsed and handed to the store at a time (bounds ingest memory).
+CHUNK_EVENTS = 2_000
 #: Namespace of derived event ids; fixed forever so derivations stay stable.
 _ID_NAMESPACE = uuid.UUID("5b0c7f4e-3c1a-4f59-9d4e-8a6f2c1b7d20")
 #: Errors that say the file itself is wrong: reject it.
@@ -84,7 +93,7 @@ _line_decoder = msgspec.json.Decoder(EventIn)
 class SpoolStore(Protocol):
     """The part of :class:`~atlasd.eventlog.EventStore` the spool needs."""
 
-    async def append_batch(self, events: list[NewEvent]) -> list[AppendResult]: ...
+    async def append_stream(self, chunks: Iterable[Sequence[NewEvent]]) -> StreamResult: ...
 
 
 class SpoolOutcome(enum.Enum):
@@ -116,32 +125,71 @@ def derive_event_id(content_digest: str, line_no: int) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, f"{content_digest}:{line_no}"))
 
 
-def parse_spool_file(path: Path) -> list[NewEvent]:
-    """Read every event of a spool file, streaming it line by line.
+@dataclass(frozen=True, slots=True)
+class SpoolScan:
+    """What the first pass keeps of a spool file: no events, only its digest and counts."""
 
-    Blank lines are skipped. Raises :class:`SpoolFileError` for a line that is
-    not a valid event, and ``FileNotFoundError`` if the file is gone.
+    digest: str
+    events: int
+
+
+def _decode_line(line: bytes, line_no: int) -> EventIn:
+    try:
+        return _line_decoder.decode(line)
+    except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
+        raise SpoolFileError(f"line {line_no}: {exc}") from exc
+
+
+def scan_spool_file(path: Path) -> SpoolScan:
+    """First pass: check that every line is an event and hash the file.
+
+    Raises :class:`SpoolFileError` for a line that is not a valid event, and
+    ``FileNotFoundError`` if the file is gone.
     """
-    events: list[NewEvent] = []
-    missing_ids: list[tuple[int, int]] = []  # (index in events, line number)
     digest = hashlib.sha256()
+    events = 0
+    with path.open("rb") as f:
+        for line_no, line in enumerate(f, start=1):
+            digest.update(line)
+            if line.strip():
+                _decode_line(line, line_no)
+                events += 1
+    return SpoolScan(digest.hexdigest(), events)
+
+
+def iter_spool_chunks(
+    path: Path, scan: SpoolScan, chunk_events: int = CHUNK_EVENTS
+) -> Iterator[list[NewEvent]]:
+    """Second pass: the file's events, ``chunk_events`` at a time, with derived ids.
+
+    Raises :class:`SpoolFileError` when the file no longer is what
+    :func:`scan_spool_file` read (checked at the end, before the last chunk
+    is handed over, so a changed file never commits).
+    """
+    digest = hashlib.sha256()
+    chunk: list[NewEvent] = []
     with path.open("rb") as f:
         for line_no, line in enumerate(f, start=1):
             digest.update(line)
             if not line.strip():
                 continue
-            try:
-                item = _line_decoder.decode(line)
-            except (msgspec.MsgspecError, UnicodeDecodeError) as exc:
-                raise SpoolFileError(f"line {line_no}: {exc}") from exc
-            if item.event_id is None:
-                missing_ids.append((len(events), line_no))
-            events.append(item.to_new_event())
-    if missing_ids:
-        hexdigest = digest.hexdigest()
-        for index, line_no in missing_ids:
-            events[index].event_id = derive_event_id(hexdigest, line_no)
-    return events
+            event = _decode_line(line, line_no).to_new_event()
+            if event.event_id is None:
+                event.event_id = derive_event_id(scan.digest, line_no)
+            chunk.append(event)
+            if len(chunk) >= chunk_events:
+                yield chunk
+                chunk = []
+    if digest.hexdigest() != scan.digest:
+        raise SpoolFileError("the file changed while it was being ingested")
+    if chunk:
+        yield chunk
+
+
+def parse_spool_file(path: Path) -> list[NewEvent]:
+    """Every event of a spool file in one list (both passes; for tools and tests)."""
+    scan = scan_spool_file(path)
+    return [event for chunk in iter_spool_chunks(path, scan) for event in chunk]
 
 
 def _spool_files(spool_dir: Path) -> list[Path]:
@@ -161,10 +209,10 @@ def _spool_files(spool_dir: Path) -> list[Path]:
 
 
 async def ingest_file(store: SpoolStore, path: Path) -> SpoolReport:
-    """Append one spool file as one batch, then remove it (or reject it)."""
+    """Append one spool file as one transaction, then remove it (or reject it)."""
     started = time.perf_counter()
     try:
-        events = await anyio.to_thread.run_sync(parse_spool_file, path)
+        scan = await anyio.to_thread.run_sync(scan_spool_file, path)
     except FileNotFoundError:
         return SpoolReport(path.name, SpoolOutcome.VANISHED)
     except SpoolFileError as exc:
@@ -174,17 +222,23 @@ async def ingest_file(store: SpoolStore, path: Path) -> SpoolReport:
         return SpoolReport(path.name, SpoolOutcome.DEFERRED, reason=str(exc))
 
     duplicates = 0
-    if events:
+    if scan.events:
         try:
-            results = await store.append_batch(events)
+            result = await store.append_stream(iter_spool_chunks(path, scan))
         except _FILE_ERRORS as exc:
             return await _reject(path, f"{exc.code}: {exc.message}")
         except AtlasdError as exc:
             log_event(
                 _log, logging.WARNING, "spool_deferred", file=path.name, code=exc.code, error=exc
             )
-            return SpoolReport(path.name, SpoolOutcome.DEFERRED, len(events), reason=str(exc))
-        duplicates = sum(1 for r in results if r.duplicate)
+            return SpoolReport(path.name, SpoolOutcome.DEFERRED, scan.events, reason=str(exc))
+        except FileNotFoundError:
+            return SpoolReport(path.name, SpoolOutcome.VANISHED)
+        except (SpoolFileError, OSError) as exc:
+            # changed or unreadable between the passes (nothing was committed): look again later
+            log_event(_log, logging.WARNING, "spool_deferred", file=path.name, error=exc)
+            return SpoolReport(path.name, SpoolOutcome.DEFERRED, scan.events, reason=str(exc))
+        duplicates = result.duplicates
 
     await anyio.to_thread.run_sync(_remove_committed, path)
     log_event(
@@ -192,11 +246,11 @@ async def ingest_file(store: SpoolStore, path: Path) -> SpoolReport:
         logging.INFO,
         "spool_ingested",
         file=path.name,
-        events=len(events),
+        events=scan.events,
         duplicates=duplicates,
         ms=round((time.perf_counter() - started) * 1000, 1),
     )
-    return SpoolReport(path.name, SpoolOutcome.INGESTED, len(events), duplicates)
+    return SpoolReport(path.name, SpoolOutcome.INGESTED, scan.events, duplicates)
 
 
 def _remove_committed(path: Path) -> None:

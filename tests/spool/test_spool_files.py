@@ -12,11 +12,15 @@ import pytest
 
 from atlasd.client.spool import write_spool_file
 from atlasd.daemon.spool import (
+    CHUNK_EVENTS,
+    SpoolFileError,
     SpoolOutcome,
     derive_event_id,
     ingest_file,
     ingest_pending,
+    iter_spool_chunks,
     parse_spool_file,
+    scan_spool_file,
 )
 from atlasd.errors import InvalidValue
 from atlasd.eventlog import EventStore
@@ -260,3 +264,48 @@ def test_the_client_writer_refuses_what_it_cannot_spool_safely(spool_dir: Path) 
             [NewEvent(stream="s", type="T", data={}, event_id=new_event_id(), expected_version=1)],
         )
     assert list(spool_dir.iterdir()) == []
+
+
+async def test_an_invalid_event_after_the_first_chunk_rejects_the_whole_file(
+    store: EventStore, spool_dir: Path
+) -> None:
+    """An event the store refuses late in a file rolls back the chunks already handed over."""
+    count = CHUNK_EVENTS * 2 + 10
+    lines = [_line(n=i) for i in range(count)]
+    lines[-5]["stream"] = ""  # well-formed JSON, refused only by the store's validation
+    path = _drop(spool_dir, "late.ndjson", lines)
+    body = path.read_bytes()
+    report = await ingest_file(store, path)
+    assert report.outcome is SpoolOutcome.REJECTED
+    assert report.reason is not None
+    assert report.reason.startswith("invalid_value")
+    assert store.last_seq == 0
+    assert await _all_events(store) == []
+    assert (spool_dir / "rejected" / "late.ndjson").read_bytes() == body
+
+
+def test_the_second_pass_yields_bounded_chunks_of_every_event(spool_dir: Path) -> None:
+    """Events come back in line order, at most chunk_events at a time, with derived ids."""
+    lines = [_line(n=i) for i in range(25)]
+    path = _drop(spool_dir, "c.ndjson", [*lines[:10], b"", *lines[10:]])
+    scan = scan_spool_file(path)
+    assert scan.events == 25
+    chunks = list(iter_spool_chunks(path, scan, chunk_events=10))
+    assert [len(chunk) for chunk in chunks] == [10, 10, 5]
+    events = [event for chunk in chunks for event in chunk]
+    assert [e.data["n"] for e in events] == list(range(25))
+    # line 11 is blank: the event after it is on line 12
+    assert events[10].event_id == derive_event_id(scan.digest, 12)
+
+
+async def test_a_file_changed_between_the_passes_commits_nothing(
+    store: EventStore, spool_dir: Path
+) -> None:
+    """If the file is not what the first pass read, the stream fails and rolls back."""
+    path = _drop(spool_dir, "m.ndjson", [_line(n=i) for i in range(30)])
+    scan = scan_spool_file(path)
+    with path.open("ab") as f:
+        f.write(json.dumps(_line(n=99)).encode() + b"\n")
+    with pytest.raises(SpoolFileError, match="changed"):
+        await store.append_stream(iter_spool_chunks(path, scan, chunk_events=10))
+    assert store.last_seq == 0
