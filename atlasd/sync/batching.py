@@ -3,8 +3,10 @@
 The worker reads ``(seq, encoded event JSON)`` rows in bounded chunks and asks
 :class:`BatchBuffer` for the next batch: at most ``max_events`` events and at
 most ``max_bytes`` of event JSON (plus separators), always at least one event,
-so an event larger than ``max_bytes`` alone still goes alone. Memory stays
-within about two batches whatever the backlog size.
+so an event larger than ``max_bytes`` alone still goes alone. Refills read
+at most :attr:`BatchBuffer.room` bytes, so the buffer holds at most one
+batch plus one event: memory stays within about two batches (the buffer and
+the batch in flight) whatever the backlog's size or its events' sizes.
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ class BatchBuffer:
     @property
     def needs_refill(self) -> bool:
         return len(self._rows) < self.max_events and self._bytes < self.max_bytes
+
+    @property
+    def room(self) -> int:
+        """Event bytes a refill may add: up to one full batch buffered (at least 1, as a
+        read returns one event even past its budget)."""
+        return max(1, self.max_bytes - self._bytes)
 
     def extend(self, rows: Sequence[Row]) -> None:
         for row in rows:

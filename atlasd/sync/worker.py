@@ -78,7 +78,9 @@ class _Store(Protocol):
     @property
     def last_seq(self) -> int: ...
 
-    async def read_raw(self, from_seq: int, limit: int) -> list[tuple[int, bytes]]: ...
+    async def read_raw(
+        self, from_seq: int, limit: int, max_bytes: int | None = None
+    ) -> list[tuple[int, bytes]]: ...
 
     async def wait_for_append(self, after_seq: int, timeout: float | None = None) -> int: ...
 
@@ -428,20 +430,25 @@ class SyncWorker:
         try:
             while True:
                 if buffer.needs_refill:
-                    rows = await (read or self._store.read_raw(buffer.last_seq, limit))
+                    rows = await (read or self._read_ahead(buffer, limit))
                     read = None
                     buffer.extend(rows)
                 batch = buffer.next_batch()
                 if not batch:
                     return
                 if buffer.needs_refill:  # read ahead while this batch travels
-                    read = asyncio.create_task(self._store.read_raw(buffer.last_seq, limit))
+                    read = asyncio.create_task(self._read_ahead(buffer, limit))
                 await self._deliver(remote, batch, stats, self._commit_backlog)
         finally:
             if read is not None:
                 read.cancel()
             # The last 200's commit: the cursor is durable before the round ends.
             await self._flush_commit()
+
+    async def _read_ahead(self, buffer: BatchBuffer, limit: int) -> list[Row]:
+        """The rows after the buffer, bounded by count and by the buffer's byte room,
+        so large events never pile up (read_raw returns at least one event)."""
+        return await self._store.read_raw(buffer.last_seq, limit, max_bytes=buffer.room)
 
     async def _flush_commit(self) -> None:
         task, self._commit = self._commit, None

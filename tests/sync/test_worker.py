@@ -93,9 +93,11 @@ async def test_backlog_reads_stay_bounded_whatever_the_backlog(
     limits: list[int] = []
     read_raw = store.read_raw
 
-    async def spy(from_seq: int, limit: int) -> list[tuple[int, bytes]]:
+    async def spy(
+        from_seq: int, limit: int, max_bytes: int | None = None
+    ) -> list[tuple[int, bytes]]:
         limits.append(limit)
-        return await read_raw(from_seq, limit)
+        return await read_raw(from_seq, limit, max_bytes)
 
     store.read_raw = spy  # type: ignore[method-assign]
     worker = SyncWorker(store, fast_config(ingest_server.ingest_url, ingest_server.token))
@@ -104,6 +106,38 @@ async def test_backlog_reads_stay_bounded_whatever_the_backlog(
     assert len(ingest_server.state.events) == 500
     assert limits
     assert max(limits) <= 16
+
+
+async def test_large_events_are_read_and_sent_within_the_byte_budget(
+    store: EventStore, short_dir: Any
+) -> None:
+    """300 KB events: each read holds at most one batch of bytes, every batch fits the
+    remote's body limit, and every event arrives."""
+    await store.append_batch(_notes(12, size=300_000))
+    budget = 1 << 20
+    read_sizes: list[tuple[int, int]] = []  # (rows, bytes) of each backlog read
+    read_raw = store.read_raw
+
+    async def spy(
+        from_seq: int, limit: int, max_bytes: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        rows = await read_raw(from_seq, limit, max_bytes)
+        read_sizes.append((len(rows), sum(len(raw) for _, raw in rows)))
+        return rows
+
+    store.read_raw = spy  # type: ignore[method-assign]
+    # the server refuses (413) any body over the budget, so a batch past it would be split
+    with IngestServer("t", max_body=budget) as server:
+        config = fast_config(server.ingest_url, "t", batch_max_bytes=budget)
+        worker = SyncWorker(store, config)
+        async with running(worker):
+            status = await wait_synced(worker)
+        assert [e["seq"] for e in server.state.decoded()] == list(range(1, 13))
+        assert server.state.batch_sizes == [3, 3, 3, 3]
+    assert (status["acked_seq"], status["rejected"]) == (12, 0)
+    assert read_sizes
+    assert all(count == 1 or size <= budget for count, size in read_sizes)
+    assert max(count for count, _ in read_sizes) <= 3
 
 
 async def test_an_append_wakes_an_idle_worker(
