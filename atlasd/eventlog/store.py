@@ -10,10 +10,18 @@ writer (WAL).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -288,21 +296,25 @@ class EventStore:
             await self._run(writer.stream_begin)
             committed = False
             try:
-                async for chunk in self._each_chunk(chunks):
-                    if not _is_sequence(chunk):
-                        raise BadRequest(
-                            f"each chunk must be a sequence of NewEvent, got {type(chunk).__name__}"
-                        )
-                    prepared = [_prepare(ev, f"events[{index + i}].") for i, ev in enumerate(chunk)]
-                    index += len(prepared)
-                    if not prepared:
-                        continue
-                    request = Request(events=prepared, recorded_at=recorded_at)
-                    added, repeated, first_seq = await self._run(writer.stream_chunk, request)
-                    appended += added
-                    duplicates += repeated
-                    if first == 0:
-                        first = first_seq
+                async with contextlib.aclosing(self._each_chunk(chunks)) as each:
+                    async for chunk in each:
+                        if not _is_sequence(chunk):
+                            kind = type(chunk).__name__
+                            raise BadRequest(
+                                f"each chunk must be a sequence of NewEvent, got {kind}"
+                            )
+                        prepared = [
+                            _prepare(ev, f"events[{index + i}].") for i, ev in enumerate(chunk)
+                        ]
+                        index += len(prepared)
+                        if not prepared:
+                            continue
+                        request = Request(events=prepared, recorded_at=recorded_at)
+                        added, repeated, first_seq = await self._run(writer.stream_chunk, request)
+                        appended += added
+                        duplicates += repeated
+                        if first == 0:
+                            first = first_seq
                 await self._run(writer.stream_commit)
                 committed = True
             finally:
@@ -322,7 +334,7 @@ class EventStore:
             last_seq=first + appended - 1 if appended else None,
         )
 
-    async def _each_chunk(self, chunks: _Chunks) -> AsyncIterator[Sequence[NewEvent]]:
+    async def _each_chunk(self, chunks: _Chunks) -> AsyncGenerator[Sequence[NewEvent], None]:
         if isinstance(chunks, AsyncIterable):
             async for chunk in chunks:
                 yield chunk
