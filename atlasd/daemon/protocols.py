@@ -7,6 +7,7 @@ testable and its dependencies explicit.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -24,6 +25,8 @@ class Store(Protocol):
     def last_seq(self) -> int: ...
 
     async def append(self, event: NewEvent) -> AppendResult: ...
+
+    def submit_append(self, event: NewEvent) -> asyncio.Future[list[AppendResult]]: ...
 
     async def append_batch(self, events: list[NewEvent]) -> list[AppendResult]: ...
 

@@ -210,6 +210,24 @@ class EventStore:
         prepared = [_prepare(event, f"events[{i}].") for i, event in enumerate(events)]
         return await self._submit(prepared, recorded_at)
 
+    def submit_append(self, event: NewEvent) -> asyncio.Future[list[AppendResult]]:
+        """Queue one event like :meth:`append`, without a coroutine: for callers on the
+        event loop that answer from a done-callback (the daemon's per-request path).
+
+        The future's result is a one-item list; an append refused at commit time (a
+        conflict, a full disk) is the future's exception.
+
+        Error handling: an invalid event or a closing store raises here, and nothing
+        is queued.
+        """
+        prepared = _prepare(event, "")
+        if self._closing:
+            raise Unavailable("the store is closing; appends are refused")
+        future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
+        self._pending.append((Request(events=[prepared], recorded_at=None), future))
+        self._wake.set()
+        return future
+
     async def _submit(self, events: list[Prepared], recorded_at: int | None) -> list[AppendResult]:
         if self._closing:
             raise Unavailable("the store is closing; appends are refused")
