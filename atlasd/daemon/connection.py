@@ -11,17 +11,20 @@ so a pipeline behaves as if run one request at a time (read-your-writes).
 stream, and the reader only watches for the client hanging up (a half-close,
 ``shutdown(SHUT_WR)`` as ``socat`` does, keeps the stream going).
 
-Why plain asyncio inside: this is the per-request path. The reader splits
-lines out of its own buffer, each request runs as a bare asyncio task, and
-reader, writer and requests hand over through one-waiter futures, so a
-request costs no anyio checkpoints, memory-stream hops or cancel scopes
-(together they were most of the daemon's time per append under many
-clients; see bench/bench_daemon.py).
+Why plain asyncio inside: this is the per-request path. During the request
+phase the connection is the transport's *sink*: lines are split and
+dispatched in the protocol's ``data_received`` callback, a single append
+goes straight to the store (``submit_append``) and its answer is written
+from the commit's done-callback, so an append costs no task, coroutine or
+reader wake-up (together they were most of the daemon's time per append
+under many clients; see bench/bench_daemon.py). Other ops run as bare
+asyncio tasks.
 
 Resource handling: at most ``PIPELINE_DEPTH`` requests of one connection are
-queued or running; the reader stops reading until the writer catches up. The
-socket is closed when :meth:`Connection.run` returns; requests still running
-then (the client left) are cancelled.
+queued or running; past that the transport stops reading (the kernel buffer
+fills, the client blocks) until the writer catches up. The socket is closed
+when :meth:`Connection.run` returns; requests still running then (the client
+left) are cancelled, appends already queued still commit.
 
 Error handling: a line over ``max_line_bytes`` gets ``too_large`` and the
 connection is closed after the answers before it; a client that disconnects
@@ -34,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import select
 from collections import deque
+from collections.abc import Callable
 
 import anyio
 import anyio.abc
@@ -85,27 +89,40 @@ class _Slot:
 
 
 class Connection:
-    def __init__(self, stream: SocketTransport, handlers: Handlers, max_line_bytes: int) -> None:
-        self._stream = stream
+    """One client; pass it as the sink to :meth:`SocketTransport.wrap`, then :meth:`run`.
+
+    Input that arrives before :meth:`run` is buffered and served once it starts.
+    """
+
+    _stream: SocketTransport
+
+    def __init__(self, handlers: Handlers, max_line_bytes: int) -> None:
         self._buffer = bytearray()
         self._handlers = handlers
         self._max_line = max_line_bytes
         # slots not yet written, in arrival order (the writer's FIFO)
         self._queue: deque[_Slot] = deque()
         self._reading = True
-        # single-waiter wake-ups: the writer waits for work, the reader for room
+        # the writer's single-waiter wake-up (it waits for work)
         self._writer_waiter: asyncio.Future[None] | None = None
-        self._reader_waiter: asyncio.Future[None] | None = None
+        # the request phase: set while lines are read and dispatched
+        self._phase: asyncio.Future[None] | None = None
+        self._eof = False
+        self._paused = False
+        self._feeding = False
+        self._stopped = False
         self._outstanding: deque[_Slot] = deque()
         self._barrier: _Slot | None = None
+        # appends started as tasks that have not reached the store yet
+        self._deferred = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        self._read_scope = anyio.CancelScope()
         self._streaming = False
         self._refused = False
         self._tg: anyio.abc.TaskGroup | None = None
 
-    async def run(self) -> None:
+    async def run(self, stream: SocketTransport) -> None:
         """Serve the connection until the client leaves or :meth:`stop` is called."""
+        self._stream = stream
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -128,9 +145,13 @@ class Connection:
         Requests already read are still answered; complete lines already
         buffered are answered ``unavailable``.
         """
+        self._stopped = True
         if self._streaming and self._tg is not None:
             self._tg.cancel_scope.cancel()
-        self._read_scope.cancel()
+        phase = self._phase
+        if phase is not None and not phase.done():
+            self._refuse_buffered()
+            self._end_phase()
 
     # -- hand-overs ----------------------------------------------------------
 
@@ -140,9 +161,8 @@ class Connection:
             waiter.set_result(None)
 
     def _wake_reader(self) -> None:
-        waiter = self._reader_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._paused:
+            self._feed()  # lines held back for lack of room may go now
 
     def _enqueue(self, slot: _Slot) -> None:
         self._queue.append(slot)
@@ -151,47 +171,80 @@ class Connection:
     # -- reading ---------------------------------------------------------------
 
     async def _read_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            with self._read_scope:
-                while await self._read_some():
-                    pass
-            if self._read_scope.cancelled_caught:
+            if self._stopped:
                 self._refuse_buffered()
+                return
+            self._phase = loop.create_future()
+            self._feed()  # what arrived before run()
+            await self._phase
         finally:
+            self._stream.set_sink(None)
             self._reading = False
+            # input after the request phase is read by the stream's hang-up watch or the
+            # refusal's drain
+            self._stream.resume_reading()
+            self._paused = False
             self._wake_writer()
 
-    async def _read_some(self) -> bool:
-        """Dispatch every complete buffered line, then read more; False when the
-        request phase is over."""
-        buffer = self._buffer
-        while True:
-            end = buffer.find(b"\n")
-            if end < 0:
-                break
-            if end > self._max_line:
-                self._too_large()
-                return False
-            line = bytes(buffer[:end])
-            del buffer[: end + 1]
-            if not await self._dispatch(line):
-                return False
-        if len(buffer) > self._max_line:
-            self._too_large()
-            return False
-        try:
-            buffer += await self._stream.receive()
-        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError):
-            return False  # the client is done sending (possibly mid-line: dropped)
-        return True
+    # the transport's sink (called back by the event loop)
 
-    async def _dispatch(self, line: bytes) -> bool:
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._feed()
+
+    def eof_received(self) -> None:
+        self._eof = True
+        self._feed()
+
+    def _end_phase(self) -> None:
+        self._stream.set_sink(None)
+        phase = self._phase
+        if phase is not None and not phase.done():
+            phase.set_result(None)
+
+    def _feed(self) -> None:
+        """Dispatch the complete buffered lines while there is room; end the request
+        phase at the end of input, a line over the limit or a stream op."""
+        phase = self._phase
+        if self._feeding or phase is None or phase.done():
+            return
+        self._feeding = True  # an answer written from inside a dispatch must not re-enter
+        try:
+            buffer = self._buffer
+            queue = self._queue
+            while True:
+                if len(queue) >= PIPELINE_DEPTH:
+                    if not self._paused:
+                        self._paused = True
+                        self._stream.pause_reading()
+                    return
+                end = buffer.find(b"\n")
+                if end < 0:
+                    break
+                if end > self._max_line:
+                    self._too_large()
+                    return
+                line = bytes(buffer[:end])
+                del buffer[: end + 1]
+                if not self._dispatch(line):
+                    self._end_phase()
+                    return
+            if len(buffer) > self._max_line:
+                self._too_large()
+            elif self._eof:
+                self._end_phase()  # the client is done sending (possibly mid-line: dropped)
+            elif self._paused:
+                self._paused = False
+                self._stream.resume_reading()
+        finally:
+            self._feeding = False
+
+    def _dispatch(self, line: bytes) -> bool:
         """Queue one line's slot and start its request; False when a stream begins."""
         if not line.strip():
             return True  # blank lines are not requests
-        while len(self._queue) >= PIPELINE_DEPTH:
-            self._reader_waiter = asyncio.get_running_loop().create_future()
-            await self._reader_waiter
         try:
             request = wire.decode_request(line)
         except wire.UnreadableRequest as exc:
@@ -205,23 +258,46 @@ class Connection:
         outstanding = self._outstanding
         while outstanding and outstanding[0].done:
             outstanding.popleft()
+        barrier = self._barrier
         deps: list[_Slot]
-        if isinstance(request, _APPENDS):
-            barrier = self._barrier
-            deps = [barrier] if barrier is not None and not barrier.done else []
+        deferred = isinstance(request, _APPENDS)
+        if deferred:
+            blocked = barrier is not None and not barrier.done
+            if not blocked and not self._deferred and isinstance(request, wire.Append):
+                # The hot path: no task; the answer comes from the commit's callback. Only
+                # when no earlier append still waits to reach the store (it would be overtaken).
+                outstanding.append(slot)
+                self._queue.append(slot)
+                self._handlers.submit_append(request, self._answerer(slot))
+                return True
+            # tasks reach the store in creation order (FIFO wake-ups), so order holds
+            deps = [barrier] if blocked and barrier is not None else []
+            self._deferred += 1
         else:
             deps = [s for s in outstanding if not s.done]
             self._barrier = slot
         outstanding.append(slot)
         self._enqueue(slot)
-        task = asyncio.create_task(self._execute(slot, request, deps))
+        task = asyncio.create_task(self._execute(slot, request, deps, deferred))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return True
 
-    async def _execute(self, slot: _Slot, request: wire.Request, deps: list[_Slot]) -> None:
+    def _answerer(self, slot: _Slot) -> Callable[[bytes], None]:
+        def answer(data: bytes) -> None:
+            slot.finish(data)
+            self._answer_ready()
+
+        return answer
+
+    async def _execute(
+        self, slot: _Slot, request: wire.Request, deps: list[_Slot], deferred: bool
+    ) -> None:
         for dep in deps:
             await dep.wait()
+        if deferred:
+            # handle() queues the append in this same step, before any later append
+            self._deferred -= 1
         slot.finish(await self._handlers.handle(request))
         self._answer_ready()
 
@@ -253,6 +329,7 @@ class Connection:
         self._refused = True
         error = TooLarge(f"request line over {self._max_line} bytes; closing the connection")
         self._enqueue(_Slot(wire.encode_error(None, error)))
+        self._end_phase()
 
     def _refuse_buffered(self) -> None:
         """Answer the complete lines read but not yet dispatched with ``unavailable``."""

@@ -10,9 +10,11 @@ connection or the daemon down.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +27,7 @@ from atlasd.daemon.hub import Hub
 from atlasd.daemon.log import log_event
 from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
+from atlasd.eventlog.model import AppendResult
 
 __all__ = ["DaemonState", "Handlers", "normalize_types", "read_page"]
 
@@ -110,6 +113,45 @@ class Handlers:
             )
             return wire.encode_error(request.id, Internal(f"{type(exc).__name__}: {exc}"))
         return wire.encode_ok(request.id, result)
+
+    def submit_append(self, request: wire.Append, answer: Callable[[bytes], None]) -> None:
+        """Start a single append without a task; ``answer`` gets its response line,
+        maybe before this returns (a refused event), else from the commit's callback.
+
+        Same answers as :meth:`handle`; the append commits even if nobody is left
+        to answer.
+        """
+        try:
+            if self.state.stopping:
+                raise Unavailable("daemon shutting down")
+            future = self.store.submit_append(request.to_new_event())
+        except Exception as exc:
+            answer(self._failure(request, exc, in_handler=True))
+            return
+
+        def done(future: asyncio.Future[list[AppendResult]]) -> None:
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is not None:
+                answer(self._failure(request, exc, in_handler=False))
+            else:
+                answer(wire.encode_ok(request.id, future.result()[0]))
+
+        future.add_done_callback(done)
+
+    def _failure(self, request: wire.Request, exc: BaseException, *, in_handler: bool) -> bytes:
+        if isinstance(exc, AtlasdError):
+            return wire.encode_error(request.id, exc)
+        log_event(
+            log,
+            logging.ERROR,
+            "request_failed",
+            op=type(request).__name__.lower(),
+            error=f"{type(exc).__name__}: {exc}",
+            exc_info=in_handler,  # the traceback is at hand only inside the except block
+        )
+        return wire.encode_error(request.id, Internal(f"{type(exc).__name__}: {exc}"))
 
     async def _dispatch(self, request: wire.Request) -> Any:
         match request:

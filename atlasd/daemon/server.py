@@ -24,7 +24,7 @@ import anyio
 import anyio.abc
 
 from atlasd import wire
-from atlasd.daemon.access import AccessPolicy, peer_credentials
+from atlasd.daemon.access import AccessPolicy, PeerCred, peer_credentials
 from atlasd.daemon.connection import Connection, close_after_refusal
 from atlasd.daemon.handlers import Handlers
 from atlasd.daemon.listener import BoundSocket
@@ -85,19 +85,52 @@ class Server:
     async def _serve_one(self, sock: socket.socket) -> None:
         try:
             peer = peer_credentials(sock)
-            stream = await SocketTransport.wrap(sock)
         except OSError:
             sock.close()
             return
+        # Admission before the transport exists, so an admitted connection is its sink
+        # from the first byte; no await between the limit check and the count.
+        refusal = self._admission(peer)
+        connection: Connection | None = None
+        if refusal is None:
+            connection = Connection(self._handlers, self._state.config.max_line_bytes)
+            self._state.connections += 1
+            self._connections.add(connection)
+        try:
+            try:
+                stream = await SocketTransport.wrap(sock, connection)
+            except OSError:
+                sock.close()
+                return
+            if connection is None:
+                assert refusal is not None
+                await self._refuse(stream, refusal)
+                return
+            try:
+                await connection.run(stream)
+            except Exception as exc:
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "connection_failed",
+                    pid=peer.pid,
+                    error=f"{type(exc).__name__}: {exc}",
+                    exc_info=True,
+                )
+        finally:
+            if connection is not None:
+                self._connections.discard(connection)
+                self._state.connections -= 1
+
+    def _admission(self, peer: PeerCred) -> AtlasdError | None:
+        """Why this peer is refused now, or None to serve it."""
         if not self._policy.allows(peer):
             log_event(
                 log, logging.WARNING, "peer_forbidden", pid=peer.pid, uid=peer.uid, gid=peer.gid
             )
-            await self._refuse(stream, Forbidden(f"uid {peer.uid} is not allowed on this socket"))
-            return
+            return Forbidden(f"uid {peer.uid} is not allowed on this socket")
         if self._state.stopping:
-            await self._refuse(stream, Unavailable("daemon shutting down"))
-            return
+            return Unavailable("daemon shutting down")
         limit = self._state.config.max_connections
         if self._state.connections >= limit:
             log_event(
@@ -107,28 +140,8 @@ class Server:
                 reason="max_connections",
                 max_connections=limit,
             )
-            await self._refuse(
-                stream,
-                Unavailable(f"too many connections (max_connections={limit}); try again later"),
-            )
-            return
-        connection = Connection(stream, self._handlers, self._state.config.max_line_bytes)
-        self._state.connections += 1
-        self._connections.add(connection)
-        try:
-            await connection.run()
-        except Exception as exc:
-            log_event(
-                log,
-                logging.ERROR,
-                "connection_failed",
-                pid=peer.pid,
-                error=f"{type(exc).__name__}: {exc}",
-                exc_info=True,
-            )
-        finally:
-            self._connections.discard(connection)
-            self._state.connections -= 1
+            return Unavailable(f"too many connections (max_connections={limit}); try again later")
+        return None
 
     async def _refuse(self, stream: SocketTransport, error: AtlasdError) -> None:
         with anyio.move_on_after(REFUSAL_SEND_S):

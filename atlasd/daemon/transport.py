@@ -5,6 +5,10 @@ reads into a buffer as data arrives, where a raw-socket stream registers and
 unregisters the descriptor around every receive; with thousands of requests
 a second that difference is the daemon's largest per-request cost.
 
+While a *sink* is set (:meth:`SocketTransport.set_sink`), incoming bytes go
+straight to it from the protocol callback, skipping the reader coroutine and
+its task step; without one they are buffered for :meth:`receive` as usual.
+
 Resource handling: the transport owns the socket; :meth:`aclose` closes it.
 
 Error handling: a peer that resets or goes away surfaces as
@@ -17,29 +21,94 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import anyio.abc
 
-__all__ = ["SocketTransport"]
+__all__ = ["Sink", "SocketTransport"]
 
 #: The transport pauses reading past twice this many buffered bytes (backpressure).
 READ_BUFFER = 64 * 1024
 RECEIVE_SIZE = 64 * 1024
 
 
+class Sink(Protocol):
+    """Takes the connection's input in the event loop's callbacks."""
+
+    def data_received(self, data: bytes) -> None: ...
+
+    def eof_received(self) -> None:
+        """The end of input: a close, a half-close or a reset."""
+
+
+class _SinkProtocol(asyncio.StreamReaderProtocol):
+    """A stream protocol that hands input to a sink while one is set."""
+
+    sink: Sink | None = None
+
+    def data_received(self, data: bytes) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink.data_received(data)
+        else:
+            super().data_received(data)
+
+    def eof_received(self) -> bool:
+        sink = self.sink
+        if sink is not None:
+            sink.eof_received()
+        # the reader sees the end too, for whoever reads once the sink is gone
+        return bool(super().eof_received())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        sink = self.sink
+        if sink is not None:
+            self.sink = None
+            sink.eof_received()
+        super().connection_lost(exc)
+
+
 class SocketTransport(anyio.abc.ByteStream):
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        protocol: _SinkProtocol | None = None,
+    ) -> None:
         self._reader = reader
         self._writer = writer
+        self._protocol = protocol
         self._closed = False
 
     @classmethod
-    async def wrap(cls, sock: socket.socket) -> SocketTransport:
-        """Take over an accepted, connected Unix socket."""
-        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=READ_BUFFER)
-        return cls(reader, writer)
+    async def wrap(cls, sock: socket.socket, sink: Sink | None = None) -> SocketTransport:
+        """Take over an accepted, connected Unix socket; input goes to ``sink`` (if
+        given) from the first byte, which may come before this returns."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=READ_BUFFER, loop=loop)
+        protocol = _SinkProtocol(reader, loop=loop)
+        protocol.sink = sink
+        transport, _ = await loop.create_unix_connection(lambda: protocol, sock=sock)
+        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+        return cls(reader, writer, protocol)
+
+    def set_sink(self, sink: Sink | None) -> None:
+        """Route input to ``sink`` (None: back to :meth:`receive`)."""
+        if self._protocol is None:
+            raise RuntimeError("this transport cannot take a sink")
+        self._protocol.sink = sink
+
+    def pause_reading(self) -> None:
+        """Stop taking input from the socket (the kernel's buffer then fills)."""
+        transport = self._writer.transport
+        if not transport.is_closing() and transport.is_reading():  # type: ignore[attr-defined]
+            transport.pause_reading()  # type: ignore[attr-defined]
+
+    def resume_reading(self) -> None:
+        transport = self._writer.transport
+        if not transport.is_closing() and not transport.is_reading():  # type: ignore[attr-defined]
+            transport.resume_reading()  # type: ignore[attr-defined]
 
     def fileno(self) -> int:
         fd: int = self._writer.get_extra_info("socket").fileno()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 
 from tests.daemon.conftest import event
@@ -237,3 +238,54 @@ def test_pipelined_expected_versions_apply_in_send_order(daemon: DaemonProcess) 
         responses = [conn.recv() for _ in range(100)]
     assert all(r["ok"] for r in responses), [r for r in responses if not r["ok"]][:1]
     assert [r["result"]["version"] for r in responses] == list(range(1, 101))
+
+
+def test_a_pipeline_deeper_than_the_connection_window_is_answered_in_order(
+    daemon: DaemonProcess,
+) -> None:
+    """2,000 pipelined requests (appends, refused appends, reads) come back in order while
+    the daemon stops and resumes reading the connection."""
+    total = 2000
+    lines = []
+    for i in range(total):
+        if i % 500 == 499:
+            body: dict[str, object] = {"op": "read", "limit": 1}
+        elif i % 7 == 3:
+            body = {"op": "append", **event(i), "stream": ""}  # refused at once: invalid
+        else:
+            body = {"op": "append", **event(i)}
+        lines.append(json.dumps({"id": i, **body}).encode() + b"\n")
+    with daemon.connect() as conn:
+        # a sender thread, so the client reads while it is still writing (no deadlock)
+        sender = threading.Thread(target=conn.send, args=(b"".join(lines),))
+        sender.start()
+        responses = [conn.recv() for _ in range(total)]
+        sender.join()
+    assert [r["id"] for r in responses] == list(range(total))
+    refused = [r["id"] for r in responses if not r["ok"]]
+    assert refused == [i for i in range(total) if i % 7 == 3 and i % 500 != 499]
+    seqs = [r["result"]["seq"] for r in responses if r["ok"] and "seq" in r["result"]]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert all(r["error"]["code"] == "invalid_value" for r in responses if not r["ok"])
+
+
+def test_pipelined_batches_and_single_appends_commit_in_send_order(
+    daemon: DaemonProcess,
+) -> None:
+    """Single appends never overtake an earlier append_batch of the same connection."""
+    lines = []
+    for i in range(200):
+        if i % 3 == 0:
+            body: dict[str, object] = {"op": "append_batch", "events": [event(i), event(i)]}
+        else:
+            body = {"op": "append", **event(i)}
+        lines.append(json.dumps({"id": i, **body}).encode() + b"\n")
+    with daemon.connect() as conn:
+        conn.send(b"".join(lines))
+        responses = [conn.recv() for _ in range(200)]
+    assert all(r["ok"] for r in responses)
+    seqs: list[int] = []
+    for r in responses:
+        results = r["result"]["results"] if "results" in r["result"] else [r["result"]]
+        seqs.extend(result["seq"] for result in results)
+    assert seqs == list(range(1, len(seqs) + 1))
