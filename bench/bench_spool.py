@@ -5,7 +5,7 @@ Figures, each beside its baseline from the same run:
   ``append_stream`` transaction fed chunk by chunk, then the file removed)
   vs. the store's own rate for the same 100k events handed to
   ``append_batch`` already built in memory. Target: >= 0.5x.
-- peak RSS of each (a child process per measurement: ru_maxrss), beside a
+- peak RSS of each (a child process per measurement: its VmHWM), beside a
   child that only opens the store. Target: the spool's peak at most 1.5x the
   direct batch's peak (the streamed ingest lands far below it).
 
@@ -68,9 +68,19 @@ async def _child(mode: str, root: Path, file: Path) -> dict[str, float]:
         await store.close()
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
+    exec from the forking parent, so under ``python -m bench`` (a large parent by
+    then) every child would report the parent's size."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child_main(mode: str, root: str, file: str) -> None:
     result = asyncio.run(_child(mode, Path(root), Path(file)))
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(result))
 
 
