@@ -28,6 +28,11 @@ class StoreConfig(msgspec.Struct, frozen=True, kw_only=True):
     group_max_requests: int = 1024
     #: Most events one group commit takes (a batch larger than this still goes alone).
     group_max_events: int = 10_000
+    #: When fewer requests wait than the last group held, wait at most this long
+    #: for the rest of its appenders to come back before committing (0: never wait).
+    #: Many clients that each wait for their answer then share one fsync again
+    #: instead of splitting into ever smaller groups; a lone appender never waits.
+    group_linger_ms: float = 1.0
     #: Read connections (aiosqlite); each runs on its own thread.
     read_connections: int = 2
     #: SQLite page cache per connection, in KiB.

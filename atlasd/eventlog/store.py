@@ -244,6 +244,8 @@ class EventStore:
         max_requests = self.config.group_max_requests
         max_events = self.config.group_max_events
         pending = self._pending
+        linger = self.config.group_linger_ms / 1000
+        last_group = 0
         while True:
             if not pending:
                 if self._closing:
@@ -251,12 +253,15 @@ class EventStore:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
+            if linger > 0 and len(pending) < last_group and not self._closing:
+                await self._gather_appenders(last_group, loop.time() + linger)
             group = [pending.popleft()]
             events = len(group[0][0].events)
             while pending and len(group) < max_requests and events < max_events:
                 item = pending.popleft()
                 group.append(item)
                 events += len(item[0].events)
+            last_group = len(group)
             requests = [request for request, _ in group]
             async with self._gate:
                 try:
@@ -279,6 +284,20 @@ class EventStore:
                     future.set_result(outcome)
             self._changed.set()
             self._changed = asyncio.Event()
+
+    async def _gather_appenders(self, expected: int, deadline: float) -> None:
+        """Wait until ``expected`` requests are queued, the deadline passes or the store
+        closes: the commit delay that keeps many waiting appenders in one group."""
+        loop = asyncio.get_running_loop()
+        while len(self._pending) < expected and not self._closing:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                return
 
     async def append_stream(
         self, chunks: _Chunks, *, recorded_at: int | None = None
