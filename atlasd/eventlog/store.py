@@ -116,6 +116,7 @@ class EventStore:
         self._last_seq = writer.last_seq
         self._streams = writer.streams
         self._writer_task = asyncio.create_task(self._write_loop(), name="atlasd-writer")
+        self._writer_task.add_done_callback(self._writer_ended)
 
     @classmethod
     async def open(cls, config: StoreConfig) -> EventStore:
@@ -284,6 +285,20 @@ class EventStore:
                     future.set_result(outcome)
             self._changed.set()
             self._changed = asyncio.Event()
+
+    def _writer_ended(self, task: asyncio.Task[None]) -> None:
+        """If the writer task dies of a bug, fail every queued append and refuse new
+        ones, rather than leave appenders waiting for an answer that never comes."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.error("append_writer_failed error=%r", error)
+        self._closing = True
+        stranded = list(self._pending)
+        self._pending.clear()
+        for _, future in stranded:
+            if not future.done():
+                future.set_exception(Internal(f"the store's writer failed: {error!r}"))
 
     async def _gather_appenders(self, expected: int, deadline: float) -> None:
         """Wait until ``expected`` requests are queued, the deadline passes or the store

@@ -1,0 +1,53 @@
+"""A bug that kills the writer task fails the waiting appends instead of hanging them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atlasd.errors import Internal, Unavailable
+from atlasd.eventlog import EventStore, NewEvent, StoreConfig
+
+
+class _BrokenQueue(deque[Any]):
+    """A queue whose first take raises, as a bug in the write loop would."""
+
+    def popleft(self) -> Any:
+        raise RuntimeError("write loop bug")
+
+
+def _event(n: int) -> NewEvent:
+    return NewEvent(stream="build:b-1", type="BuildStarted", data={"build_id": "b-1", "n": n})
+
+
+async def test_appends_waiting_on_a_dead_writer_get_an_internal_error(data_dir: Path) -> None:
+    """Queued appends are answered with ``internal``, later ones refused with ``unavailable``."""
+    store = await EventStore.open(StoreConfig(data_dir=data_dir))
+    store._pending = _BrokenQueue()
+    waiting = asyncio.ensure_future(store.append(_event(1)))
+    with pytest.raises(Internal, match="writer failed"):
+        await asyncio.wait_for(waiting, timeout=10)
+    with pytest.raises(Unavailable):
+        await store.append(_event(2))
+    with pytest.raises(RuntimeError, match="write loop bug"):
+        await store.close()
+
+
+async def test_nothing_is_appended_by_a_writer_that_died(data_dir: Path) -> None:
+    """The failed append left no trace: reopening the data dir shows an empty log."""
+    store = await EventStore.open(StoreConfig(data_dir=data_dir))
+    store._pending = _BrokenQueue()
+    with pytest.raises(Internal):
+        await asyncio.wait_for(store.append(_event(1)), timeout=10)
+    with pytest.raises(RuntimeError):
+        await store.close()
+    reopened = await EventStore.open(StoreConfig(data_dir=data_dir))
+    try:
+        assert reopened.last_seq == 0
+        assert await reopened.read() == []
+    finally:
+        await reopened.close()
