@@ -45,6 +45,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from atlasd.eventlog.datadir import default_data_dir
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -175,15 +177,6 @@ def resolve_socket_path(
     if env.get("ATLASD_SOCKET"):
         return Path(env["ATLASD_SOCKET"])
     return default_socket_path(env)
-
-
-def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """CONTRACT section 1: ``$XDG_STATE_HOME/atlasd``, ``/var/lib/atlasd`` as root."""
-    env = os.environ if env is None else env
-    if os.geteuid() == 0:
-        return Path("/var/lib/atlasd")
-    state = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(state) / "atlasd"
 
 
 def derive_ingest_url(convex_url: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -19,14 +20,18 @@ DB_NAME = "atlasd.db"
 LOCK_NAME = "atlasd.lock"
 
 
-def default_data_dir() -> Path:
-    """CONTRACT section 1: $ATLASD_DATA_DIR, /var/lib/atlasd as root, else the XDG state dir."""
-    explicit = os.environ.get("ATLASD_DATA_DIR")
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """CONTRACT section 1: $ATLASD_DATA_DIR, /var/lib/atlasd as root, else the XDG state dir.
+
+    ``env`` defaults to ``os.environ`` (the config resolver passes its own).
+    """
+    env = os.environ if env is None else env
+    explicit = env.get("ATLASD_DATA_DIR")
     if explicit:
         return Path(explicit)
     if os.geteuid() == 0:
         return Path("/var/lib/atlasd")
-    state = os.environ.get("XDG_STATE_HOME")
+    state = env.get("XDG_STATE_HOME")
     base = Path(state) if state else Path.home() / ".local" / "state"
     return base / "atlasd"
 
