@@ -72,6 +72,18 @@ class _Base(
     id: RequestId = None
 
 
+def _new_event(params: EventIn | Append) -> NewEvent:
+    """The store's input from an ``append`` request or an ``append_batch`` item."""
+    return NewEvent(
+        stream=params.stream,
+        type=params.type,
+        data=params.data,
+        event_id=params.event_id,
+        meta=params.meta,
+        expected_version=params.expected_version,
+    )
+
+
 class EventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """One event to append, as sent by a client (an ``append_batch`` item)."""
 
@@ -83,14 +95,7 @@ class EventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_def
     expected_version: int | None = None
 
     def to_new_event(self) -> NewEvent:
-        return NewEvent(
-            stream=self.stream,
-            type=self.type,
-            data=self.data,
-            event_id=self.event_id,
-            meta=self.meta,
-            expected_version=self.expected_version,
-        )
+        return _new_event(self)
 
 
 class Ping(_Base, tag="ping"):
@@ -108,14 +113,7 @@ class Append(_Base, tag="append"):
     expected_version: int | None = None
 
     def to_new_event(self) -> NewEvent:
-        return NewEvent(
-            stream=self.stream,
-            type=self.type,
-            data=self.data,
-            event_id=self.event_id,
-            meta=self.meta,
-            expected_version=self.expected_version,
-        )
+        return _new_event(self)
 
 
 class AppendBatch(_Base, tag="append_batch"):
