@@ -31,7 +31,12 @@ export default defineSchema({
     hash: v.string(),
   })
     .index("by_event_id", ["event_id"])
-    .index("by_origin_seq", ["origin", "seq"]),
+    .index("by_origin_seq", ["origin", "seq"])
+    // read:events filters: each equality prefix followed by (origin, seq),
+    // so every combination pages in (origin, seq) order without a scan.
+    .index("by_stream_origin_seq", ["stream", "origin", "seq"])
+    .index("by_type_origin_seq", ["type", "origin", "seq"])
+    .index("by_stream_type_origin_seq", ["stream", "type", "origin", "seq"]),
 
   positions: defineTable({
     origin: v.string(),

@@ -17,10 +17,12 @@ import type * as endpoint from "../endpoint.js";
 import type * as http from "../http.js";
 import type * as ingest from "../ingest.js";
 import type * as inspect from "../inspect.js";
+import type * as lib_auth from "../lib/auth.js";
 import type * as lib_envelope from "../lib/envelope.js";
 import type * as lib_limits from "../lib/limits.js";
 import type * as lib_project from "../lib/project.js";
 import type * as lib_token from "../lib/token.js";
+import type * as read from "../read.js";
 import type * as views from "../views.js";
 
 /**
@@ -36,10 +38,12 @@ declare const fullApi: ApiFromModules<{
   http: typeof http;
   ingest: typeof ingest;
   inspect: typeof inspect;
+  "lib/auth": typeof lib_auth;
   "lib/envelope": typeof lib_envelope;
   "lib/limits": typeof lib_limits;
   "lib/project": typeof lib_project;
   "lib/token": typeof lib_token;
+  read: typeof read;
   views: typeof views;
 }>;
 export declare const api: FilterApi<
