@@ -121,16 +121,22 @@ def envelopes(
 class ConvexDouble:
     """One running double: ``with ConvexDouble() as double: ...``.
 
-    ``token`` is the ``ATLASD_INGEST_TOKEN`` the double accepts (a random one
-    by default); ``port`` 0 picks a free port; ``env`` adds environment
-    variables (``ATLASD_DOUBLE_VERIFY=1`` checks every fast-path lookup of the
-    double against convex-test's own scan).
+    ``token`` is the ``ATLASD_INGEST_TOKEN`` the double accepts and
+    ``read_token`` its ``ATLASD_READ_TOKEN`` (random ones by default);
+    ``port`` 0 picks a free port; ``env`` adds environment variables, and
+    wins over the tokens (``ATLASD_DOUBLE_VERIFY=1`` checks every fast-path
+    lookup of the double against convex-test's own scan).
     """
 
     def __init__(
-        self, token: str | None = None, port: int = 0, env: dict[str, str] | None = None
+        self,
+        token: str | None = None,
+        port: int = 0,
+        env: dict[str, str] | None = None,
+        read_token: str | None = None,
     ) -> None:
         self.token = token if token is not None else secrets.token_urlsafe(24)
+        self.read_token = read_token if read_token is not None else secrets.token_urlsafe(24)
         self._port = port
         self._env = env or {}
         self._process: subprocess.Popen[bytes] | None = None
@@ -162,7 +168,12 @@ class ConvexDouble:
                 "or `cd convex && npm ci`"
             )
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept open for the process's life
-        env = {**os.environ, **self._env, "ATLASD_INGEST_TOKEN": self.token}
+        env = {
+            **os.environ,
+            "ATLASD_INGEST_TOKEN": self.token,
+            "ATLASD_READ_TOKEN": self.read_token,
+            **self._env,
+        }
         self._process = subprocess.Popen(
             [node, "--import", "tsx", str(_SERVER), "--port", str(self._port), "--watch-stdin"],
             cwd=CONVEX_DIR,
