@@ -3,7 +3,8 @@
  * `useQuery` / `usePaginatedQuery` subscriptions and Convex's HTTP query API
  * work, each authorized first (lib/auth.ts).
  *
- * - `read:view`: one page of a view's rows (lib/viewread.ts);
+ * - `read:view`: one page of a view's rows, by its main time column
+ *   (the index choice is lib/viewquery.ts);
  * - `read:events`: one page of stored events, in (origin, seq) order;
  * - `read:origins`: every sending daemon's bookkeeping.
  *
@@ -16,6 +17,7 @@ import { ConvexError, v } from "convex/values";
 import type { Doc } from "./_generated/dataModel";
 import { query } from "./_generated/server";
 import { authorizeRead } from "./lib/auth";
+import { badRequest, readableView, viewRange } from "./lib/viewquery";
 
 /** Most rows one page may ask for. */
 export const MAX_PAGE_ITEMS = 1000;
@@ -23,12 +25,6 @@ export const MAX_PAGE_ITEMS = 1000;
 export const MAX_PAGE_BYTES = 8 * 1024 * 1024;
 /** Most origins `read:origins` answers; more is refused rather than cut silently. */
 export const MAX_ORIGINS = 1000;
-
-export type BadRequest = { code: "bad_request"; message: string };
-
-export function badRequest(message: string): never {
-  throw new ConvexError<BadRequest>({ code: "bad_request", message });
-}
 
 /** The caller's pagination options, checked and bounded by the deployment's limits. */
 export function pageOptions(opts: PaginationOptions): PaginationOptions {
@@ -95,5 +91,41 @@ export const origins = query({
       throw new ConvexError({ code: "too_large", message: `more than ${MAX_ORIGINS} origins; read them with npx convex data origins` });
     }
     return docs.map(({ origin, high_water, events, last_ingest_at }) => ({ origin, high_water, events, last_ingest_at }));
+  },
+});
+
+/**
+ * One page of the rows of `view` (any view of any pack), ordered by its main
+ * time column (`order`, default "asc"), optionally with equality `filter`
+ * on an indexed column set and/or the `origin` that created the rows. Each
+ * row is the view's columns plus `origin`.
+ */
+export const view = query({
+  args: {
+    view: v.string(),
+    paginationOpts: paginationOptsValidator,
+    order: v.optional(v.union(v.literal("asc"), v.literal("desc"))),
+    filter: v.optional(v.record(v.string(), v.any())),
+    origin: v.optional(v.string()),
+    token: v.optional(v.string()),
+  },
+  handler: async (ctx, { view: name, paginationOpts, order, filter, origin, token }) => {
+    await authorizeRead(ctx, token);
+    const info = readableView(name);
+    const opts = pageOptions(paginationOpts);
+    const range = viewRange(info, filter ?? {}, origin);
+    const result = await ctx.db
+      .query("view_rows")
+      .withIndex(range.index as "by_view_time", (q) => {
+        let r = q as unknown as { eq(field: string, value: unknown): unknown };
+        for (const [field, value] of range.eq) r = r.eq(field, value) as typeof r;
+        return r as unknown as ReturnType<typeof q.eq>;
+      })
+      .order(order ?? "asc")
+      .paginate(opts);
+    const page = result.page
+      .filter((doc) => range.origin === null || doc.origin === range.origin)
+      .map((doc) => ({ ...(doc.row as Record<string, unknown>), origin: doc.origin }));
+    return { ...result, page };
   },
 });

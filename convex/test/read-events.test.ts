@@ -39,7 +39,7 @@ function read(t: Backend, filter: { origin?: string; stream?: string; type?: str
   return allPages((cursor) => t.query(api.read.events, { paginationOpts: { numItems, cursor }, token: READ_TOKEN, ...filter }));
 }
 
-const key = (e: { origin: string; seq: number }): string => `${e.origin}/${e.seq}`;
+const key = (e: Record<string, unknown>): string => `${String(e.origin)}/${String(e.seq)}`;
 
 describe("read:events", () => {
   test("pages of 100 give every event exactly once, in (origin, seq) order, through each filter's index", async () => {

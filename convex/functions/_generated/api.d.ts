@@ -19,9 +19,12 @@ import type * as ingest from "../ingest.js";
 import type * as inspect from "../inspect.js";
 import type * as lib_auth from "../lib/auth.js";
 import type * as lib_envelope from "../lib/envelope.js";
+import type * as lib_layout from "../lib/layout.js";
 import type * as lib_limits from "../lib/limits.js";
+import type * as lib_packs from "../lib/packs.js";
 import type * as lib_project from "../lib/project.js";
 import type * as lib_token from "../lib/token.js";
+import type * as lib_viewquery from "../lib/viewquery.js";
 import type * as read from "../read.js";
 import type * as views from "../views.js";
 
@@ -40,9 +43,12 @@ declare const fullApi: ApiFromModules<{
   inspect: typeof inspect;
   "lib/auth": typeof lib_auth;
   "lib/envelope": typeof lib_envelope;
+  "lib/layout": typeof lib_layout;
   "lib/limits": typeof lib_limits;
+  "lib/packs": typeof lib_packs;
   "lib/project": typeof lib_project;
   "lib/token": typeof lib_token;
+  "lib/viewquery": typeof lib_viewquery;
   read: typeof read;
   views: typeof views;
 }>;
