@@ -10,14 +10,15 @@
  * - one `event_id` lookup per remaining event (an id may be stored under
  *   another origin);
  * - one lookup per distinct view row the batch touches, each row read and
- *   written once per batch (rows are kept in a Map meanwhile);
+ *   written once per batch (the pack engine, lib/engine.ts, keeps them in
+ *   memory meanwhile);
  * - one bounded range to advance the high water over positions stored earlier.
  */
 import { v } from "convex/values";
-import type { Doc, Id } from "./_generated/dataModel";
+import type { Id } from "./_generated/dataModel";
 import { internalMutation, internalQuery, type MutationCtx } from "./_generated/server";
 import { HIGH_WATER_SCAN } from "./lib/limits";
-import { project, rowKeys, ViewRows, type Slot } from "./lib/project";
+import { foldBatch } from "./lib/ingest_views";
 
 /** Seqs closer than this share one range read of `positions`. */
 const CLUSTER_GAP = 8;
@@ -73,59 +74,14 @@ async function heldPositions(ctx: MutationCtx, origin: string, seqs: readonly nu
   return held;
 }
 
-/** Loads every view row the new events may touch into a {@link ViewRows}. */
-async function loadRows(ctx: MutationCtx, events: Parameters<typeof rowKeys>[0]): Promise<ViewRows> {
-  const keys = rowKeys(events);
-  const rows = new ViewRows();
-  const fill = <Row>(map: Map<string, Slot<Row>>, k: string, doc: { _id: string } | null): void => {
-    map.set(k, { id: doc?._id ?? null, row: (doc as Row | null) ?? null, dirty: false });
-  };
-  await Promise.all([
-    ...[...keys.builds].map(async (id) => {
-      const doc = await ctx.db.query("builds").withIndex("by_build_id", (q) => q.eq("build_id", id)).first();
-      fill(rows.builds, id, doc);
-    }),
-    ...[...keys.tasks].map(async ([k, [buildId, taskId]]) => {
-      const doc = await ctx.db
-        .query("tasks")
-        .withIndex("by_build_task", (q) => q.eq("build_id", buildId).eq("task_id", taskId))
-        .first();
-      fill(rows.tasks, k, doc);
-    }),
-    ...[...keys.patterns].map(async (id) => {
-      const doc = await ctx.db.query("patterns").withIndex("by_pattern_id", (q) => q.eq("pattern_id", id)).first();
-      fill(rows.patterns, id, doc);
-    }),
-    ...[...keys.learnings].map(async (id) => {
-      const doc = await ctx.db.query("learnings").withIndex("by_learning_id", (q) => q.eq("learning_id", id)).first();
-      fill(rows.learnings, id, doc);
-    }),
-  ]);
-  return rows;
-}
-
-type ViewTable = "builds" | "tasks" | "patterns" | "learnings";
-
-/** Writes each changed row once: replaced when it existed, inserted otherwise. */
-async function flushRows(ctx: MutationCtx, rows: ViewRows): Promise<void> {
-  const writes: Array<Promise<unknown>> = [];
-  const flush = <T extends ViewTable>(table: T, map: Map<string, Slot<object>>): void => {
-    for (const s of map.values()) {
-      if (!s.dirty || s.row === null) continue;
-      // Loaded documents carry system fields; the row written back is the columns only.
-      const { _id, _creationTime, ...columns } = s.row as Record<string, unknown>;
-      void _id;
-      void _creationTime;
-      const value = columns as Omit<Doc<T>, "_id" | "_creationTime">;
-      writes.push(s.id === null ? ctx.db.insert(table, value as never) : ctx.db.replace(s.id as Id<T>, value as never));
-    }
-  };
-  flush("builds", rows.builds);
-  flush("tasks", rows.tasks);
-  flush("patterns", rows.patterns);
-  flush("learnings", rows.learnings);
-  for (const row of rows.executions) writes.push(ctx.db.insert("executions", row));
-  await Promise.all(writes);
+/** The highest seq `origin` held before this batch: its events below it that arrive now are late. */
+async function highestHeld(ctx: MutationCtx, origin: string): Promise<number> {
+  const last = await ctx.db
+    .query("positions")
+    .withIndex("by_origin_seq", (q) => q.eq("origin", origin))
+    .order("desc")
+    .first();
+  return last?.seq ?? 0;
 }
 
 /** Highest h such that `origin` holds every seq 1..h, starting from `from`. */
@@ -153,7 +109,10 @@ export const apply = internalMutation({
     let accepted = 0;
     let duplicates = 0;
     const record = await ctx.db.query("origins").withIndex("by_origin", (q) => q.eq("origin", origin)).first();
-    const held = await heldPositions(ctx, origin, events.map((e) => e.seq));
+    const [held, folded] = await Promise.all([
+      heldPositions(ctx, origin, events.map((e) => e.seq)),
+      highestHeld(ctx, origin),
+    ]);
 
     const unknown = events.filter((e) => !held.has(e.seq));
     const stored = await Promise.all(
@@ -162,6 +121,7 @@ export const apply = internalMutation({
     const storedElsewhere = new Set(stored.flatMap((doc) => (doc === null ? [] : [doc.event_id])));
 
     const fresh: typeof events = [];
+    const freshIds: Array<Promise<Id<"events">>> = [];
     const heldNow = new Set<number>();
     const writes: Array<Promise<unknown>> = [];
     for (const event of events) {
@@ -187,15 +147,20 @@ export const apply = internalMutation({
         accepted += 1;
         heldNow.add(event.seq);
         fresh.push(event);
-        writes.push(ctx.db.insert("events", event));
+        const id = ctx.db.insert("events", event);
+        freshIds.push(id);
+        writes.push(id);
         writes.push(ctx.db.insert("positions", { origin, seq: event.seq, event_id: event.event_id }));
       }
     }
     await Promise.all(writes);
 
-    const rows = await loadRows(ctx, fresh);
-    for (const event of fresh) project(rows, event);
-    await flushRows(ctx, rows);
+    const ids = await Promise.all(freshIds);
+    await foldBatch(
+      ctx,
+      fresh.map((e, i) => ({ ...e, _id: ids[i] as Id<"events">, arrival: Infinity })),
+      folded,
+    );
 
     const highWater = await advanceHighWater(ctx, origin, record?.high_water ?? 0, heldNow);
     const now = Date.now();

@@ -5,9 +5,7 @@
  */
 import { v } from "convex/values";
 import { internalQuery } from "./_generated/server";
-import { contractRow, VIEW_NAMES, type ViewName } from "./lib/project";
-
-const MAX_LIMIT = 10000;
+import { MAX_LIMIT, viewRows } from "./lib/rows";
 
 /** Events of `origin` with seq > `from_seq`, in seq order, as the daemon sent them. */
 export const events = internalQuery({
@@ -37,15 +35,8 @@ export const event = internalQuery({
   },
 });
 
-/** Every row of a view (up to 10,000), contract columns only, oldest first. */
+/** Every row of a view (up to 10,000), its columns only, oldest first; an unknown view throws. */
 export const view = internalQuery({
   args: { name: v.string() },
-  handler: async (ctx, { name }) => {
-    if (!(VIEW_NAMES as readonly string[]).includes(name)) {
-      throw new Error(`unknown view ${JSON.stringify(name)}; one of ${VIEW_NAMES.join(", ")}`);
-    }
-    const view = name as ViewName;
-    const docs = await ctx.db.query(view).take(MAX_LIMIT);
-    return docs.map((doc) => contractRow(view, doc));
-  },
+  handler: (ctx, { name }) => viewRows(ctx, name, {}, MAX_LIMIT),
 });

@@ -13,9 +13,6 @@
 import { defineSchema, defineTable } from "convex/server";
 import { v } from "convex/values";
 
-const text = v.union(v.string(), v.null());
-const number = v.union(v.number(), v.null());
-
 export default defineSchema({
   events: defineTable({
     seq: v.number(),
@@ -51,74 +48,6 @@ export default defineSchema({
     events: v.number(),
     last_ingest_at: v.number(),
   }).index("by_origin", ["origin"]),
-
-  builds: defineTable({
-    build_id: v.string(),
-    prd_id: text,
-    prd_name: text,
-    status: v.string(),
-    error: text,
-    started_at: number,
-    completed_at: number,
-    tasks_total: v.number(),
-    tasks_done: v.number(),
-    tasks_failed: v.number(),
-  })
-    .index("by_build_id", ["build_id"])
-    .index("by_status", ["status"]),
-
-  tasks: defineTable({
-    build_id: v.string(),
-    task_id: v.string(),
-    title: text,
-    agent: text,
-    status: v.string(),
-    dependencies: v.array(v.string()),
-    phase: number,
-    attempts: v.number(),
-    error: text,
-    created_at: v.number(),
-    updated_at: v.number(),
-  }).index("by_build_task", ["build_id", "task_id"]),
-
-  executions: defineTable({
-    event_id: v.string(),
-    build_id: v.string(),
-    task_id: v.string(),
-    agent: text,
-    model: text,
-    gates_passed: v.union(v.boolean(), v.null()),
-    duration_ms: number,
-    error: text,
-    recorded_at: v.number(),
-  })
-    .index("by_event_id", ["event_id"])
-    .index("by_build_task", ["build_id", "task_id"]),
-
-  patterns: defineTable({
-    pattern_id: v.string(),
-    name: text,
-    description: text,
-    code: text,
-    language: text,
-    tags: v.array(v.string()),
-    created_at: v.number(),
-  })
-    .index("by_pattern_id", ["pattern_id"])
-    .index("by_language", ["language"]),
-
-  learnings: defineTable({
-    learning_id: v.string(),
-    insight: text,
-    category: text,
-    build_id: text,
-    task_id: text,
-    pattern_id: text,
-    recorded_at: v.number(),
-  })
-    .index("by_learning_id", ["learning_id"])
-    .index("by_category", ["category"])
-    .index("by_build_id", ["build_id"]),
 
   // --- pack views (docs/convex.md, "How pack rows are stored") ---------------
 
@@ -174,8 +103,10 @@ export default defineSchema({
     views: v.array(v.string()),
     hashes: v.array(v.string()),
     phase: v.union(v.literal("clearing"), v.literal("folding"), v.literal("done")),
+    /** The origin being replayed (null between passes). */
     origin: v.union(v.string(), v.null()),
-    seq: v.number(),
+    /** origin -> the highest seq replayed so far; ingest folds these views only up to it. */
+    cursors: v.record(v.string(), v.number()),
     events: v.number(),
     started_at: v.number(),
     finished_at: v.union(v.number(), v.null()),

@@ -1,11 +1,11 @@
 /// <reference types="vite/client" />
 /** Building envelopes, posting batches and reading views back in the vitest suites. */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { convexTest } from "convex-test";
 import schema from "../functions/schema";
-import { contractRow, KEYS, VIEW_NAMES, type ViewName } from "../functions/lib/project";
+import { VIEW_NAMES, viewInfo } from "../functions/lib/packs";
 import type { Envelope } from "../functions/lib/envelope";
 
 export const modules = import.meta.glob("../functions/**/*.*s");
@@ -33,19 +33,38 @@ export type VectorEvent = {
   meta?: Record<string, unknown>;
 };
 
+export type Rows = Array<Record<string, unknown>>;
+
 export type Vector = {
   name: string;
   description: string;
+  /** Events the append-time schema refuses: they pin what a replay of an old log gives. */
+  legacy?: boolean;
   events: VectorEvent[];
-  expected: Record<ViewName, Array<Record<string, unknown>>>;
+  /**
+   * The order the remote receives the events in, as indexes into `events`
+   * (one POST each); seqs still follow `events`. Absent: in order.
+   */
+  arrival?: number[];
+  /** Rows of each view, sorted by key; a view not listed is empty. */
+  expected: Record<string, Rows>;
 };
 
-/** Every `*.json` vector in `dir`, with its file name. */
-export function loadVectors(dir: string): Array<[string, Vector]> {
+/** Every `*.json` vector under `dir` (sub-directories too), with its path relative to `dir`. */
+export function loadVectors(dir: string, prefix = ""): Array<[string, Vector]> {
   return readdirSync(dir)
-    .filter((name) => name.endsWith(".json"))
     .sort()
-    .map((name) => [name, JSON.parse(readFileSync(join(dir, name), "utf8")) as Vector]);
+    .flatMap((name): Array<[string, Vector]> => {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) return loadVectors(path, `${prefix}${name}/`);
+      if (!name.endsWith(".json")) return [];
+      return [[`${prefix}${name}`, JSON.parse(readFileSync(path, "utf8")) as Vector]];
+    });
+}
+
+/** Every view's expected rows: the listed ones, and `[]` for the others. */
+export function expectedViews(vector: Vector): Record<string, Rows> {
+  return Object.fromEntries(VIEW_NAMES.map((view) => [view, vector.expected[view] ?? []]));
 }
 
 let counter = 0;
@@ -80,16 +99,17 @@ export function post(t: Backend, body: unknown, init: { token?: string | null; r
   return t.fetch("/atlasd/ingest", { method: "POST", headers, body: init.raw ?? JSON.stringify(body) });
 }
 
-/** Every row of `view`, contract columns only, sorted by the view's key. */
-export async function viewRows(t: Backend, view: ViewName): Promise<Array<Record<string, unknown>>> {
-  const docs = await t.run((ctx) => ctx.db.query(view).collect());
-  return sortByKey(view, docs.map((d) => contractRow(view, d as Record<string, unknown>)));
+/** Every row of `view` (its columns only), sorted by the view's key. */
+export async function viewRows(t: Backend, view: string): Promise<Rows> {
+  const docs = await t.run((ctx) => ctx.db.query("view_rows").withIndex("by_view_key", (q) => q.eq("view", view)).collect());
+  return sortByKey(view, docs.map((d) => d.row as Record<string, unknown>));
 }
 
 /** Rows sorted by the view's key columns, compared column by column. */
-export function sortByKey(view: ViewName, rows: Array<Record<string, unknown>>): Array<Record<string, unknown>> {
+export function sortByKey(view: string, rows: Rows): Rows {
+  const keys = viewInfo(view).def.key;
   const compare = (a: Record<string, unknown>, b: Record<string, unknown>): number => {
-    for (const k of KEYS[view]) {
+    for (const k of keys) {
       const x = String(a[k]);
       const y = String(b[k]);
       if (x !== y) return x < y ? -1 : 1;
@@ -99,8 +119,9 @@ export function sortByKey(view: ViewName, rows: Array<Record<string, unknown>>):
   return [...rows].sort(compare);
 }
 
-export async function allViews(t: Backend): Promise<Record<ViewName, Array<Record<string, unknown>>>> {
-  const out = {} as Record<ViewName, Array<Record<string, unknown>>>;
+/** Every view's rows, by view name. */
+export async function allViews(t: Backend): Promise<Record<string, Rows>> {
+  const out: Record<string, Rows> = {};
   for (const view of VIEW_NAMES) out[view] = await viewRows(t, view);
   return out;
 }

@@ -1,7 +1,7 @@
 /**
  * Bundles the built-in pack definitions for the Convex functions.
  *
- *   node --import tsx tools/bundle_packs.ts           # (re)write functions/lib/packs.generated.ts
+ *   node --import tsx tools/bundle_packs.ts           # (re)write functions/lib/packs_generated.ts
  *   node --import tsx tools/bundle_packs.ts --check   # exit 1 if the bundled copy is stale
  *   ... --dir DIR                                     # read the pack files from DIR instead
  *
@@ -20,7 +20,7 @@ import { createHash } from "node:crypto";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const PACK_DIR = join(HERE, "..", "..", "atlasd", "packs", "builtin");
-export const BUNDLE = join(HERE, "..", "functions", "lib", "packs.generated.ts");
+export const BUNDLE = join(HERE, "..", "functions", "lib", "packs_generated.ts");
 
 /** JSON with object keys sorted at every level and no whitespace. */
 export function canonicalJson(value: unknown): string {

@@ -18,14 +18,19 @@ import type * as http from "../http.js";
 import type * as ingest from "../ingest.js";
 import type * as inspect from "../inspect.js";
 import type * as lib_auth from "../lib/auth.js";
+import type * as lib_engine from "../lib/engine.js";
 import type * as lib_envelope from "../lib/envelope.js";
+import type * as lib_fold from "../lib/fold.js";
+import type * as lib_ingest_views from "../lib/ingest_views.js";
 import type * as lib_layout from "../lib/layout.js";
 import type * as lib_limits from "../lib/limits.js";
 import type * as lib_packs from "../lib/packs.js";
-import type * as lib_project from "../lib/project.js";
+import type * as lib_packs_generated from "../lib/packs_generated.js";
+import type * as lib_rows from "../lib/rows.js";
 import type * as lib_token from "../lib/token.js";
 import type * as lib_viewquery from "../lib/viewquery.js";
 import type * as read from "../read.js";
+import type * as rebuild from "../rebuild.js";
 import type * as views from "../views.js";
 
 /**
@@ -42,14 +47,19 @@ declare const fullApi: ApiFromModules<{
   ingest: typeof ingest;
   inspect: typeof inspect;
   "lib/auth": typeof lib_auth;
+  "lib/engine": typeof lib_engine;
   "lib/envelope": typeof lib_envelope;
+  "lib/fold": typeof lib_fold;
+  "lib/ingest_views": typeof lib_ingest_views;
   "lib/layout": typeof lib_layout;
   "lib/limits": typeof lib_limits;
   "lib/packs": typeof lib_packs;
-  "lib/project": typeof lib_project;
+  "lib/packs_generated": typeof lib_packs_generated;
+  "lib/rows": typeof lib_rows;
   "lib/token": typeof lib_token;
   "lib/viewquery": typeof lib_viewquery;
   read: typeof read;
+  rebuild: typeof rebuild;
   views: typeof views;
 }>;
 export declare const api: FilterApi<

@@ -2,11 +2,11 @@
  * The pack definitions the deployment runs (docs/views.md, "The pack
  * format"): the bundled built-in packs, indexed by view and by event type.
  *
- * `packs.generated.ts` is a copy of `atlasd/packs/builtin/*.json` made by
+ * `packs_generated.ts` is a copy of `atlasd/packs/builtin/*.json` made by
  * `npm run packs`; this module gives it types and the lookups the engine,
  * the layout and the rebuild need.
  */
-import { BUNDLED_PACKS } from "./packs.generated";
+import { BUNDLED_PACKS } from "./packs_generated";
 
 export type ColumnType = "string" | "integer" | "number" | "boolean" | "string_list" | "json" | "time";
 export type FieldType = "id" | "string" | "integer" | "number" | "boolean" | "object" | "array" | "string_list" | "any";
