@@ -4,6 +4,7 @@
  * has; filters without an index are refused; every view of every pack reads
  * the same way. Transaction limits are on; rows are inserted directly.
  */
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { api } from "../functions/_generated/api";
 import { slotValues } from "../functions/lib/layout";
@@ -190,4 +191,18 @@ describe("every view of every pack is readable the same way", () => {
       expect(found, JSON.stringify(filter)).toEqual([{ ...rows[2], origin: ORIGINS[0] }]);
     }
   });
+});
+
+test("the filter table of docs/convex.md names every view, its main time and its filterable column sets", () => {
+  const doc = readFileSync(new URL("../../docs/convex.md", import.meta.url), "utf8");
+  const table = doc.split("| view | main time | filter on |")[1]!.split("\n\n")[0]!;
+  const documented = table
+    .split("\n")
+    .filter((line) => /^\| `/.test(line))
+    .map((line) => line.split("|").map((cell) => cell.trim().replaceAll("`", "")));
+  const expected = VIEW_NAMES.map((name) => {
+    const view = VIEWS.get(name) as ViewInfo;
+    return ["", name, view.def.time, filterableColumns(view).map((cols) => cols.join(", ")).join("; "), ""];
+  });
+  expect([...documented].sort()).toEqual([...expected].sort());
 });
