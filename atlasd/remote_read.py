@@ -68,11 +68,16 @@ class RemoteReadRefused(RemoteReadError):
 
 
 class Page(msgspec.Struct, frozen=True):
-    """One page of a paginated read: rows, whether it is the last, where to go on."""
+    """One page of a paginated read: rows, whether it is the last, where to go on.
+
+    ``rebuilding`` (views only): the deployment is rebuilding the view after a
+    definition change, so rows may be missing until it finishes.
+    """
 
     rows: list[dict[str, Any]]
     is_done: bool
     cursor: str | None
+    rebuilding: bool = False
 
 
 class RemoteOrigin(msgspec.Struct, frozen=True):
@@ -122,6 +127,7 @@ def _page(value: Any) -> Page:
         rows=[dict(row) for row in value["page"]],
         is_done=done,
         cursor=None if done or not isinstance(cursor, str) else cursor,
+        rebuilding=value.get("rebuilding") is True,
     )
 
 

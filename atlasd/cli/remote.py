@@ -108,13 +108,20 @@ def run_query(args: argparse.Namespace) -> int:
         if args.all and args.after:
             raise UsageError("--all reads from the start; drop --after")
         options: dict[str, Any] = {"order": args.order, "filter": filters, "origin": args.origin}
+        rows: list[dict[str, Any]] = []
+        rebuilding = False
         with _reader(args) as reader:
-            if args.all:
-                rows = list(reader.view_rows(args.view, page_size=size, **options))
-                cursor = None
-            else:
-                page = reader.view_page(args.view, cursor=args.after, page_size=size, **options)
-                rows, cursor = page.rows, page.cursor
+            cursor: str | None = args.after
+            while True:
+                page = reader.view_page(args.view, cursor=cursor, page_size=size, **options)
+                rows += page.rows
+                rebuilding = rebuilding or page.rebuilding
+                cursor = page.cursor
+                if cursor is None or not args.all:
+                    break
+        if rebuilding:
+            note = f"view {args.view} is being rebuilt on the deployment; rows may be missing"
+            print(f"atlasd remote query: {note}", file=sys.stderr)
         if args.json:
             print_json(rows)
         else:

@@ -98,7 +98,8 @@ export const origins = query({
  * One page of the rows of `view` (any view of any pack), ordered by its main
  * time column (`order`, default "asc"), optionally with equality `filter`
  * on an indexed column set and/or the `origin` that created the rows. Each
- * row is the view's columns plus `origin`.
+ * row is the view's columns plus `origin`; `rebuilding` is true while the
+ * view is being rebuilt after a definition change (rows may be missing).
  */
 export const view = query({
   args: {
@@ -126,6 +127,10 @@ export const view = query({
     const page = result.page
       .filter((doc) => range.origin === null || doc.origin === range.origin)
       .map((doc) => ({ ...(doc.row as Record<string, unknown>), origin: doc.origin }));
-    return { ...result, page };
+    // A view whose definition changed is rebuilt from the events in steps:
+    // until then rows may be missing or stale, and the answer says so.
+    const def = await ctx.db.query("view_defs").withIndex("by_view", (q) => q.eq("view", name)).first();
+    const rebuilding = def !== null && (def.rebuilding || def.hash !== info.hash);
+    return { ...result, page, rebuilding };
   },
 });

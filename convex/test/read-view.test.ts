@@ -151,6 +151,20 @@ test("the read cache of this suite changes no answer", async () => {
   }
 });
 
+test("an answer says when its view is being rebuilt after a definition change", async () => {
+  const local = backend();
+  const builds = VIEWS.get("builds") as ViewInfo;
+  const read = async (): Promise<boolean> =>
+    (await local.query(api.read.view, { view: "builds", paginationOpts: { numItems: 1, cursor: null }, token: READ_TOKEN })).rebuilding;
+  expect(await read()).toBe(false);
+  const id = await local.run((ctx) => ctx.db.insert("view_defs", { view: "builds", hash: builds.hash, rebuilding: false }));
+  expect(await read()).toBe(false);
+  await local.run((ctx) => ctx.db.patch(id, { rebuilding: true }));
+  expect(await read()).toBe(true);
+  await local.run((ctx) => ctx.db.patch(id, { rebuilding: false, hash: "an-older-definition" }));
+  expect(await read()).toBe(true);
+});
+
 describe("read:view refuses what no index answers", () => {
   const cases: Array<[string, Args, string]> = [
     ["an unknown view", { view: "nope" }, "unknown view"],
