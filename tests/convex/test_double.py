@@ -278,6 +278,17 @@ def test_the_fast_lookup_path_answers_as_convex_test_does() -> None:
         assert (build["tasks_total"], build["tasks_done"]) == (599, 300)
         assert len(double.events(origin)) == 600
         assert double.status(origin)["events"] == 600
+        # Late arrivals re-fold rows through the event_rows and view_rows indexes.
+        for path in VECTORS:
+            vector = json.loads(path.read_text())
+            if "arrival" not in vector:
+                continue
+            late = _origin()
+            batch = envelopes(late, vector["events"])
+            for i in vector["arrival"]:
+                assert double.ingest(late, [batch[i]]).json()["rejected"] == []
+        (thread,) = [row for row in double.view("threads") if row["thread_id"] == "lt1"]
+        assert thread["messages"] == 1
 
 
 def test_sigterm_stops_the_double_and_leaves_no_process() -> None:
