@@ -4,8 +4,10 @@
  * Stock convex-test answers every query by walking the ids of all documents
  * of all tables, so ingest slows down quadratically as tables grow. This
  * keeps, per database, the committed ids of each table and, for every index
- * whose first field holds a string, the committed ids per value. A query on
- * an index whose range starts with `.eq(firstField, "string")` then walks
+ * whose first field holds a string, the committed ids per value, and per
+ * pair of values when its second field holds a string too (view rows are
+ * found by `view` and `key`). A query on an index whose range starts with
+ * `.eq(firstField, "string")` (and `.eq(secondField, "string")`) then walks
  * only those ids plus every id written in the open transaction; convex-test's
  * own code still applies the whole range, the filters, the order and the
  * limit to them, so answers are unchanged as long as the candidates include
@@ -36,6 +38,8 @@ type State = {
   byTable: Map<string, Set<string>>;
   /** "table.index" -> first-field string value -> ids. */
   byIndex: Map<string, Map<string, Set<string>>>;
+  /** "table.index" -> JSON of the first two fields' string values -> ids. */
+  byPair: Map<string, Map<string, Set<string>>>;
   only: Set<string> | null;
 };
 
@@ -68,13 +72,32 @@ function track(db: FakeDb, state: State, id: string, old: Doc | undefined, now: 
       if (set === undefined) byValue.set(after, (set = new Set()));
       set.add(id);
     }
+    const second = index.fields[1];
+    if (second === undefined || second.includes(".")) continue;
+    let byPair = state.byPair.get(name);
+    if (byPair === undefined) state.byPair.set(name, (byPair = new Map()));
+    const pairBefore = pairOf(old, field, second);
+    if (pairBefore !== null) byPair.get(pairBefore)?.delete(id);
+    const pairAfter = pairOf(now, field, second);
+    if (pairAfter !== null) {
+      let set = byPair.get(pairAfter);
+      if (set === undefined) byPair.set(pairAfter, (set = new Set()));
+      set.add(id);
+    }
   }
+}
+
+/** The pair bucket of a document on an index's first two fields, when both hold strings. */
+function pairOf(doc: Doc | undefined, first: string, second: string): string | null {
+  const a = doc?.[first];
+  const b = doc?.[second];
+  return typeof a === "string" && typeof b === "string" ? JSON.stringify([a, b]) : null;
 }
 
 function stateOf(db: FakeDb): State {
   let state = states.get(db);
   if (state === undefined) {
-    state = { byTable: new Map(), byIndex: new Map(), only: null };
+    state = { byTable: new Map(), byIndex: new Map(), byPair: new Map(), only: null };
     states.set(db, state);
     for (const [id, doc] of Object.entries(db._documents)) track(db, state, id, undefined, doc);
   }
@@ -90,6 +113,10 @@ function candidates(db: FakeDb, state: State, query: Query): Set<string> | null 
   const first = source.range?.[0];
   if (index === undefined || first === undefined) return null;
   if (first.type !== "Eq" || first.fieldPath !== index.fields[0] || typeof first.value !== "string") return null;
+  const next = source.range?.[1];
+  if (next !== undefined && next.type === "Eq" && next.fieldPath === index.fields[1] && typeof next.value === "string") {
+    return new Set(state.byPair.get(source.indexName)?.get(JSON.stringify([first.value, next.value])) ?? []);
+  }
   return new Set(state.byIndex.get(source.indexName)?.get(first.value) ?? []);
 }
 

@@ -17,16 +17,12 @@ from typing import Any
 
 import pytest
 
+from atlasd.eventlog import VIEWS
+from atlasd.eventlog.projections import VIEW_SPECS
 from tests.support.convex_double import ConvexDouble
 
 VECTORS = sorted((Path(__file__).resolve().parents[1] / "vectors").glob("*.json"))
-KEYS = {
-    "builds": ("build_id",),
-    "tasks": ("build_id", "task_id"),
-    "executions": ("event_id",),
-    "patterns": ("pattern_id",),
-    "learnings": ("learning_id",),
-}
+KEYS = {view: VIEW_SPECS[view].key for view in VIEWS}
 # Generous: the daemon starts, appends and syncs within a second or two here.
 _WAIT = 60.0
 
@@ -107,7 +103,10 @@ def test_every_vector_synced_by_a_daemon_gives_the_same_views_remotely(
     """After a sync, each remote view equals the daemon's own, row for row."""
     appended = 0
     for path in VECTORS:
-        events = json.loads(path.read_text())["events"]
+        vector = json.loads(path.read_text())
+        if vector.get("legacy", False):
+            continue  # the daemon refuses their events now; test_double posts them to the remote
+        events = vector["events"]
         batch = [
             {
                 "stream": e["stream"],
