@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shlex
+import struct
 import subprocess
 import sys
 import time
@@ -13,7 +15,12 @@ from typing import Any
 
 import pytest
 
-from atlasd.remote_read import ConvexReader, RemoteReadError, RemoteReadRefused
+from atlasd.remote_read import (
+    ConvexReader,
+    RemoteReadError,
+    RemoteReadRefused,
+    from_convex_json,
+)
 from tests.support.convex_double import ConvexDouble, envelopes
 from tests.support.daemon import DaemonProcess, clean_env, running_daemon
 
@@ -224,3 +231,13 @@ def test_a_reader_reports_a_non_convex_answer_as_unavailable(convex_double: Conv
         pytest.raises(RemoteReadError),
     ):
         reader.origins()
+
+
+def test_convex_wire_values_decode_to_python_values() -> None:
+    """``$integer``, ``$float`` and ``$bytes`` become int, float and bytes, at any depth."""
+    five = base64.b64encode(struct.pack("<q", 5)).decode()
+    infinity = base64.b64encode(struct.pack("<d", float("inf"))).decode()
+    raw = base64.b64encode(b"\x00\x01").decode()
+    value = {"rows": [{"n": {"$integer": five}, "f": {"$float": infinity}, "b": {"$bytes": raw}}]}
+    assert from_convex_json(value) == {"rows": [{"n": 5, "f": float("inf"), "b": b"\x00\x01"}]}
+    assert from_convex_json({"$integer": five, "other": 1}) == {"$integer": five, "other": 1}
