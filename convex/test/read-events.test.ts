@@ -80,6 +80,23 @@ describe("read:events", () => {
     expect(rows).toEqual(batch);
   });
 
+  test("a page stops at 8 MiB read and continues after its last event, so large events never overflow a page", async () => {
+    const t = backend();
+    const origin = ORIGINS[0]!;
+    const big = "x".repeat(600_000);
+    const docs = Array.from({ length: 20 }, (_, i) => ({
+      origin, seq: i + 1, stream: "s", type: "Big", event_id: uuid(), version: i + 1,
+      data: { big }, meta: {}, recorded_at: i, hash: "0".repeat(64),
+    }));
+    await insertChunked(t, "events", docs, 5);
+    const first = await t.query(api.read.events, { paginationOpts: { numItems: 100, cursor: null }, token: READ_TOKEN });
+    expect(first.page.length).toBeGreaterThan(0);
+    expect(first.page.length).toBeLessThan(20);
+    expect(first.isDone).toBe(false);
+    const { rows } = await read(t, { origin });
+    expect(rows.map((e) => e.seq)).toEqual(docs.map((d) => d.seq));
+  });
+
   test("a page larger than 1000 items or not a positive integer is refused", async () => {
     const t = backend();
     for (const numItems of [0, 1001, 2.5]) {
