@@ -3,7 +3,8 @@
 A small client of the deployment's public read queries (``read:view``,
 ``read:events``, ``read:origins``) over Convex's HTTP query API: ``POST
 {CONVEX_URL}/api/query`` with ``{"path", "args", "format": "json"}``. Every
-call carries the read token (``ATLASD_READ_TOKEN``), never the ingest token.
+call carries the read token (``ATLASD_READ_TOKEN``), never the ingest token,
+or a signed-in user's JWT.
 It backs ``atlasd remote query``: handy for checking what a teammate's
 machine has synced.
 
@@ -16,8 +17,9 @@ Error hierarchy::
 Resource handling: one ``httpx.Client`` per :class:`ConvexReader`; close it
 with :meth:`ConvexReader.close` or ``with``.
 
-Error handling: the token travels only in request bodies; every message
-built here is passed through a redaction of it in case a server echoes it.
+Error handling: the read token travels only in request bodies, a JWT only
+in the ``Authorization`` header; every message built here is passed through
+a redaction of both in case a server echoes them.
 """
 
 from __future__ import annotations
@@ -132,22 +134,32 @@ def _page(value: Any) -> Page:
 
 
 class ConvexReader:
-    """Client of one deployment's read API; ``url`` is ``CONVEX_URL`` (``https://NAME.convex.cloud``)."""
+    """Client of one deployment's read API; ``url`` is ``CONVEX_URL`` (``https://NAME.convex.cloud``).
+
+    ``token`` is the read token, passed with every call; ``identity_token``
+    instead (or as well) signs the calls in as a Convex auth user (a JWT of
+    the deployment's auth provider, sent as ``Authorization: Bearer``).
+    """
 
     def __init__(
         self,
         url: str,
-        token: str,
+        token: str | None,
         timeout: float = 30.0,
         *,
+        identity_token: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = url.rstrip("/")
-        self._token = token
+        self._token = token or ""
+        self._secrets = [secret for secret in (token, identity_token) if secret]
+        headers = {"Content-Type": "application/json", "User-Agent": "atlasd-remote-read"}
+        if identity_token:
+            headers["Authorization"] = f"Bearer {identity_token}"
         self._client = httpx.Client(
             base_url=self.url,
             timeout=timeout,
-            headers={"Content-Type": "application/json", "User-Agent": "atlasd-remote-read"},
+            headers=headers,
             follow_redirects=False,
             transport=transport,
         )
@@ -239,7 +251,8 @@ class ConvexReader:
 
     def query(self, path: str, args: Mapping[str, Any]) -> Any:
         """Run the public query ``path`` with ``args`` plus the read token; its value."""
-        body = {"path": path, "args": {**args, "token": self._token}, "format": "json"}
+        call_args = {**args, "token": self._token} if self._token else dict(args)
+        body = {"path": path, "args": call_args, "format": "json"}
         try:
             response = self._client.post("/api/query", content=msgspec.json.encode(body))
         except httpx.HTTPError as exc:
@@ -262,7 +275,9 @@ class ConvexReader:
         raise RemoteReadRefused(self._clean(answer.error_message or f"{path} failed"))
 
     def _clean(self, text: str) -> str:
-        return text.replace(self._token, "[redacted]") if self._token else text
+        for secret in self._secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
 
 
 def _opts(cursor: str | None, page_size: int) -> dict[str, Any]:

@@ -12,7 +12,8 @@
  *   `{"path": "module:function", "args": {...}, "format": "json"}` ->
  *   `{"status": "success", "value": ...}` or
  *   `{"status": "error", "errorMessage": ..., "errorData": ...}` (HTTP 200);
- *   public and internal functions alike;
+ *   public and internal functions alike; `Authorization: Bearer JWT` runs
+ *   them as the identity of the JWT's `iss` and `sub` (decoded, not verified);
  * - `POST /_test/reset`: a fresh, empty database.
  *
  * Prints exactly one line on stdout once listening: `READY http://HOST:PORT`
@@ -68,8 +69,41 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** One `/api/{query,mutation,action}` call in Convex's wire format. */
-async function callFunction(kind: Kind, raw: Buffer, res: ServerResponse): Promise<void> {
+type Identity = { issuer: string; subject: string; tokenIdentifier: string };
+
+/**
+ * The signed-in identity of `Authorization: Bearer JWT` (null without the
+ * header), as Convex derives it from the token's `iss` and `sub`. TEST-ONLY:
+ * the JWT is decoded, never verified; a deployment checks its signature
+ * against the providers of its auth config.
+ */
+function identityOf(header: string | undefined): Identity | null {
+  if (header === undefined) return null;
+  const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1];
+  const payload = token?.split(".")[1];
+  if (payload === undefined) throw new BadAuth("Authorization: expected Bearer and a JWT");
+  let claims: { iss?: unknown; sub?: unknown };
+  try {
+    claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as typeof claims;
+  } catch {
+    throw new BadAuth("Authorization: the JWT payload is not JSON");
+  }
+  if (typeof claims?.iss !== "string" || typeof claims.sub !== "string") {
+    throw new BadAuth("Authorization: the JWT needs string iss and sub claims");
+  }
+  return { issuer: claims.iss, subject: claims.sub, tokenIdentifier: `${claims.iss}|${claims.sub}` };
+}
+
+class BadAuth extends Error {}
+
+/** One `/api/{query,mutation,action}` call in Convex's wire format, as the caller `authorization` names. */
+async function callFunction(kind: Kind, raw: Buffer, res: ServerResponse, authorization?: string): Promise<void> {
+  let identity: Identity | null;
+  try {
+    identity = identityOf(authorization);
+  } catch (error) {
+    return send(res, 401, { code: "Unauthenticated", message: (error as Error).message });
+  }
   let request: { path?: unknown; args?: unknown };
   try {
     request = JSON.parse(raw.toString("utf8")) as typeof request;
@@ -87,7 +121,8 @@ async function callFunction(kind: Kind, raw: Buffer, res: ServerResponse): Promi
   try {
     const decoded = jsonToConvex(argsValue as never) as Record<string, Value>;
     // The wire names functions by path; convex-test takes references of any visibility.
-    const call = backend[kind] as unknown as (ref: unknown, args: Record<string, Value>) => Promise<unknown>;
+    const caller = identity === null ? backend : backend.withIdentity(identity);
+    const call = caller[kind] as unknown as (ref: unknown, args: Record<string, Value>) => Promise<unknown>;
     const value = await call(makeFunctionReference(path.replace(/\.(ts|js)(?=:|$)/, "")), decoded);
     return send(res, 200, { status: "success", value: convexToJson((value ?? null) as Value) });
   } catch (error) {
@@ -136,7 +171,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const api = /^\/api\/(query|mutation|action)$/.exec(path);
   if (api !== null) {
     if (req.method !== "POST") return send(res, 405, { code: "MethodNotAllowed", message: "use POST" });
-    return callFunction(api[1] as Kind, raw, res);
+    return callFunction(api[1] as Kind, raw, res, req.headers.authorization);
   }
   if (path === "/_test/reset") {
     if (req.method !== "POST") return send(res, 405, { code: "MethodNotAllowed", message: "use POST" });

@@ -241,3 +241,35 @@ def test_convex_wire_values_decode_to_python_values() -> None:
     value = {"rows": [{"n": {"$integer": five}, "f": {"$float": infinity}, "b": {"$bytes": raw}}]}
     assert from_convex_json(value) == {"rows": [{"n": 5, "f": float("inf"), "b": b"\x00\x01"}]}
     assert from_convex_json({"$integer": five, "other": 1}) == {"$integer": five, "other": 1}
+
+
+def _jwt(issuer: str, subject: str) -> str:
+    """An unsigned JWT with ``iss`` and ``sub`` (the double decodes, never verifies)."""
+
+    def part(value: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part({'iss': issuer, 'sub': subject})}."
+
+
+@pytest.mark.slow
+def test_a_signed_in_identity_listed_on_the_deployment_reads_without_the_token() -> None:
+    """Over HTTP, a JWT of a listed identity reads; another user of the same issuer is refused."""
+    issuer = "https://auth.example.test"
+    env = {"ATLASD_READ_IDENTITIES": f"{issuer}|alice"}
+    with ConvexDouble(env=env) as double:
+        with ConvexReader(double.url, None, identity_token=_jwt(issuer, "alice")) as alice:
+            assert alice.origins() == []
+        bob_token = _jwt(issuer, "bob")
+        with (
+            ConvexReader(double.url, None, identity_token=bob_token) as bob,
+            pytest.raises(RemoteReadRefused) as refused,
+        ):
+            bob.origins()
+        assert refused.value.remote_code == "unauthorized"
+        assert bob_token not in refused.value.message
+        with (
+            ConvexReader(double.url, None, identity_token="not-a-jwt") as broken,
+            pytest.raises(RemoteReadError, match="HTTP 401"),
+        ):
+            broken.origins()
