@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from atlasd.packs.fields import check_data
+from atlasd.errors import InvalidValue
+from atlasd.packs.fields import compile_checker
 from atlasd.packs.loader import check_pack_set, load_builtin_packs, load_pack_dir
 from atlasd.packs.model import EventDef, Pack, View
 
@@ -36,6 +37,7 @@ class PackSet:
                 self.pack_of_view[name] = pack
             self.events.update(pack.events)
         self.view_names: tuple[str, ...] = tuple(self.views)
+        self._checkers = {t: compile_checker(event) for t, event in self.events.items()}
         self.event_types: frozenset[str] = frozenset(self.events)
 
     def view_version(self, view: str) -> int:
@@ -45,9 +47,11 @@ class PackSet:
 
     def check_event(self, event_type: str, data: Mapping[str, Any]) -> None:
         """:class:`~atlasd.errors.InvalidValue` when a pack type's data breaks its schema."""
-        event = self.events.get(event_type)
-        if event is not None:
-            check_data(event, data)
+        checker = self._checkers.get(event_type)
+        if checker is not None:
+            message = checker(data)
+            if message is not None:
+                raise InvalidValue(message)
 
 
 @functools.cache
