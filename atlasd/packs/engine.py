@@ -492,8 +492,8 @@ class _Rows:
             if all(_same(row[pos], value) for pos, value in match):
                 keys[key] = None
         for key in keys:
-            row = self.lookup(key)
-            if row is not None and all(_same(row[pos], value) for pos, value in match):
+            found = self.lookup(key)
+            if found is not None and all(_same(found[pos], value) for pos, value in match):
                 self.remove(key)
 
     def flush(self) -> None:
@@ -553,17 +553,17 @@ class Fold:
         self._pending = [0]
         pack_from: dict[str, int] = {}
         for name, seq in from_seq.items():
-            pack = packs.pack_of_view[name].name
-            if pack_from.setdefault(pack, seq) != seq:
-                raise ValueError(f"the views of pack {pack} are folded together, from one seq")
-        for pack in pack_from:
+            pack_name = packs.pack_of_view[name].name
+            if pack_from.setdefault(pack_name, seq) != seq:
+                raise ValueError(f"the views of pack {pack_name} are folded together, from one seq")
+        for pack_name in pack_from:
             missing = [
                 v
                 for v in packs.pack_of_view
-                if packs.pack_of_view[v].name == pack and v not in from_seq
+                if packs.pack_of_view[v].name == pack_name and v not in from_seq
             ]
             if missing:
-                raise ValueError(f"pack {pack}: views {', '.join(missing)} must be folded too")
+                raise ValueError(f"pack {pack_name}: views {', '.join(missing)} must be folded too")
         self.rows: dict[str, _Rows] = {
             name: _Rows(self, program.views[name]) for name in packs.views
         }
