@@ -14,68 +14,8 @@ from atlasd.eventlog import EventStore, NewEvent, StoreConfig, rebuild, verify
 from atlasd.packs.loader import PackError
 from tests.eventlog.vectors import VECTOR_DIR, append_vector, load
 
-NOTES: dict[str, Any] = {
-    "pack": "notes",
-    "views": {
-        "notes": {
-            "key": ["note_id"],
-            "columns": {
-                "note_id": "string",
-                "book_id": "string",
-                "text": "string",
-                "labels": "string_list",
-                "edits": "integer",
-                "created_at": "time",
-            },
-            "initial": {"edits": 0},
-            "time": "created_at",
-            "indexes": [["book_id"]],
-        }
-    },
-    "events": {
-        "NoteSaved": {
-            "stream": "note:{note_id}",
-            "fields": {
-                "note_id": {"type": "id", "required": True},
-                "book_id": {"type": "id", "required": True},
-                "text": {"type": "string", "required": True},
-            },
-            "needs": ["note_id"],
-            "apply": [
-                {
-                    "op": "upsert",
-                    "view": "notes",
-                    "key": {"note_id": "note_id"},
-                    "set": {"book_id": "book_id", "text": "text"},
-                    "set_once": {"created_at": "$time"},
-                    "increment": ["edits"],
-                }
-            ],
-        },
-        "NoteLabelled": {
-            "stream": "note:{note_id}",
-            "fields": {
-                "note_id": {"type": "id", "required": True},
-                "label": {"type": "string", "required": True},
-            },
-            "needs": ["note_id"],
-            "apply": [
-                {
-                    "op": "upsert",
-                    "view": "notes",
-                    "key": {"note_id": "note_id"},
-                    "add": {"labels": "label"},
-                }
-            ],
-        },
-        "BookBurnt": {
-            "stream": "book:{book_id}",
-            "fields": {"book_id": {"type": "id", "required": True}},
-            "needs": ["book_id"],
-            "apply": [{"op": "remove_matching", "view": "notes", "match": {"book_id": "book_id"}}],
-        },
-    },
-}
+#: An operator pack using every op: set, set once, count up, add to a list, remove matching.
+NOTES: dict[str, Any] = json.loads((Path(__file__).parent / "fixtures" / "notes.json").read_text())
 
 
 def note(note_id: str, book: str, text: str) -> NewEvent:
