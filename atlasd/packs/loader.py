@@ -34,6 +34,7 @@ __all__ = [
     "MAX_PACK_BYTES",
     "PackError",
     "check_pack_set",
+    "content_version",
     "load_builtin_packs",
     "load_pack_dir",
     "load_pack_text",
