@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
 from atlasd.eventlog.store import StreamResult
+from atlasd.packs.registry import PackSet
 
 __all__ = ["Store", "SyncControl"]
 
@@ -20,6 +21,9 @@ __all__ = ["Store", "SyncControl"]
 class Store(Protocol):
     @property
     def origin(self) -> str: ...
+
+    @property
+    def packs(self) -> PackSet: ...
 
     @property
     def last_seq(self) -> int: ...
