@@ -8,7 +8,8 @@ import sys
 
 def _loaded_after(statement: str) -> set[str]:
     """The atlasd modules a fresh interpreter holds after running ``statement``."""
-    code = f"{statement}; import sys; print(' '.join(m for m in sys.modules if m.startswith('atlasd')))"
+    listing = "print(' '.join(m for m in sys.modules if m.startswith('atlasd')))"
+    code = f"{statement}; import sys; {listing}"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
