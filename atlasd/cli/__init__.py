@@ -37,6 +37,7 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "export",
     "import": "import_",
     "backup": "backup",
+    "doctor": "doctor",
 }
 
 
