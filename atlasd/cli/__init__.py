@@ -38,6 +38,7 @@ SUBCOMMANDS: dict[str, str] = {
     "import": "import_",
     "backup": "backup",
     "doctor": "doctor",
+    "metrics": "metrics",
 }
 
 
