@@ -16,7 +16,7 @@ import msgspec
 from atlasd.cli import EXIT_DAEMON_ERROR, EXIT_OK
 from atlasd.doctor import Check, run_checks
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "render", "run"]
 
 
 def add_parser(subparsers: Any) -> None:

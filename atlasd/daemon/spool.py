@@ -53,6 +53,7 @@ from atlasd.wire import EventIn
 
 __all__ = [
     "REJECTED_DIR",
+    "SpoolCounts",
     "SpoolFileError",
     "SpoolOutcome",
     "SpoolReport",
