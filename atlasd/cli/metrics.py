@@ -19,7 +19,6 @@ from typing import Any
 from atlasd.cli import EXIT_OK
 from atlasd.cli._clientcli import UsageError, add_common, guarded
 from atlasd.client import Client
-from atlasd.client.metrics import exposition
 
 __all__ = ["add_parser", "run"]
 
@@ -41,6 +40,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from atlasd.client.metrics import exposition  # prometheus_client: only when run
+
     def body() -> int:
         with Client(args.socket, spool=False) as client:
             text = exposition(client.status_raw())
