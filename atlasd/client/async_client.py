@@ -17,6 +17,7 @@ so (``AppendOutcome.spooled``); every other call raises
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -151,10 +152,10 @@ class AsyncClient:
         try:
             result = await self.call(calls.batch_request(prepared))
         except DaemonUnreachable:
-            return await self._spool(prepared)
+            return await self._spool(prepared, batch=True)
         return [AppendOutcome.from_result(r) for r in calls.to_results(result)]
 
-    async def _spool(self, events: list[NewEvent]) -> list[AppendOutcome]:
+    async def _spool(self, events: list[NewEvent], *, batch: bool = False) -> list[AppendOutcome]:
         if not self.spool_enabled:
             raise DaemonUnreachable(f"no daemon answers on {self.socket_path}; spool disabled")
         if any(e.expected_version is not None for e in events):
@@ -162,7 +163,9 @@ class AsyncClient:
                 f"no daemon answers on {self.socket_path}; an append with "
                 "expected_version cannot be checked offline, so it was not spooled"
             )
-        path = await anyio.to_thread.run_sync(write_spool_file, self.spool_dir, events)
+        path = await anyio.to_thread.run_sync(
+            functools.partial(write_spool_file, self.spool_dir, events, batch=batch)
+        )
         return [AppendOutcome.spooled_to(e.event_id or "", str(path)) for e in events]
 
     async def read(

@@ -8,7 +8,10 @@ Nothing is dropped silently: bad arguments raise
 the daemon reports raise their :mod:`atlasd.errors` class.
 
 Reads (``query_patterns``, ``builds``, ``tasks``) need a running daemon and
-raise :class:`~atlasd.errors.DaemonUnreachable` without one.
+raise :class:`~atlasd.errors.DaemonUnreachable` without one. The other built-in
+packs' methods (``save_thread``, ``messages``, ``record_deployment``,
+``latest_deployment``, ``start_agent_job`` ...) come from
+:mod:`atlasd.client.pack_facade`.
 
 Example::
 
@@ -30,6 +33,7 @@ import msgspec
 
 from . import atlas_events as ev
 from .async_client import AsyncClient
+from .pack_facade import AsyncPackMethods, PackMethods
 from .results import AppendOutcome
 from .sync_client import Client
 
@@ -114,7 +118,7 @@ def _pattern_filter(language: str | None, tags: Sequence[str] | None) -> dict[st
     return query or None
 
 
-class AsyncAtlas:
+class AsyncAtlas(AsyncPackMethods):
     """The facade over an :class:`AsyncClient` (made from the same arguments if not given).
 
     ``meta`` is attached to every event written (e.g. ``{"tool": "orchestrator"}``).
@@ -263,7 +267,7 @@ class AsyncAtlas:
         return msgspec.convert(rows, list[Task], strict=False)
 
 
-class Atlas:
+class Atlas(PackMethods):
     """The blocking facade: the same methods as :class:`AsyncAtlas` over a :class:`Client`."""
 
     def __init__(

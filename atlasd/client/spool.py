@@ -4,6 +4,11 @@ A spool file is NDJSON, one event per line, each line shaped like an
 ``append_batch`` item (``stream``, ``type``, ``data``, ``event_id``,
 optional ``meta``). The daemon ingests each file as one atomic batch.
 
+Events of pack types are checked against their pack's schema first, as the
+daemon would (``data.task_id: required``), so that nothing is spooled that the
+daemon would refuse later: the built-in packs and the operator's from the
+default packs directory (the built-in ones alone when those do not load).
+
 Resource handling: the file is written under a temporary name that does not
 end in ``.ndjson`` (the daemon ignores it), flushed and fsynced, renamed to
 its final name with :func:`os.replace`, and the directory is fsynced, so the
@@ -16,6 +21,7 @@ propagates; the caller decides what to tell its user.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import time
@@ -26,6 +32,8 @@ import msgspec
 
 from atlasd.errors import InvalidValue
 from atlasd.eventlog.model import NewEvent
+from atlasd.packs.loader import PackError
+from atlasd.packs.registry import PackSet, builtin_packs, default_packs_dir, load_packs
 from atlasd.wire import EventIn
 
 __all__ = ["SPOOL_SUFFIX", "TEMP_PREFIX", "write_spool_file"]
@@ -41,14 +49,33 @@ _FILE_MODE = 0o640
 _encoder = msgspec.json.Encoder()
 
 
-def write_spool_file(spool_dir: Path, events: Sequence[NewEvent]) -> Path:
+@functools.cache
+def client_packs() -> PackSet:
+    """The packs whose schemas the client checks before spooling."""
+    try:
+        return load_packs(default_packs_dir())
+    except PackError:
+        return builtin_packs()
+
+
+def write_spool_file(spool_dir: Path, events: Sequence[NewEvent], *, batch: bool = False) -> Path:
     """Write ``events`` as one spool file and return its final path.
 
     Every event must carry an ``event_id`` (so re-ingesting never duplicates)
-    and no ``expected_version`` (it cannot be checked offline).
+    and no ``expected_version`` (it cannot be checked offline), and pass its
+    pack's schema (:class:`InvalidValue` naming the field, with ``events[i].``
+    in front for a ``batch``).
     """
     if not events:
         raise InvalidValue("nothing to spool: no events")
+    packs = client_packs()
+    for index, event in enumerate(events):
+        try:
+            packs.check_event(event.type, event.data)
+        except InvalidValue as error:
+            if not batch:
+                raise
+            raise InvalidValue(f"events[{index}].{error.message}") from None
     for index, event in enumerate(events):
         if event.event_id is None:
             raise InvalidValue(f"events[{index}].event_id is required to spool an event")

@@ -205,10 +205,10 @@ class Client:
         try:
             result = self.call(calls.batch_request(prepared))
         except DaemonUnreachable:
-            return self._spool(prepared)
+            return self._spool(prepared, batch=True)
         return [AppendOutcome.from_result(r) for r in calls.to_results(result)]
 
-    def _spool(self, events: list[NewEvent]) -> list[AppendOutcome]:
+    def _spool(self, events: list[NewEvent], *, batch: bool = False) -> list[AppendOutcome]:
         if not self.spool_enabled:
             raise DaemonUnreachable(f"no daemon answers on {self.socket_path}; spool disabled")
         if any(e.expected_version is not None for e in events):
@@ -216,7 +216,7 @@ class Client:
                 f"no daemon answers on {self.socket_path}; an append with "
                 "expected_version cannot be checked offline, so it was not spooled"
             )
-        path = write_spool_file(self.spool_dir, events)
+        path = write_spool_file(self.spool_dir, events, batch=batch)
         return [AppendOutcome.spooled_to(e.event_id or "", str(path)) for e in events]
 
     def read(

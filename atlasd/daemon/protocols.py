@@ -11,8 +11,10 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
 from atlasd.eventlog.store import StreamResult
+from atlasd.packs.registry import PackSet
 
 __all__ = ["Store", "SyncControl"]
 
@@ -22,7 +24,13 @@ class Store(Protocol):
     def origin(self) -> str: ...
 
     @property
+    def packs(self) -> PackSet: ...
+
+    @property
     def last_seq(self) -> int: ...
+
+    @property
+    def counters(self) -> AppendCounters: ...
 
     async def append(self, event: NewEvent) -> AppendResult: ...
 

@@ -206,6 +206,9 @@ class _Program:
             fn = f"h{n}"
             self.handlers[event_type] = fn
             lines.extend(self._event(fn, event))
+        for child in self.views.values():
+            if child.counted_by:
+                lines.extend(self._adjust(child))
         self.source = "\n".join(lines) + "\n"
         self.code = compile(self.source, "<atlasd packs fold>", "exec")
 
@@ -213,6 +216,50 @@ class _Program:
         name = f"K{len(self.consts)}"
         self.consts[name] = value
         return name
+
+    def _adjust(self, child: _ViewCode) -> list[str]:
+        """``ADJ_child(o, n)``: move a row of ``child`` out of the counts its old values
+        (``o``, None: it was not there) put it in, and into those of ``n``."""
+        at = {pos: i for i, pos in enumerate(child.contrib)}
+        groups: dict[tuple[str, tuple[int, ...]], list[tuple[int, tuple[Any, ...]]]] = {}
+        for parent, column, by, where in child.counted_by:
+            groups.setdefault((parent.name, by), []).append((column, where))
+        out = [f"def ADJ_{child.name}(o, n):"]
+        for side, sign in (("o", "-"), ("n", "+")):
+            out.append(f"    if {side} is not None:")
+            for (parent_name, by), counts in groups.items():
+                parent = self.views[parent_name]
+                parts = [f"{side}[{at[p]}]" for p in by]
+                key = parts[0] if parent.single else f"({', '.join(parts)},)"
+                nulls = " or ".join(f"{part} is None" for part in parts)
+                out += [
+                    f"        pk = {key}",
+                    f"        if not ({nulls}):",
+                    f"            pr = C_{parent_name}.get(pk)",
+                    "            if pr is None:",
+                    f"                pr = FIND_{parent_name}(pk)",
+                    "            if pr is not None:",
+                    f"                D_{parent_name}.add(pk)",
+                ]
+                for column, where in counts:
+                    conds = []
+                    for pos, allowed in where:
+                        value = f"{side}[{at[pos]}]"
+                        if all(type(a) is str for a in allowed):
+                            conds.append(
+                                f"(type({value}) is str and {value} in"
+                                f" {self.const(frozenset(allowed))})"
+                            )
+                        else:
+                            conds.append(f"_when({value}, {self.const(allowed)})")
+                    if conds:
+                        out += [
+                            f"                if {' and '.join(conds)}:",
+                            f"                    pr[{column}] {sign}= 1",
+                        ]
+                    else:
+                        out.append(f"                pr[{column}] {sign}= 1")
+        return out
 
     def _event(self, fn: str, event: EventDef) -> list[str]:
         out = [f"def {fn}(seq, event_id, data, t):"]
@@ -412,37 +459,12 @@ class _Rows:
         row = self.cache.get(key)
         return row if row is not None else self.find(key)
 
-    def adjust(self, old: tuple[Any, ...] | None, new: tuple[Any, ...] | None) -> None:
-        """Move this view's row between the counts over it (old / new: contrib values)."""
-        positions = self.code.contrib
-        for parent, column, by, where in self.code.counted_by:
-            before = after = None
-            if old is not None:
-                values = dict(zip(positions, old, strict=True))
-                if all(_when(values[p], allowed) for p, allowed in where):
-                    before = tuple(values[p] for p in by)
-            if new is not None:
-                values = dict(zip(positions, new, strict=True))
-                if all(_when(values[p], allowed) for p, allowed in where):
-                    after = tuple(values[p] for p in by)
-            if before == after:
-                continue
-            rows = self.fold.rows[parent.name]
-            for parent_key, delta in ((before, -1), (after, 1)):
-                if parent_key is None or any(part is None for part in parent_key):
-                    continue
-                key = parent_key[0] if parent.single else parent_key
-                row = rows.lookup(key)
-                if row is not None:
-                    row[column] += delta
-                    rows.dirty.add(key)
-
     def remove(self, key: Any) -> None:
         row = self.lookup(key)
         if row is None:
             return
         if self.code.contrib:
-            self.adjust(tuple(row[p] for p in self.code.contrib), None)
+            self.fold.adjusters[self.code.name](tuple(row[p] for p in self.code.contrib), None)
         del self.cache[key]
         self.dirty.discard(key)
         if key in self.new:
@@ -470,8 +492,8 @@ class _Rows:
             if all(_same(row[pos], value) for pos, value in match):
                 keys[key] = None
         for key in keys:
-            row = self.lookup(key)
-            if row is not None and all(_same(row[pos], value) for pos, value in match):
+            found = self.lookup(key)
+            if found is not None and all(_same(found[pos], value) for pos, value in match):
                 self.remove(key)
 
     def flush(self) -> None:
@@ -531,17 +553,17 @@ class Fold:
         self._pending = [0]
         pack_from: dict[str, int] = {}
         for name, seq in from_seq.items():
-            pack = packs.pack_of_view[name].name
-            if pack_from.setdefault(pack, seq) != seq:
-                raise ValueError(f"the views of pack {pack} are folded together, from one seq")
-        for pack in pack_from:
+            pack_name = packs.pack_of_view[name].name
+            if pack_from.setdefault(pack_name, seq) != seq:
+                raise ValueError(f"the views of pack {pack_name} are folded together, from one seq")
+        for pack_name in pack_from:
             missing = [
                 v
                 for v in packs.pack_of_view
-                if packs.pack_of_view[v].name == pack and v not in from_seq
+                if packs.pack_of_view[v].name == pack_name and v not in from_seq
             ]
             if missing:
-                raise ValueError(f"pack {pack}: views {', '.join(missing)} must be folded too")
+                raise ValueError(f"pack {pack_name}: views {', '.join(missing)} must be folded too")
         self.rows: dict[str, _Rows] = {
             name: _Rows(self, program.views[name]) for name in packs.views
         }
@@ -562,16 +584,33 @@ class Fold:
             ns[f"N_{name}"] = rows.new
             ns[f"NEW_{name}"] = rows.create
             ns[f"GET_{name}"] = rows.get
-            ns[f"ADJ_{name}"] = rows.adjust
+            ns[f"FIND_{name}"] = rows.find
             ns[f"REMOVE_{name}"] = rows.remove
             ns[f"REMOVE_MATCHING_{name}"] = rows.remove_matching
         exec(program.code, ns)  # the generated source: see _Program
+        self.adjusters: dict[str, Callable[[Any, Any], None]] = {
+            name: ns[f"ADJ_{name}"] for name in self.rows if f"ADJ_{name}" in ns
+        }
         self._handlers: dict[str, Callable[[int, str, dict[str, Any], int], None]] = {
             event_type: ns[fn]
             for event_type, fn in program.handlers.items()
             if packs.events[event_type].pack in pack_from
         }
         self._program = program
+        # per event type: the (view, cache, key sources in key order) of its upserts whose
+        # rows may be stored (rows keyed by the event's id cannot be)
+        self._plans: dict[str, list[tuple[str, dict[Any, list[Any]], tuple[str, ...]]]] = {}
+        for event_type in self._handlers:
+            plan: dict[tuple[str, tuple[str, ...]], None] = {}
+            for action in packs.events[event_type].apply:
+                if action.op != "upsert" or action.view in program.event_keyed:
+                    continue
+                by_column = dict(action.key)
+                view = packs.views[action.view]
+                plan[(action.view, tuple(by_column[k] for k in view.key))] = None
+            self._plans[event_type] = [
+                (view, self.rows[view].cache, sources) for view, sources in plan
+            ]
 
     @property
     def pending(self) -> int:
@@ -601,27 +640,24 @@ class Fold:
         """Read the stored rows of every key these events upsert and the cache lacks, with
         one statement per view; :meth:`_Rows.find` then answers from them."""
         wanted: dict[str, dict[Any, None]] = {}
-        packs = self.packs
-        for _seq, event_id, event_type, data, _t in events:
-            if event_type not in self._handlers:
+        plans = self._plans
+        for _seq, _event_id, event_type, data, _t in events:
+            plan = plans.get(event_type)
+            if plan is None:
                 continue
-            for action in packs.events[event_type].apply:
-                if action.op != "upsert":
-                    continue
-                parts = []
-                for _column, source in action.key:
-                    value = event_id if source == "$event_id" else data.get(source)
-                    if type(value) is not str or not value:
-                        break
-                    parts.append(value)
+            for view, cache, sources in plan:
+                if len(sources) == 1:
+                    key = data.get(sources[0])
+                    if type(key) is not str or not key or key in cache:
+                        continue
                 else:
-                    code = self.rows[action.view].code
-                    order = dict(zip((c for c, _ in action.key), parts, strict=True))
-                    ordered = [order[k] for k in code.view.key]
-                    key = ordered[0] if code.single else tuple(ordered)
-                    rows = self.rows[action.view]
-                    if key not in rows.cache and action.view not in self._program.event_keyed:
-                        wanted.setdefault(action.view, {})[key] = None
+                    key = tuple(data.get(source) for source in sources)
+                    if key in cache or not all(type(p) is str and p for p in key):
+                        continue
+                keys = wanted.get(view)
+                if keys is None:
+                    keys = wanted[view] = {}
+                keys[key] = None
         if sum(len(keys) for keys in wanted.values()) < _PREFETCH_MIN:
             return
         for view, keys in wanted.items():

@@ -34,6 +34,7 @@ __all__ = [
     "MAX_PACK_BYTES",
     "PackError",
     "check_pack_set",
+    "content_version",
     "load_builtin_packs",
     "load_pack_dir",
     "load_pack_text",
@@ -113,7 +114,7 @@ class _Checker:
     def name(self, value: Any, path: Path, what: str) -> str:
         if type(value) is not str or not _NAME.fullmatch(value):
             self.fail(path, f"{what} {value!r:.80} must match [a-z][a-z0-9_]{{0,62}}")
-        return cast(str, value)
+        return str(value)
 
     def names(self, value: Any, path: Path, what: str, allowed: Iterable[str]) -> tuple[str, ...]:
         allowed = tuple(allowed)
@@ -304,7 +305,7 @@ class _Checker:
             self.fail(
                 path, f"source {value!r:.80} is not a field of this event, $time or $event_id"
             )
-        return cast(str, value)
+        return str(value)
 
     def columns_map(
         self,

@@ -7,15 +7,17 @@ unique across the set (checked when it is made).
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from atlasd.packs.fields import check_data
+from atlasd.errors import InvalidValue
+from atlasd.packs.fields import compile_checker
 from atlasd.packs.loader import check_pack_set, load_builtin_packs, load_pack_dir
 from atlasd.packs.model import EventDef, Pack, View
 
-__all__ = ["ENGINE_REVISION", "PackSet", "builtin_packs", "load_packs"]
+__all__ = ["ENGINE_REVISION", "PackSet", "builtin_packs", "default_packs_dir", "load_packs"]
 
 #: Bump when the engine's reading of the same definition changes (views then rebuild).
 ENGINE_REVISION = 1
@@ -36,6 +38,7 @@ class PackSet:
                 self.pack_of_view[name] = pack
             self.events.update(pack.events)
         self.view_names: tuple[str, ...] = tuple(self.views)
+        self._checkers = {t: compile_checker(event) for t, event in self.events.items()}
         self.event_types: frozenset[str] = frozenset(self.events)
 
     def view_version(self, view: str) -> int:
@@ -43,11 +46,40 @@ class PackSet:
         pack = self.pack_of_view[view]
         return (pack.version * 31 + ENGINE_REVISION) % (1 << 53)
 
+    def view_types(self) -> dict[str, frozenset[str]]:
+        """For each view, the event types that can change it: those acting on it, and
+        those acting on the rows it counts."""
+        touching: dict[str, set[str]] = {name: set() for name in self.views}
+        for event_type, event in self.events.items():
+            for action in event.apply:
+                touching[action.view].add(event_type)
+        out = {}
+        for name, view in self.views.items():
+            types = set(touching[name])
+            for count in view.counts:
+                types |= touching[count.view]
+            out[name] = frozenset(types)
+        return out
+
     def check_event(self, event_type: str, data: Mapping[str, Any]) -> None:
         """:class:`~atlasd.errors.InvalidValue` when a pack type's data breaks its schema."""
-        event = self.events.get(event_type)
-        if event is not None:
-            check_data(event, data)
+        checker = self._checkers.get(event_type)
+        if checker is not None:
+            message = checker(data)
+            if message is not None:
+                raise InvalidValue(message)
+
+
+def default_packs_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$ATLASD_PACKS_DIR``; else ``/etc/atlasd/packs`` as root; else
+    ``$XDG_CONFIG_HOME/atlasd/packs`` (``~/.config/atlasd/packs``)."""
+    env = os.environ if env is None else env
+    if env.get("ATLASD_PACKS_DIR"):
+        return Path(env["ATLASD_PACKS_DIR"])
+    if os.geteuid() == 0:
+        return Path("/etc/atlasd/packs")
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or "~").expanduser() / ".config")
+    return Path(base) / "atlasd" / "packs"
 
 
 @functools.cache

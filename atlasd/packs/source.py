@@ -21,6 +21,8 @@ _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _LITERALS = {"true": True, "false": False, "null": None}
 _MAX_DEPTH = 64
+# The standard library's JSON string scanner: escapes and errors exactly as json.loads.
+_scanstring: Any = getattr(json.decoder, "scanstring")  # noqa: B009 - not in the stubs
 
 
 class PackSyntaxError(ValueError):
@@ -78,10 +80,10 @@ class _Parser:
 
     def string(self) -> str:
         try:
-            value, self.pos = json.decoder.scanstring(self.text, self.pos + 1)
+            value, self.pos = _scanstring(self.text, self.pos + 1)
         except json.JSONDecodeError as exc:
             raise PackSyntaxError(f"bad string: {exc.msg}", self.line(exc.pos)) from None
-        return value
+        return str(value)
 
     def object(self, path: Path) -> dict[str, Any]:
         self.pos += 1

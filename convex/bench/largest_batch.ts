@@ -52,6 +52,18 @@ type Mix = {
 const status = (n: number, gap: number): Envelope[] =>
   Array.from({ length: n }, (_, i) => envelope(1 + i * gap, "TaskStatusChanged", { build_id: `b${i}`, task_id: `t${i}`, status: "running", error: "e".repeat(40) }));
 
+/** The same rows as {@link status}, re-sent late: seqs in the gaps, below the origin's highest. */
+const lateStatus = (n: number): Envelope[] =>
+  Array.from({ length: n }, (_, i) => envelope(2 + i * 10, "TaskStatusChanged", { build_id: `b${i}`, task_id: `t${i}`, status: "done", error: "e".repeat(40) }));
+
+/** `n` messages of one thread, in setup batches that each fit. */
+const messages = (n: number): Envelope[][] => {
+  const all = Array.from({ length: n }, (_, i) => envelope(i + 1, "MessageSaved", { message_id: `m${i}`, thread_id: "th", role: "user", content: "c".repeat(40) }));
+  const out: Envelope[][] = [];
+  for (let i = 0; i < all.length; i += 500) out.push(all.slice(i, i + 500));
+  return out;
+};
+
 const bigCode = (bytes: number) => "x".repeat(bytes);
 // An encoded event stays under 1 MiB with its envelope.
 const PATTERN_CODE = (1 << 20) - 2048;
@@ -63,6 +75,18 @@ const mixes: Mix[] = [
     verify: true,
     setup: () => [],
     batch: (n) => status(n, 10),
+  },
+  {
+    name: "TaskStatusChanged re-sent late (quarantine retry): each re-folds a row with one stored event",
+    verify: true,
+    setup: (n) => [[...status(n, 10), envelope(10 * n + 5, "TaskStatusChanged", { build_id: "last", task_id: "last", status: "done" })]],
+    batch: (n) => lateStatus(n),
+  },
+  {
+    name: "one ThreadDeleted removing a thread of n messages (n = the count)",
+    verify: false,
+    setup: (n) => messages(n),
+    batch: (n) => [envelope(n + 1, "ThreadDeleted", { thread_id: "th" })],
   },
   {
     name: "the previous batch sent again (all duplicates)",

@@ -89,7 +89,9 @@ export default defineSchema({
     origin: v.string(),
     seq: v.number(),
     event: v.id("events"),
-  }).index("by_view_key_origin_seq", ["view", "key", "origin", "seq"]),
+  })
+    .index("by_view_key_origin_seq", ["view", "key", "origin", "seq"])
+    .index("by_view_origin_seq", ["view", "origin", "seq"]),
 
   /** Each view's definition hash as last built, and whether a rebuild is under way. */
   view_defs: defineTable({

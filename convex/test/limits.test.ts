@@ -20,7 +20,7 @@ afterAll(() => {
   delete process.env.ATLASD_INGEST_MAX_EVENTS;
 });
 
-/** Each event a TaskStatusChanged of its own build and task, seqs `gap` apart: 4 index ranges each. */
+/** Each event a TaskStatusChanged of its own build and task, seqs `gap` apart: 4 index ranges each (6 when late). */
 function worstBatch(count: number, gap: number): Envelope[] {
   return Array.from({ length: count }, (_, i) => ({
     seq: 1 + i * gap, event_id: uuid(), stream: `build:b${i}`, version: 1, type: "TaskStatusChanged",
@@ -34,6 +34,20 @@ test("the default batch of the worst event mix fits one transaction", async () =
   const response = await post(t, { origin: ORIGIN, events: worstBatch(DEFAULT_MAX_EVENTS, 10) });
   expect(response.status).toBe(200);
   expect(await response.json()).toMatchObject({ accepted: DEFAULT_MAX_EVENTS, high_water: 1 });
+});
+
+test("the default batch of late events, each re-folding its row, fits one transaction", async () => {
+  const t = backend();
+  const stored = worstBatch(DEFAULT_MAX_EVENTS, 10);
+  const last = { ...stored[0]!, seq: 10 * DEFAULT_MAX_EVENTS + 5, event_id: uuid(), data: { build_id: "z", task_id: "z", status: "done" } };
+  expect((await post(t, { origin: ORIGIN, events: [...stored, last] })).status).toBe(200);
+  // The same rows again, at the seqs left free below the origin's highest: all late.
+  const late = worstBatch(DEFAULT_MAX_EVENTS, 10).map((e) => ({ ...e, seq: e.seq + 1, event_id: uuid(), data: { ...e.data, status: "done" } }));
+  const response = await post(t, { origin: ORIGIN, events: late });
+  expect(response.status).toBe(200);
+  expect(await response.json()).toMatchObject({ accepted: DEFAULT_MAX_EVENTS });
+  const tasks = await t.run((ctx) => ctx.db.query("view_rows").withIndex("by_view_time", (q) => q.eq("view", "tasks")).take(3));
+  expect(tasks.map((doc) => (doc.row as { status: string }).status)).toEqual(["done", "done", "done"]);
 });
 
 test("a batch over the transaction limits is answered 413 so the sender splits it, storing nothing", async () => {

@@ -236,6 +236,22 @@ export class Engine {
     this.marked.set(entryId(view.name, key), await this.entry(view, key));
   }
 
+  /**
+   * Marks the rows of `view` its origin wrote after `event`: a late removal
+   * by match also removes rows that matched at its seq and have moved since.
+   */
+  private async markWrittenAfter(view: ViewInfo, event: StoredEvent): Promise<void> {
+    const docs = await this.ctx.db
+      .query("event_rows")
+      .withIndex("by_view_origin_seq", (q) => q.eq("view", view.name).eq("origin", event.origin).gt("seq", event.seq))
+      .take(REFOLD_MAX_EVENTS + 1);
+    if (docs.length > REFOLD_MAX_EVENTS) {
+      this.overflow.add(view.name);
+      return;
+    }
+    for (const doc of docs) if (!doc.key.startsWith("match:")) await this.mark(view, doc.key);
+  }
+
   /** Rows of `view` whose columns equal what `match` asks for: stored ones (by index) and those of this batch. */
   private async matching(view: ViewInfo, match: Record<string, string>, event: StoredEvent): Promise<Entry[]> {
     const columns = Object.keys(match);
@@ -282,6 +298,7 @@ export class Engine {
           if (late) await this.mark(view, entry.key);
           else await this.change(entry, null, null);
         }
+        if (late) await this.markWrittenAfter(view, event);
         continue;
       }
       const key = actionKey(view, action.key, event);

@@ -9,11 +9,12 @@
 
 /**
  * Events per POST; over this the endpoint answers 413. The worst mix
- * measured (every event a TaskStatusChanged of its own build and task, seqs
- * scattered) needs 4 index ranges per event, so 1,023 is the most that fits
- * 4,096; 900 keeps 10% headroom.
+ * measured (every event a late TaskStatusChanged of its own build and task,
+ * seqs scattered: a retry of quarantined events, each re-folding its row)
+ * needs 6 index ranges per event, so 682 is the most that fits 4,096; 600
+ * keeps 10% headroom.
  */
-export const DEFAULT_MAX_EVENTS = 900;
+export const DEFAULT_MAX_EVENTS = 600;
 /** Request body bytes per POST; over this the endpoint answers 413. */
 export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
 
