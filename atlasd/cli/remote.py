@@ -37,11 +37,19 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "remote",
         help="read the Convex deployment's views (ATLASD_READ_TOKEN)",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="remote_command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="remote_command", required=True, metavar="COMMAND", help="query or origins"
+    )
 
-    query = commands.add_parser("query", help="rows of a view on the deployment")
+    query = commands.add_parser(
+        "query",
+        help="rows of a view on the deployment",
+        description="Rows of a view on the deployment, one page or --all, in the order "
+        "of its main time column.",
+    )
     query.add_argument("view", help="a view name, e.g. builds, tasks, messages")
     query.add_argument("--origin", metavar="ORIGIN", help="only rows created by this machine")
     query.add_argument(
@@ -60,7 +68,11 @@ def add_parser(subparsers: Any) -> None:
     _add_common(query)
     query.set_defaults(func=run_query)
 
-    origins = commands.add_parser("origins", help="every machine that synced")
+    origins = commands.add_parser(
+        "origins",
+        help="every machine that synced",
+        description="Every machine that synced: high water, events stored, last ingest time.",
+    )
     _add_common(origins)
     origins.set_defaults(func=run_origins)
 
