@@ -169,6 +169,7 @@ describe("read:view refuses what no index answers", () => {
   const cases: Array<[string, Args, string]> = [
     ["an unknown view", { view: "nope" }, "unknown view"],
     ["an unknown column", { view: "tasks", filter: { colour: "red" } }, "no such column"],
+    ["an inherited property name as a column", { view: "tasks", filter: { constructor: "x" } }, "no such column"],
     ["a column without an index", { view: "tasks", filter: { title: "task 1" } }, "no index"],
     ["part of an index pair plus another column", { view: "tasks", filter: { status: "done", title: "x" } }, "no index"],
     ["a list column (contains-all has no index)", { view: "patterns", filter: { tags: ["a"] } }, "no index"],

@@ -60,7 +60,7 @@ function describe(view: ViewInfo): string {
 export function viewRange(view: ViewInfo, filter: Record<string, Value>, origin: string | undefined): ViewRange {
   const columns = Object.keys(filter);
   for (const column of columns) {
-    if (view.def.columns[column] === undefined) {
+    if (!Object.hasOwn(view.def.columns, column)) {
       badRequest(`filter.${column}: view ${view.name} has no such column; its columns: ${view.columns.join(", ")}`);
     }
   }
@@ -70,7 +70,7 @@ export function viewRange(view: ViewInfo, filter: Record<string, Value>, origin:
       : { index: "by_view_origin_time", eq: [["view", view.name], ["origin", origin]], origin: null };
   }
   const key = view.def.key;
-  if (columns.length === key.length && key.every((column) => column in filter)) {
+  if (columns.length === key.length && key.every((column) => Object.hasOwn(filter, column))) {
     return { index: "by_view_key", eq: [["view", view.name], ["key", rowKey(view, filter)]], origin: origin ?? null };
   }
   const plan = indexFor(view.name, columns);
