@@ -15,9 +15,13 @@ Hierarchy::
     ├── SlowConsumer            slow_consumer: a subscriber fell too far behind
     ├── Internal                internal: a bug; the message says what failed
     ├── DaemonUnreachable       client side only: no daemon answers the socket
-    └── RemoteError             atlasd.sync.remote: the Convex ingest did not take a
-                                batch; its ``kind`` (network, timeout, throttled,
-                                server, protocol, auth, bad_batch) drives the retry
+    ├── RemoteError             atlasd.sync.remote: the Convex ingest did not take a
+    │                           batch; its ``kind`` (network, timeout, throttled,
+    │                           server, protocol, auth, bad_batch) drives the retry
+    └── RemoteReadError         atlasd.remote_read: a read of the deployment got no
+        │                       usable answer (network, HTTP status, body)
+        └── RemoteReadRefused   the read query threw; ``remote_code`` says why
+                                (unauthorized, bad_request, ...)
 
 Lower-layer errors (sqlite3, OSError, httpx) are translated into these in
 exactly one place each, with ``raise ... from exc``.
