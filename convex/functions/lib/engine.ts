@@ -397,10 +397,9 @@ export class Engine {
     // Removals by match depend on the values the row passes through: widen
     // the event set until a replay brings no new match key.
     for (;;) {
-      for (const id of byId.values()) {
-        if (events.has(id)) continue;
-        const event = await this.storedEvent(id);
-        if (event !== null) events.set(id, event);
+      const missing = [...byId.values()].filter((id) => !events.has(id));
+      for (const event of await Promise.all(missing.map((id) => this.storedEvent(id)))) {
+        if (event !== null) events.set(event._id, event);
       }
       const result = this.replay(view, key, foldOrder([...events.values()]));
       let added = false;
@@ -420,14 +419,18 @@ export class Engine {
   /** Re-folds every row a late event addressed (see {@link fold}). */
   async refold(): Promise<void> {
     await this.writeEventRows();
-    for (const entry of this.marked.values()) {
-      try {
-        await this.refoldRow(entry);
-      } catch (error) {
-        if (!(error instanceof RefoldOverflow)) throw error;
-        this.overflow.add(entry.view.name);
-      }
-    }
+    // Rows re-fold concurrently (their reads overlap); count changes on a
+    // shared counting row are applied without an await in between.
+    await Promise.all(
+      [...this.marked.values()].map(async (entry) => {
+        try {
+          await this.refoldRow(entry);
+        } catch (error) {
+          if (!(error instanceof RefoldOverflow)) throw error;
+          this.overflow.add(entry.view.name);
+        }
+      }),
+    );
     this.marked.clear();
   }
 
