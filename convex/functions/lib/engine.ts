@@ -249,7 +249,7 @@ export class Engine {
       this.overflow.add(view.name);
       return;
     }
-    for (const doc of docs) if (!doc.key.startsWith("match:")) await this.mark(view, doc.key);
+    await Promise.all(docs.filter((doc) => !doc.key.startsWith("match:")).map((doc) => this.mark(view, doc.key)));
   }
 
   /** Rows of `view` whose columns equal what `match` asks for: stored ones (by index) and those of this batch. */
@@ -272,6 +272,8 @@ export class Engine {
       .collect();
     for (const doc of docs) {
       const id = entryId(view.name, doc.key);
+      const pending = this.loading.get(id);
+      if (pending !== undefined) await pending; // one entry per row, however it was first read
       if (!this.rows.has(id)) {
         const row = doc.row as Row;
         this.rows.set(id, { view, key: doc.key, id: doc._id, stored: row, row, origin: doc.origin, dirty: false });
