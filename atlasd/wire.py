@@ -146,7 +146,7 @@ class Subscribe(_Base, tag="subscribe"):
 
 
 class Query(_Base, tag="query"):
-    """Result: ``{"rows": [...]}`` from one of the five views."""
+    """Result: ``{"rows": [...]}`` from one view of the loaded packs."""
 
     view: str
     filter: dict[str, Any] | None = None

@@ -2,7 +2,7 @@
  * Storing a batch of events: the internal mutation behind `POST /atlasd/ingest`.
  *
  * One call is one transaction: every new event is stored once (keyed by
- * `event_id`), duplicates are skipped, the five views are updated and the
+ * `event_id`), duplicates are skipped, every pack view is updated and the
  * origin's record advanced, all or nothing. The reads are shaped for
  * Convex's per-transaction limits (docs/convex.md, "The largest safe batch"):
  * - one index range over `positions` per cluster of nearby seqs (one for a

@@ -249,7 +249,7 @@ export class Engine {
       this.overflow.add(view.name);
       return;
     }
-    for (const doc of docs) if (!doc.key.startsWith("match:")) await this.mark(view, doc.key);
+    await Promise.all(docs.filter((doc) => !doc.key.startsWith("match:")).map((doc) => this.mark(view, doc.key)));
   }
 
   /** Rows of `view` whose columns equal what `match` asks for: stored ones (by index) and those of this batch. */
@@ -272,6 +272,8 @@ export class Engine {
       .collect();
     for (const doc of docs) {
       const id = entryId(view.name, doc.key);
+      const pending = this.loading.get(id);
+      if (pending !== undefined) await pending; // one entry per row, however it was first read
       if (!this.rows.has(id)) {
         const row = doc.row as Row;
         this.rows.set(id, { view, key: doc.key, id: doc._id, stored: row, row, origin: doc.origin, dirty: false });
@@ -397,10 +399,9 @@ export class Engine {
     // Removals by match depend on the values the row passes through: widen
     // the event set until a replay brings no new match key.
     for (;;) {
-      for (const id of byId.values()) {
-        if (events.has(id)) continue;
-        const event = await this.storedEvent(id);
-        if (event !== null) events.set(id, event);
+      const missing = [...byId.values()].filter((id) => !events.has(id));
+      for (const event of await Promise.all(missing.map((id) => this.storedEvent(id)))) {
+        if (event !== null) events.set(event._id, event);
       }
       const result = this.replay(view, key, foldOrder([...events.values()]));
       let added = false;
@@ -420,14 +421,18 @@ export class Engine {
   /** Re-folds every row a late event addressed (see {@link fold}). */
   async refold(): Promise<void> {
     await this.writeEventRows();
-    for (const entry of this.marked.values()) {
-      try {
-        await this.refoldRow(entry);
-      } catch (error) {
-        if (!(error instanceof RefoldOverflow)) throw error;
-        this.overflow.add(entry.view.name);
-      }
-    }
+    // Rows re-fold concurrently (their reads overlap); count changes on a
+    // shared counting row are applied without an await in between.
+    await Promise.all(
+      [...this.marked.values()].map(async (entry) => {
+        try {
+          await this.refoldRow(entry);
+        } catch (error) {
+          if (!(error instanceof RefoldOverflow)) throw error;
+          this.overflow.add(entry.view.name);
+        }
+      }),
+    );
     this.marked.clear();
   }
 

@@ -253,7 +253,7 @@ export const BUNDLED_PACKS: readonly BundledPack[] = [
   },
   {
     "file": "atlas.json",
-    "version": "2a650b1d89e01",
+    "version": "57683494de54a",
     "definition": {
       "pack": "atlas",
       "description": "ATLAS builds: builds, their tasks, agent executions, stored patterns and learnings.",
@@ -422,11 +422,11 @@ export const BUNDLED_PACKS: readonly BundledPack[] = [
             },
             "prd_id": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "prd_name": {
               "type": "string",
-              "required": true
+              "required": false
             }
           },
           "needs": [
@@ -499,11 +499,11 @@ export const BUNDLED_PACKS: readonly BundledPack[] = [
             },
             "title": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "agent": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "status": {
               "type": "string",
@@ -519,11 +519,11 @@ export const BUNDLED_PACKS: readonly BundledPack[] = [
             },
             "dependencies": {
               "type": "string_list",
-              "required": true
+              "required": false
             },
             "phase": {
               "type": "number",
-              "required": true
+              "required": false
             }
           },
           "needs": [
@@ -648,27 +648,27 @@ export const BUNDLED_PACKS: readonly BundledPack[] = [
             },
             "agent": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "model": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "prompt": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "response": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "gates_passed": {
               "type": "boolean",
-              "required": true
+              "required": false
             },
             "duration_ms": {
               "type": "number",
-              "required": true
+              "required": false
             },
             "error": {
               "type": "string",
@@ -708,23 +708,23 @@ export const BUNDLED_PACKS: readonly BundledPack[] = [
             },
             "name": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "description": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "code": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "language": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "tags": {
               "type": "string_list",
-              "required": true
+              "required": false
             }
           },
           "needs": [
@@ -759,11 +759,11 @@ export const BUNDLED_PACKS: readonly BundledPack[] = [
             },
             "insight": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "category": {
               "type": "string",
-              "required": true
+              "required": false
             },
             "build_id": {
               "type": "string",
