@@ -48,6 +48,7 @@ import msgspec
 from atlasd.eventlog.datadir import default_data_dir
 
 __all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
     "Config",
     "ConfigError",
     "Secret",
@@ -60,6 +61,8 @@ __all__ = [
 ]
 
 MiB = 1024 * 1024
+#: The longest request line (and spool line) unless configured otherwise.
+DEFAULT_MAX_LINE_BYTES = 2 * MiB
 
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
 _PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
@@ -141,7 +144,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     #: Connections served at once; more are told ``unavailable`` and closed.
     max_connections: _Positive = 1024
     #: Longest request line; longer ones get ``too_large`` and a close.
-    max_line_bytes: _Positive = 2 * MiB
+    max_line_bytes: _Positive = DEFAULT_MAX_LINE_BYTES
+    #: A connection with no complete request line for this long while it has nothing
+    #: running or unanswered (idle, or a partial line trickling in) is closed.
+    #: Streams (``subscribe``, ``watch``) are exempt.
+    idle_timeout_s: _PositiveFloat = 60.0
     #: Events queued per subscriber before it is told ``slow_consumer``.
     subscriber_buffer: _Positive = 10_000
     #: A watched query is re-run at most once per this many ms.

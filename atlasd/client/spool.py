@@ -4,10 +4,11 @@ A spool file is NDJSON, one event per line, each line shaped like an
 ``append_batch`` item (``stream``, ``type``, ``data``, ``event_id``,
 optional ``meta``). The daemon ingests each file as one atomic batch.
 
-Resource handling: the file is written under a temporary name that does not
-end in ``.ndjson`` (the daemon ignores it), flushed and fsynced, renamed to
-its final name with :func:`os.replace`, and the directory is fsynced, so the
-daemon never sees a partial file and a power cut never loses a renamed one.
+Resource handling: the file follows the producer's contract of
+:mod:`atlasd.spoolname`: written under a temporary name (the daemon ignores
+it) with ``O_EXCL``, fsynced, renamed to its final (unique) name, and the
+directory is fsynced, so the daemon never sees a partial file and a power
+cut never loses a renamed one.
 
 Error handling: an ``OSError`` while writing removes the temporary file and
 propagates; the caller decides what to tell its user.
@@ -17,8 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,14 +25,11 @@ import msgspec
 
 from atlasd.errors import InvalidValue
 from atlasd.eventlog.model import NewEvent
+from atlasd.spoolname import SPOOL_SUFFIX, TEMP_PREFIX, new_spool_names
 from atlasd.wire import EventIn
 
 __all__ = ["SPOOL_SUFFIX", "TEMP_PREFIX", "write_spool_file"]
 
-#: Only files with this suffix are ingested.
-SPOOL_SUFFIX = ".ndjson"
-#: Files being written start with this and end in ``.part``; the daemon skips them.
-TEMP_PREFIX = ".tmp-"
 #: Spool files are readable by the directory's group, so a system daemon whose
 #: group owns a setgid spool dir can read what users drop there.
 _FILE_MODE = 0o640
@@ -59,10 +55,10 @@ def write_spool_file(spool_dir: Path, events: Sequence[NewEvent]) -> Path:
     body = b"".join(_encoder.encode(_to_line(event)) + b"\n" for event in events)
 
     spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    stem = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
-    temp = spool_dir / f"{TEMP_PREFIX}{stem}.part"
-    final = spool_dir / f"{stem}{SPOOL_SUFFIX}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+    temp_name, final_name = new_spool_names()
+    temp, final = spool_dir / temp_name, spool_dir / final_name
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temp, flags, _FILE_MODE)
     try:
         try:
             os.fchmod(fd, _FILE_MODE)  # the umask may have narrowed it
