@@ -22,12 +22,14 @@ request's ``id`` when the line was a JSON object that carried one.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+import re
+from typing import Annotated, Any, Literal, TypeAlias
 
 import msgspec
 
 from atlasd.errors import AtlasdError, BadRequest
 from atlasd.eventlog.model import Event, NewEvent
+from atlasd.eventlog.validation import MAX_VALUE_DEPTH
 
 __all__ = [
     "Append",
@@ -44,6 +46,7 @@ __all__ = [
     "SyncNow",
     "UnreadableRequest",
     "Watch",
+    "check_nesting",
     "decode_request",
     "decode_response",
     "encode_error",
@@ -60,6 +63,19 @@ RequestId: TypeAlias = int | float | str | bool | None
 DEFAULT_READ_LIMIT = 1000
 #: The largest ``limit`` a ``read`` accepts (bounds one response line).
 MAX_READ_LIMIT = 10_000
+#: Deepest nesting of a request line: an ``append_batch`` item's ``data`` at its
+#: deepest legal value (``{"events": [{"data": ...}]}``: three levels above it).
+#: Checked before decoding, so the decoder never recurses further.
+MAX_LINE_DEPTH = MAX_VALUE_DEPTH + 3
+#: The largest integer any request field takes (SQLite's signed 64 bits).
+MAX_INT64 = 2**63 - 1
+
+#: A sequence number, version or cursor: what fits the store's integer columns.
+Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
+#: An ``expected_version``: its sign is checked by the store's validation (invalid_value).
+Version = Annotated[int, msgspec.Meta(ge=-MAX_INT64, le=MAX_INT64)]
+ReadLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_READ_LIMIT)]
+QueryLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT64)]
 
 
 class _Base(
@@ -92,7 +108,7 @@ class EventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_def
     data: dict[str, Any]
     event_id: str | None = None
     meta: dict[str, Any] | None = None
-    expected_version: int | None = None
+    expected_version: Version | None = None
 
     def to_new_event(self) -> NewEvent:
         return _new_event(self)
@@ -110,7 +126,7 @@ class Append(_Base, tag="append"):
     data: dict[str, Any]
     event_id: str | None = None
     meta: dict[str, Any] | None = None
-    expected_version: int | None = None
+    expected_version: Version | None = None
 
     def to_new_event(self) -> NewEvent:
         return _new_event(self)
@@ -128,16 +144,16 @@ class Read(_Base, tag="read"):
     ``last_seq`` is a cursor: read again with ``from_seq = last_seq`` to go on.
     """
 
-    from_seq: int = 0
+    from_seq: Seq = 0
     stream: str | None = None
     types: list[str] | None = None
-    limit: int | None = None
+    limit: ReadLimit | None = None
 
 
 class Subscribe(_Base, tag="subscribe"):
     """Catch-up from ``from_seq`` (exclusive; ``"end"``: live only), then live."""
 
-    from_seq: int | Literal["end"] = 0
+    from_seq: Seq | Literal["end"] = 0
     stream: str | None = None
     types: list[str] | None = None
 
@@ -147,7 +163,7 @@ class Query(_Base, tag="query"):
 
     view: str
     filter: dict[str, Any] | None = None
-    limit: int | None = None
+    limit: QueryLimit | None = None
     order: Literal["asc", "desc"] | None = None
 
 
@@ -156,7 +172,7 @@ class Watch(_Base, tag="watch"):
 
     view: str
     filter: dict[str, Any] | None = None
-    limit: int | None = None
+    limit: QueryLimit | None = None
     order: Literal["asc", "desc"] | None = None
 
 
@@ -236,15 +252,44 @@ _response_decoder = msgspec.json.Decoder(Response)
 _encoder = msgspec.json.Encoder()
 
 
+# A JSON string (escapes included), matched in one C-level pass; what is left of a line
+# without its strings holds every bracket that counts.
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_INNERMOST_PAIR = re.compile(rb"\{\}|\[\]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def check_nesting(line: bytes, max_depth: int = MAX_LINE_DEPTH) -> None:
+    """Refuse a line nested deeper than ``max_depth`` before any decoder recurses into it.
+
+    Cheap for ordinary lines: with no more than ``max_depth`` opening brackets
+    in all, nothing else is looked at. Otherwise strings are cut out, the
+    brackets kept, and innermost pairs removed ``max_depth`` times; whatever
+    remains was deeper (or unbalanced: malformed either way).
+
+    Error handling: raises :class:`UnreadableRequest`.
+    """
+    if line.count(b"[") + line.count(b"{") <= max_depth:
+        return
+    brackets = _STRING.sub(b"", line).translate(None, _NOT_BRACKETS)
+    for _ in range(max_depth):
+        if not brackets:
+            return
+        brackets = _INNERMOST_PAIR.sub(b"", brackets)
+    if brackets:
+        raise UnreadableRequest(f"nested deeper than {max_depth} levels (or unbalanced)")
+
+
 def decode_request(line: bytes) -> Request:
     """Decode one request line (without or with its trailing newline).
 
     Error handling: raises :class:`UnreadableRequest` (a ``bad_request``) whose
     ``request_id`` is the line's ``id`` when it could be read, else ``None``.
     """
+    check_nesting(line)
     try:
         return _request_decoder.decode(line)
-    except (msgspec.MsgspecError, ValueError) as exc:
+    except (msgspec.MsgspecError, ValueError, RecursionError) as exc:
         raise _bad_request(line, exc) from exc
 
 

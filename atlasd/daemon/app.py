@@ -18,6 +18,7 @@ import logging
 import os
 import resource
 import signal
+from functools import partial
 from typing import Any
 
 import anyio
@@ -169,7 +170,7 @@ def _start_spool(tg: anyio.abc.TaskGroup, config: Config, store: Store) -> None:
         from atlasd.daemon.spool import run_spool
     except ImportError:
         return
-    tg.start_soon(run_spool, store, config.spool_dir)
+    tg.start_soon(partial(run_spool, max_line_bytes=config.max_line_bytes), store, config.spool_dir)
 
 
 def _raise_fd_limit(wanted: int) -> None:

@@ -36,6 +36,11 @@ log = logging.getLogger("atlasd.daemon")
 _encoder = msgspec.json.Encoder()
 
 SYNC_DISABLED_REASON = "sync disabled: set CONVEX_URL or ATLASD_INGEST_URL"
+#: Encoded bytes of events in one ``read`` page (and one catch-up page of a
+#: subscription): a page stops before passing it; its ``last_seq`` says where to go on.
+READ_PAGE_BYTES = 4 * 1024 * 1024
+#: Events fetched per step of a filtered page.
+_FILTERED_STEP = 256
 
 
 @dataclass
@@ -62,28 +67,58 @@ async def read_page(
     stream: str | None,
     types: frozenset[str] | None,
     limit: int,
+    max_bytes: int = READ_PAGE_BYTES,
 ) -> tuple[list[bytes], int]:
     """Encoded events after ``from_seq`` and the cursor to continue from.
 
-    The cursor is the last event's seq when the page is full, else the log's
-    head as it was before the read (everything up to it has been scanned).
+    A page ends after ``limit`` events or before the event that would take it
+    past ``max_bytes`` (it holds at least one event when there is one). The
+    cursor is then the last event's seq; otherwise it is the log's head as it
+    was before the read (everything up to it has been scanned).
     """
     head = store.last_seq
     if stream is None and types is None:
-        rows = await store.read_raw(from_seq, limit)
+        rows = await store.read_raw(from_seq, limit, max_bytes)
         raws = [raw for _, raw in rows]
         last = rows[-1][0] if rows else from_seq
+        # fewer than asked below the head: the byte budget ended the page
+        full = len(raws) >= limit or (bool(rows) and last < head)
     else:
+        raws, last, full = await _read_filtered(store, from_seq, stream, types, limit, max_bytes)
+    cursor = last if full else max(from_seq, head, last)
+    return raws, cursor
+
+
+async def _read_filtered(
+    store: Store,
+    from_seq: int,
+    stream: str | None,
+    types: frozenset[str] | None,
+    limit: int,
+    max_bytes: int,
+) -> tuple[list[bytes], int, bool]:
+    """A filtered page read in steps, so a byte budget never loads ``limit`` large events."""
+    raws: list[bytes] = []
+    total = 0
+    last = from_seq
+    while len(raws) < limit:
+        step = min(limit - len(raws), _FILTERED_STEP)
         events = await store.read(
-            from_seq=from_seq,
+            from_seq=last,
             stream=stream,
             types=sorted(types) if types is not None else None,
-            limit=limit,
+            limit=step,
         )
-        raws = [_encoder.encode(event) for event in events]
-        last = events[-1].seq if events else from_seq
-    cursor = last if len(raws) >= limit else max(from_seq, head, last)
-    return raws, cursor
+        for event in events:
+            raw = _encoder.encode(event)
+            if raws and total + len(raw) > max_bytes:
+                return raws, last, True
+            raws.append(raw)
+            total += len(raw)
+            last = event.seq
+        if len(events) < step:
+            break
+    return raws, last, len(raws) >= limit
 
 
 class Handlers:

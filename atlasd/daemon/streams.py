@@ -4,7 +4,9 @@ Both turn the connection into a one-way stream and run until the client goes
 away, the subscriber overflows (``slow_consumer``), or the daemon stops.
 
 Resource handling: a subscriber's memory is bounded by ``subscriber_buffer``
-events; a watcher keeps only the last answer it sent.
+events; a watcher keeps only the digest of the last answer it sent, and
+runs its query again only once its previous answer was taken by the client,
+so each watch holds at most one answer, whatever the client's reading pace.
 
 Error handling: failures before the stream starts (bad parameters, unknown
 view) are ordinary failure lines; after that, a failure line ends the stream.
@@ -12,6 +14,7 @@ view) are ordinary failure lines; after that, a failure line ends the stream.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +22,7 @@ import anyio
 import msgspec
 
 from atlasd import wire
+from atlasd.daemon.access import PeerCred
 from atlasd.daemon.handlers import Handlers, normalize_types, read_page
 from atlasd.daemon.hub import Subscriber
 from atlasd.daemon.log import log_event
@@ -40,7 +44,9 @@ SLOW_CONSUMER_GRACE_S = 5.0
 _encoder = msgspec.json.Encoder()
 
 
-async def run_subscription(handlers: Handlers, request: wire.Subscribe, send: Send) -> None:
+async def run_subscription(
+    handlers: Handlers, request: wire.Subscribe, send: Send, peer: PeerCred | None = None
+) -> None:
     """Catch-up from ``from_seq``, then live; returns when the stream ends."""
     state = handlers.state
     store, hub = state.store, state.hub
@@ -66,7 +72,14 @@ async def run_subscription(handlers: Handlers, request: wire.Subscribe, send: Se
             if not raws:  # overflowed
                 break
             await _send_unless_overflowed(send, lines(raws), sub)
-    log_event(log, logging.WARNING, "slow_consumer", buffer=state.config.subscriber_buffer)
+    log_event(
+        log,
+        logging.WARNING,
+        "slow_consumer",
+        buffer=state.config.subscriber_buffer,
+        pid=peer.pid if peer else None,
+        uid=peer.uid if peer else None,
+    )
     error = SlowConsumer(
         f"subscriber fell more than {state.config.subscriber_buffer} events behind; "
         "resubscribe with from_seq"
@@ -108,8 +121,11 @@ async def run_watch(handlers: Handlers, request: wire.Watch, send: Send) -> None
         except AtlasdError as exc:
             await send(wire.encode_error(request.id, exc))
             return
-        last = _encoder.encode(rows)
-        await send(wire.encode_ok(request.id, {"rows": msgspec.Raw(last)}))
+        encoded = _encoder.encode(rows)
+        del rows
+        last = hashlib.sha256(encoded).digest()
+        await send(wire.encode_ok(request.id, {"rows": msgspec.Raw(encoded)}))
+        del encoded
         while True:
             await watcher.wait()
             # Let a burst of commits settle into one re-run.
@@ -121,6 +137,9 @@ async def run_watch(handlers: Handlers, request: wire.Watch, send: Send) -> None
                 await send(wire.encode_error(request.id, exc))
                 return
             encoded = _encoder.encode(rows)
-            if encoded != last:
-                last = encoded
+            del rows
+            digest = hashlib.sha256(encoded).digest()
+            if digest != last:
+                last = digest
                 await send(wire.encode_rows_line(request.id, msgspec.Raw(encoded)))
+            del encoded

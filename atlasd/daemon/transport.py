@@ -145,6 +145,15 @@ class SocketTransport(anyio.abc.ByteStream):
         except (OSError, RuntimeError) as exc:
             raise anyio.BrokenResourceError from exc
 
+    async def drain(self) -> None:
+        """Wait until the transport's unsent bytes fall under its low-water mark."""
+        if self._closed:
+            raise anyio.ClosedResourceError
+        try:
+            await self._writer.drain()
+        except (OSError, RuntimeError) as exc:
+            raise anyio.BrokenResourceError from exc
+
     @property
     def unsent(self) -> int:
         """Bytes written but not yet taken by the kernel."""
