@@ -29,7 +29,7 @@ from atlasd.errors import AtlasdError, DaemonUnreachable, Internal
 from atlasd.eventlog.model import AppendResult, Event, NewEvent
 
 from . import calls
-from .connection import MAX_LINE, unreachable
+from .connection import MAX_LINE, check_daemon_owner, unreachable
 from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
 from .results import AppendOutcome, Pong, ReadResult, StatusReport
 from .spool import write_spool_file
@@ -54,6 +54,11 @@ class _BlockingConnection:
         except OSError as exc:
             sock.close()
             raise unreachable(path, exc) from exc
+        try:
+            check_daemon_owner(sock, path)
+        except BaseException:
+            sock.close()
+            raise
         sock.settimeout(None)
         self._sock = sock
         self._file: BinaryIO = sock.makefile("rb")
