@@ -17,6 +17,7 @@ import msgspec
 
 from atlasd.cli._clientcli import Progress, UsageError, add_common, guarded
 from atlasd.client import Client
+from atlasd.files import create_private
 
 __all__ = ["add_parser", "run"]
 
@@ -57,8 +58,11 @@ def _output(path: str | None) -> Any:
         sys.stdout.buffer.flush()
         return
     temp = f"{path}.part-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)
     try:
-        with open(temp, "wb") as f:
+        # 0600 whatever the umask: an export holds every event
+        with open(create_private(temp), "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

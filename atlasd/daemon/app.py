@@ -41,6 +41,10 @@ log = logging.getLogger("atlasd.daemon")
 
 #: How long requests already read may take to finish after SIGTERM before they are cut.
 SHUTDOWN_GRACE_S = 10.0
+#: The start-up page check reports at most this many problems ...
+INTEGRITY_MAX_ERRORS = 10
+#: ... and gives up (reported as unchecked) after this long.
+INTEGRITY_TIME_LIMIT_S = 30.0
 #: Descriptors needed besides client connections (database, WAL, spool, sync, ...).
 _SPARE_FDS = 64
 
@@ -124,6 +128,7 @@ async def _run(config: Config, store: Store, bound: BoundSocket, notifier: Notif
             _start_spool(tg, config, store)
             await tg.start(run_server)
             notifier.notify("READY=1", f"STATUS=serving on {bound.path}, last_seq={store.last_seq}")
+            tg.start_soon(_check_integrity, state)
             interval = watchdog_interval()
             if interval is not None:
                 tg.start_soon(watchdog_loop, notifier, interval)
@@ -149,6 +154,32 @@ async def _run(config: Config, store: Store, bound: BoundSocket, notifier: Notif
             if grace.cancelled_caught:
                 log_event(log, logging.WARNING, "shutdown_grace_expired", grace_s=SHUTDOWN_GRACE_S)
             tg.cancel_scope.cancel()
+
+
+async def _check_integrity(state: DaemonState) -> None:
+    """Check the database's pages once, in the background: the log and ``status`` say
+    at once when one is damaged, instead of reads failing later with ``internal``."""
+    from atlasd.eventlog.datadir import db_path
+    from atlasd.eventlog.integrity import quick_check
+
+    path = db_path(state.config.data_dir)
+    report = await anyio.to_thread.run_sync(
+        quick_check, path, INTEGRITY_MAX_ERRORS, INTEGRITY_TIME_LIMIT_S, abandon_on_cancel=True
+    )
+    state.integrity = report
+    if report.state == "corrupt":
+        log_event(
+            log,
+            logging.ERROR,
+            "database_corrupt",
+            path=path,
+            problems="; ".join(report.problems),
+            hint="stop the daemon, `atlasd verify`, restore a backup",
+        )
+    elif report.state == "unchecked":
+        log_event(log, logging.WARNING, "integrity_unchecked", reason="; ".join(report.problems))
+    else:
+        log_event(log, logging.INFO, "integrity_ok", ms=report.ms)
 
 
 def _sync_worker(config: Config, store: Store) -> SyncControl | None:

@@ -27,7 +27,9 @@ from atlasd.daemon.hub import Hub
 from atlasd.daemon.log import log_event
 from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
+from atlasd.eventlog.integrity import IntegrityReport
 from atlasd.eventlog.model import AppendResult
+from atlasd.redact import redact
 
 __all__ = ["DaemonState", "Handlers", "normalize_types", "read_page"]
 
@@ -54,6 +56,8 @@ class DaemonState:
     started: float = field(default_factory=time.monotonic)
     connections: int = 0
     stopping: bool = False
+    #: The start-up page check's outcome (None while it runs).
+    integrity: IntegrityReport | None = None
 
 
 def normalize_types(types: list[str] | None) -> frozenset[str] | None:
@@ -146,7 +150,7 @@ class Handlers:
                 error=f"{type(exc).__name__}: {exc}",
                 exc_info=True,
             )
-            return wire.encode_error(request.id, Internal(f"{type(exc).__name__}: {exc}"))
+            return wire.encode_error(request.id, Internal(redact(f"{type(exc).__name__}: {exc}")))
         return wire.encode_ok(request.id, result)
 
     def submit_append(self, request: wire.Append, answer: Callable[[bytes], None]) -> None:
@@ -186,7 +190,7 @@ class Handlers:
             error=f"{type(exc).__name__}: {exc}",
             exc_info=in_handler,  # the traceback is at hand only inside the except block
         )
-        return wire.encode_error(request.id, Internal(f"{type(exc).__name__}: {exc}"))
+        return wire.encode_error(request.id, Internal(redact(f"{type(exc).__name__}: {exc}")))
 
     async def _dispatch(self, request: wire.Request) -> Any:
         match request:
@@ -204,7 +208,8 @@ class Handlers:
             case wire.Ping():
                 return {"version": atlasd.__version__, "origin": self.store.origin}
             case wire.Status():
-                return await self.status()
+                # the sync part carries remote errors, which might echo the token
+                return msgspec.Raw(redact(_encoder.encode(await self.status()).decode()).encode())
             case wire.SyncNow():
                 return await self.sync_now(request)
         raise BadRequest(f"op {type(request).__name__.lower()} cannot be used here")
@@ -249,6 +254,7 @@ class Handlers:
             "watchers": len(state.hub.watchers),
             "socket": str(state.config.socket),
             "data_dir": str(state.config.data_dir),
+            "integrity": state.integrity or {"state": "checking"},
         }
 
     async def sync_status(self) -> dict[str, Any]:

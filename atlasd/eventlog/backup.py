@@ -28,6 +28,7 @@ from pathlib import Path
 
 from atlasd.errors import Internal, Unavailable
 from atlasd.eventlog.datadir import db_path
+from atlasd.files import create_private
 
 __all__ = ["BackupInfo", "backup", "backup_destination"]
 
@@ -65,6 +66,7 @@ def backup(data_dir: Path, dest: Path, *, overwrite: bool = False) -> BackupInfo
     with contextlib.suppress(FileNotFoundError):
         temp.unlink()
     try:
+        os.close(create_private(temp))  # 0600 whatever the umask; SQLite keeps the mode
         _copy(source_path, temp)
         last_seq, events = _check(temp)
         _fsync_file(temp)

@@ -6,6 +6,7 @@ Layout: ``DATA_DIR/atlasd.db`` (with ``-wal`` and ``-shm``), ``DATA_DIR/spool/``
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Mapping
@@ -13,8 +14,17 @@ from pathlib import Path
 from types import TracebackType
 
 from atlasd.errors import Unavailable
+from atlasd.files import create_private, make_private
 
-__all__ = ["DB_NAME", "LOCK_NAME", "DataDirLock", "db_path", "default_data_dir", "ensure_data_dir"]
+__all__ = [
+    "DB_NAME",
+    "LOCK_NAME",
+    "DataDirLock",
+    "db_path",
+    "default_data_dir",
+    "ensure_data_dir",
+    "secure_db_files",
+]
 
 DB_NAME = "atlasd.db"
 LOCK_NAME = "atlasd.lock"
@@ -42,6 +52,19 @@ def ensure_data_dir(data_dir: Path) -> Path:
     return data_dir
 
 
+def secure_db_files(data_dir: Path) -> None:
+    """Make the database (and its ``-wal``, ``-shm``) 0600 whatever the umask.
+
+    A missing database is created empty with that mode before SQLite opens
+    it; SQLite gives its ``-wal`` and ``-shm`` files the database's mode.
+    """
+    path = db_path(data_dir)
+    with contextlib.suppress(FileExistsError):
+        os.close(create_private(path))
+    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", LOCK_NAME):
+        make_private(data_dir / name)
+
+
 def db_path(data_dir: Path) -> Path:
     return data_dir / DB_NAME
 
@@ -62,7 +85,7 @@ class DataDirLock:
 
     def acquire(self) -> None:
         ensure_data_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

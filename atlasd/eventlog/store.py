@@ -30,7 +30,7 @@ import msgspec
 
 from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unavailable
 from atlasd.eventlog.config import StoreConfig
-from atlasd.eventlog.datadir import db_path, ensure_data_dir
+from atlasd.eventlog.datadir import db_path, ensure_data_dir, secure_db_files
 from atlasd.eventlog.ids import canonical_event_id
 from atlasd.eventlog.model import (
     AppendResult,
@@ -122,6 +122,7 @@ class EventStore:
     async def open(cls, config: StoreConfig) -> EventStore:
         """Create or migrate the data dir's database and rebuild any stale view."""
         ensure_data_dir(config.data_dir)
+        secure_db_files(config.data_dir)
         path = db_path(config.data_dir)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlasd-writer")
         writer = Writer(path, config)
