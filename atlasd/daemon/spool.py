@@ -35,10 +35,10 @@ no further than the size the file had when it was opened, and a line longer
 than the socket's line limit rejects the file after reading at most that
 many bytes of it, so memory stays bounded whatever the file holds (a sparse
 1 GiB file with no newline costs one line's worth). A file still changing
-(its size or mtime moved during the first pass) is left for a later scan
-before the store is touched, so a writer that never finishes never holds the
-store's writer. Temporary files (``.tmp-*``) left by writers that died are
-removed after a day.
+(modified less than ``SETTLE_S`` ago, or its size or mtime moved during
+the first pass) is left for a later scan before the store is touched, so
+a writer that never finishes never holds the store's writer. Temporary
+files (``.tmp-*``) left by writers that died are removed after a day.
 
 Error handling: a store that is unavailable (disk full, shutting down) or
 fails internally leaves the file in place for the next scan; everything else
@@ -107,6 +107,10 @@ _STEP_MS = 20
 _STALE_TEMP_S = 24 * 3600
 #: Events parsed and handed to the store at a time (bounds ingest memory).
 CHUNK_EVENTS = 2_000
+#: A file modified less than this long ago may still be written: it waits (the daemon's
+#: watcher looks again once it has settled). Producers that follow the contract lose
+#: only this much latency.
+SETTLE_S = 0.5
 #: Read buffer of one file pass.
 _READ_BLOCK = 64 * 1024
 #: Lines between two looks at the stop flag (a daemon stop never waits for a whole file).
@@ -154,6 +158,8 @@ class SpoolReport:
     events: int = 0
     duplicates: int = 0
     reason: str | None = None
+    #: Deferred because it was modified moments ago (it may still be written).
+    fresh: bool = False
 
 
 class SpoolFileError(Exception):
@@ -162,6 +168,10 @@ class SpoolFileError(Exception):
 
 class SpoolFileChanged(SpoolFileError):
     """The file changed while it was read: still being written; try again later."""
+
+
+class _Fresh(SpoolFileChanged):
+    """Modified moments ago: maybe still being written; looked at again once settled."""
 
 
 class SpoolDirError(Exception):
@@ -283,9 +293,17 @@ def _open_entry(dir_fd: int, name: str) -> int:
     return fd
 
 
-def _scan_fd(fd: int, name: str, max_line: int, stop: threading.Event | None = None) -> SpoolScan:
+def _scan_fd(
+    fd: int,
+    name: str,
+    max_line: int,
+    stop: threading.Event | None = None,
+    settle_s: float = 0.0,
+) -> SpoolScan:
     """First pass: check that every line is an event and hash the file."""
     before = os.fstat(fd)
+    if settle_s and time.time_ns() - before.st_mtime_ns < settle_s * 1e9:
+        raise _Fresh("modified moments ago; waiting for it to settle")
     digest = hashlib.sha256()
     events = 0
     for line_no, line in _lines(fd, before.st_size, max_line, stop):
@@ -350,11 +368,15 @@ class SpoolDir:
     is missing and refuses a directory the daemon does not own.
     """
 
-    def __init__(self, path: Path, fd: int, rejected_fd: int, max_line_bytes: int) -> None:
+    def __init__(
+        self, path: Path, fd: int, rejected_fd: int, max_line_bytes: int, settle_s: float = 0.0
+    ) -> None:
         self.path = path
         self.fd = fd
         self.rejected_fd = rejected_fd
         self.max_line_bytes = max_line_bytes
+        #: Files modified more recently than this wait (see :data:`SETTLE_S`).
+        self.settle_s = settle_s
         #: Set when the daemon stops: reading threads give up at the next look.
         self.stop = threading.Event()
         # names that could not be moved to rejected/ (skipped), or already logged as
@@ -363,7 +385,9 @@ class SpoolDir:
         self._noted: set[str] = set()
 
     @classmethod
-    def open(cls, path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> SpoolDir:
+    def open(
+        cls, path: Path, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, settle_s: float = 0.0
+    ) -> SpoolDir:
         """Open (creating it 0700 if missing) ``path`` and its ``rejected/``.
 
         Error handling: :class:`SpoolDirError` when ``path`` is a link, not a
@@ -395,7 +419,7 @@ class SpoolDir:
         except BaseException:
             os.close(fd)
             raise
-        return cls(path, fd, rejected_fd, max_line_bytes)
+        return cls(path, fd, rejected_fd, max_line_bytes, settle_s)
 
     def close(self) -> None:
         for fd in (self.rejected_fd, self.fd):
@@ -452,7 +476,7 @@ class SpoolDir:
     ) -> SpoolReport:
         try:
             scan = await anyio.to_thread.run_sync(
-                _scan_fd, fd, name, self.max_line_bytes, self.stop
+                _scan_fd, fd, name, self.max_line_bytes, self.stop, self.settle_s
             )
         except (SpoolFileChanged, _Stopped, OSError) as exc:
             return self._defer(name, exc)
@@ -501,11 +525,12 @@ class SpoolDir:
     def _defer(self, name: str, exc: BaseException, events: int = 0) -> SpoolReport:
         """Leave the file for a later scan; say so once per file, not at every rescan."""
         reason = str(exc) or type(exc).__name__
-        if name not in self._noted and not isinstance(exc, _Stopped):
+        if name not in self._noted and not isinstance(exc, (_Stopped, _Fresh)):
             self._noted.add(name)
             level = logging.INFO if isinstance(exc, SpoolFileChanged) else logging.WARNING
             log_event(_log, level, "spool_deferred", file=name, reason=reason)
-        return SpoolReport(name, SpoolOutcome.DEFERRED, events, reason=reason)
+        fresh = isinstance(exc, _Fresh)
+        return SpoolReport(name, SpoolOutcome.DEFERRED, events, reason=reason, fresh=fresh)
 
     def _remove_committed(self, name: str, identity: _Identity) -> None:
         # Only the file that was ingested: its writer may have put a new one there since.
@@ -669,6 +694,15 @@ async def ingest_pending(
         return await spool.ingest_pending(store)
 
 
+async def _ingest_settled(spool: SpoolDir, store: SpoolStore) -> None:
+    """Ingest what is there; look again as long as some file was too fresh to take."""
+    while True:
+        reports = await spool.ingest_pending(store)
+        if not any(r.outcome is SpoolOutcome.DEFERRED and r.fresh for r in reports):
+            return
+        await anyio.sleep(spool.settle_s)
+
+
 def _is_spool_change(change: Change, path: str) -> bool:
     return change != Change.deleted and is_spool_name(os.path.basename(path))
 
@@ -686,7 +720,7 @@ async def run_spool(
     an error); the daemon goes on serving its socket.
     """
     try:
-        spool = await anyio.to_thread.run_sync(SpoolDir.open, spool_dir, max_line_bytes)
+        spool = await anyio.to_thread.run_sync(SpoolDir.open, spool_dir, max_line_bytes, SETTLE_S)
     except (SpoolDirError, OSError) as exc:
         log_event(_log, logging.ERROR, "spool_disabled", dir=spool_dir, error=exc)
         return
@@ -706,7 +740,7 @@ async def run_spool(
         async with anyio.create_task_group() as tg:
             tg.start_soon(stop_on_cancel)
             log_event(_log, logging.INFO, "spool_watching", dir=spool_dir)
-            await spool.ingest_pending(store)
+            await _ingest_settled(spool, store)
             async for _changes in awatch(
                 spool_dir,
                 watch_filter=_is_spool_change,
@@ -719,7 +753,7 @@ async def run_spool(
             ):
                 # A notification (or the periodic timeout) only says "look": the
                 # scan decides, so a missed or coalesced event costs nothing.
-                await spool.ingest_pending(store)
+                await _ingest_settled(spool, store)
             tg.cancel_scope.cancel()
     finally:
         spool.close()
