@@ -14,6 +14,7 @@ operator-facing message (``atlasd serve`` exits 1 on it).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import resource
@@ -45,6 +46,9 @@ SHUTDOWN_GRACE_S = 10.0
 INTEGRITY_MAX_ERRORS = 10
 #: ... and gives up (reported as unchecked) after this long.
 INTEGRITY_TIME_LIMIT_S = 30.0
+#: glibc's mallopt parameter, and the threshold the daemon pins (glibc's own default).
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 128 * 1024
 #: Descriptors needed besides client connections (database, WAL, spool, sync, ...).
 _SPARE_FDS = 64
 
@@ -60,6 +64,7 @@ async def serve(config: Config) -> None:
     from atlasd.eventlog.store import EventStore
 
     _raise_fd_limit(config.max_connections + _SPARE_FDS)
+    _pin_mmap_threshold()
     notifier = Notifier()
     lock = DataDirLock(config.data_dir)
     try:
@@ -202,6 +207,23 @@ def _start_spool(tg: anyio.abc.TaskGroup, config: Config, store: Store) -> None:
     except ImportError:
         return
     tg.start_soon(partial(run_spool, max_line_bytes=config.max_line_bytes), store, config.spool_dir)
+
+
+def _pin_mmap_threshold() -> None:
+    """Keep large buffers (answers, read pages, unsent output) in their own mappings.
+
+    glibc raises its mmap threshold each time a mapped block is freed, after
+    which buffers of a few MB come from the heap and stay in the RSS once
+    freed: a burst of large answers to clients that never read them would
+    leave the daemon that much bigger for good. A fixed threshold returns
+    them to the system when freed. No effect outside glibc.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
 def _raise_fd_limit(wanted: int) -> None:

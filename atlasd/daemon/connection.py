@@ -468,7 +468,8 @@ class Connection:
                 self._wake_reader()
                 await self._stream.send(b"".join(out))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the client went away; nobody to answer
+            # the client went away or was cut off for not reading: drop what it left unread
+            self._stream.abort()
         finally:
             # Whatever ended the writing ends the connection.
             if self._tg is not None:
@@ -478,7 +479,7 @@ class Connection:
         if isinstance(request, wire.Subscribe):
             await run_subscription(self._handlers, request, self._stream.send, self._peer)
         else:
-            await run_watch(self._handlers, request, self._stream.send)
+            await run_watch(self._handlers, request, self._stream.send, self._peer)
 
     async def _watch_hangup(self) -> None:
         """While streaming: end the connection when the client closes it."""

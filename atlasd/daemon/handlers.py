@@ -18,11 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import msgspec
 
 import atlasd
 from atlasd import wire
 from atlasd.config import Config
+from atlasd.daemon.budget import ByteBudget
 from atlasd.daemon.hub import Hub
 from atlasd.daemon.log import log_event
 from atlasd.daemon.protocols import Store, SyncControl
@@ -41,6 +43,9 @@ SYNC_DISABLED_REASON = "sync disabled: set CONVEX_URL or ATLASD_INGEST_URL"
 #: Encoded bytes of events in one ``read`` page (and one catch-up page of a
 #: subscription): a page stops before passing it; its ``last_seq`` says where to go on.
 READ_PAGE_BYTES = 4 * 1024 * 1024
+#: Bytes of watch answers the daemon writes at once, across every watch: a watch whose
+#: answer would go past it waits (a watcher that does not read is cut off meanwhile).
+WATCH_BYTES = 32 * 1024 * 1024
 #: Events fetched per step of a filtered page.
 _FILTERED_STEP = 256
 
@@ -58,6 +63,10 @@ class DaemonState:
     stopping: bool = False
     #: The start-up page check's outcome (None while it runs).
     integrity: IntegrityReport | None = None
+    #: Bytes of watch answers being written, across every watch (see streams).
+    watch_bytes: ByteBudget = field(default_factory=lambda: ByteBudget(WATCH_BYTES))
+    #: Watch queries materialised at once (their rows are the largest objects held).
+    watch_queries: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(2))
 
 
 def normalize_types(types: list[str] | None) -> frozenset[str] | None:

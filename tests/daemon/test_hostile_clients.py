@@ -127,10 +127,12 @@ def test_holding_every_connection_idle_does_not_lock_others_out(
 ) -> None:
     """max_connections idle sockets are closed after the timeout; a new client is then
     served, and a connection waiting on a subscription stays open."""
+    time.sleep(0.5)  # the readiness probe's connection is released
     held = [RawConnection(idle_daemon.socket) for _ in range(3)]
     streaming = RawConnection(idle_daemon.socket)
     try:
-        assert streaming.request("subscribe", from_seq="end")["ok"]
+        answer = streaming.request("subscribe", from_seq="end")
+        assert answer["ok"], answer
         held[0].send(b'{"op": "pi')  # a partial line, then silence
         refused = RawConnection(idle_daemon.socket)
         answer = refused.request("ping")
