@@ -88,9 +88,9 @@ def main(argv: list[str]) -> int:
     root = Path(tempfile.mkdtemp(prefix="atlasd-bh-", dir="/tmp"))
     sock_path = root / "atlasd.sock"
     log = open(root / "daemon.log", "wb")  # noqa: SIM115 - closed below
+    command = [sys.executable, "-m", "atlasd.daemon", "--socket", str(sock_path)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "atlasd.daemon", "--socket", str(sock_path), "--data-dir"]
-        + [str(root / "data")],
+        [*command, "--data-dir", str(root / "data")],
         stdout=log,
         stderr=log,
         env={k: v for k, v in os.environ.items() if not k.startswith("ATLASD_")},
