@@ -22,8 +22,7 @@ request's ``id`` when the line was a JSON object that carried one.
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 import msgspec
 
@@ -46,7 +45,6 @@ __all__ = [
     "SyncNow",
     "UnreadableRequest",
     "Watch",
-    "check_nesting",
     "decode_request",
     "decode_response",
     "encode_error",
@@ -54,6 +52,7 @@ __all__ = [
     "encode_ok",
     "encode_request",
     "encode_rows_line",
+    "explain_decode_error",
 ]
 
 #: Any JSON scalar; arrays and objects are refused as ids.
@@ -63,10 +62,6 @@ RequestId: TypeAlias = int | float | str | bool | None
 DEFAULT_READ_LIMIT = 1000
 #: The largest ``limit`` a ``read`` accepts (bounds one response line).
 MAX_READ_LIMIT = 10_000
-#: Deepest nesting of a request line: an ``append_batch`` item's ``data`` at its
-#: deepest legal value (``{"events": [{"data": ...}]}``: three levels above it).
-#: Checked before decoding, so the decoder never recurses further.
-MAX_LINE_DEPTH = MAX_VALUE_DEPTH + 3
 #: The largest integer any request field takes (SQLite's signed 64 bits).
 MAX_INT64 = 2**63 - 1
 
@@ -76,6 +71,29 @@ Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
 Version = Annotated[int, msgspec.Meta(ge=-MAX_INT64, le=MAX_INT64)]
 ReadLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_READ_LIMIT)]
 QueryLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT64)]
+
+
+def _nested_value(depth: int) -> Any:
+    """A JSON value at most ``depth`` containers deep, as a type the decoder checks.
+
+    The decoder refuses a deeper value where it meets the container one level
+    too deep, without recursing into it: the nesting limit costs nothing on
+    the hot path and no line can make the decoder recurse further.
+    """
+    value: Any = Union[None, bool, int, float, str]  # noqa: UP007 - built at runtime
+    for _ in range(depth):
+        value = Union[None, bool, int, float, str, list[value], dict[str, value]]  # noqa: UP007
+    return value
+
+
+#: ``data``, ``meta`` and ``filter``: objects at most MAX_VALUE_DEPTH deep (Convex's
+#: limit on a stored value, the event around them making 16).
+if TYPE_CHECKING:
+    JsonObject: TypeAlias = dict[str, Any]
+else:
+    JsonObject = dict[str, _nested_value(MAX_VALUE_DEPTH - 1)]
+#: The message that starts the decoder's refusal of a value one level too deep.
+_TOO_DEEP = "Expected `bool | int | float | str | null`, got `"
 
 
 class _Base(
@@ -105,9 +123,9 @@ class EventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_def
 
     stream: str
     type: str
-    data: dict[str, Any]
+    data: JsonObject
     event_id: str | None = None
-    meta: dict[str, Any] | None = None
+    meta: JsonObject | None = None
     expected_version: Version | None = None
 
     def to_new_event(self) -> NewEvent:
@@ -123,9 +141,9 @@ class Append(_Base, tag="append"):
 
     stream: str
     type: str
-    data: dict[str, Any]
+    data: JsonObject
     event_id: str | None = None
-    meta: dict[str, Any] | None = None
+    meta: JsonObject | None = None
     expected_version: Version | None = None
 
     def to_new_event(self) -> NewEvent:
@@ -162,7 +180,7 @@ class Query(_Base, tag="query"):
     """Result: ``{"rows": [...]}`` from one of the five views."""
 
     view: str
-    filter: dict[str, Any] | None = None
+    filter: JsonObject | None = None
     limit: QueryLimit | None = None
     order: Literal["asc", "desc"] | None = None
 
@@ -171,7 +189,7 @@ class Watch(_Base, tag="watch"):
     """A ``query`` answered now and again each time its answer changes."""
 
     view: str
-    filter: dict[str, Any] | None = None
+    filter: JsonObject | None = None
     limit: QueryLimit | None = None
     order: Literal["asc", "desc"] | None = None
 
@@ -252,64 +270,50 @@ _response_decoder = msgspec.json.Decoder(Response)
 _encoder = msgspec.json.Encoder()
 
 
-# A JSON string (escapes included), matched in one C-level pass; what is left of a line
-# without its strings holds every bracket that counts.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_INNERMOST_PAIR = re.compile(rb"\{\}|\[\]")
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-def check_nesting(line: bytes, max_depth: int = MAX_LINE_DEPTH) -> None:
-    """Refuse a line nested deeper than ``max_depth`` before any decoder recurses into it.
-
-    Cheap for ordinary lines: with no more than ``max_depth`` opening brackets
-    in all, nothing else is looked at. Otherwise strings are cut out, the
-    brackets kept, and innermost pairs removed ``max_depth`` times; whatever
-    remains was deeper (or unbalanced: malformed either way).
-
-    Error handling: raises :class:`UnreadableRequest`.
-    """
-    if line.count(b"[") + line.count(b"{") <= max_depth:
-        return
-    brackets = _STRING.sub(b"", line).translate(None, _NOT_BRACKETS)
-    for _ in range(max_depth):
-        if not brackets:
-            return
-        brackets = _INNERMOST_PAIR.sub(b"", brackets)
-    if brackets:
-        raise UnreadableRequest(f"nested deeper than {max_depth} levels (or unbalanced)")
-
-
 def decode_request(line: bytes) -> Request:
     """Decode one request line (without or with its trailing newline).
 
     Error handling: raises :class:`UnreadableRequest` (a ``bad_request``) whose
     ``request_id`` is the line's ``id`` when it could be read, else ``None``.
     """
-    check_nesting(line)
     try:
         return _request_decoder.decode(line)
     except (msgspec.MsgspecError, ValueError, RecursionError) as exc:
+        # RecursionError: the decoder skipping a deep value (an unknown field, looking
+        # for the op) hit the interpreter's recursion guard
         raise _bad_request(line, exc) from exc
+
+
+def explain_decode_error(exc: Exception) -> str:
+    """What a decoding failure of one line means, for the person who sent it."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not valid UTF-8"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    message = str(exc)
+    if not isinstance(exc, msgspec.ValidationError):
+        return f"malformed JSON: {message}"
+    if message.startswith(_TOO_DEEP):
+        where = message.rsplit(" - at ", 1)[-1]
+        return f"nested deeper than {MAX_VALUE_DEPTH} levels - at {where}"
+    if message.startswith("Invalid value ") and message.endswith("at `$.op`"):
+        value = message[len("Invalid value ") :].rsplit(" - at", 1)[0]
+        return f"unknown op {value}"
+    return message
 
 
 def _bad_request(line: bytes, exc: Exception) -> UnreadableRequest:
     request_id: RequestId = None
-    message = str(exc)
-    if isinstance(exc, UnicodeDecodeError):
-        message = "request is not valid UTF-8"
-    elif isinstance(exc, msgspec.ValidationError):
+    if isinstance(exc, msgspec.ValidationError):
         try:
             candidate = _id_decoder.decode(line).id
-        except (msgspec.MsgspecError, ValueError):
+        except (msgspec.MsgspecError, ValueError, RecursionError):
             candidate = None
         if candidate is None or isinstance(candidate, (int, float, str, bool)):
             request_id = candidate
-        if message.startswith("Invalid value ") and message.endswith("at `$.op`"):
-            value = message[len("Invalid value ") :].rsplit(" - at", 1)[0]
-            message = f"unknown op {value}"
-    else:
-        message = f"malformed JSON: {message}"
+    message = explain_decode_error(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        message = "request is not valid UTF-8"
     return UnreadableRequest(message, request_id)
 
 

@@ -219,12 +219,9 @@ class SpoolScan:
 
 def _decode_line(line: bytes, line_no: int) -> EventIn:
     try:
-        wire.check_nesting(line)
         return _line_decoder.decode(line)
-    except wire.UnreadableRequest as exc:
-        raise SpoolFileError(f"line {line_no}: {exc.message}") from exc
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
-        raise SpoolFileError(f"line {line_no}: {exc}") from exc
+        raise SpoolFileError(f"line {line_no}: {wire.explain_decode_error(exc)}") from exc
 
 
 def _lines(

@@ -31,33 +31,50 @@ def idle_daemon(short_dir: Path) -> Iterator[DaemonProcess]:
 
 
 @pytest.mark.parametrize(
-    "line",
+    ("line", "says"),
     [
-        b'{"op": "append", "stream": "s", "type": "T", "data": ' + b"[" * 100_000 + b"\n",
-        b'{"op": "ping", "id": ' + b"[" * 50_000 + b"]" * 50_000 + b"}\n",
-        b'{"op": "query", "view": "streams", "filter": '
-        + b'{"a":' * 5_000
-        + b"1"
-        + b"}" * 5_001
-        + b"\n",
-        b'{"op": "append_batch", "events": [' + b"{" * 30 + b"\n",
+        (
+            b'{"op": "append", "stream": "s", "type": "T", "data": {"a": ' + b"[" * 100_000 + b"\n",
+            "nested deeper than 15 levels",
+        ),
+        (
+            b'{"op": "append_batch", "events": [{"stream": "s", "type": "T", "data": '
+            + b'{"a":' * 30
+            + b"1"
+            + b"}" * 30
+            + b"}]}\n",
+            "nested deeper than 15 levels",
+        ),
+        (
+            b'{"op": "query", "view": "builds", "filter": '
+            + b'{"a":' * 5_000
+            + b"1"
+            + b"}" * 5_001
+            + b"\n",
+            "nested deeper than 15 levels",
+        ),
+        (b'{"op": "ping", "id": ' + b"[" * 50_000 + b"]" * 50_000 + b"}\n", "$.id"),
+        (b'{"op": "ping", "zzz": ' + b"[" * 100_000 + b"\n", ""),
+        (b'{"zzz": ' + b"[" * 100_000 + b"]" * 100_000 + b', "op": "ping"}\n', ""),
     ],
-    ids=["unclosed-arrays", "deep-id", "deep-filter", "unclosed-objects"],
+    ids=["data", "batch-data", "filter", "id", "unknown-field", "op-last"],
 )
 def test_deep_nesting_is_bad_request_and_the_connection_survives(
-    daemon: DaemonProcess, line: bytes
+    daemon: DaemonProcess, line: bytes, says: str
 ) -> None:
-    """Nesting past the limit is refused before the decoder recurses: a bad_request,
-    the answers pipelined before it arrive, the connection goes on, no traceback."""
+    """Nesting past Convex's limit is refused where the decoder meets it, deep values it
+    would skip hit the recursion guard: a bad_request, the answers pipelined before it
+    arrive, the connection goes on, no traceback."""
     with daemon.connect() as conn:
         conn.send(json.dumps({"op": "ping", "id": "before"}).encode() + b"\n" + line)
         assert conn.recv()["id"] == "before"
         answer = conn.recv()
         assert answer["ok"] is False
         assert answer["error"]["code"] == "bad_request"
-        assert "nested deeper" in answer["error"]["message"]
+        assert says in answer["error"]["message"]
         assert conn.request("ping")["ok"]
     assert "Traceback" not in daemon.log()
+    assert daemon.request("status")["result"]["events"] == 0
 
 
 def test_nesting_within_the_limit_is_decoded(daemon: DaemonProcess) -> None:

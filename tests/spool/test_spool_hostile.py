@@ -174,7 +174,7 @@ def test_lines_that_would_crash_the_decoder_or_the_store_reject_only_their_file(
     """Deep nesting, an integer past 64 bits, invalid UTF-8: each file is rejected once
     with its reason, no traceback is logged, and the daemon keeps ingesting."""
     spool = daemon.data_dir / "spool"
-    _drop(spool, "1-deep.ndjson", b'{"stream":"s","type":"T","data":' + b"[" * 100_000 + b"\n")
+    _drop(spool, "1-deep.ndjson", b'{"stream":"s","type":"T","data":{"a":' + b"[" * 100_000 + b"\n")
     big = json.dumps({"stream": "s", "type": "T", "data": {}, "expected_version": 2**63})
     _drop(spool, "2-big.ndjson", big.encode() + b"\n")
     _drop(spool, "3-utf8.ndjson", b'{"stream":"s","type":"\xff","data":{}}\n')
