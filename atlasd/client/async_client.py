@@ -18,7 +18,7 @@ so (``AppendOutcome.spooled``); every other call raises
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -33,7 +33,7 @@ from atlasd.eventlog.model import AppendResult, Event, NewEvent
 from . import calls
 from .connection import AsyncConnection, connect
 from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
-from .results import AppendOutcome, Pong, ReadResult, StatusReport
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
 from .spool import write_spool_file
 
 __all__ = ["AsyncClient", "AsyncSubscription", "AsyncWatch"]
@@ -200,10 +200,51 @@ class AsyncClient:
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
         order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Rows of one view (``builds``, ``tasks``, ``executions``, ``patterns``, ``learnings``)."""
-        result = await self.call(calls.query_request(view, filter, limit, order))
-        return msgspec.convert(result["rows"], list[dict[str, Any]])
+        """The first page of rows of a view; :meth:`query_page` and :meth:`query_all`
+        go further."""
+        args = calls.QueryArgs(
+            filter=filter, limit=limit, order=order, order_by=order_by, since=since, until=until
+        )
+        return (await self.query_page(view, args)).rows
+
+    async def query_page(
+        self, view: str, args: calls.QueryArgs, after: str | None = None
+    ) -> QueryPage:
+        """One page of a view: the rows after cursor ``after`` and the next cursor."""
+        return calls.to_page(await self.call(calls.query_request(view, args, after)))
+
+    async def query_all(
+        self,
+        view: str,
+        *,
+        filter: dict[str, Any] | None = None,
+        order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        page_size: int | None = None,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Every matching row, once each and in order, fetched a page at a time."""
+        args = calls.QueryArgs(
+            filter=filter,
+            limit=page_size,
+            order=order,
+            order_by=order_by,
+            since=since,
+            until=until,
+        )
+        after: str | None = None
+        while True:
+            page = await self.query_page(view, args, after)
+            for row in page.rows:
+                yield row
+            if page.next is None:
+                return
+            after = page.next
 
     def watch(
         self,
@@ -212,10 +253,15 @@ class AsyncClient:
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
         order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
     ) -> AsyncWatch:
-        """The rows of a query now, then again each time they change."""
-        request = calls.watch_request(view, filter, limit, order)
-        return AsyncWatch(self.socket_path, self.connect_timeout, request)
+        """The rows of a query now (its first page), then again each time they change."""
+        args = calls.QueryArgs(
+            filter=filter, limit=limit, order=order, order_by=order_by, since=since, until=until
+        )
+        return AsyncWatch(self.socket_path, self.connect_timeout, calls.watch_request(view, args))
 
     async def status_raw(self) -> dict[str, Any]:
         """The ``status`` answer exactly as the daemon sent it."""

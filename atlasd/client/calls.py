@@ -18,7 +18,10 @@ from atlasd.errors import Internal, error_from_wire
 from atlasd.eventlog.ids import new_event_id
 from atlasd.eventlog.model import AppendResult, Event, NewEvent
 
+from .results import QueryPage
+
 __all__ = [
+    "QueryArgs",
     "append_request",
     "batch_request",
     "check",
@@ -27,6 +30,7 @@ __all__ = [
     "stamped",
     "subscribe_request",
     "to_event",
+    "to_page",
     "to_results",
     "watch_request",
 ]
@@ -94,22 +98,45 @@ def subscribe_request(
     )
 
 
-def query_request(
-    view: str,
-    filter: dict[str, Any] | None,
-    limit: int | None,
-    order: Literal["asc", "desc"] | None,
-) -> wire.Query:
-    return wire.Query(view=view, filter=filter, limit=limit, order=order)
+class QueryArgs(msgspec.Struct, frozen=True, kw_only=True):
+    """The params of a ``query``/``watch`` besides its view and cursor."""
+
+    filter: dict[str, Any] | None = None
+    limit: int | None = None
+    order: Literal["asc", "desc"] | None = None
+    order_by: str | None = None
+    since: int | None = None
+    until: int | None = None
 
 
-def watch_request(
-    view: str,
-    filter: dict[str, Any] | None,
-    limit: int | None,
-    order: Literal["asc", "desc"] | None,
-) -> wire.Watch:
-    return wire.Watch(view=view, filter=filter, limit=limit, order=order)
+def query_request(view: str, args: QueryArgs, after: str | None = None) -> wire.Query:
+    return wire.Query(
+        view=view,
+        filter=args.filter,
+        limit=args.limit,
+        order=args.order,
+        order_by=args.order_by,
+        after=after,
+        since=args.since,
+        until=args.until,
+    )
+
+
+def watch_request(view: str, args: QueryArgs) -> wire.Watch:
+    return wire.Watch(
+        view=view,
+        filter=args.filter,
+        limit=args.limit,
+        order=args.order,
+        order_by=args.order_by,
+        since=args.since,
+        until=args.until,
+    )
+
+
+def to_page(result: Any) -> QueryPage:
+    """The page of a ``query`` answer."""
+    return msgspec.convert(result, QueryPage)
 
 
 def check(response: wire.Response) -> Any:

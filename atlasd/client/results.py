@@ -8,7 +8,7 @@ import msgspec
 
 from atlasd.eventlog.model import AppendResult, Event
 
-__all__ = ["AppendOutcome", "Pong", "ReadResult", "StatusReport", "SyncStatus"]
+__all__ = ["AppendOutcome", "Pong", "QueryPage", "ReadResult", "StatusReport", "SyncStatus"]
 
 
 class AppendOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,3 +83,10 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     def from_wire(cls, result: dict[str, Any]) -> StatusReport:
         known = {k: v for k, v in result.items() if k in cls.__struct_fields__}
         return msgspec.convert({**known, "raw": result}, cls, strict=False)
+
+
+class QueryPage(msgspec.Struct, frozen=True):
+    """One page of a ``query``: its rows and the cursor to the next page (None: last)."""
+
+    rows: list[dict[str, Any]]
+    next: str | None = None

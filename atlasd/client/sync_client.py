@@ -31,7 +31,7 @@ from atlasd.eventlog.model import AppendResult, Event, NewEvent
 from . import calls
 from .connection import MAX_LINE, unreachable
 from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
-from .results import AppendOutcome, Pong, ReadResult, StatusReport
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
 from .spool import write_spool_file
 
 __all__ = ["Client", "Subscription", "WatchStream"]
@@ -248,9 +248,48 @@ class Client:
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
         order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
     ) -> list[dict[str, Any]]:
-        result = self.call(calls.query_request(view, filter, limit, order))
-        return msgspec.convert(result["rows"], list[dict[str, Any]])
+        """The first page of rows of a view; :meth:`query_page` and :meth:`query_all`
+        go further."""
+        args = calls.QueryArgs(
+            filter=filter, limit=limit, order=order, order_by=order_by, since=since, until=until
+        )
+        return self.query_page(view, args).rows
+
+    def query_page(self, view: str, args: calls.QueryArgs, after: str | None = None) -> QueryPage:
+        """One page of a view: the rows after cursor ``after`` and the next cursor."""
+        return calls.to_page(self.call(calls.query_request(view, args, after)))
+
+    def query_all(
+        self,
+        view: str,
+        *,
+        filter: dict[str, Any] | None = None,
+        order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching row, once each and in order, fetched a page at a time."""
+        args = calls.QueryArgs(
+            filter=filter,
+            limit=page_size,
+            order=order,
+            order_by=order_by,
+            since=since,
+            until=until,
+        )
+        after: str | None = None
+        while True:
+            page = self.query_page(view, args, after)
+            yield from page.rows
+            if page.next is None:
+                return
+            after = page.next
 
     def watch(
         self,
@@ -259,9 +298,15 @@ class Client:
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
         order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
     ) -> WatchStream:
         """Iterator of row lists: the answer now, then each time it changes."""
-        request = calls.watch_request(view, filter, limit, order)
+        args = calls.QueryArgs(
+            filter=filter, limit=limit, order=order, order_by=order_by, since=since, until=until
+        )
+        request = calls.watch_request(view, args)
         return WatchStream(_BlockingConnection(self.socket_path, self.connect_timeout), request)
 
     def status_raw(self) -> dict[str, Any]:

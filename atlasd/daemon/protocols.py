@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
+from atlasd.eventlog.projections import QueryPage, QueryParams
 from atlasd.eventlog.store import StreamResult
 
 __all__ = ["Store", "SyncControl"]
@@ -51,6 +52,8 @@ class Store(Protocol):
         limit: int = 1000,
         order: str = "asc",
     ) -> list[dict[str, Any]]: ...
+
+    async def query_page(self, params: QueryParams) -> QueryPage: ...
 
     async def stats(self) -> StoreStats: ...
 

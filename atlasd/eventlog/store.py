@@ -41,7 +41,13 @@ from atlasd.eventlog.model import (
     StoreStats,
     SyncState,
 )
-from atlasd.eventlog.projections import DEFAULT_LIMIT, build_query, row_to_dict
+from atlasd.eventlog.projections import (
+    DEFAULT_LIMIT,
+    QueryPage,
+    QueryParams,
+    build_query,
+    page_from_rows,
+)
 from atlasd.eventlog.sql import Statements, translate_error
 from atlasd.eventlog.validation import (
     check_expected_version,
@@ -532,9 +538,31 @@ class EventStore:
         limit: int = DEFAULT_LIMIT,
         order: str = "asc",
     ) -> list[dict[str, Any]]:
-        """Rows of a view (docs/views.md), in creation order or newest first."""
-        sql, params = build_query(view, filter, limit, order)
-        return [row_to_dict(view, row) for row in await self._fetch(sql, params)]
+        """The first page of rows of a view (docs/views.md), in creation order or
+        newest first; :meth:`query_page` for the other pages and orders."""
+        page = await self.query_page(
+            QueryParams(view=view, filter=filter, limit=limit, order=order)
+        )
+        return page.rows
+
+    async def query_page(self, params: QueryParams) -> QueryPage:
+        """One page of a view's rows and the cursor to the next (docs/views.md)."""
+        segments, plan = build_query(
+            params.view,
+            params.filter,
+            params.limit,
+            params.order,
+            order_by=params.order_by,
+            after=params.after,
+            since=params.since,
+            until=params.until,
+        )
+        rows: list[Any] = []
+        for sql, args in segments:
+            rows += await self._fetch(sql, [*args, plan.limit + 1 - len(rows)])
+            if len(rows) > plan.limit:
+                break
+        return page_from_rows(plan, rows)
 
     async def stats(self) -> StoreStats:
         rows = await self._fetch(Statements.projections, ())
