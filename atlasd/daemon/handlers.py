@@ -209,6 +209,8 @@ class Handlers:
         state = self.state
         return {
             "origin": self.store.origin,
+            # The origins this log had before (restored, or a copied data dir).
+            "origin_lineage": [msgspec.to_builtins(entry) for entry in self.store.lineage],
             "version": atlasd.__version__,
             "pid": os.getpid(),
             "last_seq": stats.last_seq,

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
 from atlasd.eventlog.projections import QueryPage, QueryParams
 from atlasd.eventlog.store import StreamResult
@@ -24,6 +25,9 @@ class Store(Protocol):
 
     @property
     def last_seq(self) -> int: ...
+
+    @property
+    def lineage(self) -> list[LineageEntry]: ...
 
     async def append(self, event: NewEvent) -> AppendResult: ...
 

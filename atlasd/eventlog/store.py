@@ -32,6 +32,7 @@ from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unava
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.datadir import db_path, ensure_data_dir
 from atlasd.eventlog.ids import canonical_event_id
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import (
     AppendResult,
     Event,
@@ -608,6 +609,18 @@ class EventStore:
     async def rejected_events(self) -> list[Rejection]:
         rows = await self._fetch(Statements.quarantine_all, ())
         return [Rejection(seq=s, event_id=e, code=c, message=m) for s, e, c, m in rows]
+
+    @property
+    def lineage(self) -> list[LineageEntry]:
+        """The origins this log had before its current one, oldest first."""
+        return list(self._writer.lineage)
+
+    async def reorigin(self, reason: str) -> str:
+        """Continue the log under a new origin and rewind the sync cursor to 0
+        (docs/operations.md, "Restore"); returns the new origin."""
+        _old, new, _last = await self._on_writer(self._writer.reorigin, reason)
+        self.origin = new
+        return str(new)
 
     async def requeue_rejected(self) -> int:
         """Flag every quarantined event for another try; returns how many."""
