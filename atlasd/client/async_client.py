@@ -17,6 +17,7 @@ so (``AppendOutcome.spooled``); every other call raises
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
@@ -27,14 +28,14 @@ import anyio
 import msgspec
 
 from atlasd import wire
-from atlasd.errors import DaemonUnreachable, Internal
+from atlasd.errors import AtlasdError, DaemonUnreachable, Internal, Unavailable
 from atlasd.eventlog.model import AppendResult, Event, NewEvent
 
 from . import calls
 from .connection import AsyncConnection, connect
 from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
 from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
-from .spool import write_spool_file
+from .spool import spool_events
 
 __all__ = ["AsyncClient", "AsyncSubscription", "AsyncWatch"]
 
@@ -141,8 +142,8 @@ class AsyncClient:
         )
         try:
             result = await self.call(calls.append_request(event))
-        except DaemonUnreachable:
-            return (await self._spool([event]))[0]
+        except (DaemonUnreachable, Unavailable) as exc:
+            return (await self._spool([event], exc, batch=False))[0]
         return AppendOutcome.from_result(msgspec.convert(result, AppendResult))
 
     async def append_batch(self, events: Sequence[NewEvent]) -> list[AppendOutcome]:
@@ -150,20 +151,17 @@ class AsyncClient:
         prepared = [calls.stamped(e) for e in events]
         try:
             result = await self.call(calls.batch_request(prepared))
-        except DaemonUnreachable:
-            return await self._spool(prepared)
+        except (DaemonUnreachable, Unavailable) as exc:
+            return await self._spool(prepared, exc, batch=True)
         return [AppendOutcome.from_result(r) for r in calls.to_results(result)]
 
-    async def _spool(self, events: list[NewEvent]) -> list[AppendOutcome]:
-        if not self.spool_enabled:
-            raise DaemonUnreachable(f"no daemon answers on {self.socket_path}; spool disabled")
-        if any(e.expected_version is not None for e in events):
-            raise DaemonUnreachable(
-                f"no daemon answers on {self.socket_path}; an append with "
-                "expected_version cannot be checked offline, so it was not spooled"
-            )
-        path = await anyio.to_thread.run_sync(write_spool_file, self.spool_dir, events)
-        return [AppendOutcome.spooled_to(e.event_id or "", str(path)) for e in events]
+    async def _spool(
+        self, events: list[NewEvent], cause: AtlasdError, *, batch: bool
+    ) -> list[AppendOutcome]:
+        spool_dir = self.spool_dir if self.spool_enabled else None
+        return await anyio.to_thread.run_sync(
+            functools.partial(spool_events, events, cause, spool_dir, batch=batch)
+        )
 
     async def read(
         self,

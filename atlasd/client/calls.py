@@ -14,9 +14,10 @@ from typing import Any, Literal
 import msgspec
 
 from atlasd import wire
-from atlasd.errors import Internal, error_from_wire
+from atlasd.errors import AtlasdError, Internal, InvalidValue, error_from_wire
 from atlasd.eventlog.ids import new_event_id
 from atlasd.eventlog.model import AppendResult, Event, NewEvent
+from atlasd.eventlog.validation import validate_new_event
 
 from .results import QueryPage
 
@@ -25,6 +26,8 @@ __all__ = [
     "append_request",
     "batch_request",
     "check",
+    "check_offline",
+    "connection_refusal",
     "query_request",
     "read_request",
     "stamped",
@@ -137,6 +140,26 @@ def watch_request(view: str, args: QueryArgs) -> wire.Watch:
 def to_page(result: Any) -> QueryPage:
     """The page of a ``query`` answer."""
     return msgspec.convert(result, QueryPage)
+
+
+def check_offline(events: Sequence[NewEvent], *, batch: bool) -> None:
+    """Refuse, before spooling, what the daemon would refuse online, with its message."""
+    for index, event in enumerate(events):
+        try:
+            validate_new_event(event)
+        except InvalidValue as error:
+            if not batch:
+                raise
+            raise InvalidValue(f"events[{index}].{error.message}", **error.extra) from None
+
+
+def connection_refusal(response: wire.Response) -> AtlasdError | None:
+    """The error of an answer with no id: the daemon refused the connection or a line
+    before reading a request (``too_large``, ``unavailable`` at the connection
+    limit or while stopping, ``forbidden``), as its own error class."""
+    if response.id is None and response.ok is False and response.error is not None:
+        return error_from_wire(response.error)
+    return None
 
 
 def check(response: wire.Response) -> Any:

@@ -25,6 +25,8 @@ class AppendOutcome(msgspec.Struct, frozen=True, kw_only=True):
     duplicate: bool = False
     spooled: bool = False
     spool_file: str | None = None
+    #: Why the event went to the spool (no daemon answered, or it was unavailable).
+    spool_reason: str | None = None
 
     @classmethod
     def from_result(cls, result: AppendResult) -> AppendOutcome:
@@ -36,8 +38,15 @@ class AppendOutcome(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     @classmethod
-    def spooled_to(cls, event_id: str, spool_file: str) -> AppendOutcome:
-        return cls(event_id=event_id, seq=None, version=None, spooled=True, spool_file=spool_file)
+    def spooled_to(cls, event_id: str, spool_file: str, reason: str | None = None) -> AppendOutcome:
+        return cls(
+            event_id=event_id,
+            seq=None,
+            version=None,
+            spooled=True,
+            spool_file=spool_file,
+            spool_reason=reason,
+        )
 
 
 class Pong(msgspec.Struct, frozen=True, kw_only=True):

@@ -31,7 +31,6 @@ import msgspec
 from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unavailable
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.datadir import db_path, ensure_data_dir
-from atlasd.eventlog.ids import canonical_event_id
 from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import (
     AppendResult,
@@ -50,13 +49,7 @@ from atlasd.eventlog.projections import (
     page_from_rows,
 )
 from atlasd.eventlog.sql import Statements, translate_error
-from atlasd.eventlog.validation import (
-    check_expected_version,
-    check_occurred_at,
-    check_stream,
-    check_type,
-    check_value,
-)
+from atlasd.eventlog.validation import validate_new_event
 from atlasd.eventlog.writer import Prepared, Request, Writer
 
 __all__ = ["EventStore", "StreamResult"]
@@ -657,16 +650,17 @@ def _prepare(event: NewEvent, where: str) -> Prepared:
     if not isinstance(event, NewEvent):
         raise BadRequest(f"{where or 'event'} must be a NewEvent, got {type(event).__name__}")
     try:
-        return Prepared(
-            stream=check_stream(event.stream),
-            type=check_type(event.type),
-            data=check_value(event.data, "data"),
-            meta={} if event.meta is None else check_value(event.meta, "meta"),
-            event_id=None if event.event_id is None else canonical_event_id(event.event_id),
-            expected_version=check_expected_version(event.expected_version),
-            occurred_at=check_occurred_at(event.occurred_at),
-        )
+        valid = validate_new_event(event)
     except InvalidValue as error:
         if not where:
             raise
         raise InvalidValue(f"{where}{error.message}", **error.extra) from None
+    return Prepared(
+        stream=valid.stream,
+        type=valid.type,
+        data=valid.data,
+        meta=valid.meta if valid.meta is not None else {},
+        event_id=valid.event_id,
+        expected_version=valid.expected_version,
+        occurred_at=valid.occurred_at,
+    )
