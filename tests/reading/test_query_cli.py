@@ -115,3 +115,19 @@ async def test_the_async_facade_reads_every_page(daemon: DaemonProcess) -> None:
         assert len(await atlas.learnings()) == COUNT
         assert len(await atlas.learnings(limit=1001)) == 1001
         assert await atlas.executions() == []
+
+
+def test_tail_prints_any_range_and_more_than_one_page(daemon: DaemonProcess) -> None:
+    """tail -n beyond the largest read page, and --from-seq/--to-seq, print exactly the range."""
+    everything = atlasd(daemon, "tail", "-n", "12000", "--json")
+    assert everything.returncode == 0, everything.stderr
+    seqs = [json.loads(line)["seq"] for line in everything.stdout.splitlines()]
+    assert seqs == list(range(1, COUNT + 1))
+    last = atlasd(daemon, "tail", "-n", "2400", "--json")
+    seqs = [json.loads(line)["seq"] for line in last.stdout.splitlines()]
+    assert seqs == list(range(COUNT - 2400 + 1, COUNT + 1))
+    middle = atlasd(daemon, "tail", "--from-seq", "100", "--to-seq", "2200", "--json")
+    seqs = [json.loads(line)["seq"] for line in middle.stdout.splitlines()]
+    assert seqs == list(range(101, 2201))
+    bad = atlasd(daemon, "tail", "--to-seq", "5", "-f")
+    assert bad.returncode == 2
