@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
 from atlasd.eventlog.projections import QueryPage, QueryParams
@@ -28,6 +29,9 @@ class Store(Protocol):
 
     @property
     def lineage(self) -> list[LineageEntry]: ...
+
+    @property
+    def counters(self) -> AppendCounters: ...
 
     async def append(self, event: NewEvent) -> AppendResult: ...
 
