@@ -69,9 +69,10 @@ def test_the_documented_backup_and_restore_steps_run_as_written(home: Path) -> N
             "PATH": f"{tools}:{BIN}:{os.environ['PATH']}",
             "ATLASD_TEST_PIDFILE": str(home / "atlasd.pid"),
             "ATLASD_TEST_LOG": str(home / "atlasd.log"),
+            # A user service's data dir; set because as root the default is /var/lib.
+            "ATLASD_DATA_DIR": str(home / ".local" / "state" / "atlasd"),
         }
     )
-    env.pop("XDG_STATE_HOME", None)
 
     def sh(script: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -94,3 +95,4 @@ def test_the_documented_backup_and_restore_steps_run_as_written(home: Path) -> N
     assert status["last_seq"] == 3
     assert "origin lineage" in out.stdout
     assert (home / "backups" / "atlasd.db").is_file()
+    assert list((home / ".local" / "state" / "atlasd").glob("atlasd.db.replaced-*"))
