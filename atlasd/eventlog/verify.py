@@ -185,7 +185,7 @@ def _verify_log(
             if event.origin != origin_for_seq(lineage, origin, seq):
                 findings.add(
                     "body",
-                    f"seq {seq}: origin {event.origin} is not the one this data dir had then",
+                    f"seq {seq}: origin {event.origin} is not this data dir's (at that seq)",
                 )
             if content_hash(prev_hash, event) != event.hash:
                 findings.add(

@@ -95,3 +95,27 @@ async def test_every_order_column_has_an_index_so_pages_do_not_scan(
     details = " | ".join(row[3] for row in plan)
     assert "SEARCH" in details, details
     assert "TEMP B-TREE" not in details, details
+
+
+async def test_verify_accepts_the_old_origin_for_the_seqs_written_under_it(
+    store: EventStore, data_dir: Path
+) -> None:
+    """After a re-origin, old events keep their origin and verify still finds nothing;
+    an event claiming the old origin after the switch would be a finding."""
+    from atlasd.eventlog.verify import verify
+
+    await _builds(store)
+    old = store.origin
+    new = await store.reorigin("test")
+    await store.append(NewEvent(stream="x", type="T", data={}))
+    assert [entry.origin for entry in store.lineage] == [old]
+    await store.close()
+    assert verify(data_dir).findings == []
+    conn = sqlite3.connect(data_dir / "atlasd.db")
+    try:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'origin'", (old,))
+        conn.commit()
+    finally:
+        conn.close()
+    findings = verify(data_dir).findings
+    assert any(f"origin {new} is not this data dir's" in f for f in findings)
