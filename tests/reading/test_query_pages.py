@@ -191,3 +191,17 @@ def test_bad_paging_params_are_refused_with_the_reason(
     """order_by outside the key and time columns, a range on a non-time column, bad bounds."""
     with Client(big_daemon.socket, spool=False) as client, pytest.raises(BadRequest, match=message):
         client.query_page("learnings", args)
+
+
+def test_watch_takes_the_paging_params_and_sends_the_first_page(
+    big_daemon: DaemonProcess,
+) -> None:
+    """watch with order_by/order/limit answers the same first page as query."""
+    with Client(big_daemon.socket, spool=False) as client:
+        expected = client.query("learnings", limit=5, order="desc", order_by="learning_id")
+        with client.watch("learnings", limit=5, order="desc", order_by="learning_id") as rows:
+            first = next(iter(rows))
+    assert first == expected
+    assert [row["learning_id"] for row in first] == sorted(
+        (row["learning_id"] for row in first), reverse=True
+    )
