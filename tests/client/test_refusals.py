@@ -129,6 +129,21 @@ def test_at_the_connection_limit_appends_are_spooled_and_say_why() -> None:
         assert sorted(e["data"]["n"] for e in events) == [1, 2]
 
 
+async def test_the_async_client_spools_at_the_connection_limit_too() -> None:
+    """AsyncClient: unavailable at the connection limit is spooled with the reason."""
+    with running_daemon(args=["--max-connections", "2"]) as d:
+        held = _hold_all_slots(d, 2)
+        try:
+            async with AsyncClient(d.socket, data_dir=d.data_dir) as client:
+                outcome = await client.append("tool:x", "Busy", {"n": 3})
+        finally:
+            for conn in held:
+                conn.close()
+    assert outcome.spooled
+    assert outcome.spool_reason is not None
+    assert "max_connections" in outcome.spool_reason
+
+
 def _hold_all_slots(d: DaemonProcess, slots: int) -> list[RawConnection]:
     """Connections filling every slot (the readiness probe's closes are noticed late)."""
     deadline = time.monotonic() + WAIT_S
