@@ -38,6 +38,7 @@ from pathlib import Path
 from atlasd.errors import Internal, InvalidValue, Unavailable
 from atlasd.eventlog.datadir import DataDirLock, db_path, ensure_data_dir
 from atlasd.eventlog.lineage import reorigin
+from atlasd.eventlog.sql import Statements
 
 __all__ = ["BackupInfo", "RestoreInfo", "backup", "backup_destination", "restore"]
 
@@ -210,7 +211,7 @@ def _reorigin_copy(temp: Path, source: Path) -> tuple[str, str]:
     conn = sqlite3.connect(temp, isolation_level=None)
     try:
         try:
-            has_origin = conn.execute("SELECT value FROM meta WHERE key = 'origin'").fetchone()
+            has_origin = conn.execute(Statements.get_meta, ("origin",)).fetchone()
         except sqlite3.Error:
             has_origin = None
         if has_origin is None:
@@ -228,14 +229,15 @@ def _set_aside(target: Path, now: float | None) -> Path | None:
             with contextlib.suppress(FileNotFoundError):
                 target.with_name(target.name + suffix).unlink()
         return None
-    conn = sqlite3.connect(target, isolation_level=None)
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("PRAGMA journal_mode = DELETE")  # removes the -wal and -shm
-    except sqlite3.Error as exc:
-        raise Unavailable(f"cannot fold the WAL of {target} in before replacing it: {exc}") from exc
-    finally:
-        conn.close()
+    # A damaged database (often the reason for a restore) may refuse this; its
+    # -wal and -shm then move aside with it, still a set.
+    with contextlib.suppress(sqlite3.Error):
+        conn = sqlite3.connect(target, isolation_level=None)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA journal_mode = DELETE")  # removes the -wal and -shm
+        finally:
+            conn.close()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
     aside = target.with_name(f"{target.name}.replaced-{stamp}")
     os.replace(target, aside)

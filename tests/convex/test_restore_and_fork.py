@@ -178,3 +178,29 @@ def test_restore_of_a_file_that_is_not_a_backup_is_refused(root: Path) -> None:
         assert len(_local_ids(daemon)) == 2
     finally:
         daemon.stop()
+
+
+def test_restore_replaces_a_damaged_database_and_keeps_it_aside(root: Path) -> None:
+    """A database that no longer opens is moved aside, no stale WAL stays beside the
+    restored one, and the backup takes its place."""
+    daemon = start_daemon(root)
+    try:
+        _append(daemon, "x", 4)
+        backup = root / "good.db"
+        assert _cli("backup", str(backup), "--data-dir", str(daemon.data_dir)).returncode == 0
+    finally:
+        daemon.stop()
+    db = daemon.data_dir / "atlasd.db"
+    db.write_bytes(b"garbage, not SQLite" * 512)
+    (daemon.data_dir / "atlasd.db-wal").write_bytes(b"stale wal")
+    out = _cli("restore", str(backup), "--data-dir", str(daemon.data_dir))
+    assert out.returncode == 0, out.stderr
+    assert not (daemon.data_dir / "atlasd.db-wal").exists()
+    aside = [p for p in daemon.data_dir.glob("atlasd.db.replaced-*") if "-wal" not in p.name]
+    assert len(aside) == 1
+    assert aside[0].read_bytes().startswith(b"garbage, not SQLite")
+    daemon = start_daemon(root)
+    try:
+        assert len(_local_ids(daemon)) == 4
+    finally:
+        daemon.stop()
