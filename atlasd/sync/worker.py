@@ -360,8 +360,12 @@ class SyncWorker:
             if time.monotonic() - self._status_at >= self._status_refresh_s:
                 await self._refresh_remote_status(remote)
         except _Forked as forked:
-            await self._continue_under_new_origin(forked.conflicts)
-            self._succeed()
+            try:
+                await self._continue_under_new_origin(forked.conflicts)
+            except AtlasdError as exc:  # retried when the quarantine is sent again
+                self._fail(f"local: {exc.message}", self._backoff.next_delay(), "backoff", stats)
+            else:
+                self._succeed()
         except RemoteAuthError as exc:
             self._fail(exc.describe(), self._config.auth_retry_s, "auth_error", stats)
         except RemoteError as exc:
