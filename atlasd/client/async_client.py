@@ -202,12 +202,26 @@ class AsyncClient:
         since: int | None = None,
         until: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The first page of rows of a view; :meth:`query_page` and :meth:`query_all`
-        go further."""
-        args = calls.QueryArgs(
-            filter=filter, limit=limit, order=order, order_by=order_by, since=since, until=until
+        """Every matching row of a view, or the first ``limit``: read a page at a time,
+        never cut short silently (:meth:`query_page` reads one page)."""
+        rows: list[dict[str, Any]] = []
+        pages = self.query_all(
+            view,
+            filter=filter,
+            order=order,
+            order_by=order_by,
+            since=since,
+            until=until,
+            page_size=calls.page_size(limit),
         )
-        return (await self.query_page(view, args)).rows
+        try:
+            async for row in pages:
+                rows.append(row)
+                if limit is not None and len(rows) >= limit:
+                    break
+        finally:
+            await pages.aclose()
+        return rows
 
     async def query_page(
         self, view: str, args: calls.QueryArgs, after: str | None = None

@@ -23,7 +23,6 @@ Example::
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Sequence
 from types import TracebackType
@@ -110,12 +109,6 @@ class Learning(msgspec.Struct, frozen=True, kw_only=True):
 
 Order = Literal["asc", "desc"]
 _Row = TypeVar("_Row", Build, Task, Execution, Pattern, Learning)
-#: Rows per page when reading a whole view (the daemon's default page size).
-_PAGE_SIZE = 1000
-
-
-def _page_size(limit: int | None) -> int:
-    return _PAGE_SIZE if limit is None else max(1, min(limit, _PAGE_SIZE))
 
 
 def _pattern_filter(language: str | None, tags: Sequence[str] | None) -> dict[str, Any] | None:
@@ -311,15 +304,7 @@ class AsyncAtlas:
         limit: int | None,
         order: Order,
     ) -> list[_Row]:
-        rows: list[dict[str, Any]] = []
-        pages = self.client.query_all(
-            view, filter=filter or None, order=order, page_size=_page_size(limit)
-        )
-        async for row in pages:
-            rows.append(row)
-            if limit is not None and len(rows) >= limit:
-                break
-        await pages.aclose()
+        rows = await self.client.query(view, filter=filter or None, limit=limit, order=order)
         return msgspec.convert(rows, list[row_type], strict=False)  # type: ignore[valid-type]
 
 
@@ -491,8 +476,5 @@ class Atlas:
         limit: int | None,
         order: Order,
     ) -> list[_Row]:
-        pages = self.client.query_all(
-            view, filter=filter or None, order=order, page_size=_page_size(limit)
-        )
-        rows = list(itertools.islice(pages, limit))
+        rows = self.client.query(view, filter=filter or None, limit=limit, order=order)
         return msgspec.convert(rows, list[row_type], strict=False)  # type: ignore[valid-type]

@@ -22,12 +22,14 @@ from atlasd.eventlog.validation import validate_new_event
 from .results import QueryPage
 
 __all__ = [
+    "PAGE_SIZE",
     "QueryArgs",
     "append_request",
     "batch_request",
     "check",
     "check_offline",
     "connection_refusal",
+    "page_size",
     "query_request",
     "read_request",
     "stamped",
@@ -110,6 +112,15 @@ class QueryArgs(msgspec.Struct, frozen=True, kw_only=True):
     order_by: str | None = None
     since: int | None = None
     until: int | None = None
+
+
+#: Rows per page when a call reads several pages (the daemon's default page size).
+PAGE_SIZE = 1000
+
+
+def page_size(limit: int | None) -> int:
+    """The page size for reading up to ``limit`` rows (None: all of them)."""
+    return PAGE_SIZE if limit is None else max(1, min(limit, PAGE_SIZE))
 
 
 def query_request(view: str, args: QueryArgs, after: str | None = None) -> wire.Query:

@@ -14,6 +14,7 @@ retried once, appends fall back to the spool when no daemon answers.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import socket
 import threading
@@ -263,12 +264,18 @@ class Client:
         since: int | None = None,
         until: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The first page of rows of a view; :meth:`query_page` and :meth:`query_all`
-        go further."""
-        args = calls.QueryArgs(
-            filter=filter, limit=limit, order=order, order_by=order_by, since=since, until=until
+        """Every matching row of a view, or the first ``limit``: read a page at a time,
+        never cut short silently (:meth:`query_page` reads one page)."""
+        rows = self.query_all(
+            view,
+            filter=filter,
+            order=order,
+            order_by=order_by,
+            since=since,
+            until=until,
+            page_size=calls.page_size(limit),
         )
-        return self.query_page(view, args).rows
+        return list(itertools.islice(rows, limit))
 
     def query_page(self, view: str, args: calls.QueryArgs, after: str | None = None) -> QueryPage:
         """One page of a view: the rows after cursor ``after`` and the next cursor."""

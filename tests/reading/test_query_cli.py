@@ -131,3 +131,11 @@ def test_tail_prints_any_range_and_more_than_one_page(daemon: DaemonProcess) -> 
     assert seqs == list(range(101, 2201))
     bad = atlasd(daemon, "tail", "--to-seq", "5", "-f")
     assert bad.returncode == 2
+
+
+def test_client_query_is_never_cut_short(daemon: DaemonProcess) -> None:
+    """Client.query without limit returns every row (2,500 > one page); with one, that many."""
+    with Client(daemon.socket, spool=False) as client:
+        rows = client.query("learnings")
+        assert [row["learning_id"] for row in rows] == [f"l{i:05d}" for i in range(COUNT)]
+        assert len(client.query("learnings", limit=1200, order="desc")) == 1200
