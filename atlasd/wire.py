@@ -67,8 +67,9 @@ MAX_INT64 = 2**63 - 1
 
 #: A sequence number, version or cursor: what fits the store's integer columns.
 Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
-#: An ``expected_version``: its sign is checked by the store's validation (invalid_value).
-Version = Annotated[int, msgspec.Meta(ge=-MAX_INT64, le=MAX_INT64)]
+#: ``expected_version``, ``occurred_at``: their ranges are the store's validation's to
+#: check (invalid_value); the decoder only keeps them within 64 bits.
+Int64 = Annotated[int, msgspec.Meta(ge=-MAX_INT64, le=MAX_INT64)]
 ReadLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_READ_LIMIT)]
 QueryLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT64)]
 
@@ -115,6 +116,7 @@ def _new_event(params: EventIn | Append) -> NewEvent:
         event_id=params.event_id,
         meta=params.meta,
         expected_version=params.expected_version,
+        occurred_at=params.occurred_at,
     )
 
 
@@ -126,7 +128,8 @@ class EventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_def
     data: JsonObject
     event_id: str | None = None
     meta: JsonObject | None = None
-    expected_version: Version | None = None
+    expected_version: Int64 | None = None
+    occurred_at: Int64 | None = None
 
     def to_new_event(self) -> NewEvent:
         return _new_event(self)
@@ -144,7 +147,8 @@ class Append(_Base, tag="append"):
     data: JsonObject
     event_id: str | None = None
     meta: JsonObject | None = None
-    expected_version: Version | None = None
+    expected_version: Int64 | None = None
+    occurred_at: Int64 | None = None
 
     def to_new_event(self) -> NewEvent:
         return _new_event(self)
@@ -177,21 +181,35 @@ class Subscribe(_Base, tag="subscribe"):
 
 
 class Query(_Base, tag="query"):
-    """Result: ``{"rows": [...]}`` from one of the five views."""
+    """Result: ``{"rows": [...], "next"}``: one page of a view's rows.
+
+    ``next`` is null on the last page, else an opaque cursor: ask again with
+    ``after = next`` (and the same other params) for the following page.
+    ``order_by`` names a key or time column (default: creation order);
+    ``since``/``until`` (ms) keep rows whose time column is in ``[since, until)``.
+    """
 
     view: str
     filter: JsonObject | None = None
     limit: QueryLimit | None = None
     order: Literal["asc", "desc"] | None = None
+    order_by: str | None = None
+    after: str | None = None
+    since: Int64 | None = None
+    until: Int64 | None = None
 
 
 class Watch(_Base, tag="watch"):
-    """A ``query`` answered now and again each time its answer changes."""
+    """A ``query`` answered now and again each time its answer changes (first page)."""
 
     view: str
     filter: JsonObject | None = None
     limit: QueryLimit | None = None
     order: Literal["asc", "desc"] | None = None
+    order_by: str | None = None
+    after: str | None = None
+    since: Int64 | None = None
+    until: Int64 | None = None
 
 
 class Status(_Base, tag="status"):

@@ -11,7 +11,10 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from atlasd.eventlog.counters import AppendCounters
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
+from atlasd.eventlog.projections import QueryPage, QueryParams
 from atlasd.eventlog.store import StreamResult
 
 __all__ = ["Store", "SyncControl"]
@@ -23,6 +26,12 @@ class Store(Protocol):
 
     @property
     def last_seq(self) -> int: ...
+
+    @property
+    def lineage(self) -> list[LineageEntry]: ...
+
+    @property
+    def counters(self) -> AppendCounters: ...
 
     async def append(self, event: NewEvent) -> AppendResult: ...
 
@@ -53,6 +62,8 @@ class Store(Protocol):
         limit: int = 1000,
         order: str = "asc",
     ) -> list[dict[str, Any]]: ...
+
+    async def query_page(self, params: QueryParams) -> QueryPage: ...
 
     async def stats(self) -> StoreStats: ...
 

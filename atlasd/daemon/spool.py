@@ -58,7 +58,7 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -79,6 +79,7 @@ from atlasd.wire import EventIn
 __all__ = [
     "CHUNK_EVENTS",
     "REJECTED_DIR",
+    "SpoolCounts",
     "SpoolDir",
     "SpoolDirError",
     "SpoolFileChanged",
@@ -95,6 +96,7 @@ __all__ = [
     "prepare_spool_dir",
     "run_spool",
     "scan_spool_file",
+    "spool_counts",
 ]
 
 #: How often the directory is rescanned even without a change notification:
@@ -754,3 +756,29 @@ async def run_spool(
             tg.cancel_scope.cancel()
     finally:
         spool.close()
+
+
+class SpoolCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """Files in the spool: waiting to be appended, and refused (``rejected/``)."""
+
+    waiting: int
+    rejected: int
+
+
+def spool_counts(spool_dir: Path) -> SpoolCounts:
+    """Count the spool's files for ``status`` (regular files only; nothing is opened)."""
+
+    def count(where: Path, keep: Callable[[str], bool]) -> int:
+        try:
+            with os.scandir(where) as entries:
+                return sum(1 for e in entries if keep(e.name) and e.is_file(follow_symlinks=False))
+        except OSError:
+            return 0
+
+    return SpoolCounts(
+        waiting=count(spool_dir, is_spool_name),
+        rejected=count(
+            spool_dir / REJECTED_DIR,
+            lambda name: not name.endswith(".reason") and not name.startswith("."),
+        ),
+    )

@@ -20,6 +20,7 @@ __all__ = [
     "DB_NAME",
     "LOCK_NAME",
     "DataDirLock",
+    "db_bytes",
     "db_path",
     "default_data_dir",
     "ensure_data_dir",
@@ -67,6 +68,15 @@ def secure_db_files(data_dir: Path) -> None:
 
 def db_path(data_dir: Path) -> Path:
     return data_dir / DB_NAME
+
+
+def db_bytes(db: Path) -> int:
+    """Size of the database file plus its write-ahead log (0 for what does not exist)."""
+    total = 0
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(FileNotFoundError):
+            total += os.stat(f"{db}{suffix}").st_size
+    return total
 
 
 class DataDirLock:

@@ -30,8 +30,9 @@ import msgspec
 
 from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unavailable
 from atlasd.eventlog.config import StoreConfig
+from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.datadir import db_path, ensure_data_dir, secure_db_files
-from atlasd.eventlog.ids import canonical_event_id
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import (
     AppendResult,
     Event,
@@ -41,14 +42,15 @@ from atlasd.eventlog.model import (
     StoreStats,
     SyncState,
 )
-from atlasd.eventlog.projections import DEFAULT_LIMIT, build_query, row_to_dict
-from atlasd.eventlog.sql import Statements, translate_error
-from atlasd.eventlog.validation import (
-    check_expected_version,
-    check_stream,
-    check_type,
-    check_value,
+from atlasd.eventlog.projections import (
+    DEFAULT_LIMIT,
+    QueryPage,
+    QueryParams,
+    build_query,
+    page_from_rows,
 )
+from atlasd.eventlog.sql import Statements, translate_error
+from atlasd.eventlog.validation import validate_new_event
 from atlasd.eventlog.writer import Prepared, Request, Writer
 
 __all__ = ["EventStore", "StreamResult"]
@@ -115,6 +117,8 @@ class EventStore:
         self.origin: str = writer.origin
         self._last_seq = writer.last_seq
         self._streams = writer.streams
+        #: What was appended, refused and committed since open (``status``, metrics).
+        self.counters = AppendCounters()
         self._writer_task = asyncio.create_task(self._write_loop(), name="atlasd-writer")
         self._writer_task.add_done_callback(self._writer_ended)
 
@@ -194,7 +198,7 @@ class EventStore:
         ``recorded_at`` overrides the store's clock: for imports, tests and the
         shared vectors only; the daemon never passes it from clients.
         """
-        results = await self._submit([_prepare(event, "")], recorded_at)
+        results = await self._submit([self._checked(event)], recorded_at)
         return results[0]
 
     async def append_batch(
@@ -209,7 +213,11 @@ class EventStore:
         """
         if not events:
             return []
-        prepared = [_prepare(event, f"events[{i}].") for i, event in enumerate(events)]
+        try:
+            prepared = [_prepare(event, f"events[{i}].") for i, event in enumerate(events)]
+        except AtlasdError as error:
+            self.counters.refuse(error, len(events))
+            raise
         return await self._submit(prepared, recorded_at)
 
     def submit_append(self, event: NewEvent) -> asyncio.Future[list[AppendResult]]:
@@ -222,13 +230,21 @@ class EventStore:
         Error handling: an invalid event or a closing store raises here, and nothing
         is queued.
         """
-        prepared = _prepare(event, "")
+        prepared = self._checked(event)
         if self._closing:
             raise Unavailable("the store is closing; appends are refused")
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
         self._pending.append((Request(events=[prepared], recorded_at=None), future))
         self._wake.set()
         return future
+
+    def _checked(self, event: NewEvent) -> Prepared:
+        """One event validated, a refusal counted."""
+        try:
+            return _prepare(event, "")
+        except AtlasdError as error:
+            self.counters.refuse(error, 1)
+            raise
 
     async def _submit(self, events: list[Prepared], recorded_at: int | None) -> list[AppendResult]:
         if self._closing:
@@ -266,18 +282,25 @@ class EventStore:
             last_group = len(group)
             requests = [request for request, _ in group]
             async with self._gate:
+                started = loop.time()
                 try:
                     # shielded: a cancelled writer must not abandon a transaction half-way
                     outcomes = await asyncio.shield(
                         loop.run_in_executor(self._executor, self._writer.commit_group, requests)
                     )
+                    self.counters.record_commit(loop.time() - started)
                 except Exception as exc:  # a bug: answer everyone rather than hang them
                     log.exception("append_group_failed requests=%d", len(group))
                     error = Internal(f"append failed: {exc!r}")
                     outcomes = [error] * len(group)
                 self._last_seq = self._writer.last_seq
                 self._streams = self._writer.streams
-            for (_, future), outcome in zip(group, outcomes, strict=True):
+            counters = self.counters
+            for (request, future), outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, AtlasdError):
+                    counters.refuse(outcome, len(request.events))
+                else:
+                    counters.record_results(outcome)
                 if future.done():
                     continue
                 if isinstance(outcome, AtlasdError):
@@ -377,6 +400,8 @@ class EventStore:
                     await asyncio.shield(self._run(writer.stream_abort))
             self._last_seq = writer.last_seq
             self._streams = writer.streams
+        self.counters.appended += appended
+        self.counters.duplicates += duplicates
         if appended:
             self._changed.set()
             self._changed = asyncio.Event()
@@ -532,9 +557,31 @@ class EventStore:
         limit: int = DEFAULT_LIMIT,
         order: str = "asc",
     ) -> list[dict[str, Any]]:
-        """Rows of a view (docs/views.md), in creation order or newest first."""
-        sql, params = build_query(view, filter, limit, order)
-        return [row_to_dict(view, row) for row in await self._fetch(sql, params)]
+        """The first page of rows of a view (docs/views.md), in creation order or
+        newest first; :meth:`query_page` for the other pages and orders."""
+        page = await self.query_page(
+            QueryParams(view=view, filter=filter, limit=limit, order=order)
+        )
+        return page.rows
+
+    async def query_page(self, params: QueryParams) -> QueryPage:
+        """One page of a view's rows and the cursor to the next (docs/views.md)."""
+        segments, plan = build_query(
+            params.view,
+            params.filter,
+            params.limit,
+            params.order,
+            order_by=params.order_by,
+            after=params.after,
+            since=params.since,
+            until=params.until,
+        )
+        rows: list[Any] = []
+        for sql, args in segments:
+            rows += await self._fetch(sql, [*args, plan.limit + 1 - len(rows)])
+            if len(rows) > plan.limit:
+                break
+        return page_from_rows(plan, rows)
 
     async def stats(self) -> StoreStats:
         rows = await self._fetch(Statements.projections, ())
@@ -581,6 +628,18 @@ class EventStore:
         rows = await self._fetch(Statements.quarantine_all, ())
         return [Rejection(seq=s, event_id=e, code=c, message=m) for s, e, c, m in rows]
 
+    @property
+    def lineage(self) -> list[LineageEntry]:
+        """The origins this log had before its current one, oldest first."""
+        return list(self._writer.lineage)
+
+    async def reorigin(self, reason: str) -> str:
+        """Continue the log under a new origin and rewind the sync cursor to 0
+        (docs/operations.md, "Restore"); returns the new origin."""
+        _old, new, _last = await self._on_writer(self._writer.reorigin, reason)
+        self.origin = new
+        return str(new)
+
     async def requeue_rejected(self) -> int:
         """Flag every quarantined event for another try; returns how many."""
         count: int = await self._on_writer(self._writer.requeue_rejected)
@@ -616,15 +675,17 @@ def _prepare(event: NewEvent, where: str) -> Prepared:
     if not isinstance(event, NewEvent):
         raise BadRequest(f"{where or 'event'} must be a NewEvent, got {type(event).__name__}")
     try:
-        return Prepared(
-            stream=check_stream(event.stream),
-            type=check_type(event.type),
-            data=check_value(event.data, "data"),
-            meta={} if event.meta is None else check_value(event.meta, "meta"),
-            event_id=None if event.event_id is None else canonical_event_id(event.event_id),
-            expected_version=check_expected_version(event.expected_version),
-        )
+        valid = validate_new_event(event)
     except InvalidValue as error:
         if not where:
             raise
         raise InvalidValue(f"{where}{error.message}", **error.extra) from None
+    return Prepared(
+        stream=valid.stream,
+        type=valid.type,
+        data=valid.data,
+        meta=valid.meta if valid.meta is not None else {},
+        event_id=valid.event_id,
+        expected_version=valid.expected_version,
+        occurred_at=valid.occurred_at,
+    )

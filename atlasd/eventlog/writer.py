@@ -12,7 +12,6 @@ Every method runs on the store's single writer thread, so nothing here locks.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import time
 import uuid
@@ -25,7 +24,9 @@ import msgspec
 from atlasd.errors import AtlasdError, EventIdConflict, InvalidValue, VersionConflict
 from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.config import StoreConfig
+from atlasd.eventlog.datadir import db_bytes
 from atlasd.eventlog.ids import new_event_ids
+from atlasd.eventlog.lineage import LineageEntry, read_lineage, reorigin
 from atlasd.eventlog.model import AppendResult, Rejection
 from atlasd.eventlog.projections import PROJECTED_TYPES, VIEWS, Fold
 from atlasd.eventlog.replay import catch_up, stale_views
@@ -59,6 +60,7 @@ class Prepared(msgspec.Struct, kw_only=True):
     meta: dict[str, Any]
     event_id: str | None
     expected_version: int | None
+    occurred_at: int | None = None
 
 
 class Request(msgspec.Struct, kw_only=True):
@@ -86,6 +88,7 @@ class Writer:
         self._config = config
         self._conn: sqlite3.Connection | None = None
         self.origin = ""
+        self.lineage: list[LineageEntry] = []
         self.last_seq = 0
         self.last_hash = GENESIS_HASH
         self.streams = 0
@@ -116,6 +119,7 @@ class Writer:
                 conn.execute(Statements.put_meta, ("origin", str(uuid.uuid4())))
                 row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
             self.origin = str(row[0])
+            self.lineage = read_lineage(conn)
             last = conn.execute(Statements.last_event).fetchone()
             if last is not None:
                 self.last_seq, self.last_hash = int(last[0]), str(last[1])
@@ -195,18 +199,18 @@ class Writer:
     def _take(
         self,
         rows: list[tuple[Any, ...]],
-        datas: list[dict[str, Any]],
+        datas: list[tuple[dict[str, Any], int]],
         folded: list[tuple[int, str, str, dict[str, Any], int]],
     ) -> None:
         """Advance the in-memory position past planned rows; collect what the views fold."""
         self.last_seq, self.last_hash = rows[-1][0], rows[-1][6]
         versions = self._versions
-        for row, data in zip(rows, datas, strict=True):
+        for row, (data, occurred) in zip(rows, datas, strict=True):
             versions[row[2]] = row[3]
             if row[3] == 1:
                 self.streams += 1
             if row[4] in PROJECTED_TYPES:
-                folded.append((row[0], row[1], row[4], data, row[5]))
+                folded.append((row[0], row[1], row[4], data, occurred))
 
     # -- streamed append: one transaction over several calls --------------------
 
@@ -290,7 +294,7 @@ class Writer:
         group_ids: dict[str, tuple[Prepared, AppendResult]],
     ) -> tuple[
         list[tuple[Any, ...]],
-        list[dict[str, Any]],
+        list[tuple[dict[str, Any], int]],
         list[AppendResult],
         dict[str, tuple[Prepared, AppendResult]],
     ]:
@@ -304,7 +308,7 @@ class Writer:
         seq, prev = self.last_seq, self.last_hash
         versions: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
-        datas: list[dict[str, Any]] = []
+        datas: list[tuple[dict[str, Any], int]] = []
         results: list[AppendResult] = []
         in_batch: dict[str, tuple[Prepared, AppendResult]] = {}
         origin = self.origin
@@ -357,15 +361,26 @@ class Writer:
                 )
             version = current + 1
             seq += 1
+            occurred = t if event.occurred_at is None else event.occurred_at
             digest, body = seal(
-                prev, seq, event_id, stream, version, event.type, event.data, event.meta, t, origin
+                prev,
+                seq,
+                event_id,
+                stream,
+                version,
+                event.type,
+                event.data,
+                event.meta,
+                t,
+                occurred,
+                origin,
             )
             if len(body) > MAX_EVENT_BYTES:
                 raise InvalidValue(
                     f"event is {len(body)} bytes encoded, more than {MAX_EVENT_BYTES}"
                 )
             rows.append((seq, event_id, stream, version, event.type, t, digest, body))
-            datas.append(event.data)
+            datas.append((event.data, occurred))
             result = AppendResult(seq=seq, event_id=event_id, version=version, duplicate=False)
             results.append(result)
             if event.event_id is not None:
@@ -406,6 +421,16 @@ class Writer:
             ]
         )
 
+    def reorigin(self, reason: str) -> tuple[str, str, int]:
+        """Continue under a new origin (:func:`atlasd.eventlog.lineage.reorigin`)."""
+        try:
+            old, new, last_seq = reorigin(self.conn, reason)
+            self.lineage = read_lineage(self.conn)
+        except sqlite3.Error as exc:
+            raise translate_error(exc) from exc
+        self.origin = new
+        return old, new, last_seq
+
     def requeue_rejected(self) -> int:
         conn = self.conn
         try:
@@ -431,11 +456,7 @@ class Writer:
         )
 
     def db_bytes(self) -> int:
-        total = 0
-        for suffix in ("", "-wal"):
-            with contextlib.suppress(FileNotFoundError):
-                total += os.stat(f"{self._path}{suffix}").st_size
-        return total
+        return db_bytes(self._path)
 
 
 def _same_content(event: Prepared, stream: str, event_type: str, data: dict[str, Any]) -> bool:
