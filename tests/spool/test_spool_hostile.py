@@ -86,6 +86,28 @@ def test_a_symlink_to_the_database_never_overwrites_it(daemon: DaemonProcess) ->
     assert db.stat().st_size > 1_000_000
 
 
+def test_a_rejected_link_to_a_trap_never_overwrites_the_database(daemon: DaemonProcess) -> None:
+    """A member swaps rejected/ for a link to their own directory holding a link, named
+    like the daemon's reason temp file, to atlasd.db; a bad file then gets rejected into
+    the daemon's private rejected/ and the database keeps its 20,000 events."""
+    _append_many(daemon, 20_000)
+    spool = daemon.data_dir / "spool"
+    db = daemon.data_dir / "atlasd.db"
+    trap = daemon.root / "trap"
+    trap.mkdir()
+    os.symlink(db, trap / ".tmp-x.ndjson.reason.part")
+    os.symlink(db, trap / "x.ndjson.reason")
+    (spool / REJECTED_DIR).rename(daemon.root / "moved-away")
+    os.symlink(trap, spool / REJECTED_DIR)
+    _drop(spool, "x.ndjson", b"not json\n")
+    _wait(lambda: not (spool / "x.ndjson").exists(), "the rejection", daemon)
+    assert (daemon.root / "moved-away" / "x.ndjson.reason").read_text().startswith("bad_request")
+    assert db.read_bytes()[:16] == b"SQLite format 3\x00"
+    daemon.stop()
+    daemon.start()
+    assert daemon.request("status")["result"]["events"] == 20_000
+
+
 def test_an_impostor_rejected_dir_is_set_aside_before_the_daemon_uses_it(tmp_path: Path) -> None:
     """A member who makes spool/rejected a link to the data dir before the daemon starts
     gets it renamed away; the rejection of a file named atlasd.db lands in a private dir."""
