@@ -11,7 +11,7 @@ NODE_STAMP := convex/node_modules/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,dashboard]'
 	touch $@
 
 $(NODE_STAMP): convex/package.json convex/package-lock.json

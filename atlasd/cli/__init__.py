@@ -40,6 +40,7 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "export",
     "import": "import_",
     "backup": "backup",
+    "dashboard": "dashboard",
 }
 
 
