@@ -11,7 +11,14 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
+from atlasd.eventlog.model import (
+    AppendResult,
+    Event,
+    NewEvent,
+    Rejection,
+    StoreStats,
+    SyncState,
+)
 from atlasd.eventlog.store import StreamResult
 
 __all__ = ["Store", "SyncControl"]
@@ -55,6 +62,8 @@ class Store(Protocol):
     async def stats(self) -> StoreStats: ...
 
     async def sync_state(self) -> SyncState: ...
+
+    async def rejected_events(self, limit: int | None = None) -> list[Rejection]: ...
 
     async def close(self) -> None: ...
 
