@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -269,4 +270,17 @@ def write_log(data_dir: Path, events: Iterable[TimedEvent]) -> None:
                     recorded_at=at,
                 )
 
-    asyncio.run(write())
+    # A thread of its own: the caller may already run an event loop (Playwright's sync API).
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(write())
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
