@@ -6,12 +6,12 @@ answers bounded pages only (see :mod:`atlasd.dashboard.daemon_link`):
 | route | answer |
 |---|---|
 | ``GET /`` | the page, with this process's CSRF token in a ``<meta>`` |
-| ``GET /api/status`` | the daemon's ``status``, the view names, the live link's state |
+| ``GET /api/status`` | the daemon's ``status`` and the view names |
 | ``GET /api/query/{view}`` | one page of a view (parameters below) |
 | ``GET /api/build/{build_id}`` | the build's row, tasks and executions (bounded) |
 | ``GET /api/executions/stats`` | executions by agent and by model in ``[since, until)`` (bounded) |
 | ``POST /api/sync/requeue`` | re-queue the sync quarantine (the only write) |
-| ``GET /api/live`` | server-sent events: ``{"seq", "type", "stream"}`` after each change |
+| ``GET /api/live?watch=[...]`` | server-sent events: the watched queries changed |
 
 Its parameters: ``limit``, ``order``, ``order_by``, ``after``, ``since``,
 ``until``; a column filter is ``f.COL=TEXT`` (a string) or ``j.COL=JSON`` (any value,
@@ -27,11 +27,10 @@ import json
 from importlib import resources
 from typing import Any
 
-import anyio
 import msgspec
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -39,17 +38,13 @@ from atlasd.errors import AtlasdError, BadRequest, DaemonUnreachable, InvalidVal
 
 from .aggregate import group_executions
 from .daemon_link import MAX_PAGE, DaemonLink, PageQuery
-from .live import LiveFeed
+from .live import LiveStream
 
 __all__ = ["create_app"]
 
 #: The most rows a build page or the execution charts gather (in pages).
 MAX_DETAIL_ROWS = 5000
 MAX_STATS_ROWS = 20_000
-#: Seconds between keep-alive comments on an idle live stream.
-KEEPALIVE_S = 15.0
-#: Least seconds between two notices on one live stream (coalesces bursts).
-NOTICE_INTERVAL_S = 0.1
 
 _encoder = msgspec.json.Encoder()
 
@@ -104,7 +99,7 @@ def _page_query(request: Request, view: str) -> PageQuery:
     )
 
 
-def create_app(link: DaemonLink, feed: LiveFeed, *, csrf: str) -> Starlette:
+def create_app(link: DaemonLink, live: LiveStream, *, csrf: str) -> Starlette:
     """The application, without its access checks (see the module docstring)."""
     static = resources.files("atlasd.dashboard") / "static"
     page_html = (static / "index.html").read_text(encoding="utf-8").replace("{{csrf}}", csrf)
@@ -115,14 +110,13 @@ def create_app(link: DaemonLink, feed: LiveFeed, *, csrf: str) -> Starlette:
     async def status(request: Request) -> Response:
         try:
             report = await link.status()
-            views = await link.view_names()
+            views = await link.view_names(report)
         except AtlasdError as exc:
             return _error(exc)
         return _json(
             {
                 "status": report,
                 "views": views,
-                "live": {"connected": feed.connected, "seq": feed.seq},
                 "cursor_paging": link.cursor_paging,
                 "max_page": MAX_PAGE,
             }
@@ -190,30 +184,6 @@ def create_app(link: DaemonLink, feed: LiveFeed, *, csrf: str) -> Starlette:
         except AtlasdError as exc:
             return _error(exc)
         return _json(result)
-
-    async def live(request: Request) -> Response:
-        async def notices() -> Any:
-            seen = -1
-            yield b"retry: 1000\n\n"
-            while True:
-                if await feed.wait_change(seen, KEEPALIVE_S):
-                    seen = feed.seq
-                    notice = {
-                        "seq": feed.seq,
-                        "type": feed.last_type,
-                        "stream": feed.last_stream,
-                        "connected": feed.connected,
-                    }
-                    yield b"data: " + _encoder.encode(notice) + b"\n\n"
-                    await anyio.sleep(NOTICE_INTERVAL_S)
-                else:
-                    yield b": keep-alive\n\n"
-
-        return StreamingResponse(
-            notices(),
-            media_type="text/event-stream",
-            headers={"x-accel-buffering": "no"},
-        )
 
     return Starlette(
         routes=[

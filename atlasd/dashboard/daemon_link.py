@@ -92,9 +92,10 @@ class DaemonLink:
     async def status(self) -> dict[str, Any]:
         return await self._client.status_raw()
 
-    async def view_names(self) -> list[str]:
-        """Every view the daemon projects, as its ``status`` lists them."""
-        status = await self.status()
+    async def view_names(self, status: dict[str, Any] | None = None) -> list[str]:
+        """Every view the daemon projects, as its ``status`` (asked now if not given) lists them."""
+        if status is None:
+            status = await self.status()
         names: list[str] = []
         for item in status.get("projections") or []:
             name = item.get("name") if isinstance(item, dict) else item

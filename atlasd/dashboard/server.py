@@ -1,8 +1,8 @@
 """Run the dashboard: bind, print the URL with its token, serve until SIGINT/SIGTERM.
 
 Resource handling: the listening socket is bound here (so a free port is
-known before the URL is printed); uvicorn serves on it, the live feed runs
-beside it in one task group, and both stop when uvicorn stops on a signal.
+known before the URL is printed); uvicorn serves on it until a signal, then
+the daemon connection is closed.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import webbrowser
 from types import FrameType
 from typing import TextIO
 
-import anyio
 import msgspec
 import uvicorn
 
@@ -24,7 +23,7 @@ from atlasd.client import AsyncClient
 
 from .app import create_app
 from .daemon_link import DaemonLink
-from .live import LiveFeed
+from .live import LiveStream
 from .security import TOKEN_PARAM, AccessGuard, allowed_hosts
 
 __all__ = ["DEFAULT_HOST", "DashboardConfig", "bind", "dashboard_url", "serve"]
@@ -83,10 +82,9 @@ def serve(config: DashboardConfig, out: TextIO = sys.stdout) -> int:
         webbrowser.open(url)
     client = AsyncClient(config.socket, spool=False)
     link = DaemonLink(client)
-    feed = LiveFeed(client)
     csrf = secrets.token_urlsafe(24)
     app = AccessGuard(
-        create_app(link, feed, csrf=csrf),
+        create_app(link, LiveStream(client), csrf=csrf),
         token=token,
         session=secrets.token_urlsafe(32),
         csrf=csrf,
@@ -106,13 +104,10 @@ def serve(config: DashboardConfig, out: TextIO = sys.stdout) -> int:
     )
 
     async def main() -> None:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(feed.run)
-            try:
-                await server.serve(sockets=[sock])
-            finally:
-                tg.cancel_scope.cancel()
-                await client.aclose()
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            await client.aclose()
 
     try:
         asyncio.run(main())

@@ -1,0 +1,161 @@
+"""Dashboard benchmark: measured in headless Chromium against real daemon and dashboard processes.
+
+Figures, each beside its baseline from the same run:
+- the builds page's paint time (navigation start to the first page of data
+  on screen, the page's own ``atlasd:painted`` mark) on a log of 10,000
+  builds vs. a log of 10 builds. Target: <= 1.5x (the page asks for one
+  bounded page, never the whole view).
+- the daemon's append rate (16 clients, single acknowledged appends of
+  ``TaskStatusChanged``) with 5 dashboards open on the builds page, each
+  following the log live, vs. with none. Target: >= 0.9x.
+
+``python -m bench.bench_dashboard [--quick]``; a missed target prints
+"TARGET MISSED" and makes ``main`` return 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.support.daemon import DaemonProcess, start_daemon
+from tests.support.dashboard import chromium_launch_args, running_dashboard
+from tests.support.scenario import append_all, many_builds
+
+PAINT_RATIO_TARGET = 1.5
+APPEND_RATIO_TARGET = 0.9
+SMALL_LOG = 10
+BIG_LOG = 10_000
+DASHBOARDS = 5
+WRITERS = 16
+#: Builds in the log of the append-rate measurement.
+LIVE_LOG = 100
+
+
+@contextlib.contextmanager
+def _daemon(builds: int) -> Iterator[DaemonProcess]:
+    daemon = start_daemon(args=("--no-spool",))
+    try:
+        append_all(daemon, many_builds(builds))
+        yield daemon
+    finally:
+        daemon.stop()
+        shutil.rmtree(daemon.root, ignore_errors=True)
+
+
+def _paint_ms(browser: Browser, builds: int, runs: int) -> float:
+    """Median paint time of the builds page over ``runs`` fresh loads."""
+    with _daemon(builds) as daemon, running_dashboard(daemon) as dash:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(dash.url)
+        times = []
+        for _ in range(runs + 1):
+            page.goto("about:blank")
+            page.goto(f"{dash.base}/#/builds")
+            page.wait_for_function(
+                "() => performance.getEntriesByName('atlasd:painted').length > 0"
+            )
+            shown = page.locator("table[data-view=builds] tbody tr").count()
+            assert shown == min(builds, 50), shown
+            times.append(
+                page.evaluate("performance.getEntriesByName('atlasd:painted')[0].startTime")
+            )
+        context.close()
+    return statistics.median(times[1:])  # the first load warms caches
+
+
+def _append_rate(daemon: DaemonProcess, seconds: float) -> float:
+    """Acknowledged single appends per second from ``WRITERS`` concurrent clients."""
+    stop = time.monotonic() + seconds
+    counts = [0] * WRITERS
+
+    def writer(n: int) -> None:
+        # The newest builds: the ones on the open pages, so every append changes what they show.
+        build_id = f"b-{LIVE_LOG - WRITERS + n:06d}"
+        with daemon.connect() as conn:
+            i = 0
+            while time.monotonic() < stop:
+                status = ("running", "done")[i % 2]
+                answer = conn.request(
+                    "append",
+                    stream=f"build:{build_id}",
+                    type="TaskStatusChanged",
+                    data={"build_id": build_id, "task_id": "t-2", "status": status},
+                )
+                assert answer.get("ok"), answer
+                i += 1
+            counts[n] = i
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.monotonic() - started)
+
+
+def _append_rates(browser: Browser, seconds: float, rounds: int) -> tuple[float, float]:
+    """Median append rate with no dashboard, and with ``DASHBOARDS`` open, alternating."""
+    with _daemon(LIVE_LOG) as daemon, contextlib.ExitStack() as stack:
+        dashboards = [stack.enter_context(running_dashboard(daemon)) for _ in range(DASHBOARDS)]
+        # Dashboards idle with no page open cost one idle subscription each; the pages
+        # are what make them work, so "none" closes every page.
+        none: list[float] = []
+        five: list[float] = []
+        for _ in range(rounds):
+            none.append(_append_rate(daemon, seconds))
+            context = browser.new_context()
+            for dash in dashboards:
+                page = context.new_page()
+                page.goto(dash.url)
+                page.goto(f"{dash.base}/#/builds")
+                page.wait_for_selector("#live.on")
+            five.append(_append_rate(daemon, seconds))
+            context.close()
+    return statistics.median(none), statistics.median(five)
+
+
+def main(argv: list[str]) -> int:
+    quick = "--quick" in argv
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**chromium_launch_args())
+        try:
+            runs = 5 if quick else 9
+            small = _paint_ms(browser, SMALL_LOG, runs)
+            big = _paint_ms(browser, BIG_LOG, runs)
+            none, five = _append_rates(browser, 2.0 if quick else 4.0, 2 if quick else 3)
+        finally:
+            browser.close()
+    missed = False
+    paint_ratio = big / small
+    print(f"builds page paint, {SMALL_LOG}-build log (baseline):  {small:8.1f} ms")
+    print(
+        f"builds page paint, {BIG_LOG}-build log:             {big:8.1f} ms"
+        f"   ratio {paint_ratio:.2f}x (target <= {PAINT_RATIO_TARGET}x)"
+    )
+    if paint_ratio > PAINT_RATIO_TARGET:
+        print("TARGET MISSED: the builds page paints too slowly on a large log")
+        missed = True
+    append_ratio = five / none
+    print(f"append rate, no dashboard (baseline):       {none:8.0f} appends/s")
+    print(
+        f"append rate, {DASHBOARDS} dashboards open and live:     {five:8.0f} appends/s"
+        f"   ratio {append_ratio:.2f}x (target >= {APPEND_RATIO_TARGET}x)"
+    )
+    if append_ratio < APPEND_RATIO_TARGET:
+        print("TARGET MISSED: open dashboards slow the daemon's appends")
+        missed = True
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
