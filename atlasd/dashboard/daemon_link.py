@@ -23,7 +23,7 @@ from atlasd import wire
 from atlasd.client import AsyncClient
 from atlasd.errors import BadRequest
 
-__all__ = ["MAX_PAGE", "DaemonLink", "Page", "PageQuery"]
+__all__ = ["MAX_PAGE", "DaemonLink", "Page", "PageQuery", "sort_rows"]
 
 #: The most rows the dashboard asks for in one page (one page is one answer line).
 MAX_PAGE = 1000

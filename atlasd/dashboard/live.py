@@ -35,7 +35,7 @@ import msgspec
 from atlasd.client import AsyncClient
 from atlasd.errors import AtlasdError, BadRequest, InvalidValue
 
-__all__ = ["LiveStream", "WatchSpec"]
+__all__ = ["LiveStream", "WatchSpec", "parse_specs"]
 
 log = logging.getLogger("atlasd.dashboard")
 
