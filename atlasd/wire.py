@@ -81,6 +81,7 @@ def _new_event(params: EventIn | Append) -> NewEvent:
         event_id=params.event_id,
         meta=params.meta,
         expected_version=params.expected_version,
+        occurred_at=params.occurred_at,
     )
 
 
@@ -93,6 +94,7 @@ class EventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_def
     event_id: str | None = None
     meta: dict[str, Any] | None = None
     expected_version: int | None = None
+    occurred_at: int | None = None
 
     def to_new_event(self) -> NewEvent:
         return _new_event(self)
@@ -111,6 +113,7 @@ class Append(_Base, tag="append"):
     event_id: str | None = None
     meta: dict[str, Any] | None = None
     expected_version: int | None = None
+    occurred_at: int | None = None
 
     def to_new_event(self) -> NewEvent:
         return _new_event(self)

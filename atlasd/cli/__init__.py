@@ -2,8 +2,8 @@
 
 Each subcommand module defines ``add_parser(subparsers)``, which registers its
 parser and sets ``func`` to a callable taking the parsed namespace and
-returning the exit code. Exit codes (CONTRACT section 1): 0 ok, 1 error
-reported by the daemon, 2 usage, 3 daemon unreachable.
+returning the exit code (:mod:`atlasd.exitcodes`): 0 ok, 1 error reported by
+the daemon, 2 usage, 3 daemon unreachable.
 """
 
 from __future__ import annotations
@@ -22,10 +22,7 @@ __all__ = [
     "main",
 ]
 
-EXIT_OK = 0
-EXIT_DAEMON_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
+from atlasd.exitcodes import EXIT_DAEMON_ERROR, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 
 # Subcommand name -> module under atlasd.cli (``import`` is a keyword).
 SUBCOMMANDS: dict[str, str] = {
@@ -40,6 +37,7 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "export",
     "import": "import_",
     "backup": "backup",
+    "doctor": "doctor",
     "dashboard": "dashboard",
 }
 

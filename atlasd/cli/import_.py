@@ -1,8 +1,10 @@
 """``atlasd import FILE``: append the events of an NDJSON file, idempotently.
 
 Each line is an event envelope as ``atlasd export`` writes it (``seq``,
-``version``, ``recorded_at``, ``origin`` and ``hash`` are ignored: the daemon
-assigns its own) or an ``append_batch`` item. Event ids are kept, so importing
+``version``, ``origin`` and ``hash`` are ignored: the daemon assigns its own)
+or an ``append_batch`` item. ``occurred_at`` is kept; an exported event that
+has none (it predates the field) keeps its ``recorded_at`` as ``occurred_at``,
+so the imported log's views are the source's. Event ids are kept, so importing
 the same file again appends nothing; lines without one get an id derived from
 the file's content and the line number, the same way the spool does. Events
 go in batches (``--batch-size``), each all-or-nothing, in file order.
@@ -39,6 +41,8 @@ class _Line(msgspec.Struct, kw_only=True):
     data: dict[str, Any]
     event_id: str | None = None
     meta: dict[str, Any] | None = None
+    occurred_at: int | None = None
+    recorded_at: int | None = None
 
 
 def add_parser(subparsers: Any) -> None:
@@ -81,6 +85,7 @@ def _events(lines: list[bytes], digest: str) -> list[tuple[int, NewEvent]]:
                     data=item.data,
                     event_id=event_id,
                     meta=item.meta,
+                    occurred_at=item.recorded_at if item.occurred_at is None else item.occurred_at,
                 ),
             )
         )

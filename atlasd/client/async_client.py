@@ -125,9 +125,10 @@ class AsyncClient:
         event_id: str | None = None,
         meta: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        occurred_at: int | None = None,
     ) -> AppendOutcome:
         """Append one event; spooled when no daemon answers (unless ``expected_version``)."""
-        event = calls.with_event_id(
+        event = calls.stamped(
             NewEvent(
                 stream=stream,
                 type=type,
@@ -135,6 +136,7 @@ class AsyncClient:
                 event_id=event_id,
                 meta=meta,
                 expected_version=expected_version,
+                occurred_at=occurred_at,
             )
         )
         try:
@@ -145,7 +147,7 @@ class AsyncClient:
 
     async def append_batch(self, events: Sequence[NewEvent]) -> list[AppendOutcome]:
         """Append all ``events`` or none; spooled as one file when no daemon answers."""
-        prepared = [calls.with_event_id(e) for e in events]
+        prepared = [calls.stamped(e) for e in events]
         try:
             result = await self.call(calls.batch_request(prepared))
         except DaemonUnreachable:

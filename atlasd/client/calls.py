@@ -7,6 +7,7 @@ transport differs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -23,21 +24,26 @@ __all__ = [
     "check",
     "query_request",
     "read_request",
+    "stamped",
     "subscribe_request",
     "to_event",
     "to_results",
     "watch_request",
-    "with_event_id",
 ]
 
 FromSeq = int | Literal["end"]
 
 
-def with_event_id(event: NewEvent) -> NewEvent:
-    """``event`` with a client-made UUIDv7 id when it has none, so retries are safe."""
-    if event.event_id is not None:
+def stamped(event: NewEvent) -> NewEvent:
+    """``event`` with a client-made UUIDv7 id (so retries are safe) and ``occurred_at``
+    set to now (so an event spooled or retried later keeps its moment), where absent."""
+    if event.event_id is not None and event.occurred_at is not None:
         return event
-    return msgspec.structs.replace(event, event_id=new_event_id())
+    return msgspec.structs.replace(
+        event,
+        event_id=new_event_id() if event.event_id is None else event.event_id,
+        occurred_at=time.time_ns() // 1_000_000 if event.occurred_at is None else event.occurred_at,
+    )
 
 
 def append_request(event: NewEvent) -> wire.Append:
@@ -48,6 +54,7 @@ def append_request(event: NewEvent) -> wire.Append:
         event_id=event.event_id,
         meta=event.meta,
         expected_version=event.expected_version,
+        occurred_at=event.occurred_at,
     )
 
 
@@ -61,6 +68,7 @@ def batch_request(events: Sequence[NewEvent]) -> wire.AppendBatch:
                 event_id=e.event_id,
                 meta=e.meta,
                 expected_version=e.expected_version,
+                occurred_at=e.occurred_at,
             )
             for e in events
         ]

@@ -89,6 +89,7 @@ def _to_line(event: NewEvent) -> EventIn:
         data=event.data,
         event_id=event.event_id,
         meta=event.meta,
+        occurred_at=event.occurred_at,
     )
 
 

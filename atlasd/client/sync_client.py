@@ -179,9 +179,10 @@ class Client:
         event_id: str | None = None,
         meta: dict[str, Any] | None = None,
         expected_version: int | None = None,
+        occurred_at: int | None = None,
     ) -> AppendOutcome:
         """Append one event; spooled when no daemon answers (unless ``expected_version``)."""
-        event = calls.with_event_id(
+        event = calls.stamped(
             NewEvent(
                 stream=stream,
                 type=type,
@@ -189,6 +190,7 @@ class Client:
                 event_id=event_id,
                 meta=meta,
                 expected_version=expected_version,
+                occurred_at=occurred_at,
             )
         )
         try:
@@ -199,7 +201,7 @@ class Client:
 
     def append_batch(self, events: Sequence[NewEvent]) -> list[AppendOutcome]:
         """Append all ``events`` or none; spooled as one file when no daemon answers."""
-        prepared = [calls.with_event_id(e) for e in events]
+        prepared = [calls.stamped(e) for e in events]
         try:
             result = self.call(calls.batch_request(prepared))
         except DaemonUnreachable:

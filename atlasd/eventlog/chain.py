@@ -2,11 +2,13 @@
 
 An event's *content* ``C`` is its JSON encoding without ``hash``::
 
-    {"seq":…,"event_id":…,"stream":…,"version":…,"type":…,"data":…,"meta":…,"recorded_at":…,"origin":…}
+    {"seq":…,"event_id":…,"stream":…,"version":…,"type":…,"data":…,"meta":…,"recorded_at":…,"occurred_at":…,"origin":…}
 
-fields in exactly this order, no whitespace, keys of every object inside
-``data`` and ``meta`` sorted by code point, strings escaped only where JSON
-requires (``"``, ``\\``, control characters; non-ASCII written as UTF-8),
+fields in exactly this order (``occurred_at`` is absent from events appended
+before it was introduced, and their content simply lacks it), no whitespace,
+keys of every object inside ``data`` and ``meta`` sorted by code point,
+strings escaped only where JSON requires (``"``, ``\\``, control characters;
+non-ASCII written as UTF-8),
 integers in decimal, floats in their shortest round-trip form (as msgspec
 writes them). ``meta`` is ``{}`` when the client gave none. Then::
 
@@ -32,7 +34,7 @@ __all__ = ["GENESIS_HASH", "content_hash", "seal"]
 GENESIS_HASH = "0" * 64
 
 
-class _Content(msgspec.Struct):
+class _Content(msgspec.Struct, kw_only=True, omit_defaults=True):
     """An event without its hash, fields in Event's order."""
 
     seq: int
@@ -43,6 +45,7 @@ class _Content(msgspec.Struct):
     data: dict[str, Any]
     meta: dict[str, Any]
     recorded_at: int
+    occurred_at: int | None = None
     origin: str
 
 
@@ -61,11 +64,23 @@ def seal(
     data: dict[str, Any],
     meta: dict[str, Any],
     recorded_at: int,
+    occurred_at: int,
     origin: str,
 ) -> tuple[str, bytes]:
     """The event's hash and its stored encoding (the JSON of the whole Event)."""
     content = _encode(
-        _Content(seq, event_id, stream, version, event_type, data, meta, recorded_at, origin)
+        _Content(
+            seq=seq,
+            event_id=event_id,
+            stream=stream,
+            version=version,
+            type=event_type,
+            data=data,
+            meta=meta,
+            recorded_at=recorded_at,
+            occurred_at=occurred_at,
+            origin=origin,
+        )
     )
     digest = _sha256(prev_hash.encode() + b"\n" + content).hexdigest()
     return digest, b"".join((content[:-1], b',"hash":"', digest.encode(), b'"}'))
@@ -75,15 +90,16 @@ def content_hash(prev_hash: str, event: Event) -> str:
     """The hash ``event`` must carry after ``prev_hash`` (for ``verify``)."""
     content = _encode(
         _Content(
-            event.seq,
-            event.event_id,
-            event.stream,
-            event.version,
-            event.type,
-            event.data,
-            event.meta,
-            event.recorded_at,
-            event.origin,
+            seq=event.seq,
+            event_id=event.event_id,
+            stream=event.stream,
+            version=event.version,
+            type=event.type,
+            data=event.data,
+            meta=event.meta,
+            recorded_at=event.recorded_at,
+            occurred_at=event.occurred_at,
+            origin=event.origin,
         )
     )
     return _sha256(prev_hash.encode() + b"\n" + content).hexdigest()

@@ -27,10 +27,16 @@ class NewEvent(msgspec.Struct, kw_only=True):
     meta: dict[str, Any] | None = None
     #: The stream's current version must equal this (0: the stream must not exist).
     expected_version: int | None = None
+    #: When the thing happened (ms since the epoch); the log's own clock when absent.
+    occurred_at: int | None = None
 
 
-class Event(msgspec.Struct, frozen=True, kw_only=True):
-    """An immutable, stored event. ``meta`` is ``{}`` when the client gave none."""
+class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An immutable, stored event. ``meta`` is ``{}`` when the client gave none.
+
+    ``occurred_at`` is set on every event appended since it was introduced; an
+    older event lacks it and its moment is ``recorded_at`` (see :attr:`when`).
+    """
 
     seq: int
     event_id: str
@@ -40,8 +46,14 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
     data: dict[str, Any]
     meta: dict[str, Any]
     recorded_at: int
+    occurred_at: int | None = None
     origin: str
     hash: str
+
+    @property
+    def when(self) -> int:
+        """When the thing happened: ``occurred_at``, or ``recorded_at`` for older events."""
+        return self.recorded_at if self.occurred_at is None else self.occurred_at
 
 
 class AppendResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -47,6 +47,7 @@ Progress = Callable[[int, int], None]
 
 class _DataOnly(msgspec.Struct):
     data: dict[str, Any]
+    occurred_at: int | None = None
 
 
 _decode_data = msgspec.json.Decoder(_DataOnly).decode
@@ -140,7 +141,11 @@ def _chunks(conn: sqlite3.Connection, start: int, last_seq: int) -> Iterator[tup
     cursor = start
     while True:
         rows = conn.execute(_CHUNK_SQL, (cursor, last_seq, CHUNK)).fetchall()
-        events = [(s, e, ty, _decode_data(body).data, t) for s, e, ty, t, body in rows]
+        events: _Chunk = []
+        for s, e, ty, recorded_at, body in rows:
+            stored = _decode_data(body)
+            t = recorded_at if stored.occurred_at is None else stored.occurred_at
+            events.append((s, e, ty, stored.data, t))
         cursor = rows[-1][0] if len(rows) == CHUNK else last_seq
         yield events, cursor
         if cursor >= last_seq:

@@ -45,6 +45,7 @@ from atlasd.eventlog.projections import DEFAULT_LIMIT, build_query, row_to_dict
 from atlasd.eventlog.sql import Statements, translate_error
 from atlasd.eventlog.validation import (
     check_expected_version,
+    check_occurred_at,
     check_stream,
     check_type,
     check_value,
@@ -626,6 +627,7 @@ def _prepare(event: NewEvent, where: str) -> Prepared:
             meta={} if event.meta is None else check_value(event.meta, "meta"),
             event_id=None if event.event_id is None else canonical_event_id(event.event_id),
             expected_version=check_expected_version(event.expected_version),
+            occurred_at=check_occurred_at(event.occurred_at),
         )
     except InvalidValue as error:
         if not where:

@@ -37,6 +37,7 @@ __all__ = [
     "MAX_EVENT_BYTES",
     "MAX_VALUE_DEPTH",
     "check_expected_version",
+    "check_occurred_at",
     "check_stream",
     "check_type",
     "check_value",
@@ -100,6 +101,18 @@ def check_type(event_type: object) -> str:
         )
     _remember(_known_types, event_type)
     return event_type
+
+
+def check_occurred_at(occurred_at: object) -> int | None:
+    """``occurred_at``: absent, or ms since the epoch in 0..2**53-1."""
+    if occurred_at is None:
+        return None
+    if type(occurred_at) is not int or not 0 <= occurred_at < MAX_INT:
+        raise InvalidValue(
+            f"occurred_at must be an integer in 0..2**53-1 (ms since the epoch), "
+            f"got {occurred_at!r:.40}"
+        )
+    return occurred_at
 
 
 def check_expected_version(expected: object) -> int | None:

@@ -196,7 +196,7 @@ def _verify_log(
                     f"seq {seq}: stream {event.stream!r} version {event.version}, expected {want}",
                 )
             versions[event.stream] = event.version
-            fold.apply(seq, event.event_id, event.type, event.data, event.recorded_at)
+            fold.apply(seq, event.event_id, event.type, event.data, event.when)
         cursor = rows[-1][0]
         if fold.pending >= _CHUNK:
             fold.flush()

@@ -12,7 +12,6 @@ Every method runs on the store's single writer thread, so nothing here locks.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import time
 import uuid
@@ -25,6 +24,7 @@ import msgspec
 from atlasd.errors import AtlasdError, EventIdConflict, InvalidValue, VersionConflict
 from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.config import StoreConfig
+from atlasd.eventlog.datadir import db_bytes
 from atlasd.eventlog.ids import new_event_ids
 from atlasd.eventlog.model import AppendResult, Rejection
 from atlasd.eventlog.projections import PROJECTED_TYPES, VIEWS, Fold
@@ -59,6 +59,7 @@ class Prepared(msgspec.Struct, kw_only=True):
     meta: dict[str, Any]
     event_id: str | None
     expected_version: int | None
+    occurred_at: int | None = None
 
 
 class Request(msgspec.Struct, kw_only=True):
@@ -195,18 +196,18 @@ class Writer:
     def _take(
         self,
         rows: list[tuple[Any, ...]],
-        datas: list[dict[str, Any]],
+        datas: list[tuple[dict[str, Any], int]],
         folded: list[tuple[int, str, str, dict[str, Any], int]],
     ) -> None:
         """Advance the in-memory position past planned rows; collect what the views fold."""
         self.last_seq, self.last_hash = rows[-1][0], rows[-1][6]
         versions = self._versions
-        for row, data in zip(rows, datas, strict=True):
+        for row, (data, occurred) in zip(rows, datas, strict=True):
             versions[row[2]] = row[3]
             if row[3] == 1:
                 self.streams += 1
             if row[4] in PROJECTED_TYPES:
-                folded.append((row[0], row[1], row[4], data, row[5]))
+                folded.append((row[0], row[1], row[4], data, occurred))
 
     # -- streamed append: one transaction over several calls --------------------
 
@@ -290,7 +291,7 @@ class Writer:
         group_ids: dict[str, tuple[Prepared, AppendResult]],
     ) -> tuple[
         list[tuple[Any, ...]],
-        list[dict[str, Any]],
+        list[tuple[dict[str, Any], int]],
         list[AppendResult],
         dict[str, tuple[Prepared, AppendResult]],
     ]:
@@ -304,7 +305,7 @@ class Writer:
         seq, prev = self.last_seq, self.last_hash
         versions: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
-        datas: list[dict[str, Any]] = []
+        datas: list[tuple[dict[str, Any], int]] = []
         results: list[AppendResult] = []
         in_batch: dict[str, tuple[Prepared, AppendResult]] = {}
         origin = self.origin
@@ -357,15 +358,26 @@ class Writer:
                 )
             version = current + 1
             seq += 1
+            occurred = t if event.occurred_at is None else event.occurred_at
             digest, body = seal(
-                prev, seq, event_id, stream, version, event.type, event.data, event.meta, t, origin
+                prev,
+                seq,
+                event_id,
+                stream,
+                version,
+                event.type,
+                event.data,
+                event.meta,
+                t,
+                occurred,
+                origin,
             )
             if len(body) > MAX_EVENT_BYTES:
                 raise InvalidValue(
                     f"event is {len(body)} bytes encoded, more than {MAX_EVENT_BYTES}"
                 )
             rows.append((seq, event_id, stream, version, event.type, t, digest, body))
-            datas.append(event.data)
+            datas.append((event.data, occurred))
             result = AppendResult(seq=seq, event_id=event_id, version=version, duplicate=False)
             results.append(result)
             if event.event_id is not None:
@@ -431,11 +443,7 @@ class Writer:
         )
 
     def db_bytes(self) -> int:
-        total = 0
-        for suffix in ("", "-wal"):
-            with contextlib.suppress(FileNotFoundError):
-                total += os.stat(f"{self._path}{suffix}").st_size
-        return total
+        return db_bytes(self._path)
 
 
 def _same_content(event: Prepared, stream: str, event_type: str, data: dict[str, Any]) -> bool:

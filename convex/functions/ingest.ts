@@ -31,6 +31,7 @@ export const envelopeValidator = v.object({
   data: v.any(),
   meta: v.any(),
   recorded_at: v.number(),
+  occurred_at: v.optional(v.number()),
   origin: v.string(),
   hash: v.string(),
 });

@@ -17,8 +17,9 @@ export const events = internalQuery({
       .query("events")
       .withIndex("by_origin_seq", (q) => q.eq("origin", origin).gt("seq", from_seq ?? 0))
       .take(Math.min(limit ?? MAX_LIMIT, MAX_LIMIT));
-    return docs.map(({ seq, event_id, stream, version, type, data, meta, recorded_at, origin: o, hash }) => ({
-      seq, event_id, stream, version, type, data, meta, recorded_at, origin: o, hash,
+    return docs.map(({ seq, event_id, stream, version, type, data, meta, recorded_at, occurred_at, origin: o, hash }) => ({
+      seq, event_id, stream, version, type, data, meta, recorded_at,
+      ...(occurred_at === undefined ? {} : { occurred_at }), origin: o, hash,
     }));
   },
 });

@@ -26,6 +26,7 @@ export default defineSchema({
     data: v.any(),
     meta: v.any(),
     recorded_at: v.number(),
+    occurred_at: v.optional(v.number()),
     origin: v.string(),
     hash: v.string(),
   })

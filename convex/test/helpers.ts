@@ -29,6 +29,7 @@ export type VectorEvent = {
   data: Record<string, unknown>;
   event_id: string;
   recorded_at: number;
+  occurred_at?: number;
   meta?: Record<string, unknown>;
 };
 
@@ -64,7 +65,8 @@ export function envelopes(origin: string, events: VectorEvent[], firstSeq = 1): 
     const seq = firstSeq + i;
     return {
       seq, event_id: e.event_id, stream: e.stream, version, type: e.type, data: e.data,
-      meta: e.meta ?? {}, recorded_at: e.recorded_at, origin,
+      meta: e.meta ?? {}, recorded_at: e.recorded_at,
+      ...(e.occurred_at === undefined ? {} : { occurred_at: e.occurred_at }), origin,
       hash: seq.toString(16).padStart(64, "0"),
     };
   });

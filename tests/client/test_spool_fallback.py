@@ -81,3 +81,23 @@ def test_an_append_with_expected_version_is_never_spooled(daemon: DaemonProcess)
             Client(daemon.socket, data_dir=daemon.data_dir, spool=False).append("tool:v", "A", {})
     assert _spooled(daemon.data_dir) == []
     daemon.start()
+
+
+def test_an_event_spooled_offline_keeps_the_moment_it_was_recorded(
+    daemon: DaemonProcess,
+) -> None:
+    """occurred_at is set at call time, so a spooled event keeps it while recorded_at is later."""
+    assert daemon.stop() == 0
+    with Client(daemon.socket, data_dir=daemon.data_dir) as client:
+        called_ms = time.time_ns() // 1_000_000
+        outcome = client.append("build:b-off", "BuildStarted", {"build_id": "b-off"})
+        assert outcome.spooled
+        time.sleep(0.3)
+        daemon.start()
+        _wait_for_last_seq(client, 1)
+        [event] = client.read(0).events
+        [row] = client.query("builds")
+    assert event.occurred_at is not None
+    assert called_ms <= event.occurred_at < called_ms + 250
+    assert event.recorded_at >= event.occurred_at + 250
+    assert row["started_at"] == event.occurred_at

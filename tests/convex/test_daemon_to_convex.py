@@ -115,6 +115,7 @@ def test_every_vector_synced_by_a_daemon_gives_the_same_views_remotely(
                 "data": e["data"],
                 "event_id": e["event_id"],
                 **({"meta": e["meta"]} if "meta" in e else {}),
+                **({"occurred_at": e["occurred_at"]} if "occurred_at" in e else {}),
             }
             for e in events
         ]

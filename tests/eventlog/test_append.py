@@ -196,7 +196,7 @@ async def test_read_raw_is_the_encoded_event(store: EventStore) -> None:
     assert decoded["origin"] == store.origin
     assert set(decoded) == {
         "seq", "event_id", "stream", "version", "type", "data", "meta", "recorded_at",
-        "origin", "hash",
+        "occurred_at", "origin", "hash",
     }  # fmt: skip
 
 

@@ -19,7 +19,8 @@ def load(path: Path) -> dict[str, Any]:
 
 
 async def append_vector(store: EventStore, vector: dict[str, Any]) -> None:
-    """Append the vector's events one by one, each with its own recorded_at."""
+    """Append the vector's events one by one, each with its own recorded_at (and
+    occurred_at where the vector gives one)."""
     for event in vector["events"]:
         await store.append(
             NewEvent(
@@ -28,6 +29,7 @@ async def append_vector(store: EventStore, vector: dict[str, Any]) -> None:
                 data=event["data"],
                 event_id=event.get("event_id"),
                 meta=event.get("meta"),
+                occurred_at=event.get("occurred_at"),
             ),
             recorded_at=event["recorded_at"],
         )

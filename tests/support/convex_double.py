@@ -89,7 +89,8 @@ def envelopes(
     """Complete wire envelopes (CONTRACT section 2) for vector-style events.
 
     Each input needs ``stream``, ``type``, ``data``, ``event_id`` and
-    ``recorded_at``; ``meta`` defaults to ``{}``. ``seq`` counts from
+    ``recorded_at``; ``meta`` defaults to ``{}``; ``occurred_at`` is passed on
+    when given. ``seq`` counts from
     ``first_seq``, ``version`` per stream, and ``hash`` chains a SHA-256
     over the previous hash and the event (a stand-in for the daemon's chain:
     the remote stores it without checking).
@@ -108,6 +109,7 @@ def envelopes(
             "data": event["data"],
             "meta": event.get("meta", {}),
             "recorded_at": event["recorded_at"],
+            **({"occurred_at": event["occurred_at"]} if "occurred_at" in event else {}),
             "origin": origin,
         }
         canonical = json.dumps(envelope, sort_keys=True, separators=(",", ":"))

@@ -42,7 +42,7 @@ VIEW_SPECS: dict[str, ViewSpec] = {
     for spec in (
         ViewSpec(
             "builds",
-            1,
+            2,
             "view_builds",
             ("build_id",),
             (
@@ -61,7 +61,7 @@ VIEW_SPECS: dict[str, ViewSpec] = {
         ),
         ViewSpec(
             "tasks",
-            1,
+            2,
             "view_tasks",
             ("build_id", "task_id"),
             (
@@ -81,7 +81,7 @@ VIEW_SPECS: dict[str, ViewSpec] = {
         ),
         ViewSpec(
             "executions",
-            1,
+            2,
             "view_executions",
             ("event_id",),
             (
@@ -99,7 +99,7 @@ VIEW_SPECS: dict[str, ViewSpec] = {
         ),
         ViewSpec(
             "patterns",
-            1,
+            2,
             "view_patterns",
             ("pattern_id",),
             (
@@ -122,7 +122,7 @@ VIEW_SPECS: dict[str, ViewSpec] = {
         ),
         ViewSpec(
             "learnings",
-            1,
+            2,
             "view_learnings",
             ("learning_id",),
             (

@@ -25,6 +25,8 @@ export type Envelope = {
   data: Record<string, unknown>;
   meta: Record<string, unknown>;
   recorded_at: number;
+  /** When the thing happened; absent on events logged before the field existed. */
+  occurred_at?: number;
   origin: string;
   hash: string;
 };
@@ -60,7 +62,7 @@ function envelope(raw: unknown, at: string, origin: string): Envelope {
   const fail = (field: string, what: string): never => {
     throw new BadBatch(`${at}.${field}: ${field in raw ? "must be" : "missing, must be"} ${what}`);
   };
-  const { seq, event_id, stream, version, type, data, meta, recorded_at, hash } = raw;
+  const { seq, event_id, stream, version, type, data, meta, recorded_at, occurred_at, hash } = raw;
   if (!isCount(seq, 1)) fail("seq", "a positive integer");
   if (typeof event_id !== "string" || !UUID.test(event_id)) fail("event_id", "a lowercase UUID");
   if (!text(stream, 200)) fail("stream", "a string of 1..200 characters without control characters");
@@ -69,6 +71,9 @@ function envelope(raw: unknown, at: string, origin: string): Envelope {
   if (!isPlainObject(data)) fail("data", "an object");
   if (!isPlainObject(meta)) fail("meta", "an object");
   if (!isCount(recorded_at, 0)) fail("recorded_at", "a non-negative integer (ms since the epoch)");
+  if (occurred_at !== undefined && !isCount(occurred_at, 0)) {
+    fail("occurred_at", "a non-negative integer below 2^53 (ms since the epoch)");
+  }
   if (raw.origin !== origin) fail("origin", `the body's origin ${JSON.stringify(origin)}`);
   if (typeof hash !== "string" || !HASH.test(hash)) fail("hash", "64 lowercase hex digits");
   // Only the contract's fields are kept: a field a newer daemon adds is not stored.
@@ -81,6 +86,7 @@ function envelope(raw: unknown, at: string, origin: string): Envelope {
     data: data as Record<string, unknown>,
     meta: meta as Record<string, unknown>,
     recorded_at: recorded_at as number,
+    ...(occurred_at === undefined ? {} : { occurred_at: occurred_at as number }),
     origin,
     hash: hash as string,
   };

@@ -93,6 +93,7 @@ export type ProjectedEvent = {
   type: string;
   data: Record<string, unknown>;
   recorded_at: number;
+  occurred_at?: number;
 };
 
 // Reading fields: a value of another JSON type reads as absent (views.md).
@@ -206,7 +207,9 @@ function setStatus(build: BuildRow, task: TaskRow, status: string): void {
 
 /** Fold one event into the views; events no view projects change nothing. */
 export function project(rows: ViewRows, event: ProjectedEvent): void {
-  const { data, recorded_at: t } = event;
+  const { data } = event;
+  // View times are when the thing happened (older events carry only recorded_at).
+  const t = event.occurred_at ?? event.recorded_at;
   const buildId = key(data.build_id);
   const taskId = key(data.task_id);
   switch (event.type) {
