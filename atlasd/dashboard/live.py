@@ -8,16 +8,18 @@ page is then told ``{"changed": [view, ...]}`` and fetches again what it
 shows. It is told ``{"ready": true}`` once every watch has answered, so that
 nothing appended after that can be missed.
 
-Cost: nothing for appends that change no watched query; otherwise one
-bounded query per watch per coalescing window on the daemon, and at most one
-notice per :data:`NOTICE_INTERVAL_S` to the page.
+Cost: nothing for appends that change no watched query; otherwise about two
+runs of each watched (bounded) query per :data:`NOTICE_INTERVAL_S` on the
+daemon, however fast the appends come, and at most one notice per interval
+to the page.
 
 Resource handling: the watches live exactly as long as the page's stream;
 the browser closing it cancels them (their connections are closed).
 
 Error handling: a watch whose connection drops is opened again after
-:data:`REWATCH_DELAY_S` and the page told to refresh; one the daemon refuses
-(an unknown view or column) ends, and the page is told its ``error``.
+:data:`REWATCH_DELAY_S` (a change meanwhile shows in its first answer); one
+the daemon refuses (an unknown view or column) ends, and the page is told its
+``error``.
 """
 
 from __future__ import annotations
@@ -169,28 +171,36 @@ class LiveStream:
                 await chunk(b": keep-alive\n\n")
 
     async def _follow(self, spec: WatchSpec, notices: _Notices) -> None:
-        first = True
+        # One watch at a time, closed at the first change and opened again after a
+        # pause: while appends go on, the daemon re-runs this query about twice per
+        # NOTICE_INTERVAL_S instead of once per coalescing window. The re-opened
+        # watch's first answer is compared with the rows last seen, so a change made
+        # while no watch was open is still noticed.
+        last: bytes | None = None
         while True:
             try:
                 async with self._client.watch(
                     spec.view, filter=spec.filter, limit=spec.limit, order=spec.order
                 ) as answers:
-                    async for _rows in answers:
-                        if first:
-                            first = False
+                    async for rows in answers:
+                        encoded = _encoder.encode(rows)
+                        if last is None:
+                            last = encoded
                             notices.waiting_first -= 1
-                        else:
+                            notices.poke()
+                        elif encoded != last:
+                            last = encoded
                             notices.changed.add(spec.view)
-                        notices.poke()
+                            notices.poke()
+                            break
             except (BadRequest, InvalidValue) as exc:
                 notices.errors.append(f"{spec.view}: {exc.message}")
-                if first:
+                if last is None:
                     notices.waiting_first -= 1
                 notices.poke()
                 return
             except AtlasdError as exc:
                 log.warning("dashboard.watch_lost view=%s error=%s", spec.view, exc.message)
-            # The rows may have changed while no watch was open.
-            notices.changed.add(spec.view)
-            notices.poke()
-            await anyio.sleep(REWATCH_DELAY_S)
+                await anyio.sleep(REWATCH_DELAY_S)
+                continue
+            await anyio.sleep(NOTICE_INTERVAL_S)

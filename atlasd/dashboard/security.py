@@ -24,7 +24,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-__all__ = ["COOKIE_NAME", "CSRF_HEADER", "AccessGuard", "allowed_hosts"]
+__all__ = ["CSRF_HEADER", "AccessGuard", "allowed_hosts", "cookie_name"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,7 +32,16 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-COOKIE_NAME = "atlasd_dashboard"
+
+def cookie_name(port: int) -> str:
+    """The session cookie's name for a dashboard on ``port``.
+
+    Browsers keep cookies per host, not per port: two dashboards on one machine
+    need a name each, or signing in to one signs the browser out of the other.
+    """
+    return f"atlasd_dashboard_{port}"
+
+
 CSRF_HEADER = "x-atlasd-csrf"
 TOKEN_PARAM = "token"
 
@@ -81,8 +90,10 @@ class AccessGuard:
         session: str,
         csrf: str,
         hosts: frozenset[str],
+        cookie: str,
     ) -> None:
         self._app = app
+        self._cookie_name = cookie
         self._token = token
         self._session = session
         self._csrf = csrf
@@ -110,7 +121,7 @@ class AccessGuard:
             path = "/" + str(scope["path"]).lstrip("/")
             await _redirect_with_cookie(send, path + (f"?{rest}" if rest else ""), self)
             return
-        if not _same(_cookie(headers), self._session):
+        if not _same(_cookie(headers, self._cookie_name), self._session):
             await _deny(
                 send, 403, "open the dashboard with the URL it printed (it carries a token)"
             )
@@ -132,7 +143,9 @@ class AccessGuard:
         await self._app(scope, receive, send_with_headers)
 
     def cookie_header(self) -> bytes:
-        return f"{COOKIE_NAME}={self._session}; Path=/; HttpOnly; SameSite=Strict".encode("latin-1")
+        return f"{self._cookie_name}={self._session}; Path=/; HttpOnly; SameSite=Strict".encode(
+            "latin-1"
+        )
 
 
 def _same(offered: str, expected: str) -> bool:
@@ -151,13 +164,13 @@ def _headers(scope: Scope) -> dict[str, str]:
     return headers
 
 
-def _cookie(headers: dict[str, str]) -> str:
+def _cookie(headers: dict[str, str], name: str) -> str:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(headers.get("cookie", ""))
     except Exception:  # a malformed Cookie header is just no cookie
         return ""
-    morsel = jar.get(COOKIE_NAME)
+    morsel = jar.get(name)
     return morsel.value if morsel is not None else ""
 
 

@@ -24,7 +24,7 @@ from atlasd.client import AsyncClient
 from .app import create_app
 from .daemon_link import DaemonLink
 from .live import LiveStream
-from .security import TOKEN_PARAM, AccessGuard, allowed_hosts
+from .security import TOKEN_PARAM, AccessGuard, allowed_hosts, cookie_name
 
 __all__ = ["DEFAULT_HOST", "DashboardConfig", "bind", "dashboard_url", "serve"]
 
@@ -89,6 +89,7 @@ def serve(config: DashboardConfig, out: TextIO = sys.stdout) -> int:
         session=secrets.token_urlsafe(32),
         csrf=csrf,
         hosts=allowed_hosts(config.host, port),
+        cookie=cookie_name(port),
     )
     server = _Server(
         uvicorn.Config(

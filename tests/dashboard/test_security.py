@@ -7,7 +7,8 @@ import http.client
 import pytest
 from playwright.sync_api import Page
 
-from tests.support.dashboard import DashboardProcess
+from tests.support.daemon import DaemonProcess
+from tests.support.dashboard import DashboardProcess, running_dashboard
 
 
 class _Http:
@@ -59,6 +60,20 @@ def test_a_browser_without_the_token_gets_403(open_page: Page, dashboard: Dashbo
     wrong = open_page.goto(f"{dashboard.base}/?token=not-the-token")
     assert wrong is not None
     assert wrong.status == 403
+
+
+@pytest.mark.browser
+def test_two_dashboards_on_one_machine_keep_their_own_sessions(
+    open_page: Page, dashboard: DashboardProcess, demo_daemon: DaemonProcess
+) -> None:
+    """Cookies are per host, not per port: signing in to a second dashboard keeps the first."""
+    with running_dashboard(demo_daemon) as other:
+        for dash in (dashboard, other):
+            response = open_page.goto(dash.url)
+            assert response is not None
+            assert response.status == 200
+        for dash in (dashboard, other):
+            assert open_page.request.get(f"{dash.base}/api/status").status == 200
 
 
 def test_the_token_becomes_an_httponly_strict_cookie_and_leaves_the_url(
