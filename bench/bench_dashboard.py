@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.support.daemon import DaemonProcess, start_daemon
 from tests.support.dashboard import chromium_launch_args, running_dashboard
@@ -54,26 +54,36 @@ def _daemon(builds: int) -> Iterator[DaemonProcess]:
         shutil.rmtree(daemon.root, ignore_errors=True)
 
 
-def _paint_ms(browser: Browser, builds: int, runs: int) -> float:
-    """Median paint time of the builds page over ``runs`` fresh loads."""
-    with _daemon(builds) as daemon, running_dashboard(daemon) as dash:
+def _paint_once(page: Page, base: str, rows: int) -> float:
+    page.goto("about:blank")
+    page.goto(f"{base}/#/builds")
+    page.wait_for_function("() => performance.getEntriesByName('atlasd:painted').length > 0")
+    shown = page.locator("table[data-view=builds] tbody tr").count()
+    assert shown == rows, shown
+    painted: float = page.evaluate(
+        "() => performance.getEntriesByName('atlasd:painted')[0].startTime"
+    )
+    return painted
+
+
+def _paint_ms(browser: Browser, runs: int) -> tuple[float, float]:
+    """Median paint time of the builds page on the small and the big log, loads alternating."""
+    with (
+        _daemon(SMALL_LOG) as small_daemon,
+        _daemon(BIG_LOG) as big_daemon,
+        running_dashboard(small_daemon) as small,
+        running_dashboard(big_daemon) as big,
+    ):
         context = browser.new_context()
-        page = context.new_page()
-        page.goto(dash.url)
-        times = []
-        for _ in range(runs + 1):
-            page.goto("about:blank")
-            page.goto(f"{dash.base}/#/builds")
-            page.wait_for_function(
-                "() => performance.getEntriesByName('atlasd:painted').length > 0"
-            )
-            shown = page.locator("table[data-view=builds] tbody tr").count()
-            assert shown == min(builds, 50), shown
-            times.append(
-                page.evaluate("performance.getEntriesByName('atlasd:painted')[0].startTime")
-            )
+        small_page, big_page = context.new_page(), context.new_page()
+        small_page.goto(small.url)
+        big_page.goto(big.url)
+        times: dict[str, list[float]] = {"small": [], "big": []}
+        for _ in range(runs + 1):  # the first round warms caches
+            times["small"].append(_paint_once(small_page, small.base, SMALL_LOG))
+            times["big"].append(_paint_once(big_page, big.base, 50))
         context.close()
-    return statistics.median(times[1:])  # the first load warms caches
+    return statistics.median(times["small"][1:]), statistics.median(times["big"][1:])
 
 
 def _append_rate(daemon: DaemonProcess, seconds: float) -> float:
@@ -151,9 +161,8 @@ def main(argv: list[str]) -> int:
     with sync_playwright() as p:
         browser = p.chromium.launch(**chromium_launch_args())
         try:
-            runs = 5 if quick else 9
-            small = _paint_ms(browser, SMALL_LOG, runs)
-            big = _paint_ms(browser, BIG_LOG, runs)
+            runs = 5 if quick else 15
+            small, big = _paint_ms(browser, runs)
             none, five, append_ratio = _append_rates(browser, 2.0, 3 if quick else 7)
         finally:
             browser.close()
