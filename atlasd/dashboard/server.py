@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import secrets
+import signal
 import socket
 import sys
 import webbrowser
@@ -76,10 +77,6 @@ def serve(config: DashboardConfig, out: TextIO = sys.stdout) -> int:
     sock = bind(config.host, config.port)
     port = sock.getsockname()[1]
     token = secrets.token_urlsafe(24)
-    url = dashboard_url(config.host, port, token)
-    print(url, file=out, flush=True)
-    if config.open_browser:
-        webbrowser.open(url)
     client = AsyncClient(config.socket, spool=False)
     link = DaemonLink(client)
     csrf = secrets.token_urlsafe(24)
@@ -103,6 +100,19 @@ def serve(config: DashboardConfig, out: TextIO = sys.stdout) -> int:
             timeout_graceful_shutdown=1,
         )
     )
+
+    def stop_before_serving(sig: int, frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    # A stop that comes after the URL is out but before uvicorn takes the
+    # signals over is a normal stop too (uvicorn keeps these as the handlers
+    # to restore).
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop_before_serving)
+    url = dashboard_url(config.host, port, token)
+    print(url, file=out, flush=True)
+    if config.open_browser:
+        webbrowser.open(url)
 
     async def main() -> None:
         try:
