@@ -42,7 +42,7 @@ __all__ = ["LiveStream", "WatchSpec", "parse_specs"]
 log = logging.getLogger("atlasd.dashboard")
 
 #: Least seconds between two notices to one page (a burst of appends is one notice).
-NOTICE_INTERVAL_S = 0.5
+NOTICE_INTERVAL_S = 0.3
 #: Seconds between keep-alive comments on a quiet stream.
 KEEPALIVE_S = 15.0
 #: Seconds before a dropped watch is opened again.

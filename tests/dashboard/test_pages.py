@@ -150,13 +150,21 @@ def test_sorting_a_view_by_a_column_orders_its_rows(
     signed_in.goto(f"{dashboard.base}/#/view/patterns")
     table = signed_in.locator("table[data-view=patterns]")
     expect(table.locator("tbody tr")).to_have_count(5)
+    names = [
+        "Feature flag guard",
+        "Form validation hook",
+        "Idempotent upsert",
+        "Paged query cursor",
+        "Retry with backoff",
+    ]
+    cells = signed_in.locator("table[data-view=patterns] tbody tr td:nth-child(2)")
+    # Newest first by default: not sorted by name.
+    expect(cells).not_to_have_text(names)
     table.locator("th[data-column=name]").click()
-    names_column = "table[data-view=patterns] tbody tr td:nth-child(2)"
-    expect(signed_in.locator(names_column).first).to_have_text("Feature flag guard")
-    ascending = signed_in.locator(names_column).all_inner_texts()
-    assert ascending == sorted(ascending)
+    expect(cells).to_have_text(names)
+    expect(table.locator("th[data-column=name] .arrow")).to_have_text("▲")
     signed_in.locator("table[data-view=patterns] th[data-column=name]").click()
-    expect(signed_in.locator(names_column).first).to_have_text("Retry with backoff")
+    expect(cells).to_have_text(names[::-1])
 
 
 def test_patterns_are_searched_by_language_and_tags(

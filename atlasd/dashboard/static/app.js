@@ -168,15 +168,19 @@ function columnsOf(rows) {
 function viewTable(container, view, options) {
   const pager = new Pager();
   const state = { orderBy: options.orderBy || null, order: options.order || "desc" };
+  let generation = 0;
   async function refresh() {
     const params = Object.assign({ limit: PAGE_SIZE, order: state.order, order_by: state.orderBy, after: pager.after }, options.params ? options.params() : {});
+    // A live refresh and a click may overlap: only the latest request's answer is shown.
+    const mine = ++generation;
     let page;
     try {
       page = await api(`/api/query/${encodeURIComponent(view)}${qs(params)}`);
     } catch (e) {
-      container.replaceChildren(errorBox(e));
+      if (mine === generation) container.replaceChildren(errorBox(e));
       return;
     }
+    if (mine !== generation) return;
     page.limit = PAGE_SIZE;
     pager.next = page.next;
     const columns = options.columns || columnsOf(page.rows);
