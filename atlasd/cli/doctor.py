@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from atlasd.cli import EXIT_DAEMON_ERROR, EXIT_OK
-from atlasd.doctor import Check, run_checks
 
-__all__ = ["add_parser", "run"]
+if TYPE_CHECKING:
+    from atlasd.doctor import Check
+
+__all__ = ["add_parser", "render", "run"]
 
 
 def add_parser(subparsers: Any) -> None:
@@ -32,6 +34,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from atlasd.doctor import run_checks  # the checks load httpx and SQLite: only when run
+
     checks = run_checks(config_file=args.config)
     if args.json:
         sys.stdout.buffer.write(msgspec.json.encode(checks) + b"\n")

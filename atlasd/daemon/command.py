@@ -37,9 +37,17 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--socket-group", metavar="GROUP", help="group allowed on the socket (mode 0660)"
     )
-    parser.add_argument("--max-connections", type=int, metavar="N")
-    parser.add_argument("--synchronous", choices=("FULL", "NORMAL"))
-    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"))
+    parser.add_argument(
+        "--max-connections", type=int, metavar="N", help="connections served at once (1024)"
+    )
+    parser.add_argument(
+        "--synchronous",
+        choices=("FULL", "NORMAL"),
+        help="SQLite synchronous: FULL makes every acknowledged append durable (default)",
+    )
+    parser.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), help="log level (info)"
+    )
     parser.add_argument(
         "--no-spool",
         dest="spool_enabled",

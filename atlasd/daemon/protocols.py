@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.model import (
     AppendResult,
     Event,
@@ -30,6 +31,9 @@ class Store(Protocol):
 
     @property
     def last_seq(self) -> int: ...
+
+    @property
+    def counters(self) -> AppendCounters: ...
 
     async def append(self, event: NewEvent) -> AppendResult: ...
 

@@ -33,7 +33,21 @@ from atlasd.eventlog.datadir import db_bytes, db_path
 from atlasd.eventlog.sql import connect
 from atlasd.sync.remote import ConvexRemote, RemoteAuthError, RemoteError, RemoteProbe
 
-__all__ = ["Check", "Level", "run_checks", "skew_check"]
+__all__ = [
+    "Check",
+    "Level",
+    "check_config",
+    "check_data_dir",
+    "check_database",
+    "check_disk",
+    "check_remote",
+    "check_socket",
+    "check_spool",
+    "check_sync",
+    "check_systemd",
+    "run_checks",
+    "skew_check",
+]
 
 Level = Literal["ok", "warn", "fail"]
 
