@@ -22,7 +22,7 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "dashboard",
         help="serve a live web dashboard of builds, tasks, executions, views and sync",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=__doc__,
     )
     parser.add_argument(
         "--socket", metavar="PATH", help="daemon socket (default: $ATLASD_SOCKET or the default)"
