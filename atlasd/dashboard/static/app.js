@@ -186,6 +186,8 @@ function viewTable(container, view, options) {
     const columns = options.columns || columnsOf(page.rows);
     const head = h("tr", {}, columns.map((c) => {
       const arrow = state.orderBy === c ? (state.order === "asc" ? "▲" : "▼") : "";
+      // Only the view's own columns sort (not those the page computes, like progress).
+      if (page.rows.length && !(c in page.rows[0])) return h("th", {}, c);
       return h("th", {
         class: "sortable", "data-column": c,
         onclick: () => {
@@ -201,7 +203,7 @@ function viewTable(container, view, options) {
         render ? render(row[c], row) : cell(c, row[c]));
     }))));
     const parts = [];
-    if (page.paging === "limit" && state.orderBy) {
+    if (page.paging === "limit" && state.orderBy && !(options.quietSort && state.orderBy === options.orderBy)) {
       parts.push(h("div", { class: "notice" }, `Sorted by ${state.orderBy} within this page: this daemon sorts views by their key only.`));
     }
     parts.push(page.rows.length
@@ -261,6 +263,11 @@ pages.builds = (root, params) => {
     content);
   follow([{ view: "builds", filter: given({ status, prd_id: prd }), limit: PAGE_SIZE, order: "desc" }]);
   const table = viewTable(content, "builds", {
+    // Newest first whatever the view's key; a daemon that cannot sort by it returns its
+    // newest rows, and this page sorts them (no need to say so).
+    orderBy: "started_at",
+    order: "desc",
+    quietSort: true,
     params: () => ({ "f.status": status, "f.prd_id": prd }),
     columns: ["build_id", "prd_name", "status", "progress", "duration", "started_at"],
     render: {
