@@ -130,8 +130,8 @@ def _append_rates(browser: Browser, seconds: float, rounds: int) -> tuple[float,
     """Append rates with no dashboard open and with ``DASHBOARDS`` open, in alternating rounds.
 
     Returns the median rate of each, and the median of the rounds' paired ratios
-    (each "five" round against the "none" round just before it), which the
-    other load on a shared machine disturbs least.
+    (each round's "five" against its "none", the order swapped every round),
+    which the other load on a shared machine disturbs least.
     """
     with _daemon(LIVE_LOG) as daemon, contextlib.ExitStack() as stack:
         dashboards = [stack.enter_context(running_dashboard(daemon)) for _ in range(DASHBOARDS)]
@@ -141,16 +141,24 @@ def _append_rates(browser: Browser, seconds: float, rounds: int) -> tuple[float,
             page.goto(dash.url)
         none: list[float] = []
         five: list[float] = []
-        for _ in range(rounds):
+
+        def close_pages() -> None:
             # A dashboard with no page open holds no watch: "none" is blank pages.
             for page in pages:
                 page.goto("about:blank")
             none.append(_append_rate(daemon, seconds))
+
+        def open_pages() -> None:
             for page, dash in zip(pages, dashboards, strict=True):
                 page.goto(f"{dash.base}/#/builds")
             for page in pages:
                 page.wait_for_selector("#live[data-ready]")
             five.append(_append_rate(daemon, seconds))
+
+        # ABBA: the log grows as the rounds go, so neither arm always runs second.
+        for n in range(rounds):
+            for measure in (close_pages, open_pages) if n % 2 == 0 else (open_pages, close_pages):
+                measure()
         context.close()
     ratios = [f / n for n, f in zip(none, five, strict=True)]
     return statistics.median(none), statistics.median(five), statistics.median(ratios)
@@ -163,7 +171,7 @@ def main(argv: list[str]) -> int:
         try:
             runs = 5 if quick else 15
             small, big = _paint_ms(browser, runs)
-            none, five, append_ratio = _append_rates(browser, 2.0, 3 if quick else 7)
+            none, five, append_ratio = _append_rates(browser, 2.0, 4 if quick else 8)
         finally:
             browser.close()
     missed = False
