@@ -123,7 +123,8 @@ function buildDuration(build) {
 // Durations of running builds tick without a refetch.
 setInterval(() => {
   for (const el of document.querySelectorAll("[data-running-since]")) {
-    el.textContent = fmtDuration(Date.now() - Number(el.getAttribute("data-running-since")));
+    const text = fmtDuration(Date.now() - Number(el.getAttribute("data-running-since")));
+    if (el.textContent !== text) el.textContent = text;  // no layout when nothing moved
   }
 }, 1000);
 
@@ -169,6 +170,9 @@ function viewTable(container, view, options) {
   const pager = new Pager();
   const state = { orderBy: options.orderBy || null, order: options.order || "desc" };
   let generation = 0;
+  let lastShown = null;
+  let rowCache = new Map();
+  let rowColumns = null;
   async function refresh() {
     const params = Object.assign({ limit: PAGE_SIZE, order: state.order, order_by: state.orderBy, after: pager.after }, options.params ? options.params() : {});
     // A live refresh and a click may overlap: only the latest request's answer is shown.
@@ -184,6 +188,13 @@ function viewTable(container, view, options) {
     page.limit = PAGE_SIZE;
     pager.next = page.next;
     const columns = options.columns || columnsOf(page.rows);
+    // Live refreshes often bring the same page, or a few changed rows: redraw only those.
+    const shownKey = JSON.stringify([page, columns, state, pager.index]);
+    if (shownKey === lastShown && container.isConnected && container.firstChild) return;
+    lastShown = shownKey;
+    const columnsKey = JSON.stringify(columns);
+    if (columnsKey !== rowColumns) { rowCache = new Map(); rowColumns = columnsKey; }
+    const nextCache = new Map();
     const head = h("tr", {}, columns.map((c) => {
       const arrow = state.orderBy === c ? (state.order === "asc" ? "▲" : "▼") : "";
       // Only the view's own columns sort (not those the page computes, like progress).
@@ -197,11 +208,17 @@ function viewTable(container, view, options) {
         },
       }, c, arrow ? h("span", { class: "arrow" }, arrow) : null);
     }));
-    const body = h("tbody", {}, page.rows.map((row) => h("tr", {}, columns.map((c) => {
-      const render = options.render && options.render[c];
-      return h("td", { class: c === "error" || c === "insight" || c === "description" ? "wrap" : null },
-        render ? render(row[c], row) : cell(c, row[c]));
-    }))));
+    const body = h("tbody", {}, page.rows.map((row) => {
+      const key = JSON.stringify(row);
+      const tr = (!nextCache.has(key) && rowCache.get(key)) || h("tr", {}, columns.map((c) => {
+        const render = options.render && options.render[c];
+        return h("td", { class: c === "error" || c === "insight" || c === "description" ? "wrap" : null },
+          render ? render(row[c], row) : cell(c, row[c]));
+      }));
+      nextCache.set(key, tr);
+      return tr;
+    }));
+    rowCache = nextCache;
     const parts = [];
     if (page.paging === "limit" && state.orderBy && !(options.quietSort && state.orderBy === options.orderBy)) {
       parts.push(h("div", { class: "notice" }, `Sorted by ${state.orderBy} within this page: this daemon sorts views by their key only.`));
