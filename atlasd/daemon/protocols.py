@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from atlasd.eventlog.counters import AppendCounters
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import (
     AppendResult,
     Event,
@@ -20,6 +21,7 @@ from atlasd.eventlog.model import (
     StoreStats,
     SyncState,
 )
+from atlasd.eventlog.projections import QueryPage, QueryParams
 from atlasd.eventlog.store import StreamResult
 
 __all__ = ["Store", "SyncControl"]
@@ -31,6 +33,9 @@ class Store(Protocol):
 
     @property
     def last_seq(self) -> int: ...
+
+    @property
+    def lineage(self) -> list[LineageEntry]: ...
 
     @property
     def counters(self) -> AppendCounters: ...
@@ -62,6 +67,8 @@ class Store(Protocol):
         limit: int = 1000,
         order: str = "asc",
     ) -> list[dict[str, Any]]: ...
+
+    async def query_page(self, params: QueryParams) -> QueryPage: ...
 
     async def stats(self) -> StoreStats: ...
 
