@@ -9,7 +9,10 @@ page). ``after`` is only ever sent back as the daemon gave it.
 A daemon that does not know those parameters refuses them as ``bad_request``;
 the pager then remembers it, asks again without them and answers one bounded
 page with no cursor (``Page.paging == "limit"``), sorting and time-filtering
-that page itself so the page still means what was asked of it.
+that page itself so the page still means what was asked of it. A daemon that
+pages but cannot sort by the asked column (it sorts by key and time columns)
+is asked in its own order, and each page is sorted here
+(``Page.sorted_here``).
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ class Page(msgspec.Struct, frozen=True, kw_only=True):
     next: str | None
     paging: Literal["cursor", "limit"]
     more: bool
+    #: The rows were sorted by ``order_by`` here, within this page only.
+    sorted_here: bool = False
 
 
 class DaemonLink:
@@ -126,10 +131,16 @@ class DaemonLink:
         try:
             result = await self._client.call(cast(wire.Request, request))
         except BadRequest as exc:
-            if not (uses_cursor_params and _refuses_paging(exc)):
-                raise
-            self.cursor_paging = False
-            return await self._limit_page(query, limit)
+            if uses_cursor_params and _refuses_paging(exc):
+                self.cursor_paging = False
+                return await self._limit_page(query, limit)
+            if query.order_by is not None and "order_by" in exc.message:
+                # The daemon pages but does not sort by this column (only by key and
+                # time columns): page in its own order and sort each page here.
+                page = await self.page(msgspec.structs.replace(query, order_by=None))
+                rows = sort_rows(page.rows, query.order_by, descending=query.order == "desc")
+                return msgspec.structs.replace(page, rows=rows, sorted_here=True)
+            raise
         rows = msgspec.convert(result["rows"], list[dict[str, Any]])
         has_next_field = isinstance(result, dict) and "next" in result
         next_cursor = result.get("next") if has_next_field else None
@@ -156,7 +167,14 @@ class DaemonLink:
         rows = _within(rows, query.order_by, query.since, query.until)
         if query.order_by is not None:
             rows = sort_rows(rows, query.order_by, descending=query.order == "desc")
-        return Page(view=query.view, rows=rows, next=None, paging="limit", more=full)
+        return Page(
+            view=query.view,
+            rows=rows,
+            next=None,
+            paging="limit",
+            more=full,
+            sorted_here=query.order_by is not None,
+        )
 
     async def collect(self, query: PageQuery, max_rows: int) -> tuple[list[dict[str, Any]], bool]:
         """Rows of ``query`` page after page, up to ``max_rows``; and whether it stopped short."""

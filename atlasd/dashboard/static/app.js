@@ -220,8 +220,8 @@ function viewTable(container, view, options) {
     }));
     rowCache = nextCache;
     const parts = [];
-    if (page.paging === "limit" && state.orderBy && !(options.quietSort && state.orderBy === options.orderBy)) {
-      parts.push(h("div", { class: "notice" }, `Sorted by ${state.orderBy} within this page: this daemon sorts views by their key only.`));
+    if (page.sorted_here && !(options.quietSort && state.orderBy === options.orderBy)) {
+      parts.push(h("div", { class: "notice" }, `Sorted by ${state.orderBy} within this page: the daemon sorts this view by its key and time columns only.`));
     }
     parts.push(page.rows.length
       ? h("div", { class: "tablewrap" }, h("table", { "data-view": view }, h("thead", {}, head), body))
