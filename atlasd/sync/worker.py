@@ -318,8 +318,11 @@ class SyncWorker:
 
     async def _sleep_until_woken(self, timeout: float) -> bool:
         """Wait for a wake-up or ``timeout`` seconds; True when woken."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel
+        # that lands as the wake-up does, and the worker would never stop.
         try:
-            await asyncio.wait_for(self._wake.wait(), max(0.0, timeout))
+            async with asyncio.timeout(max(0.0, timeout)):
+                await self._wake.wait()
         except TimeoutError:
             return False
         self._wake.clear()
