@@ -156,22 +156,22 @@ def test_a_malformed_batch_is_refused_with_a_reason(convex_double: ConvexDouble)
 
 
 def test_a_body_over_the_byte_limit_is_refused_with_413(convex_double: ConvexDouble) -> None:
-    """A POST of more than 4 MiB gets 413 with the limits, and nothing is stored."""
+    """A POST of more than 2 MiB gets 413 with the limits, and nothing is stored."""
     origin = _origin()
     events = _build_events(origin, 5)
-    events[0]["data"]["padding"] = "x" * (4 * 1024 * 1024)
+    events[0]["data"]["padding"] = "x" * (2 * 1024 * 1024)
     response = convex_double.ingest(origin, events)
     assert response.status_code == 413
-    assert response.json()["max_bytes"] == 4 * 1024 * 1024
+    assert response.json()["max_bytes"] == 2 * 1024 * 1024
     assert convex_double.events(origin) == []
 
 
 def test_more_events_than_the_limit_are_refused_with_413(convex_double: ConvexDouble) -> None:
-    """A POST of more events than the default limit (900) gets 413 naming the limit."""
+    """A POST of more events than the default limit (600) gets 413 naming the limit."""
     origin = _origin()
-    response = convex_double.ingest(origin, _build_events(origin, 901))
+    response = convex_double.ingest(origin, _build_events(origin, 601))
     assert response.status_code == 413
-    assert response.json()["max_events"] == 900
+    assert response.json()["max_events"] == 600
     assert convex_double.events(origin) == []
 
 
