@@ -57,6 +57,7 @@ __all__ = [
     "check_stream",
     "check_type",
     "check_value",
+    "convex_size",
 ]
 
 MAX_EVENT_BYTES = 1 << 20
