@@ -21,7 +21,7 @@ from pathlib import Path
 
 from atlasd.config import ConfigError
 
-__all__ = ["load_or_create_origin_key"]
+__all__ = ["existing_origin_key", "load_or_create_origin_key"]
 
 _KEY = re.compile(r"[0-9a-f]{64}")
 
@@ -41,6 +41,13 @@ def load_or_create_origin_key(path: Path) -> str:
     finally:
         os.close(fd)
     return key
+
+
+def existing_origin_key(path: Path) -> str | None:
+    """The key in ``path``, or None when no key was made yet (nothing is created)."""
+    if not os.path.lexists(path):
+        return None
+    return _read(path)
 
 
 def _read(path: Path) -> str:
