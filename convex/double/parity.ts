@@ -6,12 +6,14 @@
  *   node --import tsx double/parity.ts
  *
  * In: `{"origin": ..., "event": "<the event's JSON text>", "prev": "<hash>"}`.
- * Out: `{"verdict": "accepted", "content": ..., "hash": ...}` with the
- * canonical content and hash recomputed from the parsed event, or
+ * Out: `{"verdict": "accepted", "content": ..., "stored": ..., "hash": ...}`
+ * with the canonical content and hash recomputed from the parsed event, and
+ * the canonical content of the value as Convex stores and returns it, or
  * `{"verdict": "refused", "reason": ...}` from the endpoint's own checks
  * (envelope, then storable values and size).
  */
 import { createInterface } from "node:readline";
+import { convexToJson, jsonToConvex, type Value } from "convex/values";
 import { eventContent, eventHash } from "../functions/lib/canonical";
 import { BadBatch, parseBatch, storageProblem } from "../functions/lib/envelope";
 
@@ -28,7 +30,14 @@ async function verdict({ origin, event, prev }: Request): Promise<Record<string,
   const parsed = batch.events[0]!;
   const problem = storageProblem(parsed);
   if (problem !== null) return { verdict: "refused", reason: problem };
-  return { verdict: "accepted", content: eventContent(parsed), hash: await eventHash(prev, parsed) };
+  // The value as Convex stores it and gives it back (its own conversion both ways).
+  const stored = convexToJson(jsonToConvex(parsed as never) as Value) as unknown as typeof parsed;
+  return {
+    verdict: "accepted",
+    content: eventContent(parsed),
+    stored: eventContent(stored),
+    hash: await eventHash(prev, parsed),
+  };
 }
 
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });

@@ -4,8 +4,9 @@ A generated corpus of hostile values goes through the daemon's validation
 and chain (``atlasd.eventlog``) and, as the JSON text the sync would send,
 through the remote's own checks, canonical encoding and hash
 (``convex/double/parity.ts`` under node). Every verdict is equal; for every
-accepted event the remote's canonical text is byte for byte the log's and
-its hash the log's hash.
+accepted event the remote's canonical text, before and after Convex's own
+value conversion (what it stores and gives back), is byte for byte the
+log's, and its hash the log's hash.
 
 One class of input is left out of the refusal side on purpose: integers
 beyond +/-2**53, which JSON cannot carry into JavaScript as integers (they
@@ -127,6 +128,7 @@ def _check_parity(remote: _Remote, stream: str, data: Any) -> None:
         assert answer["verdict"] == "accepted", answer
         content = body[: body.rindex(b',"hash":')] + b"}"
         assert answer["content"].encode() == content
+        assert answer["stored"].encode() == content
         assert answer["hash"] == digest
     elif not _carries_big_int(data):
         answer = remote.judge(_as_sent(stream, data))
