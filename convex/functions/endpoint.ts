@@ -28,7 +28,7 @@
 import { getConvexSize } from "convex/values";
 import { internal } from "./_generated/api";
 import { httpAction } from "./_generated/server";
-import { eventHash, GENESIS_HASH, sha256Hex } from "./lib/canonical";
+import { eventHash, GENESIS_HASH, rawEvents, rawTextHashMatches, sha256Hex } from "./lib/canonical";
 import { BadBatch, parseBatch, storageProblem, type Envelope } from "./lib/envelope";
 import { batchLimits, MAX_ARGUMENTS_BYTES, type BatchLimits } from "./lib/limits";
 import { bearerToken, tokensMatch } from "./lib/token";
@@ -123,11 +123,13 @@ function wrongKey(origin: string): Response {
  * The events of `events` whose hash differs from the chain's, as rejections.
  * The previous hash comes from the batch when the seq before is in it, else
  * from the remote's store (genesis for seq 1); without either the event is
- * not checked.
+ * not checked. An event logged before integral floats were stored as
+ * integers passes when its hash is that of its own text as sent (`raw`).
  */
 async function chainProblems(
   lookup: (seqs: number[]) => Promise<Array<string | null>>,
   events: readonly Envelope[],
+  raw: () => Map<string, string>,
 ): Promise<Rejection[]> {
   const inBatch = new Map(events.map((e) => [e.seq, e.hash]));
   const outside = [...new Set(events.map((e) => e.seq - 1).filter((s) => s >= 1 && !inBatch.has(s)))];
@@ -141,7 +143,7 @@ async function chainProblems(
     const prev = event.seq === 1 ? GENESIS_HASH : (inBatch.get(event.seq - 1) ?? stored.get(event.seq - 1) ?? null);
     if (prev === null) continue;
     const expected = await eventHash(prev, event);
-    if (expected !== event.hash) {
+    if (expected !== event.hash && !(await rawTextHashMatches(prev, raw().get(event.event_id) ?? ""))) {
       problems.push({
         event_id: event.event_id,
         code: "hash_mismatch",
@@ -157,8 +159,10 @@ export const postIngest = httpAction(async (ctx, request) => {
   if (denied !== null) return denied;
   const limits = batchLimits(process.env);
   let batch;
+  let body = "";
   try {
-    batch = parseBatch(await readBody(request, limits.maxBytes));
+    body = await readBody(request, limits.maxBytes);
+    batch = parseBatch(body);
   } catch (error) {
     if (error instanceof BodyTooLarge) return tooLarge(limits, `body over ${limits.maxBytes} bytes; send fewer events per batch`);
     if (error instanceof BadBatch) return refuse(400, "bad_request", error.message);
@@ -176,7 +180,17 @@ export const postIngest = httpAction(async (ctx, request) => {
     else refused.set(event.event_id, { event_id: event.event_id, code: "invalid_value", message: problem });
   }
   const lookup = (seqs: number[]) => ctx.runQuery(internal.ingest.storedHashes, { origin: batch.origin, seqs });
-  for (const r of await chainProblems(lookup, checkable)) refused.set(r.event_id, r);
+  // Each event's text as sent, found only if some hash differs (event_id -> text).
+  let texts: Map<string, string> | null = null;
+  const raw = (): Map<string, string> => {
+    if (texts === null) {
+      const items = rawEvents(body) ?? [];
+      const ids = batch.events.map((e) => e.event_id);
+      texts = new Map(items.length === ids.length ? ids.map((id, i) => [id, items[i] ?? ""]) : []);
+    }
+    return texts;
+  };
+  for (const r of await chainProblems(lookup, checkable, raw)) refused.set(r.event_id, r);
   const storable = checkable.filter((e) => !refused.has(e.event_id));
   const args = { origin: batch.origin, events: storable, ...(key_hash === undefined ? {} : { key_hash }) };
   const argsSize = getConvexSize(args as never);

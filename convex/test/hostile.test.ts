@@ -5,7 +5,8 @@
  */
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { internal } from "../functions/_generated/api";
-import { GENESIS_HASH } from "../functions/lib/canonical";
+import { createHash } from "node:crypto";
+import { eventContent, GENESIS_HASH, rawEvents } from "../functions/lib/canonical";
 import { backend, chainHash, envelopes, post, resealed, TOKEN, uuid, type Backend, type VectorEvent } from "./helpers";
 
 const ORIGIN = "0190cccc-0000-7000-8000-000000000001";
@@ -68,6 +69,21 @@ describe("the hash chain", () => {
     const wrong = { ...event!, hash: chainHash("1".repeat(64), event!) };
     expect((await ok(await post(t, { origin: ORIGIN, events: [wrong] }))).rejected[0]?.code).toBe("hash_mismatch");
     expect(chainHash(GENESIS_HASH, event!)).toBe(event!.hash);
+  });
+
+  test("an event logged before the number rule (1.0 in its text) passes on the hash of its own text", async () => {
+    const t = backend();
+    const [event] = envelopes(ORIGIN, notes(1));
+    const { hash: _h, ...fields } = event!;
+    void _h;
+    // The daemon's text of that era: the float written as 1.0, which JavaScript reads as 1.
+    const content = eventContent(fields).replace('"n":0', '"n":1.0');
+    const hash = createHash("sha256").update(`${GENESIS_HASH}\n${content}`).digest("hex");
+    const raw = `{"origin":"${ORIGIN}","events":[${content.slice(0, -1)},"hash":"${hash}"}]}`;
+    expect((await ok(await post(t, null, { raw }))).accepted).toBe(1);
+    const forged = raw.replace('"n":1.0', '"n":2.0');
+    const again = await ok(await post(backend(), null, { raw: forged }));
+    expect(again.rejected.map((r) => r.code)).toEqual(["hash_mismatch"]);
   });
 
   test("an event whose predecessor the remote does not hold is stored unchecked", async () => {
@@ -160,5 +176,15 @@ describe("values measured as the daemon measures them", () => {
     expect(response.status).toBe(413);
     expect(((await response.json()) as { message: string }).message).toContain("as Convex counts arguments");
     expect(await stored(t)).toBe(0);
+  });
+});
+
+describe("finding each event's text in a body", () => {
+  test("items are cut at top-level commas only, whatever strings and nesting they hold", () => {
+    const items = ['{"a":"x,]}\\"y","b":[1,[2,{"c":3}]]}', "{}", '{"events":[1,2]}'];
+    const body = `{ "origin" : "o", "events" : [ ${items.join(" ,\n ")} ], "tail": [9] }`;
+    expect(rawEvents(body)).toEqual(items);
+    expect(rawEvents('{"events":[]}')).toEqual([]);
+    expect(rawEvents('{"origin":"events","x":[1]}')).toBeNull();
   });
 });

@@ -110,3 +110,72 @@ export async function eventHash(prevHash: string, event: HashedFields): Promise<
 export async function sha256Hex(text: string): Promise<string> {
   return hex(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
 }
+
+/**
+ * The JSON text of each item of the body's top-level `events` array, or null
+ * when the body is not laid out so (only called on well-formed JSON). A
+ * string-aware scan, no second parse.
+ */
+export function rawEvents(body: string): string[] | null {
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  let key: string | null = null;
+  let stringStart = -1;
+  let lastString = "";
+  let arrayAt = -1;
+  let itemStart = -1;
+  const items: string[] = [];
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === "\\") escaped = true;
+      else if (c === '"') {
+        inString = false;
+        lastString = body.slice(stringStart + 1, i);
+      }
+      continue;
+    }
+    if (c === '"') {
+      inString = true;
+      stringStart = i;
+      if (arrayAt >= 0 && depth === 2 && itemStart < 0) itemStart = i;
+    } else if (c === ":" && depth === 1) {
+      key = lastString;
+    } else if (c === "{" || c === "[") {
+      if (depth === 1 && c === "[" && key === "events" && arrayAt < 0) arrayAt = i;
+      else if (arrayAt >= 0 && depth === 2 && itemStart < 0) itemStart = i;
+      depth++;
+    } else if (c === "}" || c === "]") {
+      depth--;
+      if (arrayAt >= 0 && depth === 1) {
+        if (itemStart >= 0) items.push(body.slice(itemStart, i).trim());
+        return items;
+      }
+    } else if (c === "," && arrayAt >= 0 && depth === 2) {
+      if (itemStart >= 0) items.push(body.slice(itemStart, i).trim());
+      itemStart = -1;
+    } else if (arrayAt >= 0 && depth === 2 && itemStart < 0 && !/\s/.test(c ?? "")) {
+      itemStart = i;
+    }
+  }
+  return null;
+}
+
+/** The hash field as the daemon writes it, last in its stored event. */
+const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;
+
+/**
+ * Whether `raw` (an event's JSON text exactly as sent) carries the hash of
+ * its own text after `prevHash`: for events logged before the number rule,
+ * whose text holds integral floats (`1.0`) that no value-based encoding can
+ * reproduce. Only the daemon's layout (`hash` last) is recognised.
+ */
+export async function rawTextHashMatches(prevHash: string, raw: string): Promise<boolean> {
+  const match = HASH_SUFFIX.exec(raw);
+  if (match === null) return false;
+  const content = `${raw.slice(0, raw.length - match[0].length)}}`;
+  const bytes = new TextEncoder().encode(`${prevHash}\n${content}`);
+  return hex(await crypto.subtle.digest("SHA-256", bytes)) === match[1];
+}
