@@ -38,7 +38,7 @@ import type { IngestResult, Rejection } from "./ingest";
 const ORIGIN_KEY_HEADER = "X-Atlasd-Origin-Key";
 /** Messages of Convex failures tied to a stored value, not to the backend. */
 const VALUE_FAILURE =
-  /Value does not match validator|Failed to insert or update a document|too large|nested|Field name|Invalid (argument|value)|is not a supported Convex type/i;
+  /Value does not match validator|Validator error|Failed to insert or update a document|too large|nested|Field name|Invalid (argument|value)|is not a supported Convex type/i;
 
 function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {
