@@ -309,7 +309,7 @@ def resolve_config(
     merged.setdefault("socket", str(default_socket_path(env)))
     merged.setdefault("data_dir", str(default_data_dir(env)))
     try:
-        sync_config = msgspec.convert(sync, SyncConfig, strict=False)
+        sync_config = msgspec.convert(sync, SyncConfig, strict=False, dec_hook=_dec_hook)
         config = msgspec.convert(merged, Config, strict=False, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from exc

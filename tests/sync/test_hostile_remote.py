@@ -299,3 +299,14 @@ def test_resolved_config_refuses_a_plain_http_convex_url_and_keys_the_data_dir(
     config = resolve_config(env=env)
     assert config.sync.ingest_url == "https://name.convex.site/atlasd/ingest"
     assert config.sync.origin_key_file == short_dir / "origin-key"
+
+
+def test_the_origin_key_file_may_be_set_in_the_config_file(short_dir: Path) -> None:
+    """``[sync] origin_key_file`` in the TOML file is read as a path."""
+    config_file = short_dir / "atlasd.toml"
+    config_file.write_text(
+        '[sync]\ningest_url = "https://x.convex.site/atlasd/ingest"\n'
+        f'origin_key_file = "{short_dir}/elsewhere/key"\n'
+    )
+    config = resolve_config(env={"ATLASD_DATA_DIR": str(short_dir)}, config_file=config_file)
+    assert config.sync.origin_key_file == short_dir / "elsewhere" / "key"
