@@ -12,7 +12,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from atlasd.eventlog.counters import AppendCounters
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
+from atlasd.eventlog.projections import QueryPage, QueryParams
 from atlasd.eventlog.store import StreamResult
 
 __all__ = ["Store", "SyncControl"]
@@ -24,6 +26,9 @@ class Store(Protocol):
 
     @property
     def last_seq(self) -> int: ...
+
+    @property
+    def lineage(self) -> list[LineageEntry]: ...
 
     @property
     def counters(self) -> AppendCounters: ...
@@ -55,6 +60,8 @@ class Store(Protocol):
         limit: int = 1000,
         order: str = "asc",
     ) -> list[dict[str, Any]]: ...
+
+    async def query_page(self, params: QueryParams) -> QueryPage: ...
 
     async def stats(self) -> StoreStats: ...
 

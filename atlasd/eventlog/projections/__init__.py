@@ -1,7 +1,15 @@
 """The five ATLAS views (CONTRACT section 4, docs/views.md): tables, fold, queries."""
 
 from atlasd.eventlog.projections.fold import PROJECTED_TYPES, Fold
-from atlasd.eventlog.projections.query import DEFAULT_LIMIT, MAX_LIMIT, build_query, row_to_dict
+from atlasd.eventlog.projections.query import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    QueryPage,
+    QueryParams,
+    build_query,
+    page_from_rows,
+    row_to_dict,
+)
 from atlasd.eventlog.projections.schema import (
     VIEW_SPECS,
     VIEWS,
@@ -16,8 +24,11 @@ __all__ = [
     "VIEWS",
     "VIEW_SPECS",
     "Fold",
+    "QueryPage",
+    "QueryParams",
     "build_query",
     "create_view_tables",
     "drop_view_tables",
+    "page_from_rows",
     "row_to_dict",
 ]

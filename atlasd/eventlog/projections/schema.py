@@ -18,6 +18,7 @@ __all__ = [
     "ViewSpec",
     "create_view_tables",
     "drop_view_tables",
+    "time_columns",
 ]
 
 ColumnKind = Literal["str", "num", "bool", "list", "int"]
@@ -143,13 +144,29 @@ VIEW_SPECS: dict[str, ViewSpec] = {
 VIEWS: tuple[str, ...] = tuple(VIEW_SPECS)
 
 
+def time_columns(spec: ViewSpec) -> tuple[str, ...]:
+    """A view's time columns (integer ms columns named ``*_at``), main one first."""
+    return tuple(name for name, kind in spec.columns if kind == "int" and name.endswith("_at"))
+
+
+def _order_indexes(spec: ViewSpec) -> tuple[tuple[str, ...], ...]:
+    """One index per column ``query`` may order by that no other index leads with, so
+    that a page costs the same at any depth (each index ends in the rowid, row_seq,
+    which breaks ties)."""
+    leading = {index[0] for index in spec.indexes if len(index) == 1}
+    if len(spec.key) == 1:
+        leading.add(spec.key[0])  # its UNIQUE index orders by it, and it has no ties
+    extra = [*spec.key, *time_columns(spec)]
+    return tuple((name,) for name in dict.fromkeys(extra) if name not in leading)
+
+
 def _table_ddl(spec: ViewSpec, indexes: bool) -> list[str]:
     cols = ["row_seq INTEGER PRIMARY KEY"]
     for name, _kind in spec.columns:
         cols.append(f"{name} TEXT NOT NULL" if name in spec.key else name)
     cols.append(f"UNIQUE ({', '.join(spec.key)})")
     ddl = [f"CREATE TABLE IF NOT EXISTS {spec.table} ({', '.join(cols)})"]
-    for index in spec.indexes if indexes else ():
+    for index in (*spec.indexes, *_order_indexes(spec)) if indexes else ():
         ddl.append(
             f"CREATE INDEX IF NOT EXISTS {spec.table}_{'_'.join(index)}"
             f" ON {spec.table} ({', '.join(index)})"
