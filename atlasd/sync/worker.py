@@ -136,8 +136,11 @@ def _rejection(seq: int, event_id: str, code: str, message: str) -> Rejection:
 
 
 def _with_origin(raw: bytes, origin: str) -> bytes:
+    """The event sent under ``origin``; ``logged_origin`` keeps the one its hash was made with."""
     event = _dict_decoder.decode(raw)
-    event["origin"] = origin
+    if event.get("origin") != origin:
+        event["logged_origin"] = event.get("origin")
+        event["origin"] = origin
     return _event_encoder.encode(event)
 
 

@@ -29,7 +29,7 @@ import { getConvexSize } from "convex/values";
 import { internal } from "./_generated/api";
 import { httpAction } from "./_generated/server";
 import { eventHash, GENESIS_HASH, rawEvents, rawTextHashMatches, sha256Hex } from "./lib/canonical";
-import { BadBatch, parseBatch, storageProblem, type Envelope } from "./lib/envelope";
+import { BadBatch, hashedFields, parseBatch, storageProblem, stored, type Envelope, type Received } from "./lib/envelope";
 import { batchLimits, MAX_ARGUMENTS_BYTES, type BatchLimits } from "./lib/limits";
 import { bearerToken, tokensMatch } from "./lib/token";
 import type { IngestResult, Rejection } from "./ingest";
@@ -128,7 +128,7 @@ function wrongKey(origin: string): Response {
  */
 async function chainProblems(
   lookup: (seqs: number[]) => Promise<Array<string | null>>,
-  events: readonly Envelope[],
+  events: readonly Received[],
   raw: () => Map<string, string>,
 ): Promise<Rejection[]> {
   const inBatch = new Map(events.map((e) => [e.seq, e.hash]));
@@ -142,7 +142,7 @@ async function chainProblems(
   for (const event of events) {
     const prev = event.seq === 1 ? GENESIS_HASH : (inBatch.get(event.seq - 1) ?? stored.get(event.seq - 1) ?? null);
     if (prev === null) continue;
-    const expected = await eventHash(prev, event);
+    const expected = await eventHash(prev, hashedFields(event));
     if (expected !== event.hash && !(await rawTextHashMatches(prev, raw().get(event.event_id) ?? ""))) {
       problems.push({
         event_id: event.event_id,
@@ -173,9 +173,9 @@ export const postIngest = httpAction(async (ctx, request) => {
   }
   const key_hash = await keyHash(request);
   const refused = new Map<string, Rejection>();
-  const checkable: Envelope[] = [];
+  const checkable: Received[] = [];
   for (const event of batch.events) {
-    const problem = storageProblem(event);
+    const problem = storageProblem(stored(event));
     if (problem === null) checkable.push(event);
     else refused.set(event.event_id, { event_id: event.event_id, code: "invalid_value", message: problem });
   }
@@ -191,7 +191,7 @@ export const postIngest = httpAction(async (ctx, request) => {
     return texts;
   };
   for (const r of await chainProblems(lookup, checkable, raw)) refused.set(r.event_id, r);
-  const storable = checkable.filter((e) => !refused.has(e.event_id));
+  const storable: Envelope[] = checkable.filter((e) => !refused.has(e.event_id)).map(stored);
   const args = { origin: batch.origin, events: storable, ...(key_hash === undefined ? {} : { key_hash }) };
   const argsSize = getConvexSize(args as never);
   if (argsSize > MAX_ARGUMENTS_BYTES) {

@@ -86,6 +86,20 @@ describe("the hash chain", () => {
     expect(again.rejected.map((r) => r.code)).toEqual(["hash_mismatch"]);
   });
 
+  test("an event sent under a new origin is checked with the origin it was logged under", async () => {
+    const t = backend();
+    const OLD = "0190cccc-0000-7000-8000-0000000000aa";
+    const [event] = envelopes(OLD, notes(1));
+    const moved = { ...event!, origin: ORIGIN, logged_origin: OLD };
+    expect((await ok(await post(t, { origin: ORIGIN, events: [moved] }))).accepted).toBe(1);
+    const storedEvent = await t.run((ctx) => ctx.db.query("events").first());
+    expect(storedEvent).toMatchObject({ origin: ORIGIN, hash: event!.hash });
+    expect(storedEvent).not.toHaveProperty("logged_origin");
+    const unlabelled = { ...envelopes(OLD, notes(1))[0]!, origin: ORIGIN };
+    const result = await ok(await post(backend(), { origin: ORIGIN, events: [unlabelled] }));
+    expect(result.rejected.map((r) => r.code)).toEqual(["hash_mismatch"]);
+  });
+
   test("an event whose predecessor the remote does not hold is stored unchecked", async () => {
     const t = backend();
     const events = envelopes(ORIGIN, notes(5));

@@ -52,6 +52,13 @@ class _Stub(msgspec.Struct):
 _body_decoder = msgspec.json.Decoder(_Body)
 _stub_decoder = msgspec.json.Decoder(_Stub)
 _event_decoder = msgspec.json.Decoder(Event)
+
+
+class _Logged(msgspec.Struct):
+    logged_origin: str | None = None
+
+
+_logged_decoder = msgspec.json.Decoder(_Logged)
 #: The header carrying the origin key.
 ORIGIN_KEY_HEADER = "X-Atlasd-Origin-Key"
 
@@ -94,6 +101,9 @@ class IngestState:
 
     def _hash_problem(self, origin: str, raw: bytes, batch_hashes: dict[int, str]) -> str | None:
         event = _event_decoder.decode(raw)
+        logged = _logged_decoder.decode(raw).logged_origin
+        if logged is not None:  # sent under another origin than the one it was hashed with
+            event = msgspec.structs.replace(event, origin=logged)
         seq = event.seq
         prev = GENESIS_HASH if seq == 1 else batch_hashes.get(seq - 1)
         if prev is None:

@@ -38,7 +38,27 @@ export type Envelope = {
   hash: string;
 };
 
-export type Batch = { origin: string; events: Envelope[] };
+/**
+ * An event as received: with `logged_origin` when it is sent under another
+ * origin than the one it was logged (and hashed) under, after its log
+ * changed origin. That field is for the hash check only, never stored.
+ */
+export type Received = Envelope & { logged_origin?: string };
+
+/** The fields the event's hash was made with. */
+export function hashedFields(event: Received): Envelope {
+  const { logged_origin, ...envelope } = event;
+  return logged_origin === undefined ? envelope : { ...envelope, origin: logged_origin };
+}
+
+/** The event as stored: without `logged_origin`. */
+export function stored(event: Received): Envelope {
+  const { logged_origin: _logged, ...envelope } = event;
+  void _logged;
+  return envelope;
+}
+
+export type Batch = { origin: string; events: Received[] };
 
 /** A batch the endpoint refuses whole (HTTP 400); the message says where. */
 export class BadBatch extends Error {
@@ -82,12 +102,12 @@ function text(value: unknown, max: number): value is string {
   return codePoints(value) <= max;
 }
 
-function envelope(raw: unknown, at: string, origin: string): Envelope {
+function envelope(raw: unknown, at: string, origin: string): Received {
   if (!isPlainObject(raw)) throw new BadBatch(`${at}: must be an object`);
   const fail = (field: string, what: string): never => {
     throw new BadBatch(`${at}.${field}: ${field in raw ? "must be" : "missing, must be"} ${what}`);
   };
-  const { seq, event_id, stream, version, type, data, meta, recorded_at, occurred_at, hash } = raw;
+  const { seq, event_id, stream, version, type, data, meta, recorded_at, occurred_at, hash, logged_origin } = raw;
   if (!isCount(seq, 1)) fail("seq", "a positive integer");
   if (typeof event_id !== "string" || !UUID.test(event_id)) fail("event_id", "a lowercase UUID");
   if (!text(stream, MAX_STREAM)) fail("stream", `a string of 1..${MAX_STREAM} characters without control characters`);
@@ -101,6 +121,9 @@ function envelope(raw: unknown, at: string, origin: string): Envelope {
   }
   if (raw.origin !== origin) fail("origin", `the body's origin ${JSON.stringify(origin)}`);
   if (typeof hash !== "string" || !HASH.test(hash)) fail("hash", "64 lowercase hex digits");
+  if (logged_origin !== undefined && !text(logged_origin, MAX_STREAM)) {
+    fail("logged_origin", `absent or a string of 1..${MAX_STREAM} characters without control characters`);
+  }
   // Only the contract's fields are kept: a field a newer daemon adds is not stored.
   return {
     seq: seq as number,
@@ -114,6 +137,7 @@ function envelope(raw: unknown, at: string, origin: string): Envelope {
     ...(occurred_at === undefined ? {} : { occurred_at: occurred_at as number }),
     origin,
     hash: hash as string,
+    ...(logged_origin === undefined ? {} : { logged_origin: logged_origin as string }),
   };
 }
 
@@ -135,7 +159,7 @@ export function parseBatch(body: string): Batch {
     throw new BadBatch(`origin: must be a string of 1..${MAX_STREAM} characters without control characters`);
   }
   if (!Array.isArray(events)) throw new BadBatch("events: must be a list");
-  const out: Envelope[] = [];
+  const out: Received[] = [];
   const ids = new Set<string>();
   for (const [i, raw] of events.entries()) {
     const event = envelope(raw, `events[${i}]`, origin);
