@@ -310,3 +310,20 @@ def test_the_origin_key_file_may_be_set_in_the_config_file(short_dir: Path) -> N
     )
     config = resolve_config(env={"ATLASD_DATA_DIR": str(short_dir)}, config_file=config_file)
     assert config.sync.origin_key_file == short_dir / "elsewhere" / "key"
+
+
+async def test_events_sent_under_a_new_origin_pass_the_remote_hash_check(
+    store: EventStore, ingest_server: IngestServer
+) -> None:
+    """After a change of origin, old events carry logged_origin and are accepted, none rejected."""
+    await store.append_batch(_notes(3))
+    old = store.origin
+    await store.reorigin("test: a restored log")
+    await store.append_batch(_notes(2))
+    worker = SyncWorker(store, fast_config(ingest_server.ingest_url, ingest_server.token))
+    async with running(worker):
+        status = await wait_synced(worker)
+    assert (status["acked_seq"], status["rejected"]) == (5, 0)
+    arrived = ingest_server.state.decoded()
+    assert [e["origin"] for e in arrived] == [store.origin] * 5
+    assert [e.get("logged_origin") for e in arrived] == [old] * 3 + [None] * 2
