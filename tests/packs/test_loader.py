@@ -210,3 +210,21 @@ def test_content_version_ignores_formatting_but_not_content() -> None:
     changed["views"]["notes"]["indexes"] = [["text"]]
     assert load_pack_text(json.dumps(changed), "c").version != compact.version
     assert isinstance(PackSet([compact]).view_version("notes"), int)
+
+
+def test_default_packs_dir_follows_xdg_and_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ATLASD_PACKS_DIR wins; else /etc/atlasd/packs as root; else the XDG config dir."""
+    import os
+
+    from atlasd.config import resolve_config
+    from atlasd.packs.registry import default_packs_dir
+
+    assert default_packs_dir({"ATLASD_PACKS_DIR": "/p"}) == Path("/p")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert default_packs_dir({"XDG_CONFIG_HOME": "/xdg"}) == Path("/xdg/atlasd/packs")
+    assert default_packs_dir({"HOME": "/home/u"}) == Path("/home/u/.config/atlasd/packs")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert default_packs_dir({}) == Path("/etc/atlasd/packs")
+    config = resolve_config({"packs_dir": "/flag"}, env={"ATLASD_PACKS_DIR": "/env"})
+    assert config.packs_dir == Path("/flag")
+    assert resolve_config({}, env={"ATLASD_PACKS_DIR": "/env"}).packs_dir == Path("/env")
