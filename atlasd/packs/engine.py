@@ -672,12 +672,16 @@ class Fold:
     def flush(self, checkpoint: int | None = None) -> None:
         """Write every changed row and record ``checkpoint`` for the views."""
         cached = 0
-        for rows in self.rows.values():
+        event_keyed = self._program.event_keyed
+        for name, rows in self.rows.items():
             if rows.dirty or rows.removed:
                 rows.flush()
             else:
                 rows.new.clear()
-            cached += len(rows.cache)
+            if name in event_keyed:
+                rows.cache.clear()  # one row per event: never looked up again
+            else:
+                cached += len(rows.cache)
         if cached > self._keep_rows:
             for rows in self.rows.values():
                 rows.cache.clear()
