@@ -225,41 +225,72 @@ class _Program:
         for parent, column, by, where in child.counted_by:
             groups.setdefault((parent.name, by), []).append((column, where))
         out = [f"def ADJ_{child.name}(o, n):"]
-        for side, sign in (("o", "-"), ("n", "+")):
-            out.append(f"    if {side} is not None:")
-            for (parent_name, by), counts in groups.items():
-                parent = self.views[parent_name]
+        for (parent_name, by), counts in groups.items():
+            parent = self.views[parent_name]
+            for side in ("o", "n"):
                 parts = [f"{side}[{at[p]}]" for p in by]
                 key = parts[0] if parent.single else f"({', '.join(parts)},)"
                 nulls = " or ".join(f"{part} is None" for part in parts)
                 out += [
-                    f"        pk = {key}",
-                    f"        if not ({nulls}):",
-                    f"            pr = C_{parent_name}.get(pk)",
-                    "            if pr is None:",
-                    f"                pr = FIND_{parent_name}(pk)",
-                    "            if pr is not None:",
-                    f"                D_{parent_name}.add(pk)",
+                    f"    p{side} = None",
+                    f"    if {side} is not None and not ({nulls}):",
+                    f"        p{side} = {key}",
                 ]
-                for column, where in counts:
-                    conds = []
-                    for pos, allowed in where:
-                        value = f"{side}[{at[pos]}]"
-                        if all(type(a) is str for a in allowed):
-                            conds.append(
-                                f"(type({value}) is str and {value} in"
-                                f" {self.const(frozenset(allowed))})"
-                            )
-                        else:
-                            conds.append(f"_when({value}, {self.const(allowed)})")
-                    if conds:
-                        out += [
-                            f"                if {' and '.join(conds)}:",
-                            f"                    pr[{column}] {sign}= 1",
-                        ]
-                    else:
-                        out.append(f"                pr[{column}] {sign}= 1")
+            # the same counting row before and after (a status change): one lookup, and
+            # the counts without a where cannot change
+            out += [
+                "    if po is not None and po == pn:",
+                *self._bump(parent, "po", counts, at, both=True),
+            ]
+            out += ["    else:"]
+            out += [
+                "        if po is not None:",
+                *self._bump(parent, "po", counts, at, sign="-", indent=3),
+            ]
+            out += [
+                "        if pn is not None:",
+                *self._bump(parent, "pn", counts, at, sign="+", indent=3),
+            ]
         return out
+
+    def _bump(
+        self,
+        parent: _ViewCode,
+        key: str,
+        counts: list[tuple[int, tuple[Any, ...]]],
+        at: dict[int, int],
+        *,
+        sign: str = "",
+        both: bool = False,
+        indent: int = 2,
+    ) -> list[str]:
+        pad = "    " * indent
+        lines = [
+            f"{pad}pr = C_{parent.name}.get({key})",
+            f"{pad}if pr is None:",
+            f"{pad}    pr = FIND_{parent.name}({key})",
+            f"{pad}if pr is not None:",
+            f"{pad}    D_{parent.name}.add({key})",
+        ]
+        sides = (("o", "-"), ("n", "+")) if both else ((("o" if sign == "-" else "n"), sign),)
+        body = []
+        for column, where in counts:
+            if both and not where:
+                continue
+            for side, op in sides:
+                conds = []
+                for pos, allowed in where:
+                    value = f"{side}[{at[pos]}]"
+                    if all(type(a) is str for a in allowed):
+                        allowed_set = self.const(frozenset(allowed))
+                        conds.append(f"(type({value}) is str and {value} in {allowed_set})")
+                    else:
+                        conds.append(f"_when({value}, {self.const(allowed)})")
+                if conds:
+                    body += [f"if {' and '.join(conds)}:", f"    pr[{column}] {op}= 1"]
+                else:
+                    body.append(f"pr[{column}] {op}= 1")
+        return lines + [f"{pad}    {line}" for line in body or ["pass"]]
 
     def _event(self, fn: str, event: EventDef) -> list[str]:
         out = [f"def {fn}(seq, event_id, data, t):"]
@@ -279,8 +310,19 @@ class _Program:
                     f"    if {var} is None or not reads_as({self.const(ftype)}, {var}): return"
                 )
         out.append("    PENDING[0] += 1")
+        previous: Action | None = None
         for action in event.apply:
-            out.extend(self._action(action, event, names))
+            # the row the action before fetched, when it is the same one for certain
+            reuse = (
+                previous is not None
+                and previous.op == "upsert"
+                and action.op == "upsert"
+                and not previous.when
+                and previous.view == action.view
+                and previous.key == action.key
+            )
+            out.extend(self._action(action, event, names, reuse=reuse))
+            previous = action
         return out
 
     def _read_stmt(
@@ -310,7 +352,9 @@ class _Program:
             return [f"x = {raw}", f"{target} = {template.format(v='x')}"]
         return [f"{target} = {template.format(v=raw)}"]
 
-    def _action(self, action: Action, event: EventDef, names: dict[str, str]) -> list[str]:
+    def _action(
+        self, action: Action, event: EventDef, names: dict[str, str], *, reuse: bool = False
+    ) -> list[str]:
         view = self.views[action.view]
         body: list[str] = []
         sources = [names.get(s, "event_id") for _c, s in action.key]
@@ -321,11 +365,12 @@ class _Program:
         else:
             ordered = [by_column[k] for k in view.view.key]
             key = ordered[0] if view.single else f"({', '.join(ordered)},)"
-            body.append(f"k = {key}")
+            if not reuse:
+                body.append(f"k = {key}")
             if action.op == "remove":
                 body.append(f"REMOVE_{view.name}(k)")
             else:
-                body.extend(self._upsert(action, view, event, names))
+                body.extend(self._upsert(action, view, event, names, reuse=reuse))
         if action.when:
             conds = []
             for field, values in action.when:
@@ -340,12 +385,27 @@ class _Program:
         return [f"    {line}" for line in body]
 
     def _upsert(
-        self, action: Action, view: _ViewCode, event: EventDef, names: dict[str, str]
+        self,
+        action: Action,
+        view: _ViewCode,
+        event: EventDef,
+        names: dict[str, str],
+        *,
+        reuse: bool = False,
     ) -> list[str]:
         v = view.name
         out = [f"r = C_{v}.get(k)"]
         contrib = view.contrib
-        if contrib:
+        written = {view.pos[c] for c, _ in (*action.set, *action.set_once, *action.add)}
+        written |= {view.pos[c] for c in action.increment}
+        if reuse:
+            # the previous action's row, found or made and marked dirty already
+            out = []
+            if not written & set(contrib):
+                contrib = ()
+            else:
+                out.append(f"o = ({', '.join(f'r[{p}]' for p in contrib)},)")
+        elif contrib:
             now = ", ".join(f"r[{p}]" for p in contrib)
             out += [
                 "if r is None:",
@@ -359,7 +419,8 @@ class _Program:
             out = [f"r = NEW_{v}(k, seq)"]  # keyed by the event's id: it cannot exist yet
         else:
             out += ["if r is None:", f"    r = GET_{v}(k, seq)"]
-        out.append(f"D_{v}.add(k)")
+        if not reuse:
+            out.append(f"D_{v}.add(k)")
         for column, source in action.set:
             out += self._read_stmt(
                 f"r[{view.pos[column]}]", source, view.types[column], event, names
