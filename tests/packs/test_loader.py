@@ -228,3 +228,26 @@ def test_default_packs_dir_follows_xdg_and_root(monkeypatch: pytest.MonkeyPatch)
     config = resolve_config({"packs_dir": "/flag"}, env={"ATLASD_PACKS_DIR": "/env"})
     assert config.packs_dir == Path("/flag")
     assert resolve_config({}, env={"ATLASD_PACKS_DIR": "/env"}).packs_dir == Path("/env")
+
+
+def test_query_help_lists_every_view_with_its_columns(tmp_path: Path) -> None:
+    """`atlasd query --help` names each view of the built-in and operator packs with its
+    key and columns."""
+    import subprocess
+    import sys
+
+    from tests.support.daemon import clean_env
+
+    write(tmp_path, "notes.json", GOOD)
+    done = subprocess.run(
+        [sys.executable, "-m", "atlasd", "query", "--help"],
+        env=clean_env({"ATLASD_PACKS_DIR": str(tmp_path)}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text = " ".join(done.stdout.split())
+    for name, view in load_packs(tmp_path).views.items():
+        columns = ", ".join(c for c, _ in view.columns if c not in view.key)
+        assert f"{view.pack}: {name} ({', '.join(view.key)}; {columns})" in text
