@@ -41,7 +41,9 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 # Below this many unknown keys, one lookup per key is cheaper than the JSON round trip.
 _PREFETCH_MIN = 8
-_CHECKPOINT = "UPDATE projections SET checkpoint = ? WHERE name = ?"
+_CHECKPOINT = (
+    "UPDATE projections SET checkpoint = ? WHERE name IN (SELECT value FROM json_each(?))"
+)
 
 
 # -- reading by column type (docs/views.md "The pack format") -------------------
@@ -609,6 +611,7 @@ class Fold:
         self.conn = conn
         self.packs = packs
         self.views = tuple(from_seq)
+        self._view_list = _encode(list(self.views)).decode()
         self.fresh = fresh
         self._keep_rows = keep_rows
         self._pending = [0]
@@ -748,4 +751,4 @@ class Fold:
                 rows.cache.clear()
         self._pending[0] = 0
         if checkpoint is not None:
-            self.conn.executemany(_CHECKPOINT, [(checkpoint, name) for name in self.views])
+            self.conn.execute(_CHECKPOINT, (checkpoint, self._view_list))
