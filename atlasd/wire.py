@@ -146,21 +146,35 @@ class Subscribe(_Base, tag="subscribe"):
 
 
 class Query(_Base, tag="query"):
-    """Result: ``{"rows": [...]}`` from one view of the loaded packs."""
+    """Result: ``{"rows": [...], "next"}``: one page of a view's rows.
+
+    ``next`` is null on the last page, else an opaque cursor: ask again with
+    ``after = next`` (and the same other params) for the following page.
+    ``order_by`` names a key or time column (default: creation order);
+    ``since``/``until`` (ms) keep rows whose time column is in ``[since, until)``.
+    """
 
     view: str
     filter: dict[str, Any] | None = None
     limit: int | None = None
     order: Literal["asc", "desc"] | None = None
+    order_by: str | None = None
+    after: str | None = None
+    since: int | None = None
+    until: int | None = None
 
 
 class Watch(_Base, tag="watch"):
-    """A ``query`` answered now and again each time its answer changes."""
+    """A ``query`` answered now and again each time its answer changes (first page)."""
 
     view: str
     filter: dict[str, Any] | None = None
     limit: int | None = None
     order: Literal["asc", "desc"] | None = None
+    order_by: str | None = None
+    after: str | None = None
+    since: int | None = None
+    until: int | None = None
 
 
 class Status(_Base, tag="status"):

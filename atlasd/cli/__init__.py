@@ -43,6 +43,7 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "export",
     "import": "import_",
     "backup": "backup",
+    "restore": "restore",
     "doctor": "doctor",
     "metrics": "metrics",
     "completion": "completion",

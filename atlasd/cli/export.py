@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import os
 import sys
+from pathlib import Path
 from typing import IO, Any
 
 import msgspec
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     def body() -> int:
         if args.from_seq < 0:
             raise UsageError("--from-seq must not be negative")
+        if args.output and args.output != "-":
+            _check_output(Path(args.output))
         with Client(args.socket, spool=False) as client:
             last_seq = int(client.status_raw().get("last_seq", 0))
             with _output(args.output) as out:
@@ -48,6 +51,19 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     return guarded("export", body)
+
+
+def _check_output(path: Path) -> None:
+    """Refuse an output path that cannot be written before anything is read."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(
+            f"--output {path}: directory {parent} does not exist; create it or write elsewhere"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {path}: directory {parent} is not writable by this user")
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a directory; name a file")
 
 
 @contextlib.contextmanager

@@ -30,6 +30,8 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from atlasd import wire
 from atlasd.errors import AtlasdError, DaemonUnreachable, Forbidden, Internal
 
+from . import calls
+
 __all__ = ["MAX_LINE", "AsyncConnection", "connect", "unreachable"]
 
 #: Longest answer line accepted; the largest ``read`` (10,000 events of up to
@@ -135,7 +137,10 @@ class AsyncConnection:
                     response = await self.receive()
                     head = self._pending.popleft()
                     if response.id != head.request_id:
-                        await self._fail(Internal(f"answer for id {response.id!r} out of order"))
+                        refusal = calls.connection_refusal(response)
+                        await self._fail(
+                            refusal or Internal(f"answer for id {response.id!r} out of order")
+                        )
                         self._raise_if_failed()
                     head.response = response
                     head.wake.set()
@@ -190,8 +195,27 @@ class AsyncConnection:
             with anyio.CancelScope(shield=True):
                 await self._stream.send(line)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            await self._fail(DaemonUnreachable(f"connection to {self._path} lost"))
+            # A daemon that refused the connection before reading left its reason.
+            refusal = None if self._reading else await self._pending_refusal()
+            await self._fail(refusal or DaemonUnreachable(f"connection to {self._path} lost"))
             raise self._failure_or_internal() from exc
+
+    async def _pending_refusal(self) -> AtlasdError | None:
+        try:
+            with anyio.move_on_after(1.0):
+                line = await self._reader.receive_until(b"\n", MAX_LINE)
+                return calls.connection_refusal(wire.decode_response(line))
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            anyio.DelimiterNotFound,
+            OSError,
+            msgspec.MsgspecError,
+        ):
+            return None
+        return None
 
     async def _fail(self, error: AtlasdError) -> None:
         if self._failure is None:

@@ -29,6 +29,7 @@ from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.daemon.spool import spool_counts
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
 from atlasd.eventlog.model import AppendResult
+from atlasd.eventlog.projections import DEFAULT_LIMIT, QueryPage, QueryParams
 
 __all__ = ["DaemonState", "Handlers", "normalize_types", "read_page"]
 
@@ -166,7 +167,8 @@ class Handlers:
             case wire.Read():
                 return await self.read(request)
             case wire.Query():
-                return {"rows": await self.query(request)}
+                page = await self.query_page(request)
+                return {"rows": page.rows, "next": page.next}
             case wire.Ping():
                 return {"version": atlasd.__version__, "origin": self.store.origin}
             case wire.Status():
@@ -187,20 +189,29 @@ class Handlers:
         return {"events": [msgspec.Raw(raw) for raw in raws], "last_seq": cursor}
 
     async def query(self, request: wire.Query | wire.Watch) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {}
-        if request.limit is not None:
-            if request.limit < 1:
-                raise BadRequest("limit must be >= 1")
-            kwargs["limit"] = request.limit
-        if request.order is not None:
-            kwargs["order"] = request.order
-        return await self.store.query(request.view, request.filter, **kwargs)
+        return (await self.query_page(request)).rows
+
+    async def query_page(self, request: wire.Query | wire.Watch) -> QueryPage:
+        return await self.store.query_page(
+            QueryParams(
+                view=request.view,
+                filter=request.filter,
+                limit=DEFAULT_LIMIT if request.limit is None else request.limit,
+                order="asc" if request.order is None else request.order,
+                order_by=request.order_by,
+                after=request.after,
+                since=request.since,
+                until=request.until,
+            )
+        )
 
     async def status(self) -> dict[str, Any]:
         stats = await self.store.stats()
         state = self.state
         return {
             "origin": self.store.origin,
+            # The origins this log had before (restored, or a copied data dir).
+            "origin_lineage": [msgspec.to_builtins(entry) for entry in self.store.lineage],
             "version": atlasd.__version__,
             "pid": os.getpid(),
             "last_seq": stats.last_seq,

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from atlasd.eventlog.counters import AppendCounters
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
+from atlasd.eventlog.projections import QueryPage, QueryParams
 from atlasd.eventlog.store import StreamResult
 from atlasd.packs.registry import PackSet
 
@@ -28,6 +30,9 @@ class Store(Protocol):
 
     @property
     def last_seq(self) -> int: ...
+
+    @property
+    def lineage(self) -> list[LineageEntry]: ...
 
     @property
     def counters(self) -> AppendCounters: ...
@@ -59,6 +64,8 @@ class Store(Protocol):
         limit: int = 1000,
         order: str = "asc",
     ) -> list[dict[str, Any]]: ...
+
+    async def query_page(self, params: QueryParams) -> QueryPage: ...
 
     async def stats(self) -> StoreStats: ...
 

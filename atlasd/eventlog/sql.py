@@ -73,6 +73,10 @@ class Statements:
 
     get_meta = "SELECT value FROM meta WHERE key = ?"
     put_meta = "INSERT INTO meta (key, value) VALUES (?, ?)"
+    set_meta = (
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    )
     insert_event = (
         "INSERT INTO events (seq, event_id, stream, version, type, recorded_at, hash, body)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -94,6 +98,7 @@ class Statements:
     set_checkpoint = "UPDATE projections SET checkpoint = ? WHERE name = ?"
     acked_seq = "SELECT acked_seq FROM sync_cursor WHERE id = 1"
     advance_cursor = "UPDATE sync_cursor SET acked_seq = max(acked_seq, ?) WHERE id = 1"
+    rewind_cursor = "UPDATE sync_cursor SET acked_seq = 0 WHERE id = 1"
     quarantine_count = "SELECT count(*) FROM quarantine"
     quarantine_put = (
         "INSERT OR REPLACE INTO quarantine (seq, event_id, code, message, retry, at_ms)"
@@ -106,6 +111,7 @@ class Statements:
         " WHERE q.retry = 1 ORDER BY q.seq LIMIT ?"
     )
     quarantine_delete = "DELETE FROM quarantine WHERE event_id = ?"
+    quarantine_drop_code = "DELETE FROM quarantine WHERE code = ?"
     quarantine_update = (
         "UPDATE quarantine SET code = ?, message = ?, retry = 0, at_ms = ? WHERE event_id = ?"
     )

@@ -32,7 +32,7 @@ from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unava
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.datadir import db_path, ensure_data_dir
-from atlasd.eventlog.ids import canonical_event_id
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import (
     AppendResult,
     Event,
@@ -44,19 +44,15 @@ from atlasd.eventlog.model import (
 )
 from atlasd.eventlog.projections import (
     DEFAULT_LIMIT,
+    QueryPage,
+    QueryParams,
     ViewSpec,
     build_query,
-    row_to_dict,
+    page_from_rows,
     view_specs,
 )
 from atlasd.eventlog.sql import Statements, translate_error
-from atlasd.eventlog.validation import (
-    check_expected_version,
-    check_occurred_at,
-    check_stream,
-    check_type,
-    check_value,
-)
+from atlasd.eventlog.validation import validate_new_event
 from atlasd.eventlog.writer import Prepared, Request, Writer
 from atlasd.packs.registry import PackSet, load_packs
 
@@ -581,10 +577,32 @@ class EventStore:
         limit: int = DEFAULT_LIMIT,
         order: str = "asc",
     ) -> list[dict[str, Any]]:
-        """Rows of a view (docs/views.md), in creation order or newest first."""
-        specs = self.view_specs
-        sql, params = build_query(view, filter, limit, order, specs)
-        return [row_to_dict(view, row, specs) for row in await self._fetch(sql, params)]
+        """The first page of rows of a view (docs/views.md), in creation order or
+        newest first; :meth:`query_page` for the other pages and orders."""
+        page = await self.query_page(
+            QueryParams(view=view, filter=filter, limit=limit, order=order)
+        )
+        return page.rows
+
+    async def query_page(self, params: QueryParams) -> QueryPage:
+        """One page of a view's rows and the cursor to the next (docs/views.md)."""
+        segments, plan = build_query(
+            params.view,
+            params.filter,
+            params.limit,
+            params.order,
+            order_by=params.order_by,
+            after=params.after,
+            since=params.since,
+            until=params.until,
+            specs=self.view_specs,
+        )
+        rows: list[Any] = []
+        for sql, args in segments:
+            rows += await self._fetch(sql, [*args, plan.limit + 1 - len(rows)])
+            if len(rows) > plan.limit:
+                break
+        return page_from_rows(plan, rows)
 
     async def stats(self) -> StoreStats:
         rows = await self._fetch(Statements.projections, ())
@@ -631,6 +649,18 @@ class EventStore:
         rows = await self._fetch(Statements.quarantine_all, ())
         return [Rejection(seq=s, event_id=e, code=c, message=m) for s, e, c, m in rows]
 
+    @property
+    def lineage(self) -> list[LineageEntry]:
+        """The origins this log had before its current one, oldest first."""
+        return list(self._writer.lineage)
+
+    async def reorigin(self, reason: str) -> str:
+        """Continue the log under a new origin and rewind the sync cursor to 0
+        (docs/operations.md, "Restore"); returns the new origin."""
+        _old, new, _last = await self._on_writer(self._writer.reorigin, reason)
+        self.origin = new
+        return str(new)
+
     async def requeue_rejected(self) -> int:
         """Flag every quarantined event for another try; returns how many."""
         count: int = await self._on_writer(self._writer.requeue_rejected)
@@ -667,19 +697,19 @@ def _prepare(event: NewEvent, where: str, packs: PackSet | None) -> Prepared:
     if not isinstance(event, NewEvent):
         raise BadRequest(f"{where or 'event'} must be a NewEvent, got {type(event).__name__}")
     try:
-        prepared = Prepared(
-            stream=check_stream(event.stream),
-            type=check_type(event.type),
-            data=check_value(event.data, "data"),
-            meta={} if event.meta is None else check_value(event.meta, "meta"),
-            event_id=None if event.event_id is None else canonical_event_id(event.event_id),
-            expected_version=check_expected_version(event.expected_version),
-            occurred_at=check_occurred_at(event.occurred_at),
-        )
+        valid = validate_new_event(event)
         if packs is not None:
-            packs.check_event(prepared.type, prepared.data)
-        return prepared
+            packs.check_event(valid.type, valid.data)
     except InvalidValue as error:
         if not where:
             raise
         raise InvalidValue(f"{where}{error.message}", **error.extra) from None
+    return Prepared(
+        stream=valid.stream,
+        type=valid.type,
+        data=valid.data,
+        meta=valid.meta if valid.meta is not None else {},
+        event_id=valid.event_id,
+        expected_version=valid.expected_version,
+        occurred_at=valid.occurred_at,
+    )

@@ -18,6 +18,11 @@ Rules, each refused with :class:`InvalidValue` naming the offending path
 - The encoded event (checked by the writer once seq and hash are known) is at
   most :data:`MAX_EVENT_BYTES`.
 
+:func:`validate_new_event` applies all of these to one event asked for. It
+is the one gate: the store runs it before an event is queued, and the
+clients run it before they spool an event offline, so an event is refused
+offline exactly as the daemon would refuse it online.
+
 Subclasses of the JSON types (``StrEnum``, ``IntEnum``, tuples) are accepted
 and normalised to plain JSON values, so that what the views see inline is
 exactly what a replay of the stored event sees.
@@ -32,6 +37,8 @@ from typing import Any
 import msgspec
 
 from atlasd.errors import InvalidValue
+from atlasd.eventlog.ids import canonical_event_id
+from atlasd.eventlog.model import NewEvent
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -41,6 +48,7 @@ __all__ = [
     "check_stream",
     "check_type",
     "check_value",
+    "validate_new_event",
 ]
 
 MAX_EVENT_BYTES = 1 << 20
@@ -224,3 +232,17 @@ def _walk_subclass(item: Any, depth: int, normalise: list[bool]) -> None:
         _walk_array(item, depth + 1, normalise)
     else:
         raise _Bad(f"{type(item).__name__} is not a JSON value")
+
+
+def validate_new_event(event: NewEvent) -> NewEvent:
+    """The event as the log will take it (values normalised, ``meta`` an object, the
+    id canonical), or :class:`InvalidValue` naming what is wrong."""
+    return NewEvent(
+        stream=check_stream(event.stream),
+        type=check_type(event.type),
+        data=check_value(event.data, "data"),
+        meta={} if event.meta is None else check_value(event.meta, "meta"),
+        event_id=None if event.event_id is None else canonical_event_id(event.event_id),
+        expected_version=check_expected_version(event.expected_version),
+        occurred_at=check_occurred_at(event.occurred_at),
+    )

@@ -41,9 +41,7 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 # Below this many unknown keys, one lookup per key is cheaper than the JSON round trip.
 _PREFETCH_MIN = 8
-_CHECKPOINT = (
-    "UPDATE projections SET checkpoint = ? WHERE name IN (SELECT value FROM json_each(?))"
-)
+_CHECKPOINT = "UPDATE projections SET checkpoint = ? WHERE name IN (SELECT value FROM json_each(?))"
 
 
 # -- reading by column type (docs/views.md "The pack format") -------------------

@@ -45,6 +45,7 @@ import msgspec
 
 from atlasd.config import SyncConfig
 from atlasd.errors import AtlasdError
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import Event, Rejection, SyncState
 from atlasd.sync.backoff import Backoff
 from atlasd.sync.batching import BatchBuffer, Row, split_in_halves, take_batch
@@ -96,12 +97,18 @@ class _Store(Protocol):
         self, delivered_event_ids: list[str], still_rejected: list[Rejection]
     ) -> None: ...
 
+    async def reorigin(self, reason: str) -> str: ...
+
+    @property
+    def lineage(self) -> list[LineageEntry]: ...
+
 
 class _IdOnly(msgspec.Struct):
     event_id: str
 
 
 _id_decoder = msgspec.json.Decoder(_IdOnly)
+_dict_decoder = msgspec.json.Decoder(dict[str, Any])
 _event_encoder = msgspec.json.Encoder()
 
 
@@ -111,6 +118,20 @@ def _event_id(raw: bytes) -> str:
 
 def _rejection(seq: int, event_id: str, code: str, message: str) -> Rejection:
     return Rejection(seq=seq, event_id=event_id, code=code, message=message)
+
+
+def _with_origin(raw: bytes, origin: str) -> bytes:
+    event = _dict_decoder.decode(raw)
+    event["origin"] = origin
+    return _event_encoder.encode(event)
+
+
+class _Forked(Exception):
+    """The remote holds this origin's seqs with other events: the log was forked."""
+
+    def __init__(self, conflicts: int) -> None:
+        super().__init__(f"{conflicts} seq_conflict refusals")
+        self.conflicts = conflicts
 
 
 def _consume(task: asyncio.Task[None]) -> None:
@@ -338,6 +359,13 @@ class SyncWorker:
                 await self._drain_retries(remote, stats)
             if time.monotonic() - self._status_at >= self._status_refresh_s:
                 await self._refresh_remote_status(remote)
+        except _Forked as forked:
+            try:
+                await self._continue_under_new_origin(forked.conflicts)
+            except AtlasdError as exc:  # retried when the quarantine is sent again
+                self._fail(f"local: {exc.message}", self._backoff.next_delay(), "backoff", stats)
+            else:
+                self._succeed()
         except RemoteAuthError as exc:
             self._fail(exc.describe(), self._config.auth_retry_s, "auth_error", stats)
         except RemoteError as exc:
@@ -495,7 +523,7 @@ class SyncWorker:
         self._state = "sending"
         self._next_attempt_ms = None
         try:
-            result = await remote.ingest(self._store.origin, [raw for _, raw in batch])
+            result = await remote.ingest(self._store.origin, self._under_origin(batch))
         except RemoteBadBatch as exc:
             if len(batch) > 1:
                 for half in split_in_halves(batch):
@@ -516,6 +544,45 @@ class SyncWorker:
         if result.high_water is not None:
             self._remote_high_water = result.high_water
             self._status_at = time.monotonic()
+        conflicts = sum(r.code == "seq_conflict" for r in rejected)
+        if conflicts:
+            raise _Forked(conflicts)
+
+    def _under_origin(self, batch: list[Row]) -> list[bytes]:
+        """The batch's events as the remote takes them: each under the batch's origin.
+
+        Events written before the log changed origin (a restore, a fork) carry
+        their old origin; they are sent under the current one, which the remote
+        stores once by id (a duplicate when it has them) and counts towards
+        the new origin's high water.
+        """
+        lineage = self._store.lineage
+        through = lineage[-1].until_seq if lineage else 0
+        if batch[0][0] > through:
+            return [raw for _, raw in batch]
+        origin = self._store.origin
+        return [_with_origin(raw, origin) if seq <= through else raw for seq, raw in batch]
+
+    async def _continue_under_new_origin(self, conflicts: int) -> None:
+        """React to ``seq_conflict``: another log (a restored backup, a data dir
+        copied by hand) sent other events under this origin's seqs. Sending
+        more under it would only be refused, forever; this log continues under
+        a new origin instead and is sent again from seq 1 (docs/sync.md)."""
+        old = self._store.origin
+        new = await self._store.reorigin(
+            f"seq_conflict: the remote holds seqs of {old} with other events"
+        )
+        self._cursor = 0
+        self._remote_high_water = None
+        log.error(
+            "sync.reorigined old_origin=%s new_origin=%s seq_conflicts=%d reason=the remote"
+            " holds this origin's seqs with other events (a data dir restored or copied by"
+            " hand); the log continues under the new origin and is sent again from seq 1",
+            old,
+            new,
+            conflicts,
+        )
+        self.trigger()
 
     def _rejections(self, batch: list[Row], result: IngestResult) -> list[Rejection]:
         """The store's rejections for a 200's ``rejected`` list (ids outside the batch ignored)."""
