@@ -117,6 +117,10 @@ class _ViewCode:
             f" VALUES ({', '.join('?' for _ in names)})"
         )
         self.rest = tuple(i for i in range(1, len(names)) if i not in self.key_pos)
+        #: where the non-key cells start when the key columns come first (a slice then)
+        self.rest_from = (
+            1 + len(self.key_pos) if self.key_pos == tuple(range(1, 1 + len(self.key_pos))) else 0
+        )
         self.update = (
             f"UPDATE {self.table} SET {', '.join(f'{names[i]} = ?' for i in self.rest)}"
             " WHERE row_seq = ?"
@@ -492,7 +496,11 @@ class _Rows:
         return row
 
     def get(self, key: Any, seq: int) -> list[Any]:
-        row = self.find(key)
+        # a fresh fold's unseen key has no row (the common case in a rebuild): no lookup
+        if self.fold.fresh and hash(key) not in self.seen and key not in self.removed:
+            row = None
+        else:
+            row = self.find(key)
         if row is None:
             row = list(self.code.template)
             row[0] = seq
@@ -562,14 +570,17 @@ class _Rows:
         if self.removed:
             conn.executemany(code.delete, [(row_seq,) for row_seq in self.removed.values()])
         inserts, updates = [], []
-        rest = code.rest
+        rest, rest_from = code.rest, code.rest_from
         new = self.new
         for key in self.dirty:
             row = code.encode(self.cache[key])
             if key in new:
                 inserts.append(row)
             else:
-                updates.append([*(row[i] for i in rest), row[0]])
+                if rest_from:
+                    updates.append((*row[rest_from:], row[0]))
+                else:
+                    updates.append((*(row[i] for i in rest), row[0]))
         if updates:
             conn.executemany(code.update, updates)
         if inserts:
