@@ -1,6 +1,17 @@
 import { defineConfig } from "vitest/config";
+// @ts-expect-error: a plain .mjs helper shared with the double, without types
+import { countWriteRanges, isConvexTest } from "./double/write-ranges.mjs";
 
 export default defineConfig({
+  plugins: [
+    {
+      // Count the index range a real backend reads for each replace/patch.
+      name: "atlasd-write-ranges",
+      transform(code: string, id: string) {
+        return isConvexTest(id) ? { code: (countWriteRanges as (s: string) => string)(code), map: null } : null;
+      },
+    },
+  ],
   test: {
     // Convex functions run in a V8 isolate without Node's APIs; edge-runtime
     // is the closest local stand-in and catches accidental Node imports.

@@ -47,6 +47,7 @@ SUBCOMMANDS: dict[str, str] = {
     "doctor": "doctor",
     "metrics": "metrics",
     "completion": "completion",
+    "dashboard": "dashboard",
 }
 
 

@@ -39,6 +39,10 @@ _encoder = msgspec.json.Encoder()
 
 SYNC_DISABLED_REASON = "sync disabled: set CONVEX_URL or ATLASD_INGEST_URL"
 
+#: How many quarantined events ``status`` lists with their reasons (oldest first);
+#: ``sync.rejected`` counts them all.
+QUARANTINE_SHOWN = 50
+
 
 @dataclass
 class DaemonState:
@@ -231,6 +235,12 @@ class Handlers:
         }
 
     async def sync_status(self) -> dict[str, Any]:
+        status = await self._sync_figures()
+        rejected = await self.store.rejected_events(QUARANTINE_SHOWN) if status["rejected"] else []
+        status["quarantine"] = [msgspec.structs.asdict(r) for r in rejected]
+        return status
+
+    async def _sync_figures(self) -> dict[str, Any]:
         if self.state.sync is not None:
             return await self.state.sync.status()
         sync = await self.store.sync_state()

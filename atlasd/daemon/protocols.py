@@ -13,7 +13,14 @@ from typing import Any, Protocol
 
 from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.lineage import LineageEntry
-from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
+from atlasd.eventlog.model import (
+    AppendResult,
+    Event,
+    NewEvent,
+    Rejection,
+    StoreStats,
+    SyncState,
+)
 from atlasd.eventlog.projections import QueryPage, QueryParams
 from atlasd.eventlog.store import StreamResult
 from atlasd.packs.registry import PackSet
@@ -70,6 +77,8 @@ class Store(Protocol):
     async def stats(self) -> StoreStats: ...
 
     async def sync_state(self) -> SyncState: ...
+
+    async def rejected_events(self, limit: int | None = None) -> list[Rejection]: ...
 
     async def close(self) -> None: ...
 

@@ -105,6 +105,7 @@ class Statements:
         " VALUES (?, ?, ?, ?, 0, ?)"
     )
     quarantine_all = "SELECT seq, event_id, code, message FROM quarantine ORDER BY seq"
+    quarantine_first = "SELECT seq, event_id, code, message FROM quarantine ORDER BY seq LIMIT ?"
     quarantine_requeue = "UPDATE quarantine SET retry = 1 WHERE retry = 0"
     quarantine_to_retry = (
         "SELECT e.body FROM quarantine q JOIN events e ON e.seq = q.seq"

@@ -645,8 +645,12 @@ class EventStore:
         """Advance the cursor (never backwards) and quarantine ``rejected``, in one transaction."""
         await self._on_writer(self._writer.mark_synced, acked_seq, list(rejected))
 
-    async def rejected_events(self) -> list[Rejection]:
-        rows = await self._fetch(Statements.quarantine_all, ())
+    async def rejected_events(self, limit: int | None = None) -> list[Rejection]:
+        """The quarantine, oldest first; the first ``limit`` entries when given."""
+        if limit is None:
+            rows = await self._fetch(Statements.quarantine_all, ())
+        else:
+            rows = await self._fetch(Statements.quarantine_first, (limit,))
         return [Rejection(seq=s, event_id=e, code=c, message=m) for s, e, c, m in rows]
 
     @property

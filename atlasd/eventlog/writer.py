@@ -30,7 +30,7 @@ from atlasd.eventlog.lineage import LineageEntry, read_lineage, reorigin
 from atlasd.eventlog.model import AppendResult, Rejection
 from atlasd.eventlog.replay import catch_up, stale_views
 from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
-from atlasd.eventlog.validation import MAX_EVENT_BYTES
+from atlasd.eventlog.validation import MAX_EVENT_BYTES, check_document_size
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet
 
@@ -366,23 +366,28 @@ class Writer:
             version = current + 1
             seq += 1
             occurred = t if event.occurred_at is None else event.occurred_at
-            digest, body = seal(
-                prev,
-                seq,
-                event_id,
-                stream,
-                version,
-                event.type,
-                event.data,
-                event.meta,
-                t,
-                occurred,
-                origin,
-            )
+            try:
+                digest, body = seal(
+                    prev,
+                    seq,
+                    event_id,
+                    stream,
+                    version,
+                    event.type,
+                    event.data,
+                    event.meta,
+                    t,
+                    occurred,
+                    origin,
+                )
+            except UnicodeEncodeError:
+                # Only in-process callers can pass them: JSON decoding refuses lone surrogates.
+                raise InvalidValue("strings must be valid Unicode (no lone surrogates)") from None
             if len(body) > MAX_EVENT_BYTES:
                 raise InvalidValue(
                     f"event is {len(body)} bytes encoded, more than {MAX_EVENT_BYTES}"
                 )
+            check_document_size(body)
             rows.append((seq, event_id, stream, version, event.type, t, digest, body))
             datas.append((event.data, occurred))
             result = AppendResult(seq=seq, event_id=event_id, version=version, duplicate=False)

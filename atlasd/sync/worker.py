@@ -14,7 +14,17 @@ Failure paths (each a distinct state; see docs/sync.md):
   round after a full-jitter exponential delay (``Retry-After`` honoured);
 - 401/403: ``auth_error``, retried every ``auth_retry_s`` or on trigger;
 - 400/413: the batch is split in halves, recursively; an event refused alone
-  is quarantined and the cursor moves past it, so it never blocks the rest.
+  is quarantined and the cursor moves past it, so it never blocks the rest;
+- 5xx on the same batch :data:`SPLIT_AFTER` times in a row: later batches
+  from that seq are half as large, again and again, until the event that
+  fails the remote is alone; when it still fails while the remote answers
+  ``status``, it is quarantined like a refused one;
+- a 200 that does not account for the batch (accepted + duplicates +
+  rejected != sent, a rejected id not in the batch, a high water past the
+  log): ``backoff`` as a protocol error, the cursor stays.
+
+Every 200 is progress: the backoff starts again from its first step after
+each one, so only a remote that keeps failing climbs to the cap.
 
 Quarantined events flagged by :meth:`SyncWorker.retry_rejected` are sent
 again at the end of each round, after the main backlog.
@@ -43,18 +53,21 @@ from typing import Any, Protocol
 
 import msgspec
 
-from atlasd.config import SyncConfig
+from atlasd.config import ConfigError, SyncConfig
 from atlasd.errors import AtlasdError
 from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import Event, Rejection, SyncState
 from atlasd.sync.backoff import Backoff
 from atlasd.sync.batching import BatchBuffer, Row, split_in_halves, take_batch
+from atlasd.sync.origin_key import load_or_create_origin_key
 from atlasd.sync.remote import (
     ConvexRemote,
     IngestResult,
     RemoteAuthError,
     RemoteBadBatch,
     RemoteError,
+    RemoteProtocolError,
+    RemoteServerError,
     build_body,
 )
 
@@ -68,6 +81,8 @@ STATUS_REFRESH_S = 30.0
 FAIL_LOG_INTERVAL_S = 60.0
 # Quarantined event ids named in one log line, at most.
 _LOG_IDS = 5
+# 5xx answers to batches starting at the same seq before the next ones are halved.
+SPLIT_AFTER = 3
 
 
 class _Store(Protocol):
@@ -121,8 +136,11 @@ def _rejection(seq: int, event_id: str, code: str, message: str) -> Rejection:
 
 
 def _with_origin(raw: bytes, origin: str) -> bytes:
+    """The event sent under ``origin``; ``logged_origin`` keeps the one its hash was made with."""
     event = _dict_decoder.decode(raw)
-    event["origin"] = origin
+    if event.get("origin") != origin:
+        event["logged_origin"] = event.get("origin")
+        event["origin"] = origin
     return _event_encoder.encode(event)
 
 
@@ -203,6 +221,13 @@ class SyncWorker:
         self._failures = 0
         self._failure_logged_at = float("-inf")
         self._suppressed = 0
+        # Isolating an event that fails the remote (5xx): the first seq of the
+        # failing batch, its consecutive 5xx count, the batch size in force
+        # until the cursor passes ``_isolate_end``.
+        self._failing_seq: int | None = None
+        self._failing_count = 0
+        self._batch_cap: int | None = None
+        self._isolate_end = 0
 
     # -- the daemon's interface -------------------------------------------------
 
@@ -258,7 +283,14 @@ class SyncWorker:
         """Sync until cancelled."""
         if not self._config.enabled:
             await asyncio.Event().wait()  # nothing to do; the daemon cancels us at shutdown
-        remote = self._remote or self._make_remote()
+        try:
+            remote = self._remote or self._make_remote()
+        except ConfigError as exc:
+            # Without its key this origin cannot sync; say so in status and wait.
+            self._state = "auth_error"
+            self._last_error = f"local: {exc}"
+            log.error("sync.cannot_start error=%s", exc)
+            await asyncio.Event().wait()
         self._cursor = (await self._store.sync_state()).acked_seq
         watcher = asyncio.create_task(self._watch_appends(), name="atlasd.sync.watch")
         log.info(
@@ -293,7 +325,11 @@ class SyncWorker:
     def _make_remote(self) -> ConvexRemote:
         assert self._config.ingest_url is not None
         token = self._config.token.reveal() if self._config.token is not None else ""
-        return ConvexRemote(self._config.ingest_url, token, self._config.timeout_s)
+        key_file = self._config.origin_key_file
+        origin_key = None if key_file is None else load_or_create_origin_key(key_file)
+        return ConvexRemote(
+            self._config.ingest_url, token, self._config.timeout_s, origin_key=origin_key
+        )
 
     async def _watch_appends(self) -> None:
         seen = self._store.last_seq
@@ -306,8 +342,11 @@ class SyncWorker:
 
     async def _sleep_until_woken(self, timeout: float) -> bool:
         """Wait for a wake-up or ``timeout`` seconds; True when woken."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel
+        # that lands as the wake-up does, and the worker would never stop.
         try:
-            await asyncio.wait_for(self._wake.wait(), max(0.0, timeout))
+            async with asyncio.timeout(max(0.0, timeout)):
+                await self._wake.wait()
         except TimeoutError:
             return False
         self._wake.clear()
@@ -415,8 +454,6 @@ class SyncWorker:
         self._next_attempt_ms = None
         self._last_error = None
         self._backoff.reset()
-        if self._failures:
-            log.info("sync.recovered after %d failures", self._failures)
         self._failures = 0
         self._suppressed = 0
         self._failure_logged_at = float("-inf")
@@ -451,12 +488,14 @@ class SyncWorker:
         local commit of the batch before it, and the read of the rows after it.
         Commits still happen strictly in seq order, each after its own 200.
         """
-        buffer = BatchBuffer(self._config.batch_max_events, self._byte_budget())
+        limit = self._max_events()
+        buffer = BatchBuffer(limit, self._byte_budget())
         buffer.reset(self._cursor)
-        limit = self._config.batch_max_events
         read: asyncio.Task[list[Row]] | None = None
         try:
             while True:
+                # Back to full-size batches as soon as an isolation is over.
+                buffer.max_events = limit = self._max_events()
                 if buffer.needs_refill:
                     rows = await (read or self._read_ahead(buffer, limit))
                     read = None
@@ -483,6 +522,12 @@ class SyncWorker:
         if task is not None:
             await task
 
+    def _max_events(self) -> int:
+        """Events per batch: the configured size, or less while isolating a failure."""
+        if self._batch_cap is None:
+            return self._config.batch_max_events
+        return min(self._batch_cap, self._config.batch_max_events)
+
     def _byte_budget(self) -> int:
         """Event bytes per batch: ``batch_max_bytes`` bounds the whole request body."""
         return max(1, self._config.batch_max_bytes - len(build_body(self._store.origin, [])))
@@ -507,7 +552,7 @@ class SyncWorker:
                 return
             seen.update(event.seq for event in fresh)
             rows: deque[Row] = deque((e.seq, _event_encoder.encode(e)) for e in fresh)
-            while batch := take_batch(rows, self._config.batch_max_events, self._byte_budget()):
+            while batch := take_batch(rows, self._max_events(), self._byte_budget()):
                 stats.retried += len(batch)
                 await self._deliver(remote, batch, stats, self._commit_retried)
 
@@ -535,12 +580,22 @@ class SyncWorker:
             stats.note_rejected([event_id])
             await commit(batch, [_rejection(seq, event_id, f"http_{exc.status}", exc.message)])
             return
-        stats.sent += len(batch)
+        except RemoteServerError as exc:
+            if not await self._isolate(remote, batch, exc):
+                raise
+            seq, raw = batch[0]
+            event_id = _event_id(raw)
+            stats.sent += 1
+            stats.note_rejected([event_id])
+            await commit(batch, [_rejection(seq, event_id, "remote_error", exc.message)])
+            return
         rejected = self._rejections(batch, result)
+        stats.sent += len(batch)
         stats.accepted += result.accepted
         stats.duplicates += result.duplicates
         stats.note_rejected([r.event_id for r in rejected])
         await commit(batch, rejected)
+        self._progress(batch)
         if result.high_water is not None:
             self._remote_high_water = result.high_water
             self._status_at = time.monotonic()
@@ -584,26 +639,78 @@ class SyncWorker:
         )
         self.trigger()
 
-    def _rejections(self, batch: list[Row], result: IngestResult) -> list[Rejection]:
-        """The store's rejections for a 200's ``rejected`` list (ids outside the batch ignored)."""
-        if result.accepted + result.duplicates + len(result.rejected) != len(batch):
+    def _progress(self, batch: list[Row]) -> None:
+        """An acknowledged batch: the backoff starts over; an isolation may be over."""
+        self._backoff.reset()
+        if self._failures:
+            log.info("sync.recovered after %d failures", self._failures)
+        self._failures = 0
+        if self._failing_seq is not None and batch[0][0] <= self._failing_seq <= batch[-1][0]:
+            self._failing_seq, self._failing_count = None, 0
+        if self._batch_cap is not None and batch[-1][0] >= self._isolate_end:
+            log.info("sync.isolation_over batch_max_events=%d", self._config.batch_max_events)
+            self._batch_cap = None
+
+    async def _isolate(self, remote: ConvexRemote, batch: list[Row], exc: RemoteError) -> bool:
+        """Count one more 5xx for this batch; True when its lone event is to be quarantined.
+
+        After :data:`SPLIT_AFTER` failures in a row of batches starting at the
+        same seq, the next batches are half as large; an event failing alone
+        that often is quarantined if the remote answers ``status`` (it is up,
+        so the event is what fails it), else the remote is simply down.
+        """
+        first = batch[0][0]
+        if first != self._failing_seq:
+            self._failing_seq, self._failing_count = first, 0
+        self._failing_count += 1
+        if self._failing_count < SPLIT_AFTER:
+            return False
+        self._failing_count = 0
+        if len(batch) > 1:
+            self._batch_cap = max(1, len(batch) // 2)
+            self._isolate_end = max(self._isolate_end, batch[-1][0])
             log.warning(
-                "sync.count_mismatch sent=%d accepted=%d duplicates=%d rejected=%d",
+                "sync.isolating from_seq=%d batch=%d next_batch=%d error=%s",
+                first,
                 len(batch),
-                result.accepted,
-                result.duplicates,
-                len(result.rejected),
+                self._batch_cap,
+                exc.describe(),
             )
-        if not result.rejected:
-            return []
+            return False
+        try:
+            await remote.remote_status(self._store.origin)
+        except RemoteError:
+            return False
+        log.warning("sync.fails_remote seq=%d error=%s", first, exc.describe())
+        self._failing_seq = None
+        return True
+
+    def _rejections(self, batch: list[Row], result: IngestResult) -> list[Rejection]:
+        """The store's rejections for a 200's ``rejected`` list.
+
+        Raises :class:`RemoteProtocolError` unless the answer accounts for every
+        event sent exactly once (accepted + duplicates + rejected = sent, each
+        rejected id in the batch once) and its high water is within the log:
+        the cursor moves on nothing less.
+        """
+        problem = None
+        if result.accepted + result.duplicates + len(result.rejected) != len(batch):
+            problem = (
+                f"the answer accounts for {result.accepted} accepted + {result.duplicates} "
+                f"duplicates + {len(result.rejected)} rejected of {len(batch)} events sent"
+            )
+        elif result.high_water is None or not 0 <= result.high_water <= self._store.last_seq:
+            problem = f"high_water {result.high_water} is not within 0..{self._store.last_seq}"
         seqs = {_event_id(raw): seq for seq, raw in batch}
         rejections = []
         for item in result.rejected:
-            seq = seqs.get(item.event_id)
-            if seq is None:
-                log.warning("sync.unknown_rejection event_id=%s", item.event_id)
-                continue
-            rejections.append(_rejection(seq, item.event_id, item.code, item.message))
+            seq = seqs.pop(item.event_id, None)
+            if seq is None and problem is None:
+                problem = f"rejected event {item.event_id[:40]!r} was not sent, or named twice"
+            if seq is not None:
+                rejections.append(_rejection(seq, item.event_id, item.code, item.message))
+        if problem is not None:
+            raise RemoteProtocolError(f"ingest answer: {problem}", status=200)
         return rejections
 
     async def _refresh_remote_status(self, remote: ConvexRemote) -> None:

@@ -17,6 +17,7 @@ import type * as endpoint from "../endpoint.js";
 import type * as http from "../http.js";
 import type * as ingest from "../ingest.js";
 import type * as inspect from "../inspect.js";
+import type * as lib_canonical from "../lib/canonical.js";
 import type * as lib_envelope from "../lib/envelope.js";
 import type * as lib_limits from "../lib/limits.js";
 import type * as lib_project from "../lib/project.js";
@@ -36,6 +37,7 @@ declare const fullApi: ApiFromModules<{
   http: typeof http;
   ingest: typeof ingest;
   inspect: typeof inspect;
+  "lib/canonical": typeof lib_canonical;
   "lib/envelope": typeof lib_envelope;
   "lib/limits": typeof lib_limits;
   "lib/project": typeof lib_project;
