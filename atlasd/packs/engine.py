@@ -723,6 +723,13 @@ class Fold:
                     key = data.get(sources[0])
                     if type(key) is not str or not key or key in cache:
                         continue
+                elif len(sources) == 2:
+                    a, b = data.get(sources[0]), data.get(sources[1])
+                    if type(a) is not str or type(b) is not str or not a or not b:
+                        continue
+                    key = (a, b)
+                    if key in cache:
+                        continue
                 else:
                     key = tuple(data.get(source) for source in sources)
                     if key in cache or not all(type(p) is str and p for p in key):
