@@ -17,6 +17,7 @@ Environment variables (CONTRACT section 1 names first):
 ``ATLASD_LOG_LEVEL``   ``debug``, ``info``, ``warning`` or ``error``
 ``ATLASD_SOCKET_GROUP`` group (name or gid) given access to the socket (0660)
 ``ATLASD_SYNCHRONOUS`` SQLite ``synchronous``: ``FULL`` (default) or ``NORMAL``
+``ATLASD_PACKS_DIR``   the operator's pack files (docs/views.md "Operator packs")
 =====================  =====================================================
 
 The TOML file holds the :class:`Config` field names at top level and a
@@ -49,6 +50,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from atlasd.eventlog.datadir import default_data_dir
+from atlasd.packs.registry import default_packs_dir
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
@@ -58,6 +60,7 @@ __all__ = [
     "SyncConfig",
     "check_ingest_url",
     "default_data_dir",
+    "default_packs_dir",
     "default_socket_path",
     "derive_ingest_url",
     "resolve_config",
@@ -140,6 +143,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     socket: Path
     #: Holds the SQLite file and ``spool/``.
     data_dir: Path
+    #: The operator's pack files (``*.json``), loaded after the built-in packs; a
+    #: missing directory means none.
+    packs_dir: Path | None = None
     #: SQLite ``synchronous``; FULL makes every acknowledged append durable.
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     #: Refuse appends (``unavailable``) once the database grows past this; None: no cap.
@@ -259,6 +265,7 @@ _ENV_FIELDS = {
     "ATLASD_LOG_LEVEL": "log_level",
     "ATLASD_SOCKET_GROUP": "socket_group",
     "ATLASD_SYNCHRONOUS": "synchronous",
+    "ATLASD_PACKS_DIR": "packs_dir",
     "ATLASD_INGEST_URL": "sync.ingest_url",
     "CONVEX_URL": "sync.convex_url",
 }
@@ -315,6 +322,7 @@ def resolve_config(
 
     merged.setdefault("socket", str(default_socket_path(env)))
     merged.setdefault("data_dir", str(default_data_dir(env)))
+    merged.setdefault("packs_dir", str(default_packs_dir(env)))
     try:
         sync_config = msgspec.convert(sync, SyncConfig, strict=False, dec_hook=_dec_hook)
         config = msgspec.convert(merged, Config, strict=False, dec_hook=_dec_hook)

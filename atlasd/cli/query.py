@@ -1,8 +1,9 @@
-"""``atlasd query VIEW``: rows of a view (builds, tasks, executions, patterns, learnings).
+"""``atlasd query VIEW``: rows of a view (every view of the built-in and operator packs).
 
 ``--filter COLUMN=VALUE`` compares as a string; ``--filter COLUMN:=JSON``
-compares with a JSON value (``phase:=2``, ``gates_passed:=true``).
-``--tag T`` (patterns) keeps rows having every given tag.
+compares with a JSON value (``phase:=2``, ``gates_passed:=true``); on a list
+column (``tags``, ``dependencies``) the row must hold every given item.
+``--tag T`` keeps rows whose ``tags`` hold every given tag.
 
 One answer is one page (``--limit``, default 1000); when more rows match, a
 notice on stderr says so and gives the ``--after`` cursor for the next page.
@@ -30,17 +31,43 @@ from typing import Any
 from atlasd.cli._clientcli import UsageError, add_common, guarded, print_json, table
 from atlasd.client import Client
 from atlasd.client.calls import QueryArgs
+from atlasd.packs.loader import PackError
+from atlasd.packs.registry import PackSet, builtin_packs, default_packs_dir, load_packs
 
-__all__ = ["add_parser", "parse_filters", "parse_when", "run"]
+__all__ = ["add_parser", "parse_filters", "parse_when", "run", "views_help"]
 
-VIEWS = ("builds", "tasks", "executions", "patterns", "learnings")
 FORMATS = ("table", "json", "ndjson", "csv")
 _UNITS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
+def _packs() -> PackSet:
+    """The built-in packs and the operator's (those alone when theirs do not load)."""
+    try:
+        return load_packs(default_packs_dir())
+    except PackError:
+        return builtin_packs()
+
+
+def views_help(packs: PackSet) -> str:
+    """Every view with its pack, key and columns, one view per line."""
+    lines = ["views (pack: view (key; columns)):"]
+    for name, view in packs.views.items():
+        key = ", ".join(view.key)
+        rest = ", ".join(c for c, _ in view.columns if c not in view.key)
+        lines.append(f"  {view.pack}: {name} ({key}; {rest})")
+    return "\n".join(lines)
+
+
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("query", help="print the rows of a view", description=__doc__)
-    parser.add_argument("view", help=f"one of {', '.join(VIEWS)}")
+    packs = _packs()
+    parser = subparsers.add_parser(
+        "query",
+        help=f"print the rows of a view ({', '.join(packs.view_names)})",
+        description=__doc__,
+        epilog=views_help(packs),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("view", help="a view name (listed below)")
     parser.add_argument(
         "--filter",
         action="append",

@@ -18,10 +18,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "rebuild",
         help="rebuild every view from the event log (daemon stopped)",
-        description="Replay the whole log into the five views. Takes the data dir's lock, "
-        "so it refuses to run while a daemon uses DATA_DIR.",
+        description="Replay the whole log into every view of the loaded packs. Takes the "
+        "data dir's lock, so it refuses to run while a daemon uses DATA_DIR.",
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="the data dir")
+    parser.add_argument(
+        "--packs-dir",
+        type=Path,
+        default=None,
+        help="operator pack files (default: ATLASD_PACKS_DIR or the config dir's packs/)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
 
@@ -46,10 +52,16 @@ def terminal_progress(label: str) -> Callable[[int, int], None] | None:
 
 def run(args: argparse.Namespace) -> int:
     from atlasd.eventlog import default_data_dir, rebuild
+    from atlasd.packs.loader import PackError
+    from atlasd.packs.registry import default_packs_dir
 
     data_dir: Path = args.data_dir or default_data_dir()
+    packs_dir: Path = args.packs_dir or default_packs_dir()
     try:
-        report = rebuild(data_dir, terminal_progress("rebuild"))
+        report = rebuild(data_dir, terminal_progress("rebuild"), packs_dir=packs_dir)
+    except PackError as error:
+        print(f"atlasd rebuild: {error}", file=sys.stderr)
+        return 2
     except AtlasdError as error:
         print(f"atlasd rebuild: {error.message}", file=sys.stderr)
         return 1

@@ -25,16 +25,28 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "and every view against a fresh replay of the log.",
     )
     parser.add_argument("--data-dir", type=Path, default=None, help="the data dir")
+    parser.add_argument(
+        "--packs-dir",
+        type=Path,
+        default=None,
+        help="operator pack files (default: ATLASD_PACKS_DIR or the config dir's packs/)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from atlasd.eventlog import default_data_dir, verify
+    from atlasd.packs.loader import PackError
+    from atlasd.packs.registry import default_packs_dir
 
     data_dir: Path = args.data_dir or default_data_dir()
+    packs_dir: Path = args.packs_dir or default_packs_dir()
     try:
-        report = verify(data_dir, terminal_progress("verify"))
+        report = verify(data_dir, terminal_progress("verify"), packs_dir=packs_dir)
+    except PackError as error:
+        print(f"atlasd verify: {error}", file=sys.stderr)
+        return 2
     except AtlasdError as error:
         if args.json:
             print(json.dumps({"ok": False, "error": error.to_wire()}))

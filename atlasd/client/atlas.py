@@ -10,7 +10,10 @@ the daemon reports raise their :mod:`atlasd.errors` class.
 Reads (``query_patterns``, ``builds``, ``tasks``, ``executions``, ``patterns``,
 ``learnings``) follow every page of their view (or stop at ``limit`` rows),
 need a running daemon and
-raise :class:`~atlasd.errors.DaemonUnreachable` without one.
+raise :class:`~atlasd.errors.DaemonUnreachable` without one. The other built-in
+packs' methods (``save_thread``, ``messages``, ``record_deployment``,
+``latest_deployment``, ``start_agent_job`` ...) come from
+:mod:`atlasd.client.pack_facade`.
 
 Example::
 
@@ -32,6 +35,7 @@ import msgspec
 
 from . import atlas_events as ev
 from .async_client import AsyncClient
+from .pack_facade import AsyncPackMethods, PackMethods
 from .results import AppendOutcome
 from .sync_client import Client
 
@@ -120,7 +124,7 @@ def _pattern_filter(language: str | None, tags: Sequence[str] | None) -> dict[st
     return query or None
 
 
-class AsyncAtlas:
+class AsyncAtlas(AsyncPackMethods):
     """The facade over an :class:`AsyncClient` (made from the same arguments if not given).
 
     ``meta`` is attached to every event written (e.g. ``{"tool": "orchestrator"}``).
@@ -308,7 +312,7 @@ class AsyncAtlas:
         return msgspec.convert(rows, list[row_type], strict=False)  # type: ignore[valid-type]
 
 
-class Atlas:
+class Atlas(PackMethods):
     """The blocking facade: the same methods as :class:`AsyncAtlas` over a :class:`Client`."""
 
     def __init__(

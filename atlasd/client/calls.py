@@ -7,6 +7,7 @@ transport differs.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -18,6 +19,8 @@ from atlasd.errors import AtlasdError, Internal, InvalidValue, error_from_wire
 from atlasd.eventlog.ids import new_event_id
 from atlasd.eventlog.model import AppendResult, Event, NewEvent
 from atlasd.eventlog.validation import validate_new_event
+from atlasd.packs.loader import PackError
+from atlasd.packs.registry import PackSet, builtin_packs, default_packs_dir, load_packs
 
 from .results import QueryPage
 
@@ -28,6 +31,7 @@ __all__ = [
     "batch_request",
     "check",
     "check_offline",
+    "client_packs",
     "connection_refusal",
     "page_size",
     "query_request",
@@ -153,11 +157,24 @@ def to_page(result: Any) -> QueryPage:
     return msgspec.convert(result, QueryPage)
 
 
+@functools.cache
+def client_packs() -> PackSet:
+    """The packs whose schemas the client checks: the built-in ones and the operator's
+    from the default packs directory (the built-in ones alone when those do not load)."""
+    try:
+        return load_packs(default_packs_dir())
+    except PackError:
+        return builtin_packs()
+
+
 def check_offline(events: Sequence[NewEvent], *, batch: bool) -> None:
-    """Refuse, before spooling, what the daemon would refuse online, with its message."""
+    """Refuse, before spooling, what the daemon would refuse online, with its message:
+    what Convex can store, then the pack schema of the event's type."""
+    packs = client_packs()
     for index, event in enumerate(events):
         try:
             validate_new_event(event)
+            packs.check_event(event.type, event.data)
         except InvalidValue as error:
             if not batch:
                 raise

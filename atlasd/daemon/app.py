@@ -36,6 +36,7 @@ from atlasd.daemon.server import Server
 from atlasd.daemon.signals import StopSignals
 from atlasd.daemon.systemd import Notifier, inherited_listener, watchdog_interval, watchdog_loop
 from atlasd.errors import AtlasdError
+from atlasd.packs.loader import PackError
 
 __all__ = ["StartupError", "serve"]
 
@@ -89,8 +90,11 @@ async def serve(config: Config) -> None:
                         data_dir=config.data_dir,
                         synchronous=config.synchronous,
                         max_db_bytes=config.max_db_bytes,
+                        packs_dir=config.packs_dir,
                     )
                 )
+            except PackError as exc:
+                raise StartupError(f"bad pack: {exc}") from exc
             except AtlasdError as exc:
                 raise StartupError(f"cannot open the event log: {exc.message}") from exc
             try:
@@ -128,7 +132,7 @@ async def _run(
     notifier: Notifier,
     signals: StopSignals,
 ) -> None:
-    hub = Hub(store)
+    hub = Hub(store, store.packs.view_types())
     sync = _sync_worker(config, store)
     state = DaemonState(config=config, store=store, hub=hub, sync=sync)
     server = Server(bound, Handlers(state), AccessPolicy(config))

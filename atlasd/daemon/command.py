@@ -3,7 +3,7 @@
 Configuration merges defaults < ``--config`` TOML < environment < these
 flags (see :mod:`atlasd.config`). Exit codes: 0 after a clean stop, 1 when
 the daemon cannot start (data dir locked, socket in use, store unusable),
-2 for a bad configuration.
+2 for a bad configuration or a bad operator pack (``FILE:LINE: reason``).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML config file (or ATLASD_CONFIG)")
     parser.add_argument("--socket", metavar="PATH", help="socket path (or ATLASD_SOCKET)")
     parser.add_argument("--data-dir", metavar="DIR", help="data dir (or ATLASD_DATA_DIR)")
+    parser.add_argument(
+        "--packs-dir", metavar="DIR", help="operator pack files (or ATLASD_PACKS_DIR)"
+    )
     parser.add_argument(
         "--token-file", metavar="FILE", help="file holding the ingest token (never printed)"
     )
@@ -65,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     flags = {
         "socket": args.socket,
         "data_dir": args.data_dir,
+        "packs_dir": args.packs_dir,
         "token_file": args.token_file,
         "sync.ingest_url": args.ingest_url,
         "socket_group": args.socket_group,
@@ -82,6 +86,14 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if config.sync.token is not None:
         install_redactor(Redactor([config.sync.token.reveal()]))
+    from atlasd.packs.loader import PackError
+    from atlasd.packs.registry import load_packs
+
+    try:
+        load_packs(config.packs_dir)  # checked before anything starts
+    except PackError as exc:
+        print(f"atlasd serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     configure_logging(config.log_level)
     from atlasd.daemon.app import StartupError, serve
 

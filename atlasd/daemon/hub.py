@@ -27,6 +27,7 @@ import msgspec
 
 from atlasd.daemon.log import log_event
 from atlasd.daemon.protocols import Store
+from atlasd.packs.registry import builtin_packs
 
 __all__ = ["VIEW_TYPES", "Hub", "Subscriber", "Watcher"]
 
@@ -35,14 +36,8 @@ log = logging.getLogger("atlasd.daemon")
 #: Events read from the store per fan-out round.
 PAGE = 1000
 
-#: Event types that can change each view (CONTRACT section 4); other views: any.
-VIEW_TYPES: dict[str, frozenset[str]] = {
-    "builds": frozenset({"BuildStarted", "BuildCompleted", "TaskLogged", "TaskStatusChanged"}),
-    "tasks": frozenset({"TaskLogged", "TaskStatusChanged"}),
-    "executions": frozenset({"ExecutionLogged"}),
-    "patterns": frozenset({"PatternStored"}),
-    "learnings": frozenset({"LearningRecorded"}),
-}
+#: Event types that can change each built-in view; other views: any.
+VIEW_TYPES: dict[str, frozenset[str]] = builtin_packs().view_types()
 
 
 class _Head(msgspec.Struct):
@@ -137,8 +132,10 @@ class Watcher:
 class Hub:
     """Follows the store after ``fed_seq`` and offers new events to listeners."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, view_types: dict[str, frozenset[str]] | None = None) -> None:
         self._store = store
+        #: the event types that can change each view (the loaded packs'); others: any
+        self.view_types = VIEW_TYPES if view_types is None else view_types
         #: Everything up to here has been offered to the registered listeners.
         self.fed_seq = store.last_seq
         self.subscribers: set[Subscriber] = set()
@@ -163,7 +160,7 @@ class Hub:
 
     @contextmanager
     def watch(self, view: str) -> Iterator[Watcher]:
-        watcher = Watcher(VIEW_TYPES.get(view))
+        watcher = Watcher(self.view_types.get(view))
         self.watchers.add(watcher)
         try:
             yield watcher

@@ -23,6 +23,7 @@ from atlasd.eventlog.model import (
 )
 from atlasd.eventlog.projections import QueryPage, QueryParams
 from atlasd.eventlog.store import StreamResult
+from atlasd.packs.registry import PackSet
 
 __all__ = ["Store", "SyncControl"]
 
@@ -30,6 +31,9 @@ __all__ = ["Store", "SyncControl"]
 class Store(Protocol):
     @property
     def origin(self) -> str: ...
+
+    @property
+    def packs(self) -> PackSet: ...
 
     @property
     def last_seq(self) -> int: ...

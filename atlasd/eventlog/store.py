@@ -46,12 +46,15 @@ from atlasd.eventlog.projections import (
     DEFAULT_LIMIT,
     QueryPage,
     QueryParams,
+    ViewSpec,
     build_query,
     page_from_rows,
+    view_specs,
 )
 from atlasd.eventlog.sql import Statements, translate_error
 from atlasd.eventlog.validation import validate_new_event
 from atlasd.eventlog.writer import Prepared, Request, Writer
+from atlasd.packs.registry import PackSet, load_packs
 
 __all__ = ["EventStore", "StreamResult"]
 
@@ -115,6 +118,9 @@ class EventStore:
         # whole streamed append (whose transaction spans many calls)
         self._gate = asyncio.Lock()
         self.origin: str = writer.origin
+        #: the loaded packs (built-in and the operator's) and their views' specs
+        self.packs: PackSet = writer.packs
+        self.view_specs: dict[str, ViewSpec] = view_specs(writer.packs)
         self._last_seq = writer.last_seq
         self._streams = writer.streams
         #: What was appended, refused and committed since open (``status``, metrics).
@@ -124,12 +130,17 @@ class EventStore:
 
     @classmethod
     async def open(cls, config: StoreConfig) -> EventStore:
-        """Create or migrate the data dir's database and rebuild any stale view."""
+        """Create or migrate the data dir's database and rebuild any stale view.
+
+        Error handling: a bad operator pack raises
+        :class:`~atlasd.packs.loader.PackError` (``FILE:LINE: reason``) before
+        anything is opened."""
+        packs = load_packs(config.packs_dir)
         ensure_data_dir(config.data_dir)
         secure_db_files(config.data_dir)
         path = db_path(config.data_dir)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlasd-writer")
-        writer = Writer(path, config)
+        writer = Writer(path, config, packs)
         loop = asyncio.get_running_loop()
         readers: list[aiosqlite.Connection] = []
         try:
@@ -202,7 +213,11 @@ class EventStore:
         return results[0]
 
     async def append_batch(
-        self, events: Sequence[NewEvent], *, recorded_at: int | None = None
+        self,
+        events: Sequence[NewEvent],
+        *,
+        recorded_at: int | None = None,
+        check_schema: bool = True,
     ) -> list[AppendResult]:
         """Append events atomically, in order: all are stored or none.
 
@@ -210,11 +225,16 @@ class EventStore:
         repeated ``event_id`` with the same content resolves to its first
         occurrence (``duplicate: true``), with other content the whole batch
         fails with ``event_id_conflict``.
+
+        ``check_schema=False`` skips the packs' append-time schema (the other checks
+        stay): only for replaying the shared vectors that pin how a log written
+        before packs existed projects; nothing reachable by clients passes it.
         """
         if not events:
             return []
+        packs = self.packs if check_schema else None
         try:
-            prepared = [_prepare(event, f"events[{i}].") for i, event in enumerate(events)]
+            prepared = [_prepare(event, f"events[{i}].", packs) for i, event in enumerate(events)]
         except AtlasdError as error:
             self.counters.refuse(error, len(events))
             raise
@@ -241,7 +261,7 @@ class EventStore:
     def _checked(self, event: NewEvent) -> Prepared:
         """One event validated, a refusal counted."""
         try:
-            return _prepare(event, "")
+            return _prepare(event, "", self.packs)
         except AtlasdError as error:
             self.counters.refuse(error, 1)
             raise
@@ -380,7 +400,8 @@ class EventStore:
                                 f"each chunk must be a sequence of NewEvent, got {kind}"
                             )
                         prepared = [
-                            _prepare(ev, f"events[{index + i}].") for i, ev in enumerate(chunk)
+                            _prepare(ev, f"events[{index + i}].", self.packs)
+                            for i, ev in enumerate(chunk)
                         ]
                         index += len(prepared)
                         if not prepared:
@@ -575,6 +596,7 @@ class EventStore:
             after=params.after,
             since=params.since,
             until=params.until,
+            specs=self.view_specs,
         )
         rows: list[Any] = []
         for sql, args in segments:
@@ -674,12 +696,15 @@ def _is_iterable(value: object) -> bool:
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes))
 
 
-def _prepare(event: NewEvent, where: str) -> Prepared:
-    """Validate a client's event (CONTRACT section 2) before it is queued."""
+def _prepare(event: NewEvent, where: str, packs: PackSet | None) -> Prepared:
+    """Validate a client's event before it is queued: what Convex can store, then the
+    pack schema of its type (``packs`` None: no schema check)."""
     if not isinstance(event, NewEvent):
         raise BadRequest(f"{where or 'event'} must be a NewEvent, got {type(event).__name__}")
     try:
         valid = validate_new_event(event)
+        if packs is not None:
+            packs.check_event(valid.type, valid.data)
     except InvalidValue as error:
         if not where:
             raise

@@ -28,7 +28,7 @@ def test_every_package_declares_its_public_names() -> None:
     """The packages that form the API say what is public."""
     declared = {module.__name__ for module in MODULES}
     packages = ("atlasd", "atlasd.client", "atlasd.eventlog", "atlasd.errors", "atlasd.wire")
-    for package in (*packages, "atlasd.dashboard"):
+    for package in (*packages, "atlasd.dashboard", "atlasd.packs"):
         assert package in declared
 
 

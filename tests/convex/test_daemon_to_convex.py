@@ -107,7 +107,10 @@ def test_every_vector_synced_by_a_daemon_gives_the_same_views_remotely(
     """After a sync, each remote view equals the daemon's own, row for row."""
     appended = 0
     for path in VECTORS:
-        events = json.loads(path.read_text())["events"]
+        vector = json.loads(path.read_text())
+        if vector.get("legacy"):
+            continue  # events the socket now refuses (the pack schemas)
+        events = vector["events"]
         batch = [
             {
                 "stream": e["stream"],

@@ -245,7 +245,7 @@ def test_each_shared_vector_gives_its_expected_views(
     assert result["accepted"] == len(vector["events"])
     for view, keys in KEYS.items():
         rows = sorted(convex_double.view(view), key=lambda row: [row[k] for k in keys])
-        assert rows == vector["expected"][view], view
+        assert rows == vector["expected"].get(view, []), view  # unlisted: empty
 
 
 @pytest.mark.slow

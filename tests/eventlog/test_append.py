@@ -260,6 +260,8 @@ async def test_stats_counts_events_streams_and_projections(store: EventStore) ->
     assert stats.db_bytes > 0
     assert {p.name for p in stats.projections} == {
         "builds", "tasks", "executions", "patterns", "learnings",
+        "threads", "messages", "workflow_runs", "traces", "evals",
+        "workflows", "workflow_executions", "assets", "deployments", "agent_jobs",
     }  # fmt: skip
     assert all(p.checkpoint == 3 and p.version >= 1 for p in stats.projections)
 

@@ -10,21 +10,38 @@ from atlasd.eventlog import EventStore, NewEvent, StoreConfig, verify
 def lifecycle(build: str, status: str) -> list[NewEvent]:
     stream = f"build:{build}"
     events = [
-        NewEvent(stream=stream, type="BuildStarted", data={"build_id": build, "prd_id": "p"}),
+        NewEvent(
+            stream=stream,
+            type="BuildStarted",
+            data={"build_id": build, "prd_id": "p", "prd_name": "n"},
+        ),
         NewEvent(
             stream=stream,
             type="PatternStored",
-            data={"pattern_id": f"p-{build}", "name": status, "tags": ["a", status]},
+            data={
+                "pattern_id": f"p-{build}",
+                "name": status,
+                "description": "",
+                "code": "",
+                "language": "py",
+                "tags": ["a", status],
+            },
         ),
         NewEvent(
             stream=stream,
             type="LearningRecorded",
-            data={"learning_id": f"l-{build}", "insight": status, "build_id": build},
+            data={
+                "learning_id": f"l-{build}",
+                "insight": status,
+                "category": "c",
+                "build_id": build,
+            },
         ),
     ]
     for t in range(4):
         task = {"build_id": build, "task_id": f"t{t}"}
-        events.append(NewEvent(stream=stream, type="TaskLogged", data={**task, "status": status}))
+        logged = {**task, "title": "", "agent": "a", "dependencies": [], "phase": 1}
+        events.append(NewEvent(stream=stream, type="TaskLogged", data={**logged, "status": status}))
         events.append(
             NewEvent(stream=stream, type="TaskStatusChanged", data={**task, "status": "running"})
         )

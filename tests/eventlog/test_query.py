@@ -10,7 +10,8 @@ from tests.eventlog.vectors import VECTOR_DIR, append_vector, load
 
 
 def pattern(pid: str, language: str, tags: list[str]) -> NewEvent:
-    data = {"pattern_id": pid, "name": pid, "language": language, "tags": tags}
+    data = {"pattern_id": pid, "name": pid, "description": "", "code": ""}
+    data |= {"language": language, "tags": tags}
     return NewEvent(stream=f"pattern:{pid}", type="PatternStored", data=data)
 
 

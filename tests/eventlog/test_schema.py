@@ -37,25 +37,49 @@ async def test_database_from_a_newer_atlasd_is_refused(data_dir: Path) -> None:
         await EventStore.open(StoreConfig(data_dir=data_dir))
 
 
-async def test_projector_version_change_rebuilds_that_view_on_open(data_dir: Path) -> None:
-    """A view whose stored projector version differs is rebuilt from the log at open."""
-    vector = load(VECTOR_DIR / "lifecycle.json")
+async def test_projector_version_change_rebuilds_that_pack_only_on_open(data_dir: Path) -> None:
+    """A view whose stored version differs is rebuilt from the log at open, with the
+    other views of its pack; the views of other packs stay as they are."""
+    lifecycle = load(VECTOR_DIR / "lifecycle.json")
+    assets = load(VECTOR_DIR / "assets.json")
     async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
-        await append_vector(store, vector)
+        await append_vector(store, lifecycle)
+        await append_vector(store, assets)
     db = sqlite3.connect(data_dir / "atlasd.db")
     db.execute("UPDATE projections SET version = version - 1 WHERE name = 'patterns'")
     db.execute("DELETE FROM view_patterns")
-    db.execute("UPDATE view_executions SET model = 'stale'")  # up to date: must stay as is
+    db.execute("UPDATE view_executions SET model = 'stale'")  # same pack: rebuilt too
+    db.execute("UPDATE view_assets SET name = 'stale'")  # another pack: must stay as is
     db.commit()
     db.close()
     async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
         rows = await all_rows(store)
         stats = await store.stats()
-    assert rows["patterns"] == vector["expected"]["patterns"]
-    assert {r["model"] for r in rows["executions"]} == {"stale"}
+    assert rows["patterns"] == lifecycle["expected"]["patterns"]
+    assert rows["executions"] == lifecycle["expected"]["executions"]
+    assert {r["name"] for r in rows["assets"]} == {"stale"}
     assert {p.name: p.version for p in stats.projections} == {
         name: spec.version for name, spec in VIEW_SPECS.items()
     }
+
+
+async def test_tables_of_views_no_pack_defines_are_dropped_on_open(data_dir: Path) -> None:
+    """A view table left by a pack that is gone (or an older layout) is dropped at open."""
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        await store.append(NewEvent(stream="s", type="T", data={}))
+    db = sqlite3.connect(data_dir / "atlasd.db")
+    db.execute("CREATE TABLE view_pattern_tags (tag TEXT, row_seq INTEGER)")
+    db.execute("INSERT INTO projections (name, version, checkpoint) VALUES ('gone', 1, 1)")
+    db.commit()
+    db.close()
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        names = {p.name for p in (await store.stats()).projections}
+    db = sqlite3.connect(data_dir / "atlasd.db")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    db.close()
+    assert "view_pattern_tags" not in tables
+    assert "gone" not in names
+    assert names == set(VIEW_SPECS)
 
 
 async def test_view_behind_its_checkpoint_catches_up_on_open(data_dir: Path) -> None:

@@ -1,6 +1,5 @@
-"""The five ATLAS views (CONTRACT section 4, docs/views.md): tables, fold, queries."""
+"""The views (docs/views.md): tables, fold and queries, all made from the pack definitions."""
 
-from atlasd.eventlog.projections.fold import PROJECTED_TYPES, Fold
 from atlasd.eventlog.projections.query import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -13,22 +12,26 @@ from atlasd.eventlog.projections.query import (
 from atlasd.eventlog.projections.schema import (
     VIEW_SPECS,
     VIEWS,
+    ViewSpec,
     create_view_tables,
     drop_view_tables,
+    view_specs,
 )
+from atlasd.packs.engine import Fold
 
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
-    "PROJECTED_TYPES",
     "VIEWS",
     "VIEW_SPECS",
     "Fold",
     "QueryPage",
     "QueryParams",
+    "ViewSpec",
     "build_query",
     "create_view_tables",
     "drop_view_tables",
     "page_from_rows",
     "row_to_dict",
+    "view_specs",
 ]

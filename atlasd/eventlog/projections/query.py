@@ -1,8 +1,9 @@
 """Turning a ``query`` request into SQL over a view table, and rows back into dicts.
 
-Filters are equality on the view's columns (``None`` matches null); on
-``patterns``, ``tags`` matches rows having every given tag (a string counts as
-a one-tag list).
+Filters are equality on the view's columns (``None`` matches null); on a list
+column (``tags``, ``dependencies``) a filter matches rows having every given
+item (a string counts as a one-item list). The views are those of the loaded
+packs (``specs``; the built-in ones by default).
 
 Order: by default rows come in creation order (``row_seq``, the seq of the
 event that created the row), newest first with ``order="desc"``. ``order_by``
@@ -30,7 +31,7 @@ from typing import Any, Literal
 import msgspec
 
 from atlasd.errors import BadRequest
-from atlasd.eventlog.projections.schema import VIEW_SPECS, VIEWS, ViewSpec, time_columns
+from atlasd.eventlog.projections.schema import VIEW_SPECS, ViewSpec, time_columns
 
 __all__ = [
     "DEFAULT_LIMIT",
@@ -54,6 +55,7 @@ _MAX_CURSOR_CHARS = 16_384
 _CURSOR_VERSION = 1
 
 _decode_list = msgspec.json.Decoder(list[str]).decode
+_decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 
@@ -95,6 +97,8 @@ class QueryPlan(msgspec.Struct, frozen=True):
     limit: int
     order_by: str | None
     fingerprint: str
+    #: the view's columns and their kinds, to turn rows into dicts
+    columns: tuple[tuple[str, str], ...] = ()
 
 
 def order_columns(spec: ViewSpec) -> tuple[str, ...]:
@@ -112,6 +116,7 @@ def build_query(
     after: object = None,
     since: object = None,
     until: object = None,
+    specs: Mapping[str, ViewSpec] = VIEW_SPECS,
 ) -> tuple[list[tuple[str, list[Any]]], QueryPlan]:
     """The SQL segments and the page plan for a query; :class:`BadRequest` for
     anything malformed.
@@ -123,9 +128,9 @@ def build_query(
     Ordering by a column that may be null takes two segments (nulls sort first)
     so that each stays one index range instead of an OR that scans.
     """
-    if type(view) is not str or view not in VIEW_SPECS:
-        raise BadRequest(f"unknown view {view!r:.60}; views are {', '.join(VIEWS)}")
-    spec = VIEW_SPECS[view]
+    if type(view) is not str or view not in specs:
+        raise BadRequest(f"unknown view {view!r:.60}; views are {', '.join(specs)}")
+    spec = specs[view]
     if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r:.40}")
     if order not in ("asc", "desc"):
@@ -153,22 +158,24 @@ def build_query(
     where, params = _filter_clauses(view, spec, filter)
     direction: Literal["asc", "desc"] = "asc" if order == "asc" else "desc"
     fingerprint = _fingerprint(view, filter, direction, order_by, since, until)
-    if order_by is not None:
+    # column names are [a-z][a-z0-9_]*, quoted because some are keywords (commit)
+    quoted = f'"{order_by}"' if type(order_by) is str else None
+    if quoted is not None:
         if since is not None:
-            where.append(f"{order_by} >= ?")
+            where.append(f"{quoted} >= ?")
             params.append(since)
         if until is not None:
-            where.append(f"{order_by} < ?")
+            where.append(f"{quoted} < ?")
             params.append(until)
     cursor = None if after is None else _read_cursor(after, fingerprint)
-    names = ", ".join(name for name, _ in spec.columns)
-    head = f"SELECT {names}, {order_by or 'NULL'}, row_seq FROM {spec.table}"
+    names = ", ".join(f'"{name}"' for name, _ in spec.columns)
+    head = f"SELECT {names}, {quoted or 'NULL'}, row_seq FROM {spec.table}"
     word = "ASC" if direction == "asc" else "DESC"
     column = order_by if type(order_by) is str else None
     ranged = since is not None or until is not None
-    ordering = f"{column} {word}, row_seq {word}" if column else f"row_seq {word}"
+    ordering = f"{quoted} {word}, row_seq {word}" if quoted else f"row_seq {word}"
     segments: list[tuple[str, list[Any]]] = []
-    for clause, values in _segments(column, direction, cursor, ranged=ranged):
+    for clause, values in _segments(quoted, direction, cursor, ranged=ranged):
         conditions = [*where, clause] if clause else where
         sql = head + (" WHERE " + " AND ".join(conditions) if conditions else "")
         segments.append((f"{sql} ORDER BY {ordering} LIMIT ?", [*params, *values]))
@@ -177,6 +184,7 @@ def build_query(
         limit=limit,
         order_by=column,
         fingerprint=fingerprint,
+        columns=tuple(spec.columns),
     )
     return segments, plan
 
@@ -185,7 +193,7 @@ def page_from_rows(plan: QueryPlan, rows: Sequence[Sequence[Any]]) -> QueryPage:
     """The page for the rows fetched by :func:`build_query`'s SQL."""
     more = len(rows) > plan.limit
     page = rows[: plan.limit]
-    out = [row_to_dict(plan.view, row[:-2]) for row in page]
+    out = [_to_dict(plan.columns, row[:-2]) for row in page]
     if not more:
         return QueryPage(out, None)
     value, row_seq = page[-1][-2], page[-1][-1]
@@ -205,18 +213,18 @@ def _filter_clauses(
             raise BadRequest(
                 f"view {view} has no column {column!r:.60}; columns are {', '.join(kinds)}"
             )
-        if view == "patterns" and column == "tags":
-            tags = [value] if type(value) is str else value
-            if type(tags) is not list or not all(type(tag) is str for tag in tags):
-                raise BadRequest("filter tags must be a string or a list of strings")
-            for tag in dict.fromkeys(tags):
-                where.append("row_seq IN (SELECT row_seq FROM view_pattern_tags WHERE tag = ?)")
-                params.append(tag)
+        if kind == "list" and value is not None:
+            items = [value] if type(value) is str else value
+            if type(items) is not list or not all(type(item) is str for item in items):
+                raise BadRequest(f"filter {column} must be a string or a list of strings")
+            for item in dict.fromkeys(items):
+                where.append(f'EXISTS (SELECT 1 FROM json_each("{column}") WHERE value = ?)')
+                params.append(item)
             continue
         if value is None:
-            where.append(f"{column} IS NULL")
+            where.append(f'"{column}" IS NULL')
             continue
-        where.append(f"{column} = ?")
+        where.append(f'"{column}" = ?')
         params.append(_filter_value(view, column, kind, value))
     return where, params
 
@@ -304,6 +312,7 @@ def _filter_value(view: str, column: str, kind: str, value: Any) -> Any:
         "int": t is int,
         "bool": t is bool,
         "list": t is list and all(type(item) is str for item in value),
+        "json": True,
     }[kind]
     if not ok:
         expected = {
@@ -312,21 +321,30 @@ def _filter_value(view: str, column: str, kind: str, value: Any) -> Any:
             "int": "an integer",
             "bool": "a boolean",
             "list": "a list of strings",
+            "json": "a JSON value",
         }[kind]
         raise BadRequest(f"filter {view}.{column} must be {expected} or null, got {value!r:.60}")
-    if kind == "list":
+    if kind == "json":
         return _encode(value).decode()
     if kind == "bool":
         return int(value)
     return value
 
 
-def row_to_dict(view: str, row: Sequence[Any]) -> dict[str, Any]:
-    """A stored row as the contract's row: lists decoded, booleans as booleans."""
+def row_to_dict(
+    view: str, row: Sequence[Any], specs: Mapping[str, ViewSpec] = VIEW_SPECS
+) -> dict[str, Any]:
+    """A stored row as the contract's row: lists and JSON decoded, booleans as booleans."""
+    return _to_dict(specs[view].columns, row)
+
+
+def _to_dict(columns: Sequence[tuple[str, str]], row: Sequence[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for (name, kind), value in zip(VIEW_SPECS[view].columns, row, strict=True):
+    for (name, kind), value in zip(columns, row, strict=True):
         if kind == "list":
             out[name] = _decode_list(value) if value is not None else []
+        elif kind == "json":
+            out[name] = _decode(value) if value is not None else None
         elif kind == "bool" and value is not None:
             out[name] = bool(value)
         else:

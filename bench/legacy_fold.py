@@ -1,4 +1,9 @@
-"""Folding events into the five views (the rules of docs/views.md).
+"""The hand-written fold of the five ATLAS views that the pack engine replaced.
+
+Kept, unchanged, as the baseline of ``bench_packs``: the pack engine must fold
+the atlas views at least as fast as this did, measured in the same run.
+Needs the ``view_pattern_tags`` side table (:data:`PATTERN_TAGS_DDL`), which
+the pack tables do not have; the five view tables are the same.
 
 A :class:`Fold` keeps the rows a run of events touches in memory, loading each
 from its table the first time it is needed, and :meth:`Fold.flush` writes them
@@ -20,7 +25,13 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["PROJECTED_TYPES", "Fold"]
+__all__ = ["PATTERN_TAGS_DDL", "PROJECTED_TYPES", "Fold"]
+
+PATTERN_TAGS_DDL = (
+    "CREATE TABLE IF NOT EXISTS view_pattern_tags ("
+    " tag TEXT NOT NULL, row_seq INTEGER NOT NULL,"
+    " PRIMARY KEY (tag, row_seq)) WITHOUT ROWID"
+)
 
 # builds row cells
 _B_SEQ, _B_ID, _B_PRD_ID, _B_PRD_NAME, _B_STATUS, _B_ERROR = 0, 1, 2, 3, 4, 5
