@@ -5,13 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := convex/node_modules/.installed
+# The browser tests drive Debian's Chromium (Playwright cannot download its own here).
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest convex-test bench clean
+.PHONY: run test lint typecheck pytest convex-test bench screenshots chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench,dashboard]'
 	touch $@
 
 $(NODE_STAMP): convex/package.json convex/package-lock.json
@@ -19,6 +21,7 @@ $(NODE_STAMP): convex/package.json convex/package-lock.json
 	touch $@
 
 # Run the daemon on its embedded default: fully offline, sync disabled.
+# (`atlasd dashboard` in another terminal serves the web dashboard.)
 run: $(STAMP)
 	$(BIN)/atlasd serve
 
@@ -32,14 +35,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) $(NODE_STAMP)
+pytest: $(STAMP) $(NODE_STAMP) chromium
 	$(BIN)/pytest
+
+# Installs Chromium from Debian's packages when it is missing (needs root and apt).
+chromium:
+	@test -x $(CHROMIUM) || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+# PNGs of the dashboard's main pages from the demo scenario, into docs/img/.
+screenshots: $(STAMP) chromium
+	$(BIN)/python -m tests.dashboard.screenshots docs/img
 
 # Type-check the Convex functions, the double and the tests, then run vitest once.
 convex-test: $(NODE_STAMP)
 	cd convex && npm run --silent typecheck && npm test
 
-bench: $(STAMP) $(NODE_STAMP)
+bench: $(STAMP) $(NODE_STAMP) chromium
 	$(BIN)/python -m bench
 
 clean:

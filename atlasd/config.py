@@ -32,11 +32,14 @@ in a :class:`Secret`, whose repr is ``'***'``.
 
 Error handling: every problem (unreadable file, bad TOML, unknown key, wrong
 type, unreadable token file) raises :class:`ConfigError` with a message naming
-the source; ``atlasd serve`` exits 2 on it.
+the source; ``atlasd serve`` exits 2 on it. An ingest URL must be ``https://``,
+or ``http://`` to a loopback address only (the token would otherwise cross
+the network in clear), and must not carry credentials (``user:pass@``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
@@ -50,10 +53,12 @@ from atlasd.eventlog.datadir import default_data_dir
 from atlasd.packs.registry import default_packs_dir
 
 __all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
     "Config",
     "ConfigError",
     "Secret",
     "SyncConfig",
+    "check_ingest_url",
     "default_data_dir",
     "default_packs_dir",
     "default_socket_path",
@@ -63,6 +68,10 @@ __all__ = [
 ]
 
 MiB = 1024 * 1024
+#: The longest request line (and spool line) unless configured otherwise.
+DEFAULT_MAX_LINE_BYTES = 2 * MiB
+#: The origin key's file name in the data dir (atlasd/sync/origin_key.py).
+ORIGIN_KEY_FILE = "origin-key"
 
 _Positive = Annotated[int, msgspec.Meta(ge=1)]
 _PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
@@ -103,10 +112,11 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     ingest_url: str | None = None
     #: Bearer token for the ingest endpoint.
     token: Secret | None = None
-    #: Events per ingest call; must fit Convex's per-transaction limits.
-    batch_max_events: _Positive = 256
-    #: Encoded bytes per ingest call.
-    batch_max_bytes: _Positive = 4 * MiB
+    #: Events per ingest call; must fit Convex's per-transaction limits
+    #: (the remote's default, docs/convex.md "The largest safe batch").
+    batch_max_events: _Positive = 600
+    #: Encoded bytes per ingest call (the remote's default body bound).
+    batch_max_bytes: _Positive = 2 * MiB
     #: Wait this long after an append for more to batch before sending.
     linger_ms: Annotated[int, msgspec.Meta(ge=0)] = 50
     #: Poll the remote at least this often even without appends.
@@ -118,6 +128,8 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     auth_retry_s: _PositiveFloat = 300.0
     #: One HTTP request's timeout.
     timeout_s: _PositiveFloat = 30.0
+    #: The origin key file (made on first use); ``None``: no key is sent.
+    origin_key_file: Path | None = None
 
     @property
     def enabled(self) -> bool:
@@ -147,7 +159,11 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     #: Connections served at once; more are told ``unavailable`` and closed.
     max_connections: _Positive = 1024
     #: Longest request line; longer ones get ``too_large`` and a close.
-    max_line_bytes: _Positive = 2 * MiB
+    max_line_bytes: _Positive = DEFAULT_MAX_LINE_BYTES
+    #: A connection with no complete request line for this long while it has nothing
+    #: running or unanswered (idle, or a partial line trickling in) is closed.
+    #: Streams (``subscribe``, ``watch``) are exempt.
+    idle_timeout_s: _PositiveFloat = 60.0
     #: Events queued per subscriber before it is told ``slow_consumer``.
     subscriber_buffer: _Positive = 10_000
     #: A watched query is re-run at most once per this many ms.
@@ -193,12 +209,53 @@ def derive_ingest_url(convex_url: str) -> str:
     """
     parts = urlsplit(convex_url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"CONVEX_URL is not an http(s) URL: {convex_url!r}")
+        raise ConfigError(f"CONVEX_URL is not an http(s) URL: {_shown(convex_url)!r}")
     host = parts.netloc
     if host.endswith(".convex.cloud"):
         site = host[: -len(".convex.cloud")] + ".convex.site"
         return f"{parts.scheme}://{site}/atlasd/ingest"
     return f"{parts.scheme}://{host}{parts.path.rstrip('/')}/http/atlasd/ingest"
+
+
+def _shown(url: str) -> str:
+    """``url`` as it may appear in a message: without credentials."""
+    parts = urlsplit(url.strip())
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="[redacted]@" + parts.netloc.rpartition("@")[2]).geturl()
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_ingest_url(url: str) -> str:
+    """``url`` when it is safe to send the token to, else :class:`ConfigError`.
+
+    ``https://`` anywhere; ``http://`` only to a loopback address (``localhost``,
+    127.0.0.0/8, ``::1``): in clear over any other network the token and the
+    origin key could be read on the way. Credentials in the URL are refused,
+    as they would show in logs and ``status``.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"the ingest URL is not an http(s) URL: {_shown(url)!r}")
+    if "@" in parts.netloc:
+        raise ConfigError(
+            "the ingest URL must not carry credentials (user:password@); "
+            "give the token with token_file, ATLASD_INGEST_TOKEN or --token-file"
+        )
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            f"the ingest URL {url!r} is plain http to a non-loopback host; "
+            "use https (http is accepted for localhost, 127.0.0.0/8 and ::1 only)"
+        )
+    return url.strip()
 
 
 # Environment variable -> (Config field, or "sync.<field>").
@@ -252,9 +309,9 @@ def resolve_config(
         url = layer.pop("sync.ingest_url", None)
         convex = layer.pop("sync.convex_url", None)
         if url is not None:
-            sync["ingest_url"] = str(url)
+            sync["ingest_url"] = check_ingest_url(str(url))
         elif convex is not None:
-            sync["ingest_url"] = derive_ingest_url(str(convex))
+            sync["ingest_url"] = check_ingest_url(derive_ingest_url(str(convex)))
         if source == "environment" and env.get("ATLASD_INGEST_TOKEN"):
             token = Secret(env["ATLASD_INGEST_TOKEN"].strip())
         for key, value in layer.items():
@@ -267,11 +324,15 @@ def resolve_config(
     merged.setdefault("data_dir", str(default_data_dir(env)))
     merged.setdefault("packs_dir", str(default_packs_dir(env)))
     try:
-        sync_config = msgspec.convert(sync, SyncConfig, strict=False)
+        sync_config = msgspec.convert(sync, SyncConfig, strict=False, dec_hook=_dec_hook)
         config = msgspec.convert(merged, Config, strict=False, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from exc
-    return msgspec.structs.replace(config, sync=msgspec.structs.replace(sync_config, token=token))
+    key_file = sync_config.origin_key_file or config.data_dir / ORIGIN_KEY_FILE
+    return msgspec.structs.replace(
+        config,
+        sync=msgspec.structs.replace(sync_config, token=token, origin_key_file=key_file),
+    )
 
 
 def _flatten(layer: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,12 +22,13 @@ request's ``id`` when the line was a JSON object that carried one.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
 import msgspec
 
 from atlasd.errors import AtlasdError, BadRequest
 from atlasd.eventlog.model import Event, NewEvent
+from atlasd.eventlog.validation import MAX_VALUE_DEPTH
 
 __all__ = [
     "Append",
@@ -51,6 +52,7 @@ __all__ = [
     "encode_ok",
     "encode_request",
     "encode_rows_line",
+    "explain_decode_error",
 ]
 
 #: Any JSON scalar; arrays and objects are refused as ids.
@@ -60,6 +62,39 @@ RequestId: TypeAlias = int | float | str | bool | None
 DEFAULT_READ_LIMIT = 1000
 #: The largest ``limit`` a ``read`` accepts (bounds one response line).
 MAX_READ_LIMIT = 10_000
+#: The largest integer any request field takes (SQLite's signed 64 bits).
+MAX_INT64 = 2**63 - 1
+
+#: A sequence number, version or cursor: what fits the store's integer columns.
+Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
+#: ``expected_version``, ``occurred_at``: their ranges are the store's validation's to
+#: check (invalid_value); the decoder only keeps them within 64 bits.
+Int64 = Annotated[int, msgspec.Meta(ge=-MAX_INT64, le=MAX_INT64)]
+ReadLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_READ_LIMIT)]
+QueryLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT64)]
+
+
+def _nested_value(depth: int) -> Any:
+    """A JSON value at most ``depth`` containers deep, as a type the decoder checks.
+
+    The decoder refuses a deeper value where it meets the container one level
+    too deep, without recursing into it: the nesting limit costs nothing on
+    the hot path and no line can make the decoder recurse further.
+    """
+    value: Any = Union[None, bool, int, float, str]  # noqa: UP007 - built at runtime
+    for _ in range(depth):
+        value = Union[None, bool, int, float, str, list[value], dict[str, value]]  # noqa: UP007
+    return value
+
+
+#: ``data``, ``meta`` and ``filter``: objects at most MAX_VALUE_DEPTH deep (Convex's
+#: limit on a stored value, the event around them making 16).
+if TYPE_CHECKING:
+    JsonObject: TypeAlias = dict[str, Any]
+else:
+    JsonObject = dict[str, _nested_value(MAX_VALUE_DEPTH - 1)]
+#: The message that starts the decoder's refusal of a value one level too deep.
+_TOO_DEEP = "Expected `bool | int | float | str | null`, got `"
 
 
 class _Base(
@@ -90,11 +125,11 @@ class EventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_def
 
     stream: str
     type: str
-    data: dict[str, Any]
+    data: JsonObject
     event_id: str | None = None
-    meta: dict[str, Any] | None = None
-    expected_version: int | None = None
-    occurred_at: int | None = None
+    meta: JsonObject | None = None
+    expected_version: Int64 | None = None
+    occurred_at: Int64 | None = None
 
     def to_new_event(self) -> NewEvent:
         return _new_event(self)
@@ -109,11 +144,11 @@ class Append(_Base, tag="append"):
 
     stream: str
     type: str
-    data: dict[str, Any]
+    data: JsonObject
     event_id: str | None = None
-    meta: dict[str, Any] | None = None
-    expected_version: int | None = None
-    occurred_at: int | None = None
+    meta: JsonObject | None = None
+    expected_version: Int64 | None = None
+    occurred_at: Int64 | None = None
 
     def to_new_event(self) -> NewEvent:
         return _new_event(self)
@@ -131,36 +166,50 @@ class Read(_Base, tag="read"):
     ``last_seq`` is a cursor: read again with ``from_seq = last_seq`` to go on.
     """
 
-    from_seq: int = 0
+    from_seq: Seq = 0
     stream: str | None = None
     types: list[str] | None = None
-    limit: int | None = None
+    limit: ReadLimit | None = None
 
 
 class Subscribe(_Base, tag="subscribe"):
     """Catch-up from ``from_seq`` (exclusive; ``"end"``: live only), then live."""
 
-    from_seq: int | Literal["end"] = 0
+    from_seq: Seq | Literal["end"] = 0
     stream: str | None = None
     types: list[str] | None = None
 
 
 class Query(_Base, tag="query"):
-    """Result: ``{"rows": [...]}`` from one view of the loaded packs."""
+    """Result: ``{"rows": [...], "next"}``: one page of a view's rows.
+
+    ``next`` is null on the last page, else an opaque cursor: ask again with
+    ``after = next`` (and the same other params) for the following page.
+    ``order_by`` names a key or time column (default: creation order);
+    ``since``/``until`` (ms) keep rows whose time column is in ``[since, until)``.
+    """
 
     view: str
-    filter: dict[str, Any] | None = None
-    limit: int | None = None
+    filter: JsonObject | None = None
+    limit: QueryLimit | None = None
     order: Literal["asc", "desc"] | None = None
+    order_by: str | None = None
+    after: str | None = None
+    since: Int64 | None = None
+    until: Int64 | None = None
 
 
 class Watch(_Base, tag="watch"):
-    """A ``query`` answered now and again each time its answer changes."""
+    """A ``query`` answered now and again each time its answer changes (first page)."""
 
     view: str
-    filter: dict[str, Any] | None = None
-    limit: int | None = None
+    filter: JsonObject | None = None
+    limit: QueryLimit | None = None
     order: Literal["asc", "desc"] | None = None
+    order_by: str | None = None
+    after: str | None = None
+    since: Int64 | None = None
+    until: Int64 | None = None
 
 
 class Status(_Base, tag="status"):
@@ -247,27 +296,42 @@ def decode_request(line: bytes) -> Request:
     """
     try:
         return _request_decoder.decode(line)
-    except (msgspec.MsgspecError, ValueError) as exc:
+    except (msgspec.MsgspecError, ValueError, RecursionError) as exc:
+        # RecursionError: the decoder skipping a deep value (an unknown field, looking
+        # for the op) hit the interpreter's recursion guard
         raise _bad_request(line, exc) from exc
+
+
+def explain_decode_error(exc: Exception) -> str:
+    """What a decoding failure of one line means, for the person who sent it."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not valid UTF-8"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    message = str(exc)
+    if not isinstance(exc, msgspec.ValidationError):
+        return f"malformed JSON: {message}"
+    if message.startswith(_TOO_DEEP):
+        where = message.rsplit(" - at ", 1)[-1]
+        return f"nested deeper than {MAX_VALUE_DEPTH} levels - at {where}"
+    if message.startswith("Invalid value ") and message.endswith("at `$.op`"):
+        value = message[len("Invalid value ") :].rsplit(" - at", 1)[0]
+        return f"unknown op {value}"
+    return message
 
 
 def _bad_request(line: bytes, exc: Exception) -> UnreadableRequest:
     request_id: RequestId = None
-    message = str(exc)
-    if isinstance(exc, UnicodeDecodeError):
-        message = "request is not valid UTF-8"
-    elif isinstance(exc, msgspec.ValidationError):
+    if isinstance(exc, msgspec.ValidationError):
         try:
             candidate = _id_decoder.decode(line).id
-        except (msgspec.MsgspecError, ValueError):
+        except (msgspec.MsgspecError, ValueError, RecursionError):
             candidate = None
         if candidate is None or isinstance(candidate, (int, float, str, bool)):
             request_id = candidate
-        if message.startswith("Invalid value ") and message.endswith("at `$.op`"):
-            value = message[len("Invalid value ") :].rsplit(" - at", 1)[0]
-            message = f"unknown op {value}"
-    else:
-        message = f"malformed JSON: {message}"
+    message = explain_decode_error(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        message = "request is not valid UTF-8"
     return UnreadableRequest(message, request_id)
 
 

@@ -156,7 +156,9 @@ def _raw_rows(events: list[NewEvent]) -> list[tuple[Any, ...]]:
         version = versions.get(ev.stream, 0) + 1
         versions[ev.stream] = version
         t = 1_700_000_000_000
-        prev, body = seal(prev, seq, event_id, ev.stream, version, ev.type, ev.data, {}, t, origin)
+        prev, body = seal(
+            prev, seq, event_id, ev.stream, version, ev.type, ev.data, {}, t, t, origin
+        )
         rows.append((seq, event_id, ev.stream, version, ev.type, t, prev, body))
     return rows
 

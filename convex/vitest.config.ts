@@ -1,4 +1,6 @@
 import { defineConfig, type Plugin } from "vitest/config";
+// @ts-expect-error: a plain .mjs helper shared with the double, without types
+import { countWriteRanges, isConvexTest } from "./double/write-ranges.mjs";
 
 /**
  * Exposes convex-test's in-memory database class (not exported) as
@@ -9,14 +11,23 @@ function exposeDatabaseFake(): Plugin {
   return {
     name: "expose-convex-test-database",
     transform(code, id) {
-      if (!id.includes("/node_modules/convex-test/dist/index.js")) return null;
+      if (!(isConvexTest as (id: string) => boolean)(id)) return null;
       return { code: `${code}\nexport { DatabaseFake as __DatabaseFake };\n`, map: null };
     },
   };
 }
 
 export default defineConfig({
-  plugins: [exposeDatabaseFake()],
+  plugins: [
+    {
+      // Count the index range a real backend reads for each replace/patch.
+      name: "atlasd-write-ranges",
+      transform(code: string, id: string) {
+        return isConvexTest(id) ? { code: (countWriteRanges as (s: string) => string)(code), map: null } : null;
+      },
+    },
+    exposeDatabaseFake(),
+  ],
   test: {
     // Convex functions run in a V8 isolate without Node's APIs; edge-runtime
     // is the closest local stand-in and catches accidental Node imports.

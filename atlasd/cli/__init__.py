@@ -43,9 +43,11 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "export",
     "import": "import_",
     "backup": "backup",
+    "restore": "restore",
     "doctor": "doctor",
     "metrics": "metrics",
     "completion": "completion",
+    "dashboard": "dashboard",
     "remote": "remote",
 }
 

@@ -66,6 +66,11 @@ def guarded(name: str, body: Callable[[], int]) -> int:
         # ``atlasd export | head``: the reader left; not an error of ours.
         sys.stderr.close()
         return 0
+    except OSError as exc:
+        # A file the command itself reads or writes (not the daemon's answer).
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"atlasd {name}:{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_DAEMON_ERROR
 
 
 def print_json(value: Any) -> None:

@@ -2,9 +2,12 @@
 
 The payload is the third argument, or ``--data @FILE`` / ``--data -`` (stdin);
 it must be a JSON object. When no daemon answers, the event goes to the spool
-(``DATA_DIR/spool``) and is appended when the daemon next starts: the command
-says so and exits 0. ``--expected-version`` cannot be checked offline, so
-such an event is never spooled (exit 3).
+(``DATA_DIR/spool``) and is appended when the daemon next starts; so does
+an event the daemon cannot take now (``unavailable``: at its connection
+limit, stopping). The command says so and exits 0. Before spooling, the
+event is checked exactly as the daemon checks it: what it would refuse is
+refused with its message (exit 1). ``--expected-version`` cannot be checked
+offline, so such an event is never spooled (exit 3).
 
 Exit codes: 0 appended or spooled, 1 refused by the daemon, 2 usage or bad
 JSON, 3 daemon unreachable (and not spooled).
@@ -97,12 +100,14 @@ def run(args: argparse.Namespace) -> int:
                     "duplicate": outcome.duplicate,
                     "spooled": outcome.spooled,
                     "spool_file": outcome.spool_file,
+                    "spool_reason": outcome.spool_reason,
                 }
             )
         elif outcome.spooled:
             print(
-                f"daemon unreachable: spooled event {outcome.event_id} to {outcome.spool_file}; "
-                "it is appended when the daemon starts"
+                f"{outcome.spool_reason or 'no daemon answers'}: spooled event"
+                f" {outcome.event_id} to {outcome.spool_file}; the daemon appends it"
+                " when it can"
             )
         else:
             what = "duplicate of" if outcome.duplicate else "appended"

@@ -11,12 +11,14 @@ import argparse
 import contextlib
 import os
 import sys
+from pathlib import Path
 from typing import IO, Any
 
 import msgspec
 
 from atlasd.cli._clientcli import Progress, UsageError, add_common, guarded
 from atlasd.client import Client
+from atlasd.files import create_private
 
 __all__ = ["add_parser", "run"]
 
@@ -39,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     def body() -> int:
         if args.from_seq < 0:
             raise UsageError("--from-seq must not be negative")
+        if args.output and args.output != "-":
+            _check_output(Path(args.output))
         with Client(args.socket, spool=False) as client:
             last_seq = int(client.status_raw().get("last_seq", 0))
             with _output(args.output) as out:
@@ -50,6 +54,19 @@ def run(args: argparse.Namespace) -> int:
     return guarded("export", body)
 
 
+def _check_output(path: Path) -> None:
+    """Refuse an output path that cannot be written before anything is read."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(
+            f"--output {path}: directory {parent} does not exist; create it or write elsewhere"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {path}: directory {parent} is not writable by this user")
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a directory; name a file")
+
+
 @contextlib.contextmanager
 def _output(path: str | None) -> Any:
     if path is None or path == "-":
@@ -57,8 +74,11 @@ def _output(path: str | None) -> Any:
         sys.stdout.buffer.flush()
         return
     temp = f"{path}.part-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)
     try:
-        with open(temp, "wb") as f:
+        # 0600 whatever the umask: an export holds every event
+        with open(create_private(temp), "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

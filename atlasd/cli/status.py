@@ -40,6 +40,10 @@ def render(status: dict[str, Any]) -> str:
             pairs += _pairs(value, (), prefix=f"{key}.")
     width = max(len(k) for k, _ in pairs) if pairs else 0
     lines = [f"{k:<{width}}  {v}" for k, v in pairs]
+    lineage = status.get("origin_lineage")
+    if isinstance(lineage, list) and lineage:
+        lines += ["", "origin lineage (earlier origins of this log):"]
+        lines += [table([entry for entry in lineage if isinstance(entry, dict)])]
     projections = status.get("projections")
     if isinstance(projections, list) and projections:
         lines += ["", table([p for p in projections if isinstance(p, dict)])]

@@ -113,7 +113,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.retry_rejected:
         print(f"requeued {result.get('requeued', 0)} rejected events")
     else:
+        quarantine = result.pop("quarantine", None) or []
         print(_table(_FIELDS, result))
+        for item in quarantine:
+            print(
+                f"  quarantined seq={item.get('seq')} event_id={item.get('event_id')}"
+                f" {item.get('code')}: {item.get('message')}"
+            )
     if failed:
         error = result.get("error") or result.get("reason") or "the round did not complete"
         print(f"atlasd sync: round failed: {error}", file=sys.stderr)

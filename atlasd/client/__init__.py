@@ -12,7 +12,8 @@ from atlasd.eventlog.ids import new_event_id
 
 from .async_client import AsyncClient, AsyncSubscription, AsyncWatch
 from .atlas import AsyncAtlas, Atlas, Build, Execution, Learning, Pattern, Task
-from .results import AppendOutcome, Pong, ReadResult, StatusReport, SyncStatus
+from .calls import QueryArgs
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport, SyncStatus
 from .sync_client import Client, Subscription, WatchStream
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "Learning",
     "Pattern",
     "Pong",
+    "QueryArgs",
+    "QueryPage",
     "ReadResult",
     "StatusReport",
     "Subscription",

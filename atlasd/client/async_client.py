@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -28,14 +28,14 @@ import anyio
 import msgspec
 
 from atlasd import wire
-from atlasd.errors import DaemonUnreachable, Internal
+from atlasd.errors import AtlasdError, DaemonUnreachable, Internal, Unavailable
 from atlasd.eventlog.model import AppendResult, Event, NewEvent
 
 from . import calls
 from .connection import AsyncConnection, connect
 from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
-from .results import AppendOutcome, Pong, ReadResult, StatusReport
-from .spool import write_spool_file
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
+from .spool import spool_events
 
 __all__ = ["AsyncClient", "AsyncSubscription", "AsyncWatch"]
 
@@ -142,8 +142,8 @@ class AsyncClient:
         )
         try:
             result = await self.call(calls.append_request(event))
-        except DaemonUnreachable:
-            return (await self._spool([event]))[0]
+        except (DaemonUnreachable, Unavailable) as exc:
+            return (await self._spool([event], exc, batch=False))[0]
         return AppendOutcome.from_result(msgspec.convert(result, AppendResult))
 
     async def append_batch(self, events: Sequence[NewEvent]) -> list[AppendOutcome]:
@@ -151,22 +151,17 @@ class AsyncClient:
         prepared = [calls.stamped(e) for e in events]
         try:
             result = await self.call(calls.batch_request(prepared))
-        except DaemonUnreachable:
-            return await self._spool(prepared, batch=True)
+        except (DaemonUnreachable, Unavailable) as exc:
+            return await self._spool(prepared, exc, batch=True)
         return [AppendOutcome.from_result(r) for r in calls.to_results(result)]
 
-    async def _spool(self, events: list[NewEvent], *, batch: bool = False) -> list[AppendOutcome]:
-        if not self.spool_enabled:
-            raise DaemonUnreachable(f"no daemon answers on {self.socket_path}; spool disabled")
-        if any(e.expected_version is not None for e in events):
-            raise DaemonUnreachable(
-                f"no daemon answers on {self.socket_path}; an append with "
-                "expected_version cannot be checked offline, so it was not spooled"
-            )
-        path = await anyio.to_thread.run_sync(
-            functools.partial(write_spool_file, self.spool_dir, events, batch=batch)
+    async def _spool(
+        self, events: list[NewEvent], cause: AtlasdError, *, batch: bool
+    ) -> list[AppendOutcome]:
+        spool_dir = self.spool_dir if self.spool_enabled else None
+        return await anyio.to_thread.run_sync(
+            functools.partial(spool_events, events, cause, spool_dir, batch=batch)
         )
-        return [AppendOutcome.spooled_to(e.event_id or "", str(path)) for e in events]
 
     async def read(
         self,
@@ -203,10 +198,65 @@ class AsyncClient:
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
         order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Rows of one view (``builds``, ``tasks``, ``executions``, ``patterns``, ``learnings``)."""
-        result = await self.call(calls.query_request(view, filter, limit, order))
-        return msgspec.convert(result["rows"], list[dict[str, Any]])
+        """Every matching row of a view, or the first ``limit``: read a page at a time,
+        never cut short silently (:meth:`query_page` reads one page)."""
+        rows: list[dict[str, Any]] = []
+        pages = self.query_all(
+            view,
+            filter=filter,
+            order=order,
+            order_by=order_by,
+            since=since,
+            until=until,
+            page_size=calls.page_size(limit),
+        )
+        try:
+            async for row in pages:
+                rows.append(row)
+                if limit is not None and len(rows) >= limit:
+                    break
+        finally:
+            await pages.aclose()
+        return rows
+
+    async def query_page(
+        self, view: str, args: calls.QueryArgs, after: str | None = None
+    ) -> QueryPage:
+        """One page of a view: the rows after cursor ``after`` and the next cursor."""
+        return calls.to_page(await self.call(calls.query_request(view, args, after)))
+
+    async def query_all(
+        self,
+        view: str,
+        *,
+        filter: dict[str, Any] | None = None,
+        order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        page_size: int | None = None,
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Every matching row, once each and in order, fetched a page at a time."""
+        args = calls.QueryArgs(
+            filter=filter,
+            limit=page_size,
+            order=order,
+            order_by=order_by,
+            since=since,
+            until=until,
+        )
+        after: str | None = None
+        while True:
+            page = await self.query_page(view, args, after)
+            for row in page.rows:
+                yield row
+            if page.next is None:
+                return
+            after = page.next
 
     def watch(
         self,
@@ -215,10 +265,15 @@ class AsyncClient:
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
         order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
     ) -> AsyncWatch:
-        """The rows of a query now, then again each time they change."""
-        request = calls.watch_request(view, filter, limit, order)
-        return AsyncWatch(self.socket_path, self.connect_timeout, request)
+        """The rows of a query now (its first page), then again each time they change."""
+        args = calls.QueryArgs(
+            filter=filter, limit=limit, order=order, order_by=order_by, since=since, until=until
+        )
+        return AsyncWatch(self.socket_path, self.connect_timeout, calls.watch_request(view, args))
 
     async def status_raw(self) -> dict[str, Any]:
         """The ``status`` answer exactly as the daemon sent it."""

@@ -7,7 +7,9 @@ Nothing is dropped silently: bad arguments raise
 :class:`~atlasd.errors.InvalidValue` before anything is written, and errors
 the daemon reports raise their :mod:`atlasd.errors` class.
 
-Reads (``query_patterns``, ``builds``, ``tasks``) need a running daemon and
+Reads (``query_patterns``, ``builds``, ``tasks``, ``executions``, ``patterns``,
+``learnings``) follow every page of their view (or stop at ``limit`` rows),
+need a running daemon and
 raise :class:`~atlasd.errors.DaemonUnreachable` without one. The other built-in
 packs' methods (``save_thread``, ``messages``, ``record_deployment``,
 ``latest_deployment``, ``start_agent_job`` ...) come from
@@ -27,7 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -107,6 +109,10 @@ class Learning(msgspec.Struct, frozen=True, kw_only=True):
     task_id: str | None
     pattern_id: str | None
     recorded_at: int
+
+
+Order = Literal["asc", "desc"]
+_Row = TypeVar("_Row", Build, Task, Execution, Pattern, Learning)
 
 
 def _pattern_filter(language: str | None, tags: Sequence[str] | None) -> dict[str, Any] | None:
@@ -256,15 +262,54 @@ class AsyncAtlas(AsyncPackMethods):
         await self._write(event)
         return learning_id
 
-    async def builds(self, **filter: Any) -> list[Build]:
-        """Rows of the ``builds`` view, e.g. ``builds(status="failed")``."""
-        rows = await self.client.query("builds", filter=filter or None)
-        return msgspec.convert(rows, list[Build], strict=False)
+    async def builds(
+        self, *, limit: int | None = None, order: Order = "asc", **filter: Any
+    ) -> list[Build]:
+        """Rows of the ``builds`` view, e.g. ``builds(status="failed")``: every page,
+        or the first ``limit`` rows, in creation order (``order="desc"``: newest first)."""
+        return await self._rows("builds", Build, filter, limit, order)
 
-    async def tasks(self, build_id: str, **filter: Any) -> list[Task]:
-        """The tasks of one build."""
-        rows = await self.client.query("tasks", filter={"build_id": build_id, **filter})
-        return msgspec.convert(rows, list[Task], strict=False)
+    async def tasks(
+        self,
+        build_id: str | None = None,
+        *,
+        limit: int | None = None,
+        order: Order = "asc",
+        **filter: Any,
+    ) -> list[Task]:
+        """The tasks of one build (of every build when ``build_id`` is None)."""
+        if build_id is not None:
+            filter["build_id"] = build_id
+        return await self._rows("tasks", Task, filter, limit, order)
+
+    async def executions(
+        self, *, limit: int | None = None, order: Order = "asc", **filter: Any
+    ) -> list[Execution]:
+        """Rows of the ``executions`` view, e.g. ``executions(build_id="b-1")``."""
+        return await self._rows("executions", Execution, filter, limit, order)
+
+    async def patterns(
+        self, *, limit: int | None = None, order: Order = "asc", **filter: Any
+    ) -> list[Pattern]:
+        """Rows of the ``patterns`` view, e.g. ``patterns(language="python")``."""
+        return await self._rows("patterns", Pattern, filter, limit, order)
+
+    async def learnings(
+        self, *, limit: int | None = None, order: Order = "asc", **filter: Any
+    ) -> list[Learning]:
+        """Rows of the ``learnings`` view, e.g. ``learnings(category="testing")``."""
+        return await self._rows("learnings", Learning, filter, limit, order)
+
+    async def _rows(
+        self,
+        view: str,
+        row_type: type[_Row],
+        filter: dict[str, Any],
+        limit: int | None,
+        order: Order,
+    ) -> list[_Row]:
+        rows = await self.client.query(view, filter=filter or None, limit=limit, order=order)
+        return msgspec.convert(rows, list[row_type], strict=False)  # type: ignore[valid-type]
 
 
 class Atlas(PackMethods):
@@ -393,10 +438,47 @@ class Atlas(PackMethods):
         self._write(event)
         return learning_id
 
-    def builds(self, **filter: Any) -> list[Build]:
-        rows = self.client.query("builds", filter=filter or None)
-        return msgspec.convert(rows, list[Build], strict=False)
+    def builds(
+        self, *, limit: int | None = None, order: Order = "asc", **filter: Any
+    ) -> list[Build]:
+        """Rows of the ``builds`` view: every page, or the first ``limit`` rows."""
+        return self._rows("builds", Build, filter, limit, order)
 
-    def tasks(self, build_id: str, **filter: Any) -> list[Task]:
-        rows = self.client.query("tasks", filter={"build_id": build_id, **filter})
-        return msgspec.convert(rows, list[Task], strict=False)
+    def tasks(
+        self,
+        build_id: str | None = None,
+        *,
+        limit: int | None = None,
+        order: Order = "asc",
+        **filter: Any,
+    ) -> list[Task]:
+        """The tasks of one build (of every build when ``build_id`` is None)."""
+        if build_id is not None:
+            filter["build_id"] = build_id
+        return self._rows("tasks", Task, filter, limit, order)
+
+    def executions(
+        self, *, limit: int | None = None, order: Order = "asc", **filter: Any
+    ) -> list[Execution]:
+        return self._rows("executions", Execution, filter, limit, order)
+
+    def patterns(
+        self, *, limit: int | None = None, order: Order = "asc", **filter: Any
+    ) -> list[Pattern]:
+        return self._rows("patterns", Pattern, filter, limit, order)
+
+    def learnings(
+        self, *, limit: int | None = None, order: Order = "asc", **filter: Any
+    ) -> list[Learning]:
+        return self._rows("learnings", Learning, filter, limit, order)
+
+    def _rows(
+        self,
+        view: str,
+        row_type: type[_Row],
+        filter: dict[str, Any],
+        limit: int | None,
+        order: Order,
+    ) -> list[_Row]:
+        rows = self.client.query(view, filter=filter or None, limit=limit, order=order)
+        return msgspec.convert(rows, list[row_type], strict=False)  # type: ignore[valid-type]

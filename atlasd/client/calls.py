@@ -7,6 +7,7 @@ transport differs.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -14,19 +15,31 @@ from typing import Any, Literal
 import msgspec
 
 from atlasd import wire
-from atlasd.errors import Internal, error_from_wire
+from atlasd.errors import AtlasdError, Internal, InvalidValue, error_from_wire
 from atlasd.eventlog.ids import new_event_id
 from atlasd.eventlog.model import AppendResult, Event, NewEvent
+from atlasd.eventlog.validation import validate_new_event
+from atlasd.packs.loader import PackError
+from atlasd.packs.registry import PackSet, builtin_packs, default_packs_dir, load_packs
+
+from .results import QueryPage
 
 __all__ = [
+    "PAGE_SIZE",
+    "QueryArgs",
     "append_request",
     "batch_request",
     "check",
+    "check_offline",
+    "client_packs",
+    "connection_refusal",
+    "page_size",
     "query_request",
     "read_request",
     "stamped",
     "subscribe_request",
     "to_event",
+    "to_page",
     "to_results",
     "watch_request",
 ]
@@ -94,22 +107,87 @@ def subscribe_request(
     )
 
 
-def query_request(
-    view: str,
-    filter: dict[str, Any] | None,
-    limit: int | None,
-    order: Literal["asc", "desc"] | None,
-) -> wire.Query:
-    return wire.Query(view=view, filter=filter, limit=limit, order=order)
+class QueryArgs(msgspec.Struct, frozen=True, kw_only=True):
+    """The params of a ``query``/``watch`` besides its view and cursor."""
+
+    filter: dict[str, Any] | None = None
+    limit: int | None = None
+    order: Literal["asc", "desc"] | None = None
+    order_by: str | None = None
+    since: int | None = None
+    until: int | None = None
 
 
-def watch_request(
-    view: str,
-    filter: dict[str, Any] | None,
-    limit: int | None,
-    order: Literal["asc", "desc"] | None,
-) -> wire.Watch:
-    return wire.Watch(view=view, filter=filter, limit=limit, order=order)
+#: Rows per page when a call reads several pages (the daemon's default page size).
+PAGE_SIZE = 1000
+
+
+def page_size(limit: int | None) -> int:
+    """The page size for reading up to ``limit`` rows (None: all of them)."""
+    return PAGE_SIZE if limit is None else max(1, min(limit, PAGE_SIZE))
+
+
+def query_request(view: str, args: QueryArgs, after: str | None = None) -> wire.Query:
+    return wire.Query(
+        view=view,
+        filter=args.filter,
+        limit=args.limit,
+        order=args.order,
+        order_by=args.order_by,
+        after=after,
+        since=args.since,
+        until=args.until,
+    )
+
+
+def watch_request(view: str, args: QueryArgs) -> wire.Watch:
+    return wire.Watch(
+        view=view,
+        filter=args.filter,
+        limit=args.limit,
+        order=args.order,
+        order_by=args.order_by,
+        since=args.since,
+        until=args.until,
+    )
+
+
+def to_page(result: Any) -> QueryPage:
+    """The page of a ``query`` answer."""
+    return msgspec.convert(result, QueryPage)
+
+
+@functools.cache
+def client_packs() -> PackSet:
+    """The packs whose schemas the client checks: the built-in ones and the operator's
+    from the default packs directory (the built-in ones alone when those do not load)."""
+    try:
+        return load_packs(default_packs_dir())
+    except PackError:
+        return builtin_packs()
+
+
+def check_offline(events: Sequence[NewEvent], *, batch: bool) -> None:
+    """Refuse, before spooling, what the daemon would refuse online, with its message:
+    what Convex can store, then the pack schema of the event's type."""
+    packs = client_packs()
+    for index, event in enumerate(events):
+        try:
+            validate_new_event(event)
+            packs.check_event(event.type, event.data)
+        except InvalidValue as error:
+            if not batch:
+                raise
+            raise InvalidValue(f"events[{index}].{error.message}", **error.extra) from None
+
+
+def connection_refusal(response: wire.Response) -> AtlasdError | None:
+    """The error of an answer with no id: the daemon refused the connection or a line
+    before reading a request (``too_large``, ``unavailable`` at the connection
+    limit or while stopping, ``forbidden``), as its own error class."""
+    if response.id is None and response.ok is False and response.error is not None:
+        return error_from_wire(response.error)
+    return None
 
 
 def check(response: wire.Response) -> Any:

@@ -20,17 +20,22 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 from collections import deque
 
 import anyio
+import anyio.abc
 import msgspec
 from anyio.abc import SocketStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from atlasd import wire
 from atlasd.errors import AtlasdError, DaemonUnreachable, Forbidden, Internal
+from atlasd.peercred import peer_credentials, trusted_daemon_uids
 
-__all__ = ["MAX_LINE", "AsyncConnection", "connect", "unreachable"]
+from . import calls
+
+__all__ = ["MAX_LINE", "AsyncConnection", "check_daemon_owner", "connect", "unreachable"]
 
 #: Longest answer line accepted; the largest ``read`` (10,000 events of up to
 #: 1 MiB each) could exceed it, but a line this long means something is wrong.
@@ -57,15 +62,42 @@ def unreachable(path: os.PathLike[str] | str, exc: BaseException) -> AtlasdError
     return DaemonUnreachable(f"no daemon answers on {path} ({reason})")
 
 
+def check_daemon_owner(sock: socket.socket, path: os.PathLike[str] | str) -> None:
+    """Refuse a socket served by anyone but the expected daemon, before sending anything.
+
+    Whoever creates a socket path first (a shared ``/tmp`` directory) would
+    otherwise receive every event sent to it. The kernel records who listens
+    on a socket; it must be the current user, root or the system service's user.
+
+    Error handling: raises :class:`~atlasd.errors.Forbidden`.
+    """
+    try:
+        uid = peer_credentials(sock).uid
+    except OSError as exc:
+        raise unreachable(path, exc) from exc
+    if uid not in trusted_daemon_uids():
+        raise Forbidden(
+            f"socket {path} is served by uid {uid}, not by you, root or the atlasd service; "
+            "refusing to send anything to it (another user may have created it)"
+        )
+
+
 async def connect(path: os.PathLike[str] | str, timeout: float) -> SocketStream:
-    """Open a Unix stream connection, translating failures (see module doc)."""
+    """Open a Unix stream connection to the expected daemon, translating failures
+    (see module doc and :func:`check_daemon_owner`)."""
     try:
         with anyio.fail_after(timeout):
-            return await anyio.connect_unix(os.fspath(path))
+            stream = await anyio.connect_unix(os.fspath(path))
     except TimeoutError as exc:
         raise DaemonUnreachable(f"no daemon answers on {path} (connect timed out)") from exc
     except OSError as exc:
         raise unreachable(path, exc) from exc
+    try:
+        check_daemon_owner(stream.extra(anyio.abc.SocketAttribute.raw_socket), path)
+    except BaseException:
+        await stream.aclose()
+        raise
+    return stream
 
 
 class _Slot:
@@ -135,7 +167,10 @@ class AsyncConnection:
                     response = await self.receive()
                     head = self._pending.popleft()
                     if response.id != head.request_id:
-                        await self._fail(Internal(f"answer for id {response.id!r} out of order"))
+                        refusal = calls.connection_refusal(response)
+                        await self._fail(
+                            refusal or Internal(f"answer for id {response.id!r} out of order")
+                        )
                         self._raise_if_failed()
                     head.response = response
                     head.wake.set()
@@ -190,8 +225,27 @@ class AsyncConnection:
             with anyio.CancelScope(shield=True):
                 await self._stream.send(line)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            await self._fail(DaemonUnreachable(f"connection to {self._path} lost"))
+            # A daemon that refused the connection before reading left its reason.
+            refusal = None if self._reading else await self._pending_refusal()
+            await self._fail(refusal or DaemonUnreachable(f"connection to {self._path} lost"))
             raise self._failure_or_internal() from exc
+
+    async def _pending_refusal(self) -> AtlasdError | None:
+        try:
+            with anyio.move_on_after(1.0):
+                line = await self._reader.receive_until(b"\n", MAX_LINE)
+                return calls.connection_refusal(wire.decode_response(line))
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,
+            anyio.ClosedResourceError,
+            anyio.DelimiterNotFound,
+            OSError,
+            msgspec.MsgspecError,
+        ):
+            return None
+        return None
 
     async def _fail(self, error: AtlasdError) -> None:
         if self._failure is None:

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from atlasd.eventlog.model import NewEvent
 
+from .calls import client_packs
 from .results import AppendOutcome
-from .spool import client_packs
 
 if TYPE_CHECKING:
     from .async_client import AsyncClient
@@ -75,16 +75,16 @@ class PackMethods:
     client: Client
     meta: dict[str, Any] | None
 
-    def _record(self, event_type: str, **fields: Any) -> AppendOutcome:
+    def _pack_record(self, event_type: str, **fields: Any) -> AppendOutcome:
         event = pack_event(event_type, fields, self.meta)
         outcome: AppendOutcome = self.client.append_batch([event])[0]
         return outcome
 
-    def _rows(self, view: str, **filter: Any) -> list[dict[str, Any]]:
+    def _pack_rows(self, view: str, **filter: Any) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.client.query(view, filter=_where(**filter))
         return rows
 
-    def _first(
+    def _pack_first(
         self, view: str, order: Literal["asc", "desc"] = "asc", **filter: Any
     ) -> dict[str, Any] | None:
         rows: list[dict[str, Any]] = self.client.query(
@@ -98,7 +98,7 @@ class PackMethods:
         self, thread_id: str, resource_id: str, title: str, metadata: dict[str, Any] | None = None
     ) -> AppendOutcome:
         """Save (or update) a conversation thread."""
-        return self._record(
+        return self._pack_record(
             "ThreadSaved", thread_id=thread_id, resource_id=resource_id, title=title,
             metadata=metadata,
         )  # fmt: skip
@@ -107,20 +107,20 @@ class PackMethods:
         self, message_id: str, thread_id: str, role: str, content: Any, type: str | None = None
     ) -> AppendOutcome:
         """Save (or update) a message of a thread."""
-        return self._record(
+        return self._pack_record(
             "MessageSaved", message_id=message_id, thread_id=thread_id, role=role,
             content=content, type=type,
         )  # fmt: skip
 
     def delete_thread(self, thread_id: str) -> AppendOutcome:
         """Delete a thread and its messages."""
-        return self._record("ThreadDeleted", thread_id=thread_id)
+        return self._pack_record("ThreadDeleted", thread_id=thread_id)
 
     def save_workflow_run(
         self, run_id: str, workflow_name: str, status: str, snapshot: Any
     ) -> AppendOutcome:
         """Save a workflow run's snapshot."""
-        return self._record(
+        return self._pack_record(
             "WorkflowRunSaved", run_id=run_id, workflow_name=workflow_name, status=status,
             snapshot=snapshot,
         )  # fmt: skip
@@ -136,7 +136,7 @@ class PackMethods:
         attributes: dict[str, Any] | None = None,
     ) -> AppendOutcome:
         """Record a trace span."""
-        return self._record(
+        return self._pack_record(
             "TraceRecorded", trace_id=trace_id, span_id=span_id, name=name, start_ms=start_ms,
             end_ms=end_ms, parent_span_id=parent_span_id, attributes=attributes,
         )  # fmt: skip
@@ -152,39 +152,39 @@ class PackMethods:
         output: Any = None,
     ) -> AppendOutcome:
         """Record an eval score."""
-        return self._record(
+        return self._pack_record(
             "EvalRecorded", eval_id=eval_id, agent_name=agent_name, metric_name=metric_name,
             score=score, run_id=run_id, input=input, output=output,
         )  # fmt: skip
 
     def thread(self, thread_id: str) -> dict[str, Any] | None:
-        return self._first("threads", thread_id=thread_id)
+        return self._pack_first("threads", thread_id=thread_id)
 
     def threads(self, resource_id: str | None = None) -> list[dict[str, Any]]:
-        return self._rows("threads", resource_id=resource_id)
+        return self._pack_rows("threads", resource_id=resource_id)
 
     def messages(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's messages, oldest first."""
-        return self._rows("messages", thread_id=thread_id)
+        return self._pack_rows("messages", thread_id=thread_id)
 
     def workflow_runs(
         self, workflow_name: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
-        return self._rows("workflow_runs", workflow_name=workflow_name, status=status)
+        return self._pack_rows("workflow_runs", workflow_name=workflow_name, status=status)
 
     def traces(self, trace_id: str) -> list[dict[str, Any]]:
-        return self._rows("traces", trace_id=trace_id)
+        return self._pack_rows("traces", trace_id=trace_id)
 
     def evals(
         self, agent_name: str | None = None, run_id: str | None = None
     ) -> list[dict[str, Any]]:
-        return self._rows("evals", agent_name=agent_name, run_id=run_id)
+        return self._pack_rows("evals", agent_name=agent_name, run_id=run_id)
 
     # -- workflows ---------------------------------------------------------------
 
     def save_workflow(self, workflow_id: str, name: str, definition: Any) -> AppendOutcome:
         """Save (or update) a workflow definition."""
-        return self._record(
+        return self._pack_record(
             "WorkflowSaved", workflow_id=workflow_id, name=name, definition=definition
         )
 
@@ -192,18 +192,18 @@ class PackMethods:
         self, execution_id: str, workflow_id: str, status: str, state: Any
     ) -> AppendOutcome:
         """Save (or update) an execution of a workflow."""
-        return self._record(
+        return self._pack_record(
             "WorkflowExecutionSaved", execution_id=execution_id, workflow_id=workflow_id,
             status=status, state=state,
         )  # fmt: skip
 
     def workflows(self, name: str | None = None) -> list[dict[str, Any]]:
-        return self._rows("workflows", name=name)
+        return self._pack_rows("workflows", name=name)
 
     def workflow_executions(
         self, workflow_id: str, status: str | None = None
     ) -> list[dict[str, Any]]:
-        return self._rows("workflow_executions", workflow_id=workflow_id, status=status)
+        return self._pack_rows("workflow_executions", workflow_id=workflow_id, status=status)
 
     # -- assets --------------------------------------------------------------------
 
@@ -211,22 +211,22 @@ class PackMethods:
         self, asset_id: str, name: str, category: str, tags: Sequence[str]
     ) -> AppendOutcome:
         """Save (or update) an asset."""
-        return self._record(
+        return self._pack_record(
             "AssetSaved", asset_id=asset_id, name=name, category=category, tags=list(tags)
         )
 
     def asset_downloaded(self, asset_id: str) -> AppendOutcome:
         """Count one download of an asset."""
-        return self._record("AssetDownloaded", asset_id=asset_id)
+        return self._pack_record("AssetDownloaded", asset_id=asset_id)
 
     def delete_asset(self, asset_id: str) -> AppendOutcome:
-        return self._record("AssetDeleted", asset_id=asset_id)
+        return self._pack_record("AssetDeleted", asset_id=asset_id)
 
     def assets(
         self, category: str | None = None, tags: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
         """Assets, by category and having every given tag."""
-        return self._rows("assets", category=category, tags=list(tags) if tags else None)
+        return self._pack_rows("assets", category=category, tags=list(tags) if tags else None)
 
     # -- deployments -----------------------------------------------------------------
 
@@ -239,20 +239,22 @@ class PackMethods:
         commit: str | None = None,
     ) -> AppendOutcome:
         """Record a deployment of a site."""
-        return self._record(
+        return self._pack_record(
             "DeploymentRecorded", deployment_id=deployment_id, site_id=site_id, status=status,
             url=url, commit=commit,
         )  # fmt: skip
 
     def set_deployment_status(self, deployment_id: str, status: str) -> AppendOutcome:
-        return self._record("DeploymentStatusChanged", deployment_id=deployment_id, status=status)
+        return self._pack_record(
+            "DeploymentStatusChanged", deployment_id=deployment_id, status=status
+        )
 
     def deployments(self, site_id: str | None = None) -> list[dict[str, Any]]:
-        return self._rows("deployments", site_id=site_id)
+        return self._pack_rows("deployments", site_id=site_id)
 
     def latest_deployment(self, site_id: str) -> dict[str, Any] | None:
         """The site's most recently created deployment, or None."""
-        return self._first("deployments", order="desc", site_id=site_id)
+        return self._pack_first("deployments", order="desc", site_id=site_id)
 
     # -- agents ----------------------------------------------------------------------
 
@@ -260,7 +262,7 @@ class PackMethods:
         self, job_id: str, agent: str, project_id: str | None = None, task_id: str | None = None
     ) -> AppendOutcome:
         """Record that an agent job started."""
-        return self._record(
+        return self._pack_record(
             "AgentJobStarted", job_id=job_id, agent=agent, project_id=project_id, task_id=task_id
         )
 
@@ -268,17 +270,17 @@ class PackMethods:
         self, job_id: str, status: str, result: Any = None, error: str | None = None
     ) -> AppendOutcome:
         """Record that an agent job ended (``completed`` or ``failed``)."""
-        return self._record(
+        return self._pack_record(
             "AgentJobFinished", job_id=job_id, status=status, result=result, error=error
         )
 
     def agent_jobs(
         self, agent: str | None = None, status: str | None = None, project_id: str | None = None
     ) -> list[dict[str, Any]]:
-        return self._rows("agent_jobs", agent=agent, status=status, project_id=project_id)
+        return self._pack_rows("agent_jobs", agent=agent, status=status, project_id=project_id)
 
     def agent_job(self, job_id: str) -> dict[str, Any] | None:
-        return self._first("agent_jobs", job_id=job_id)
+        return self._pack_first("agent_jobs", job_id=job_id)
 
 
 class AsyncPackMethods:
@@ -287,16 +289,16 @@ class AsyncPackMethods:
     client: AsyncClient
     meta: dict[str, Any] | None
 
-    async def _record(self, event_type: str, **fields: Any) -> AppendOutcome:
+    async def _pack_record(self, event_type: str, **fields: Any) -> AppendOutcome:
         event = pack_event(event_type, fields, self.meta)
         outcome: AppendOutcome = (await self.client.append_batch([event]))[0]
         return outcome
 
-    async def _rows(self, view: str, **filter: Any) -> list[dict[str, Any]]:
+    async def _pack_rows(self, view: str, **filter: Any) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = await self.client.query(view, filter=_where(**filter))
         return rows
 
-    async def _first(
+    async def _pack_first(
         self, view: str, order: Literal["asc", "desc"] = "asc", **filter: Any
     ) -> dict[str, Any] | None:
         rows: list[dict[str, Any]] = await self.client.query(
@@ -310,7 +312,7 @@ class AsyncPackMethods:
         self, thread_id: str, resource_id: str, title: str, metadata: dict[str, Any] | None = None
     ) -> AppendOutcome:
         """Save (or update) a conversation thread."""
-        return await self._record(
+        return await self._pack_record(
             "ThreadSaved", thread_id=thread_id, resource_id=resource_id, title=title,
             metadata=metadata,
         )  # fmt: skip
@@ -319,20 +321,20 @@ class AsyncPackMethods:
         self, message_id: str, thread_id: str, role: str, content: Any, type: str | None = None
     ) -> AppendOutcome:
         """Save (or update) a message of a thread."""
-        return await self._record(
+        return await self._pack_record(
             "MessageSaved", message_id=message_id, thread_id=thread_id, role=role,
             content=content, type=type,
         )  # fmt: skip
 
     async def delete_thread(self, thread_id: str) -> AppendOutcome:
         """Delete a thread and its messages."""
-        return await self._record("ThreadDeleted", thread_id=thread_id)
+        return await self._pack_record("ThreadDeleted", thread_id=thread_id)
 
     async def save_workflow_run(
         self, run_id: str, workflow_name: str, status: str, snapshot: Any
     ) -> AppendOutcome:
         """Save a workflow run's snapshot."""
-        return await self._record(
+        return await self._pack_record(
             "WorkflowRunSaved", run_id=run_id, workflow_name=workflow_name, status=status,
             snapshot=snapshot,
         )  # fmt: skip
@@ -348,7 +350,7 @@ class AsyncPackMethods:
         attributes: dict[str, Any] | None = None,
     ) -> AppendOutcome:
         """Record a trace span."""
-        return await self._record(
+        return await self._pack_record(
             "TraceRecorded", trace_id=trace_id, span_id=span_id, name=name, start_ms=start_ms,
             end_ms=end_ms, parent_span_id=parent_span_id, attributes=attributes,
         )  # fmt: skip
@@ -364,39 +366,39 @@ class AsyncPackMethods:
         output: Any = None,
     ) -> AppendOutcome:
         """Record an eval score."""
-        return await self._record(
+        return await self._pack_record(
             "EvalRecorded", eval_id=eval_id, agent_name=agent_name, metric_name=metric_name,
             score=score, run_id=run_id, input=input, output=output,
         )  # fmt: skip
 
     async def thread(self, thread_id: str) -> dict[str, Any] | None:
-        return await self._first("threads", thread_id=thread_id)
+        return await self._pack_first("threads", thread_id=thread_id)
 
     async def threads(self, resource_id: str | None = None) -> list[dict[str, Any]]:
-        return await self._rows("threads", resource_id=resource_id)
+        return await self._pack_rows("threads", resource_id=resource_id)
 
     async def messages(self, thread_id: str) -> list[dict[str, Any]]:
         """The thread's messages, oldest first."""
-        return await self._rows("messages", thread_id=thread_id)
+        return await self._pack_rows("messages", thread_id=thread_id)
 
     async def workflow_runs(
         self, workflow_name: str | None = None, status: str | None = None
     ) -> list[dict[str, Any]]:
-        return await self._rows("workflow_runs", workflow_name=workflow_name, status=status)
+        return await self._pack_rows("workflow_runs", workflow_name=workflow_name, status=status)
 
     async def traces(self, trace_id: str) -> list[dict[str, Any]]:
-        return await self._rows("traces", trace_id=trace_id)
+        return await self._pack_rows("traces", trace_id=trace_id)
 
     async def evals(
         self, agent_name: str | None = None, run_id: str | None = None
     ) -> list[dict[str, Any]]:
-        return await self._rows("evals", agent_name=agent_name, run_id=run_id)
+        return await self._pack_rows("evals", agent_name=agent_name, run_id=run_id)
 
     # -- workflows ---------------------------------------------------------------
 
     async def save_workflow(self, workflow_id: str, name: str, definition: Any) -> AppendOutcome:
         """Save (or update) a workflow definition."""
-        return await self._record(
+        return await self._pack_record(
             "WorkflowSaved", workflow_id=workflow_id, name=name, definition=definition
         )
 
@@ -404,18 +406,18 @@ class AsyncPackMethods:
         self, execution_id: str, workflow_id: str, status: str, state: Any
     ) -> AppendOutcome:
         """Save (or update) an execution of a workflow."""
-        return await self._record(
+        return await self._pack_record(
             "WorkflowExecutionSaved", execution_id=execution_id, workflow_id=workflow_id,
             status=status, state=state,
         )  # fmt: skip
 
     async def workflows(self, name: str | None = None) -> list[dict[str, Any]]:
-        return await self._rows("workflows", name=name)
+        return await self._pack_rows("workflows", name=name)
 
     async def workflow_executions(
         self, workflow_id: str, status: str | None = None
     ) -> list[dict[str, Any]]:
-        return await self._rows("workflow_executions", workflow_id=workflow_id, status=status)
+        return await self._pack_rows("workflow_executions", workflow_id=workflow_id, status=status)
 
     # -- assets --------------------------------------------------------------------
 
@@ -423,22 +425,22 @@ class AsyncPackMethods:
         self, asset_id: str, name: str, category: str, tags: Sequence[str]
     ) -> AppendOutcome:
         """Save (or update) an asset."""
-        return await self._record(
+        return await self._pack_record(
             "AssetSaved", asset_id=asset_id, name=name, category=category, tags=list(tags)
         )
 
     async def asset_downloaded(self, asset_id: str) -> AppendOutcome:
         """Count one download of an asset."""
-        return await self._record("AssetDownloaded", asset_id=asset_id)
+        return await self._pack_record("AssetDownloaded", asset_id=asset_id)
 
     async def delete_asset(self, asset_id: str) -> AppendOutcome:
-        return await self._record("AssetDeleted", asset_id=asset_id)
+        return await self._pack_record("AssetDeleted", asset_id=asset_id)
 
     async def assets(
         self, category: str | None = None, tags: Sequence[str] | None = None
     ) -> list[dict[str, Any]]:
         """Assets, by category and having every given tag."""
-        return await self._rows("assets", category=category, tags=list(tags) if tags else None)
+        return await self._pack_rows("assets", category=category, tags=list(tags) if tags else None)
 
     # -- deployments -----------------------------------------------------------------
 
@@ -451,22 +453,22 @@ class AsyncPackMethods:
         commit: str | None = None,
     ) -> AppendOutcome:
         """Record a deployment of a site."""
-        return await self._record(
+        return await self._pack_record(
             "DeploymentRecorded", deployment_id=deployment_id, site_id=site_id, status=status,
             url=url, commit=commit,
         )  # fmt: skip
 
     async def set_deployment_status(self, deployment_id: str, status: str) -> AppendOutcome:
-        return await self._record(
+        return await self._pack_record(
             "DeploymentStatusChanged", deployment_id=deployment_id, status=status
         )
 
     async def deployments(self, site_id: str | None = None) -> list[dict[str, Any]]:
-        return await self._rows("deployments", site_id=site_id)
+        return await self._pack_rows("deployments", site_id=site_id)
 
     async def latest_deployment(self, site_id: str) -> dict[str, Any] | None:
         """The site's most recently created deployment, or None."""
-        return await self._first("deployments", order="desc", site_id=site_id)
+        return await self._pack_first("deployments", order="desc", site_id=site_id)
 
     # -- agents ----------------------------------------------------------------------
 
@@ -474,7 +476,7 @@ class AsyncPackMethods:
         self, job_id: str, agent: str, project_id: str | None = None, task_id: str | None = None
     ) -> AppendOutcome:
         """Record that an agent job started."""
-        return await self._record(
+        return await self._pack_record(
             "AgentJobStarted", job_id=job_id, agent=agent, project_id=project_id, task_id=task_id
         )
 
@@ -482,14 +484,16 @@ class AsyncPackMethods:
         self, job_id: str, status: str, result: Any = None, error: str | None = None
     ) -> AppendOutcome:
         """Record that an agent job ended (``completed`` or ``failed``)."""
-        return await self._record(
+        return await self._pack_record(
             "AgentJobFinished", job_id=job_id, status=status, result=result, error=error
         )
 
     async def agent_jobs(
         self, agent: str | None = None, status: str | None = None, project_id: str | None = None
     ) -> list[dict[str, Any]]:
-        return await self._rows("agent_jobs", agent=agent, status=status, project_id=project_id)
+        return await self._pack_rows(
+            "agent_jobs", agent=agent, status=status, project_id=project_id
+        )
 
     async def agent_job(self, job_id: str) -> dict[str, Any] | None:
-        return await self._first("agent_jobs", job_id=job_id)
+        return await self._pack_first("agent_jobs", job_id=job_id)

@@ -8,7 +8,7 @@ import msgspec
 
 from atlasd.eventlog.model import AppendResult, Event
 
-__all__ = ["AppendOutcome", "Pong", "ReadResult", "StatusReport", "SyncStatus"]
+__all__ = ["AppendOutcome", "Pong", "QueryPage", "ReadResult", "StatusReport", "SyncStatus"]
 
 
 class AppendOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,6 +25,8 @@ class AppendOutcome(msgspec.Struct, frozen=True, kw_only=True):
     duplicate: bool = False
     spooled: bool = False
     spool_file: str | None = None
+    #: Why the event went to the spool (no daemon answered, or it was unavailable).
+    spool_reason: str | None = None
 
     @classmethod
     def from_result(cls, result: AppendResult) -> AppendOutcome:
@@ -36,8 +38,15 @@ class AppendOutcome(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     @classmethod
-    def spooled_to(cls, event_id: str, spool_file: str) -> AppendOutcome:
-        return cls(event_id=event_id, seq=None, version=None, spooled=True, spool_file=spool_file)
+    def spooled_to(cls, event_id: str, spool_file: str, reason: str | None = None) -> AppendOutcome:
+        return cls(
+            event_id=event_id,
+            seq=None,
+            version=None,
+            spooled=True,
+            spool_file=spool_file,
+            spool_reason=reason,
+        )
 
 
 class Pong(msgspec.Struct, frozen=True, kw_only=True):
@@ -83,3 +92,10 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     def from_wire(cls, result: dict[str, Any]) -> StatusReport:
         known = {k: v for k, v in result.items() if k in cls.__struct_fields__}
         return msgspec.convert({**known, "raw": result}, cls, strict=False)
+
+
+class QueryPage(msgspec.Struct, frozen=True):
+    """One page of a ``query``: its rows and the cursor to the next page (None: last)."""
+
+    rows: list[dict[str, Any]]
+    next: str | None = None

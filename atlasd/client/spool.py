@@ -4,44 +4,36 @@ A spool file is NDJSON, one event per line, each line shaped like an
 ``append_batch`` item (``stream``, ``type``, ``data``, ``event_id``,
 optional ``meta``). The daemon ingests each file as one atomic batch.
 
-Events of pack types are checked against their pack's schema first, as the
-daemon would (``data.task_id: required``), so that nothing is spooled that the
-daemon would refuse later: the built-in packs and the operator's from the
-default packs directory (the built-in ones alone when those do not load).
-
-Resource handling: the file is written under a temporary name that does not
-end in ``.ndjson`` (the daemon ignores it), flushed and fsynced, renamed to
-its final name with :func:`os.replace`, and the directory is fsynced, so the
-daemon never sees a partial file and a power cut never loses a renamed one.
+Resource handling: the file follows the producer's contract of
+:mod:`atlasd.spoolname`: written under a temporary name (the daemon ignores
+it) with ``O_EXCL``, fsynced, renamed to its final (unique) name, and the
+directory is fsynced, so the daemon never sees a partial file and a power
+cut never loses a renamed one.
 
 Error handling: an ``OSError`` while writing removes the temporary file and
-propagates; the caller decides what to tell its user.
+propagates from :func:`write_spool_file`; :func:`spool_events`, the clients'
+fallback, turns it into a one-line error naming the spool dir and the fix.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
-import secrets
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
 
-from atlasd.errors import InvalidValue
+from atlasd.errors import AtlasdError, DaemonUnreachable, InvalidValue
 from atlasd.eventlog.model import NewEvent
-from atlasd.packs.loader import PackError
-from atlasd.packs.registry import PackSet, builtin_packs, default_packs_dir, load_packs
+from atlasd.spoolname import SPOOL_SUFFIX, TEMP_PREFIX, new_spool_names
 from atlasd.wire import EventIn
 
-__all__ = ["SPOOL_SUFFIX", "TEMP_PREFIX", "write_spool_file"]
+from .calls import check_offline
+from .results import AppendOutcome
 
-#: Only files with this suffix are ingested.
-SPOOL_SUFFIX = ".ndjson"
-#: Files being written start with this and end in ``.part``; the daemon skips them.
-TEMP_PREFIX = ".tmp-"
+__all__ = ["SPOOL_SUFFIX", "TEMP_PREFIX", "spool_events", "write_spool_file"]
+
 #: Spool files are readable by the directory's group, so a system daemon whose
 #: group owns a setgid spool dir can read what users drop there.
 _FILE_MODE = 0o640
@@ -49,33 +41,14 @@ _FILE_MODE = 0o640
 _encoder = msgspec.json.Encoder()
 
 
-@functools.cache
-def client_packs() -> PackSet:
-    """The packs whose schemas the client checks before spooling."""
-    try:
-        return load_packs(default_packs_dir())
-    except PackError:
-        return builtin_packs()
-
-
-def write_spool_file(spool_dir: Path, events: Sequence[NewEvent], *, batch: bool = False) -> Path:
+def write_spool_file(spool_dir: Path, events: Sequence[NewEvent]) -> Path:
     """Write ``events`` as one spool file and return its final path.
 
     Every event must carry an ``event_id`` (so re-ingesting never duplicates)
-    and no ``expected_version`` (it cannot be checked offline), and pass its
-    pack's schema (:class:`InvalidValue` naming the field, with ``events[i].``
-    in front for a ``batch``).
+    and no ``expected_version`` (it cannot be checked offline).
     """
     if not events:
         raise InvalidValue("nothing to spool: no events")
-    packs = client_packs()
-    for index, event in enumerate(events):
-        try:
-            packs.check_event(event.type, event.data)
-        except InvalidValue as error:
-            if not batch:
-                raise
-            raise InvalidValue(f"events[{index}].{error.message}") from None
     for index, event in enumerate(events):
         if event.event_id is None:
             raise InvalidValue(f"events[{index}].event_id is required to spool an event")
@@ -86,10 +59,10 @@ def write_spool_file(spool_dir: Path, events: Sequence[NewEvent], *, batch: bool
     body = b"".join(_encoder.encode(_to_line(event)) + b"\n" for event in events)
 
     spool_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    stem = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
-    temp = spool_dir / f"{TEMP_PREFIX}{stem}.part"
-    final = spool_dir / f"{stem}{SPOOL_SUFFIX}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, _FILE_MODE)
+    temp_name, final_name = new_spool_names()
+    temp, final = spool_dir / temp_name, spool_dir / final_name
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temp, flags, _FILE_MODE)
     try:
         try:
             os.fchmod(fd, _FILE_MODE)  # the umask may have narrowed it
@@ -107,6 +80,41 @@ def write_spool_file(spool_dir: Path, events: Sequence[NewEvent], *, batch: bool
         raise
     _fsync_dir(spool_dir)
     return final
+
+
+def spool_events(
+    events: list[NewEvent], cause: AtlasdError, spool_dir: Path | None, *, batch: bool
+) -> list[AppendOutcome]:
+    """The clients' fallback when the daemon cannot take ``events`` now (``cause``:
+    unreachable, or unavailable: at its connection limit, stopping).
+
+    The events are checked as the daemon would check them (refused with the
+    daemon's :class:`InvalidValue` otherwise), then written as one spool file.
+    ``spool_dir`` None means spooling is off: ``cause`` is raised.
+    """
+    reason = (
+        cause.message
+        if isinstance(cause, DaemonUnreachable)
+        else f"the daemon is unavailable ({cause.message})"
+    )
+    refuse = type(cause)
+    if spool_dir is None:
+        raise refuse(f"{reason}; spool disabled, the event was not kept")
+    if any(e.expected_version is not None for e in events):
+        raise refuse(
+            f"{reason}; an append with expected_version cannot be checked offline,"
+            " so it was not spooled"
+        )
+    check_offline(events, batch=batch)
+    try:
+        path = write_spool_file(spool_dir, events)
+    except OSError as exc:
+        raise refuse(
+            f"{reason}, and the spool {spool_dir} cannot be written ({exc.strerror or exc}):"
+            " make it writable by this user, or point --data-dir / ATLASD_DATA_DIR"
+            " at the daemon's data dir"
+        ) from None
+    return [AppendOutcome.spooled_to(e.event_id or "", str(path), reason) for e in events]
 
 
 def _to_line(event: NewEvent) -> EventIn:

@@ -14,6 +14,7 @@ retried once, appends fall back to the spool when no daemon answers.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import socket
 import threading
@@ -25,14 +26,14 @@ from typing import Any, BinaryIO, Literal
 import msgspec
 
 from atlasd import wire
-from atlasd.errors import AtlasdError, DaemonUnreachable, Internal
+from atlasd.errors import AtlasdError, DaemonUnreachable, Internal, Unavailable
 from atlasd.eventlog.model import AppendResult, Event, NewEvent
 
 from . import calls
-from .connection import MAX_LINE, unreachable
+from .connection import MAX_LINE, check_daemon_owner, unreachable
 from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
-from .results import AppendOutcome, Pong, ReadResult, StatusReport
-from .spool import write_spool_file
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
+from .spool import spool_events
 
 __all__ = ["Client", "Subscription", "WatchStream"]
 
@@ -54,6 +55,11 @@ class _BlockingConnection:
         except OSError as exc:
             sock.close()
             raise unreachable(path, exc) from exc
+        try:
+            check_daemon_owner(sock, path)
+        except BaseException:
+            sock.close()
+            raise
         sock.settimeout(None)
         self._sock = sock
         self._file: BinaryIO = sock.makefile("rb")
@@ -66,9 +72,21 @@ class _BlockingConnection:
         try:
             self._sock.sendall(wire.encode_request(request))
         except OSError as exc:
+            # The daemon may have refused the connection before reading (connection
+            # limit, peer not allowed) and closed it: its reason is waiting to be read.
+            refusal = self._pending_refusal()
             self._break()
+            if refusal is not None:
+                raise refusal from None
             raise DaemonUnreachable(f"connection to {self.path} lost") from exc
         return self._next_id
+
+    def _pending_refusal(self) -> AtlasdError | None:
+        try:
+            line = self._file.readline(MAX_LINE + 1)
+            return calls.connection_refusal(wire.decode_response(line)) if line else None
+        except (OSError, ValueError, msgspec.MsgspecError):
+            return None
 
     def receive(self) -> wire.Response:
         try:
@@ -92,6 +110,9 @@ class _BlockingConnection:
         response = self.receive()
         if response.id != request_id:
             self._break()
+            refusal = calls.connection_refusal(response)
+            if refusal is not None:
+                raise refusal
             raise Internal(f"answer for id {response.id!r} out of order")
         return response
 
@@ -195,8 +216,8 @@ class Client:
         )
         try:
             result = self.call(calls.append_request(event))
-        except DaemonUnreachable:
-            return self._spool([event])[0]
+        except (DaemonUnreachable, Unavailable) as exc:
+            return self._spool([event], exc, batch=False)[0]
         return AppendOutcome.from_result(msgspec.convert(result, AppendResult))
 
     def append_batch(self, events: Sequence[NewEvent]) -> list[AppendOutcome]:
@@ -204,20 +225,16 @@ class Client:
         prepared = [calls.stamped(e) for e in events]
         try:
             result = self.call(calls.batch_request(prepared))
-        except DaemonUnreachable:
-            return self._spool(prepared, batch=True)
+        except (DaemonUnreachable, Unavailable) as exc:
+            return self._spool(prepared, exc, batch=True)
         return [AppendOutcome.from_result(r) for r in calls.to_results(result)]
 
-    def _spool(self, events: list[NewEvent], *, batch: bool = False) -> list[AppendOutcome]:
-        if not self.spool_enabled:
-            raise DaemonUnreachable(f"no daemon answers on {self.socket_path}; spool disabled")
-        if any(e.expected_version is not None for e in events):
-            raise DaemonUnreachable(
-                f"no daemon answers on {self.socket_path}; an append with "
-                "expected_version cannot be checked offline, so it was not spooled"
-            )
-        path = write_spool_file(self.spool_dir, events, batch=batch)
-        return [AppendOutcome.spooled_to(e.event_id or "", str(path)) for e in events]
+    def _spool(
+        self, events: list[NewEvent], cause: AtlasdError, *, batch: bool
+    ) -> list[AppendOutcome]:
+        return spool_events(
+            events, cause, self.spool_dir if self.spool_enabled else None, batch=batch
+        )
 
     def read(
         self,
@@ -248,9 +265,54 @@ class Client:
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
         order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
     ) -> list[dict[str, Any]]:
-        result = self.call(calls.query_request(view, filter, limit, order))
-        return msgspec.convert(result["rows"], list[dict[str, Any]])
+        """Every matching row of a view, or the first ``limit``: read a page at a time,
+        never cut short silently (:meth:`query_page` reads one page)."""
+        rows = self.query_all(
+            view,
+            filter=filter,
+            order=order,
+            order_by=order_by,
+            since=since,
+            until=until,
+            page_size=calls.page_size(limit),
+        )
+        return list(itertools.islice(rows, limit))
+
+    def query_page(self, view: str, args: calls.QueryArgs, after: str | None = None) -> QueryPage:
+        """One page of a view: the rows after cursor ``after`` and the next cursor."""
+        return calls.to_page(self.call(calls.query_request(view, args, after)))
+
+    def query_all(
+        self,
+        view: str,
+        *,
+        filter: dict[str, Any] | None = None,
+        order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching row, once each and in order, fetched a page at a time."""
+        args = calls.QueryArgs(
+            filter=filter,
+            limit=page_size,
+            order=order,
+            order_by=order_by,
+            since=since,
+            until=until,
+        )
+        after: str | None = None
+        while True:
+            page = self.query_page(view, args, after)
+            yield from page.rows
+            if page.next is None:
+                return
+            after = page.next
 
     def watch(
         self,
@@ -259,9 +321,15 @@ class Client:
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
         order: Order | None = None,
+        order_by: str | None = None,
+        since: int | None = None,
+        until: int | None = None,
     ) -> WatchStream:
         """Iterator of row lists: the answer now, then each time it changes."""
-        request = calls.watch_request(view, filter, limit, order)
+        args = calls.QueryArgs(
+            filter=filter, limit=limit, order=order, order_by=order_by, since=since, until=until
+        )
+        request = calls.watch_request(view, args)
         return WatchStream(_BlockingConnection(self.socket_path, self.connect_timeout), request)
 
     def status_raw(self) -> dict[str, Any]:

@@ -12,29 +12,11 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import socket
-import struct
-from dataclasses import dataclass
 
 from atlasd.config import Config
+from atlasd.peercred import PeerCred, peer_credentials
 
 __all__ = ["AccessPolicy", "PeerCred", "peer_credentials", "resolve_group"]
-
-_UCRED = struct.Struct("3i")
-
-
-@dataclass(frozen=True, slots=True)
-class PeerCred:
-    pid: int
-    uid: int
-    gid: int
-
-
-def peer_credentials(sock: socket.socket) -> PeerCred:
-    """The connecting process's pid, uid and gid as the kernel recorded them."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-    pid, uid, gid = _UCRED.unpack(raw)
-    return PeerCred(pid, uid, gid)
 
 
 def resolve_group(group: str | int) -> int:

@@ -14,10 +14,12 @@ operator-facing message (``atlasd serve`` exits 1 on it).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import resource
 import signal
+from functools import partial
 from typing import Any
 
 import anyio
@@ -42,6 +44,13 @@ log = logging.getLogger("atlasd.daemon")
 
 #: How long requests already read may take to finish after SIGTERM before they are cut.
 SHUTDOWN_GRACE_S = 10.0
+#: The start-up page check reports at most this many problems ...
+INTEGRITY_MAX_ERRORS = 10
+#: ... and gives up (reported as unchecked) after this long.
+INTEGRITY_TIME_LIMIT_S = 30.0
+#: glibc's mallopt parameter, and the threshold the daemon pins (glibc's own default).
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD_BYTES = 128 * 1024
 #: Descriptors needed besides client connections (database, WAL, spool, sync, ...).
 _SPARE_FDS = 64
 
@@ -64,6 +73,7 @@ async def serve(config: Config) -> None:
     from atlasd.eventlog.store import EventStore
 
     _raise_fd_limit(config.max_connections + _SPARE_FDS)
+    _pin_mmap_threshold()
     notifier = Notifier()
     lock = DataDirLock(config.data_dir)
     try:
@@ -141,6 +151,7 @@ async def _run(
         _start_spool(tg, config, store)
         await tg.start(run_server)
         notifier.notify("READY=1", f"STATUS=serving on {bound.path}, last_seq={store.last_seq}")
+        tg.start_soon(_check_integrity, state)
         interval = watchdog_interval()
         if interval is not None:
             tg.start_soon(watchdog_loop, notifier, interval)
@@ -167,6 +178,32 @@ async def _run(
         tg.cancel_scope.cancel()
 
 
+async def _check_integrity(state: DaemonState) -> None:
+    """Check the database's pages once, in the background: the log and ``status`` say
+    at once when one is damaged, instead of reads failing later with ``internal``."""
+    from atlasd.eventlog.datadir import db_path
+    from atlasd.eventlog.integrity import quick_check
+
+    path = db_path(state.config.data_dir)
+    report = await anyio.to_thread.run_sync(
+        quick_check, path, INTEGRITY_MAX_ERRORS, INTEGRITY_TIME_LIMIT_S, abandon_on_cancel=True
+    )
+    state.integrity = report
+    if report.state == "corrupt":
+        log_event(
+            log,
+            logging.ERROR,
+            "database_corrupt",
+            path=path,
+            problems="; ".join(report.problems),
+            hint="stop the daemon, `atlasd verify`, restore a backup",
+        )
+    elif report.state == "unchecked":
+        log_event(log, logging.WARNING, "integrity_unchecked", reason="; ".join(report.problems))
+    else:
+        log_event(log, logging.INFO, "integrity_ok", ms=report.ms)
+
+
 def _sync_worker(config: Config, store: Store) -> SyncControl | None:
     if not config.sync.enabled:
         return None
@@ -186,7 +223,24 @@ def _start_spool(tg: anyio.abc.TaskGroup, config: Config, store: Store) -> None:
         from atlasd.daemon.spool import run_spool
     except ImportError:
         return
-    tg.start_soon(run_spool, store, config.spool_dir)
+    tg.start_soon(partial(run_spool, max_line_bytes=config.max_line_bytes), store, config.spool_dir)
+
+
+def _pin_mmap_threshold() -> None:
+    """Keep large buffers (answers, read pages, unsent output) in their own mappings.
+
+    glibc raises its mmap threshold each time a mapped block is freed, after
+    which buffers of a few MB come from the heap and stay in the RSS once
+    freed: a burst of large answers to clients that never read them would
+    leave the daemon that much bigger for good. A fixed threshold returns
+    them to the system when freed. No effect outside glibc.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_BYTES)
 
 
 def _raise_fd_limit(wanted: int) -> None:

@@ -9,6 +9,7 @@ the daemon cannot start (data dir locked, socket in use, store unusable),
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -17,6 +18,8 @@ import anyio
 from atlasd.config import ConfigError, resolve_config
 from atlasd.daemon.log import configure_logging
 from atlasd.exitcodes import EXIT_DAEMON_ERROR, EXIT_OK, EXIT_USAGE
+from atlasd.redact import Redactor
+from atlasd.redact import install as install_redactor
 
 __all__ = ["add_parser", "run"]
 
@@ -77,6 +80,18 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = resolve_config(flags, config_file=args.config)
     except ConfigError as exc:
+        # the token may sit where it does not belong (a URL, a wrong variable)
+        token = os.environ.get("ATLASD_INGEST_TOKEN", "").strip()
+        print(f"atlasd serve: {Redactor([token])(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    if config.sync.token is not None:
+        install_redactor(Redactor([config.sync.token.reveal()]))
+    from atlasd.packs.loader import PackError
+    from atlasd.packs.registry import load_packs
+
+    try:
+        load_packs(config.packs_dir)  # checked before anything starts
+    except PackError as exc:
         print(f"atlasd serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
     from atlasd.packs.loader import PackError

@@ -22,7 +22,15 @@ asyncio tasks.
 
 Resource handling: at most ``PIPELINE_DEPTH`` requests of one connection are
 queued or running; past that the transport stops reading (the kernel buffer
-fills, the client blocks) until the writer catches up. The socket is closed
+fills, the client blocks) until the writer catches up. Memory is bounded by
+bytes too: a request other than an append (a ``read``, a ``query``, ...)
+starts only while the connection's answers not yet taken by the client
+(queued, plus unsent in the transport) stay under ``OUTPUT_BUDGET`` bytes, so
+a client that pipelines large reads and never reads the answers holds about
+that much, not one answer per request. A connection on which no request line
+completes for ``idle_timeout_s`` while nothing of it is running or unanswered
+(idle, or a partial line trickling in) is closed, so held sockets do not
+exhaust ``max_connections``; streams are exempt. The socket is closed
 when :meth:`Connection.run` returns; requests still running then (the client
 left) are cancelled, appends already queued still commit.
 
@@ -35,6 +43,7 @@ connection is closed after the answers before it; a client that disconnects
 from __future__ import annotations
 
 import asyncio
+import logging
 import select
 from collections import deque
 from collections.abc import Callable
@@ -43,7 +52,9 @@ import anyio
 import anyio.abc
 
 from atlasd import wire
+from atlasd.daemon.access import PeerCred
 from atlasd.daemon.handlers import Handlers
+from atlasd.daemon.log import log_event
 from atlasd.daemon.streams import run_subscription, run_watch
 from atlasd.daemon.transport import SocketTransport
 from atlasd.errors import TooLarge, Unavailable
@@ -54,12 +65,19 @@ __all__ = ["Connection", "close_after_refusal"]
 PIPELINE_DEPTH = 256
 #: Answers are written in place (no writer hop) while the socket holds less unsent.
 DIRECT_WRITE_LIMIT = 64 * 1024
+#: Answer bytes one connection may hold (queued or unsent) before its next non-append
+#: request waits for the client to read (bounds memory per client by bytes).
+OUTPUT_BUDGET = 8 * 1024 * 1024
+#: The idle timer looks this many times per ``idle_timeout_s``.
+_IDLE_TICKS = 4
 #: After a refusal, how long the client may go on sending before the close. Closing with
 #: unread input would make its next write fail (EPIPE) before it reads why.
 REFUSAL_LINGER_S = 1.0
 
 _APPENDS = (wire.Append, wire.AppendBatch)
 _STREAMS = (wire.Subscribe, wire.Watch)
+
+log = logging.getLogger("atlasd.daemon")
 
 
 class _Slot:
@@ -96,10 +114,25 @@ class Connection:
 
     _stream: SocketTransport
 
-    def __init__(self, handlers: Handlers, max_line_bytes: int) -> None:
+    def __init__(
+        self,
+        handlers: Handlers,
+        max_line_bytes: int,
+        idle_timeout_s: float | None = None,
+        peer: PeerCred | None = None,
+    ) -> None:
         self._buffer = bytearray()
         self._handlers = handlers
         self._max_line = max_line_bytes
+        self._idle_timeout = idle_timeout_s
+        self._peer = peer
+        # lines dispatched so far, and at the idle timer's last look
+        self._lines = 0
+        self._lines_seen = 0
+        self._idle_ticks = 0
+        self._idle_timer: asyncio.TimerHandle | None = None
+        # woken when the client took answers (a request waiting for room may go on)
+        self._room: asyncio.Event | None = None
         # slots not yet written, in arrival order (the writer's FIFO)
         self._queue: deque[_Slot] = deque()
         self._reading = True
@@ -161,8 +194,67 @@ class Connection:
             waiter.set_result(None)
 
     def _wake_reader(self) -> None:
+        room = self._room
+        if room is not None and not self._over_budget():
+            self._room = None
+            room.set()
         if self._paused:
             self._feed()  # lines held back for lack of room may go now
+
+    def _over_budget(self) -> bool:
+        """Whether the answers the client has not taken yet pass ``OUTPUT_BUDGET``."""
+        held = self._stream.unsent
+        if held > OUTPUT_BUDGET:
+            return True
+        for slot in self._queue:
+            held += len(slot.data)
+        return held > OUTPUT_BUDGET
+
+    async def _wait_for_room(self) -> None:
+        while self._over_budget():
+            if self._stream.unsent > OUTPUT_BUDGET:
+                # written in place: only the transport's drain says when the client read it
+                try:
+                    await self._stream.drain()
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    return  # the client is gone; the answer goes nowhere
+                continue
+            if self._room is None:
+                self._room = asyncio.Event()
+            await self._room.wait()
+
+    # -- idle connections --------------------------------------------------------
+
+    def _arm_idle_timer(self) -> None:
+        if self._idle_timeout is not None:
+            loop = asyncio.get_running_loop()
+            self._idle_timer = loop.call_later(self._idle_timeout / _IDLE_TICKS, self._idle_tick)
+
+    def _idle_tick(self) -> None:
+        """Close the connection after ``_IDLE_TICKS`` looks without a new line while it
+        owes the client nothing (a request running or an answer unsent is not idle)."""
+        phase = self._phase
+        if phase is None or phase.done():
+            return
+        if self._lines != self._lines_seen or self._queue or self._stream.unsent:
+            self._lines_seen = self._lines
+            self._idle_ticks = 0
+        else:
+            self._idle_ticks += 1
+            if self._idle_ticks >= _IDLE_TICKS:
+                log_event(
+                    log,
+                    logging.INFO,
+                    "connection_idle_closed",
+                    idle_s=self._idle_timeout,
+                    partial_line_bytes=len(self._buffer),
+                    pid=self._peer.pid if self._peer else None,
+                    uid=self._peer.uid if self._peer else None,
+                )
+                self._buffer.clear()
+                self._end_phase()
+                return
+        self._arm_idle_timer()
 
     def _enqueue(self, slot: _Slot) -> None:
         self._queue.append(slot)
@@ -177,9 +269,12 @@ class Connection:
                 self._refuse_buffered()
                 return
             self._phase = loop.create_future()
+            self._arm_idle_timer()
             self._feed()  # what arrived before run()
             await self._phase
         finally:
+            if self._idle_timer is not None:
+                self._idle_timer.cancel()
             self._stream.set_sink(None)
             self._reading = False
             # input after the request phase is read by the stream's hang-up watch or the
@@ -243,6 +338,7 @@ class Connection:
 
     def _dispatch(self, line: bytes) -> bool:
         """Queue one line's slot and start its request; False when a stream begins."""
+        self._lines += 1
         if not line.strip():
             return True  # blank lines are not requests
         try:
@@ -298,6 +394,8 @@ class Connection:
         if deferred:
             # handle() queues the append in this same step, before any later append
             self._deferred -= 1
+        else:
+            await self._wait_for_room()
         slot.finish(await self._handlers.handle(request))
         self._answer_ready()
 
@@ -370,7 +468,8 @@ class Connection:
                 self._wake_reader()
                 await self._stream.send(b"".join(out))
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            pass  # the client went away; nobody to answer
+            # the client went away or was cut off for not reading: drop what it left unread
+            self._stream.abort()
         finally:
             # Whatever ended the writing ends the connection.
             if self._tg is not None:
@@ -378,9 +477,9 @@ class Connection:
 
     async def _run_stream(self, request: wire.Subscribe | wire.Watch) -> None:
         if isinstance(request, wire.Subscribe):
-            await run_subscription(self._handlers, request, self._stream.send)
+            await run_subscription(self._handlers, request, self._stream.send, self._peer)
         else:
-            await run_watch(self._handlers, request, self._stream.send)
+            await run_watch(self._handlers, request, self._stream.send, self._peer)
 
     async def _watch_hangup(self) -> None:
         """While streaming: end the connection when the client closes it."""

@@ -18,17 +18,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import msgspec
 
 import atlasd
 from atlasd import wire
 from atlasd.config import Config
+from atlasd.daemon.budget import ByteBudget
 from atlasd.daemon.hub import Hub
 from atlasd.daemon.log import log_event
 from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.daemon.spool import spool_counts
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
+from atlasd.eventlog.integrity import IntegrityReport
 from atlasd.eventlog.model import AppendResult
+from atlasd.eventlog.projections import DEFAULT_LIMIT, QueryPage, QueryParams
+from atlasd.redact import redact
 
 __all__ = ["DaemonState", "Handlers", "normalize_types", "read_page"]
 
@@ -37,6 +42,18 @@ log = logging.getLogger("atlasd.daemon")
 _encoder = msgspec.json.Encoder()
 
 SYNC_DISABLED_REASON = "sync disabled: set CONVEX_URL or ATLASD_INGEST_URL"
+#: Encoded bytes of events in one ``read`` page (and one catch-up page of a
+#: subscription): a page stops before passing it; its ``last_seq`` says where to go on.
+READ_PAGE_BYTES = 4 * 1024 * 1024
+#: Bytes of watch answers the daemon writes at once, across every watch: a watch whose
+#: answer would go past it waits (a watcher that does not read is cut off meanwhile).
+WATCH_BYTES = 32 * 1024 * 1024
+#: Events fetched per step of a filtered page.
+_FILTERED_STEP = 256
+
+#: How many quarantined events ``status`` lists with their reasons (oldest first);
+#: ``sync.rejected`` counts them all.
+QUARANTINE_SHOWN = 50
 
 
 @dataclass
@@ -50,6 +67,12 @@ class DaemonState:
     started: float = field(default_factory=time.monotonic)
     connections: int = 0
     stopping: bool = False
+    #: The start-up page check's outcome (None while it runs).
+    integrity: IntegrityReport | None = None
+    #: Bytes of watch answers being written, across every watch (see streams).
+    watch_bytes: ByteBudget = field(default_factory=lambda: ByteBudget(WATCH_BYTES))
+    #: Watch queries materialised at once (their rows are the largest objects held).
+    watch_queries: anyio.Semaphore = field(default_factory=lambda: anyio.Semaphore(2))
 
 
 def normalize_types(types: list[str] | None) -> frozenset[str] | None:
@@ -63,28 +86,58 @@ async def read_page(
     stream: str | None,
     types: frozenset[str] | None,
     limit: int,
+    max_bytes: int = READ_PAGE_BYTES,
 ) -> tuple[list[bytes], int]:
     """Encoded events after ``from_seq`` and the cursor to continue from.
 
-    The cursor is the last event's seq when the page is full, else the log's
-    head as it was before the read (everything up to it has been scanned).
+    A page ends after ``limit`` events or before the event that would take it
+    past ``max_bytes`` (it holds at least one event when there is one). The
+    cursor is then the last event's seq; otherwise it is the log's head as it
+    was before the read (everything up to it has been scanned).
     """
     head = store.last_seq
     if stream is None and types is None:
-        rows = await store.read_raw(from_seq, limit)
+        rows = await store.read_raw(from_seq, limit, max_bytes)
         raws = [raw for _, raw in rows]
         last = rows[-1][0] if rows else from_seq
+        # fewer than asked below the head: the byte budget ended the page
+        full = len(raws) >= limit or (bool(rows) and last < head)
     else:
+        raws, last, full = await _read_filtered(store, from_seq, stream, types, limit, max_bytes)
+    cursor = last if full else max(from_seq, head, last)
+    return raws, cursor
+
+
+async def _read_filtered(
+    store: Store,
+    from_seq: int,
+    stream: str | None,
+    types: frozenset[str] | None,
+    limit: int,
+    max_bytes: int,
+) -> tuple[list[bytes], int, bool]:
+    """A filtered page read in steps, so a byte budget never loads ``limit`` large events."""
+    raws: list[bytes] = []
+    total = 0
+    last = from_seq
+    while len(raws) < limit:
+        step = min(limit - len(raws), _FILTERED_STEP)
         events = await store.read(
-            from_seq=from_seq,
+            from_seq=last,
             stream=stream,
             types=sorted(types) if types is not None else None,
-            limit=limit,
+            limit=step,
         )
-        raws = [_encoder.encode(event) for event in events]
-        last = events[-1].seq if events else from_seq
-    cursor = last if len(raws) >= limit else max(from_seq, head, last)
-    return raws, cursor
+        for event in events:
+            raw = _encoder.encode(event)
+            if raws and total + len(raw) > max_bytes:
+                return raws, last, True
+            raws.append(raw)
+            total += len(raw)
+            last = event.seq
+        if len(events) < step:
+            break
+    return raws, last, len(raws) >= limit
 
 
 class Handlers:
@@ -112,7 +165,7 @@ class Handlers:
                 error=f"{type(exc).__name__}: {exc}",
                 exc_info=True,
             )
-            return wire.encode_error(request.id, Internal(f"{type(exc).__name__}: {exc}"))
+            return wire.encode_error(request.id, Internal(redact(f"{type(exc).__name__}: {exc}")))
         return wire.encode_ok(request.id, result)
 
     def submit_append(self, request: wire.Append, answer: Callable[[bytes], None]) -> None:
@@ -152,7 +205,7 @@ class Handlers:
             error=f"{type(exc).__name__}: {exc}",
             exc_info=in_handler,  # the traceback is at hand only inside the except block
         )
-        return wire.encode_error(request.id, Internal(f"{type(exc).__name__}: {exc}"))
+        return wire.encode_error(request.id, Internal(redact(f"{type(exc).__name__}: {exc}")))
 
     async def _dispatch(self, request: wire.Request) -> Any:
         match request:
@@ -166,11 +219,13 @@ class Handlers:
             case wire.Read():
                 return await self.read(request)
             case wire.Query():
-                return {"rows": await self.query(request)}
+                page = await self.query_page(request)
+                return {"rows": page.rows, "next": page.next}
             case wire.Ping():
                 return {"version": atlasd.__version__, "origin": self.store.origin}
             case wire.Status():
-                return await self.status()
+                # the sync part carries remote errors, which might echo the token
+                return msgspec.Raw(redact(_encoder.encode(await self.status()).decode()).encode())
             case wire.SyncNow():
                 return await self.sync_now(request)
         raise BadRequest(f"op {type(request).__name__.lower()} cannot be used here")
@@ -187,20 +242,29 @@ class Handlers:
         return {"events": [msgspec.Raw(raw) for raw in raws], "last_seq": cursor}
 
     async def query(self, request: wire.Query | wire.Watch) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {}
-        if request.limit is not None:
-            if request.limit < 1:
-                raise BadRequest("limit must be >= 1")
-            kwargs["limit"] = request.limit
-        if request.order is not None:
-            kwargs["order"] = request.order
-        return await self.store.query(request.view, request.filter, **kwargs)
+        return (await self.query_page(request)).rows
+
+    async def query_page(self, request: wire.Query | wire.Watch) -> QueryPage:
+        return await self.store.query_page(
+            QueryParams(
+                view=request.view,
+                filter=request.filter,
+                limit=DEFAULT_LIMIT if request.limit is None else request.limit,
+                order="asc" if request.order is None else request.order,
+                order_by=request.order_by,
+                after=request.after,
+                since=request.since,
+                until=request.until,
+            )
+        )
 
     async def status(self) -> dict[str, Any]:
         stats = await self.store.stats()
         state = self.state
         return {
             "origin": self.store.origin,
+            # The origins this log had before (restored, or a copied data dir).
+            "origin_lineage": [msgspec.to_builtins(entry) for entry in self.store.lineage],
             "version": atlasd.__version__,
             "pid": os.getpid(),
             "last_seq": stats.last_seq,
@@ -217,9 +281,16 @@ class Handlers:
             "watchers": len(state.hub.watchers),
             "socket": str(state.config.socket),
             "data_dir": str(state.config.data_dir),
+            "integrity": state.integrity or {"state": "checking"},
         }
 
     async def sync_status(self) -> dict[str, Any]:
+        status = await self._sync_figures()
+        rejected = await self.store.rejected_events(QUARANTINE_SHOWN) if status["rejected"] else []
+        status["quarantine"] = [msgspec.structs.asdict(r) for r in rejected]
+        return status
+
+    async def _sync_figures(self) -> dict[str, Any]:
         if self.state.sync is not None:
             return await self.state.sync.status()
         sync = await self.store.sync_state()

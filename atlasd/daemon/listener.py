@@ -1,9 +1,11 @@
 """The listening socket: created safely, or taken over from systemd.
 
 Creation: the socket's directory is created (0700, or 0750 with a socket
-group) when missing; the socket is bound under a temporary name with a tight
-umask, given its mode (0600, or 0660 and the group) and then renamed into
-place, so it is never reachable with looser permissions. An existing file at
+group) when missing; an existing one must be a real directory owned by the
+daemon's user (or root) that others cannot write. The socket is bound under
+a temporary name with a tight umask, given its mode (0600, or 0660 and the
+group) and then renamed into place, so it is never reachable with looser
+permissions. An existing file at
 the path is replaced only when it is a socket nobody answers on (stale).
 
 Resource handling: :class:`BoundSocket` owns the socket; ``remove()`` unlinks
@@ -109,9 +111,23 @@ def _prepare_directory(directory: Path, gid: int | None) -> None:
         if gid is not None:
             os.chown(directory, -1, gid)
         return
-    st = os.stat(directory)
+    st = os.lstat(directory)
+    if stat.S_ISLNK(st.st_mode):
+        raise ListenerError(
+            f"socket directory {directory} is a symbolic link; "
+            "use a real directory owned by the daemon's user"
+        )
     if not stat.S_ISDIR(st.st_mode):
         raise ListenerError(f"socket directory {directory} is not a directory")
+    # Whoever owns the directory can swap the socket for their own and read every event
+    # sent to it (a default directory in /tmp created first by someone else): refuse, as
+    # ssh-agent and tmux do.
+    if st.st_uid not in (os.geteuid(), 0):
+        raise ListenerError(
+            f"socket directory {directory} is owned by uid {st.st_uid}, not by this user "
+            f"(uid {os.geteuid()}) or root; another user may have created it to intercept "
+            "events. Remove it, or choose another path (--socket, ATLASD_SOCKET, XDG_RUNTIME_DIR)"
+        )
     # Anyone who may write the directory may swap the socket, unless it is sticky (/tmp).
     if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
         raise ListenerError(

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from atlasd.redact import redact
+
 __all__ = ["configure_logging", "log_event"]
 
 _PRIORITY = {
@@ -35,6 +37,7 @@ class _Formatter(logging.Formatter):
         if record.exc_info:
             # Keep a traceback on one journal entry per line, each with the prefix.
             line += "\n" + self.formatException(record.exc_info)
+        line = redact(line)  # the ingest token never reaches the log, whatever carried it
         if not self._journal:
             return line
         prefix = f"<{_PRIORITY.get(record.levelno, 6)}>"

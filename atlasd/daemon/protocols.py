@@ -12,7 +12,16 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from atlasd.eventlog.counters import AppendCounters
-from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
+from atlasd.eventlog.lineage import LineageEntry
+from atlasd.eventlog.model import (
+    AppendResult,
+    Event,
+    NewEvent,
+    Rejection,
+    StoreStats,
+    SyncState,
+)
+from atlasd.eventlog.projections import QueryPage, QueryParams
 from atlasd.eventlog.store import StreamResult
 from atlasd.packs.registry import PackSet
 
@@ -28,6 +37,9 @@ class Store(Protocol):
 
     @property
     def last_seq(self) -> int: ...
+
+    @property
+    def lineage(self) -> list[LineageEntry]: ...
 
     @property
     def counters(self) -> AppendCounters: ...
@@ -48,7 +60,9 @@ class Store(Protocol):
         limit: int = 1000,
     ) -> list[Event]: ...
 
-    async def read_raw(self, from_seq: int, limit: int) -> list[tuple[int, bytes]]: ...
+    async def read_raw(
+        self, from_seq: int, limit: int, max_bytes: int | None = None
+    ) -> list[tuple[int, bytes]]: ...
 
     async def wait_for_append(self, after_seq: int, timeout: float | None = None) -> int: ...
 
@@ -60,9 +74,13 @@ class Store(Protocol):
         order: str = "asc",
     ) -> list[dict[str, Any]]: ...
 
+    async def query_page(self, params: QueryParams) -> QueryPage: ...
+
     async def stats(self) -> StoreStats: ...
 
     async def sync_state(self) -> SyncState: ...
+
+    async def rejected_events(self, limit: int | None = None) -> list[Rejection]: ...
 
     async def close(self) -> None: ...
 

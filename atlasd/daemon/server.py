@@ -93,7 +93,10 @@ class Server:
         refusal = self._admission(peer)
         connection: Connection | None = None
         if refusal is None:
-            connection = Connection(self._handlers, self._state.config.max_line_bytes)
+            config = self._state.config
+            connection = Connection(
+                self._handlers, config.max_line_bytes, config.idle_timeout_s, peer
+            )
             self._state.connections += 1
             self._connections.add(connection)
         try:

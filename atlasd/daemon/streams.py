@@ -4,7 +4,9 @@ Both turn the connection into a one-way stream and run until the client goes
 away, the subscriber overflows (``slow_consumer``), or the daemon stops.
 
 Resource handling: a subscriber's memory is bounded by ``subscriber_buffer``
-events; a watcher keeps only the last answer it sent.
+events; a watcher keeps only the digest of the last answer it sent, and
+runs its query again only once its previous answer was taken by the client,
+so each watch holds at most one answer, whatever the client's reading pace.
 
 Error handling: failures before the stream starts (bad parameters, unknown
 view) are ordinary failure lines; after that, a failure line ends the stream.
@@ -12,6 +14,7 @@ view) are ordinary failure lines; after that, a failure line ends the stream.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -19,7 +22,8 @@ import anyio
 import msgspec
 
 from atlasd import wire
-from atlasd.daemon.handlers import Handlers, normalize_types, read_page
+from atlasd.daemon.access import PeerCred
+from atlasd.daemon.handlers import DaemonState, Handlers, normalize_types, read_page
 from atlasd.daemon.hub import Subscriber
 from atlasd.daemon.log import log_event
 from atlasd.errors import AtlasdError, BadRequest, SlowConsumer
@@ -40,7 +44,9 @@ SLOW_CONSUMER_GRACE_S = 5.0
 _encoder = msgspec.json.Encoder()
 
 
-async def run_subscription(handlers: Handlers, request: wire.Subscribe, send: Send) -> None:
+async def run_subscription(
+    handlers: Handlers, request: wire.Subscribe, send: Send, peer: PeerCred | None = None
+) -> None:
     """Catch-up from ``from_seq``, then live; returns when the stream ends."""
     state = handlers.state
     store, hub = state.store, state.hub
@@ -66,7 +72,14 @@ async def run_subscription(handlers: Handlers, request: wire.Subscribe, send: Se
             if not raws:  # overflowed
                 break
             await _send_unless_overflowed(send, lines(raws), sub)
-    log_event(log, logging.WARNING, "slow_consumer", buffer=state.config.subscriber_buffer)
+    log_event(
+        log,
+        logging.WARNING,
+        "slow_consumer",
+        buffer=state.config.subscriber_buffer,
+        pid=peer.pid if peer else None,
+        uid=peer.uid if peer else None,
+    )
     error = SlowConsumer(
         f"subscriber fell more than {state.config.subscriber_buffer} events behind; "
         "resubscribe with from_seq"
@@ -98,29 +111,69 @@ async def _send_unless_overflowed(send: Send, data: bytes, sub: Subscriber) -> N
         raise anyio.BrokenResourceError("slow consumer stopped reading")
 
 
-async def run_watch(handlers: Handlers, request: wire.Watch, send: Send) -> None:
-    """Send the query's answer now, then each time it changes (coalesced)."""
+async def run_watch(
+    handlers: Handlers, request: wire.Watch, send: Send, peer: PeerCred | None = None
+) -> None:
+    """Send the query's answer now, then each time it changes (coalesced).
+
+    Memory: a watch runs its query only while the daemon's watch answers in
+    flight stay under their budget (``state.watch_bytes``) and at most two
+    queries materialise rows at once; its answer counts against the budget
+    until the client has taken it, and a client that has not taken it within
+    ``SLOW_CONSUMER_GRACE_S`` is cut off (``slow_consumer``), so watchers that
+    never read cannot hold the budget for good.
+    """
     state = handlers.state
     coalesce = state.config.watch_coalesce_ms / 1000
     with state.hub.watch(request.view) as watcher:
-        try:
-            rows = await handlers.query(request)
-        except AtlasdError as exc:
-            await send(wire.encode_error(request.id, exc))
-            return
-        last = _encoder.encode(rows)
-        await send(wire.encode_ok(request.id, {"rows": msgspec.Raw(last)}))
+        last: bytes | None = None
         while True:
+            async with state.watch_queries:
+                # inside the semaphore: every watch queued behind it looks again
+                await state.watch_bytes.room()
+                try:
+                    rows = await handlers.query(request)
+                except AtlasdError as exc:
+                    await send(wire.encode_error(request.id, exc))
+                    return
+                encoded = _encoder.encode(rows)
+                del rows
+            digest = hashlib.sha256(encoded).digest()
+            if digest != last:
+                if last is None:
+                    line = wire.encode_ok(request.id, {"rows": msgspec.Raw(encoded)})
+                else:
+                    line = wire.encode_rows_line(request.id, msgspec.Raw(encoded))
+                del encoded
+                last = digest
+                out = [line]
+                del line  # the one reference left is in ``out``, dropped once written
+                await _send_watch_answer(send, out, state, request, peer)
+            else:
+                del encoded
             await watcher.wait()
             # Let a burst of commits settle into one re-run.
             await anyio.sleep(coalesce)
             watcher.dirty = anyio.Event()
-            try:
-                rows = await handlers.query(request)
-            except AtlasdError as exc:
-                await send(wire.encode_error(request.id, exc))
-                return
-            encoded = _encoder.encode(rows)
-            if encoded != last:
-                last = encoded
-                await send(wire.encode_rows_line(request.id, msgspec.Raw(encoded)))
+
+
+async def _send_watch_answer(
+    send: Send, out: list[bytes], state: DaemonState, request: wire.Watch, peer: PeerCred | None
+) -> None:
+    """Write the answer in ``out`` (taken out of it, so the transport's copy is the only
+    one left), held against the watch budget until the client took it."""
+    size = len(out[0])
+    with state.watch_bytes.hold(size), anyio.move_on_after(SLOW_CONSUMER_GRACE_S) as grace:
+        await send(out.pop())
+    if grace.cancelled_caught:
+        log_event(
+            log,
+            logging.WARNING,
+            "slow_consumer",
+            watch=request.view,
+            answer_bytes=size,
+            pid=peer.pid if peer else None,
+            uid=peer.uid if peer else None,
+        )
+        # the write was cut midway: the line is partial, so no error line can follow
+        raise anyio.BrokenResourceError("slow watcher stopped reading")

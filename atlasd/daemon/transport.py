@@ -9,7 +9,8 @@ While a *sink* is set (:meth:`SocketTransport.set_sink`), incoming bytes go
 straight to it from the protocol callback, skipping the reader coroutine and
 its task step; without one they are buffered for :meth:`receive` as usual.
 
-Resource handling: the transport owns the socket; :meth:`aclose` closes it.
+Resource handling: the transport owns the socket; :meth:`aclose` closes it
+(unsent bytes get a bounded time to go), :meth:`abort` drops it at once.
 
 Error handling: a peer that resets or goes away surfaces as
 ``anyio.BrokenResourceError``; use after close as ``anyio.ClosedResourceError``;
@@ -31,6 +32,8 @@ __all__ = ["Sink", "SocketTransport"]
 #: The transport pauses reading past twice this many buffered bytes (backpressure).
 READ_BUFFER = 64 * 1024
 RECEIVE_SIZE = 64 * 1024
+#: How long a close waits for unsent bytes to reach the peer before dropping them.
+CLOSE_FLUSH_S = 5.0
 
 
 class Sink(Protocol):
@@ -130,6 +133,9 @@ class SocketTransport(anyio.abc.ByteStream):
             raise anyio.ClosedResourceError
         try:
             self._writer.write(item)
+            # the transport copied what the kernel did not take: the caller's large answer
+            # need not stay alive while the client reads it
+            del item
             await self._writer.drain()
         except (OSError, RuntimeError) as exc:
             # RuntimeError: the transport was closed under us (asyncio's wording).
@@ -145,6 +151,15 @@ class SocketTransport(anyio.abc.ByteStream):
         except (OSError, RuntimeError) as exc:
             raise anyio.BrokenResourceError from exc
 
+    async def drain(self) -> None:
+        """Wait until the transport's unsent bytes fall under its low-water mark."""
+        if self._closed:
+            raise anyio.ClosedResourceError
+        try:
+            await self._writer.drain()
+        except (OSError, RuntimeError) as exc:
+            raise anyio.BrokenResourceError from exc
+
     @property
     def unsent(self) -> int:
         """Bytes written but not yet taken by the kernel."""
@@ -156,12 +171,23 @@ class SocketTransport(anyio.abc.ByteStream):
             self._writer.write_eof()
 
     async def aclose(self) -> None:
+        """Close after the unsent bytes are flushed, for at most ``CLOSE_FLUSH_S``; a peer
+        that reads nothing meanwhile is dropped with them (its buffer is freed)."""
         if self._closed:
             return
         self._closed = True
         self._writer.close()
         with contextlib.suppress(OSError), anyio.CancelScope(shield=True):
+            with anyio.move_on_after(CLOSE_FLUSH_S):
+                await self._writer.wait_closed()
+                return
+            self.abort()
             await self._writer.wait_closed()
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent bytes included (a peer cut off for not reading)."""
+        self._closed = True
+        self._writer.transport.abort()
 
     @property
     def extra_attributes(self) -> dict[Any, Any]:

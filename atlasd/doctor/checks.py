@@ -10,7 +10,6 @@ clock); the database is opened read-only, as ``verify`` does.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import os
 import shutil
 import sqlite3
@@ -20,17 +19,17 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 import msgspec
 
 from atlasd.client import Client
 from atlasd.client.results import StatusReport
 from atlasd.client.spool import SPOOL_SUFFIX
-from atlasd.config import Config, ConfigError, resolve_config
+from atlasd.config import Config, ConfigError, check_ingest_url, resolve_config
 from atlasd.errors import AtlasdError
 from atlasd.eventlog.datadir import db_bytes, db_path
 from atlasd.eventlog.sql import connect
+from atlasd.sync.origin_key import existing_origin_key
 from atlasd.sync.remote import ConvexRemote, RemoteAuthError, RemoteError, RemoteProbe
 
 __all__ = [
@@ -180,17 +179,12 @@ def check_config(
 
 
 def _acceptable_url(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme == "https":
-        return True
-    if parts.scheme != "http" or not parts.hostname:
-        return False
-    if parts.hostname == "localhost":
-        return True
+    """The configuration's own rule (https, or http to loopback; no credentials)."""
     try:
-        return ipaddress.ip_address(parts.hostname).is_loopback
-    except ValueError:
+        check_ingest_url(url)
+    except ConfigError:
         return False
+    return True
 
 
 # -- files -------------------------------------------------------------------
@@ -437,9 +431,14 @@ def check_remote(config: Config, status: StatusReport | None) -> list[Check]:
         return []
     url, token = sync.ingest_url, sync.token.reveal()
     origin = status.origin if status is not None else _stored_origin(config)
+    try:
+        key = None if sync.origin_key_file is None else existing_origin_key(sync.origin_key_file)
+    except ConfigError as exc:
+        fix = "restore DATA_DIR/origin-key from a backup, or re-key the origin (docs/security.md)"
+        return [Check(name="remote", level="fail", message=str(exc), fix=fix)]
 
     async def probe() -> tuple[float, float, RemoteProbe]:
-        async with ConvexRemote(url, token, _TIMEOUT_S) as remote:
+        async with ConvexRemote(url, token, _TIMEOUT_S, origin_key=key) as remote:
             sent = time.time()
             found = await remote.probe(origin or "")
             return sent, time.time(), found
@@ -447,6 +446,16 @@ def check_remote(config: Config, status: StatusReport | None) -> list[Check]:
     try:
         sent, received, found = asyncio.run(probe())
     except RemoteAuthError as exc:
+        if "origin_key" in exc.message:
+            return [
+                Check(
+                    name="remote",
+                    level="fail",
+                    message=f"{sync.ingest_url} binds this origin to another origin key",
+                    fix="re-key: npx convex run ingest:forgetOriginKey "
+                    '\'{"origin": "ORIGIN"}\' (docs/security.md)',
+                )
+            ]
         return [
             Check(
                 name="remote",

@@ -1,4 +1,6 @@
-"""Online backup of the event log: a consistent copy while the daemon runs.
+"""Online backup of the event log, and putting a backup back in place.
+
+Backup: a consistent copy while the daemon runs.
 
 SQLite's backup API copies the database through a read connection of its
 own. Copying every page in one step holds one read transaction for the whole
@@ -10,6 +12,13 @@ integrity_check``, fsynced, and only then renamed into place.
 Resource handling: both connections are closed on every path; a failed or
 interrupted backup leaves no file at the destination (the temporary file is
 removed).
+
+Restore (:func:`restore`, daemon stopped): the backup is checked, copied
+beside the database, re-origined in the copy (:mod:`atlasd.eventlog.lineage`:
+the restored log continues under a new origin and syncs again from seq 1),
+fsynced, and renamed into place; the database it replaces is first
+checkpointed (its WAL folded in) and kept as ``atlasd.db.replaced-STAMP``,
+and no ``-wal``/``-shm`` of the old database stays beside the new one.
 
 Error handling: a missing database raises ``FileNotFoundError``; an existing
 destination raises ``FileExistsError`` unless ``overwrite``; SQLite errors and
@@ -26,10 +35,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from atlasd.errors import Internal, Unavailable
-from atlasd.eventlog.datadir import db_path
+from atlasd.errors import Internal, InvalidValue, Unavailable
+from atlasd.eventlog.datadir import DataDirLock, db_path, ensure_data_dir
+from atlasd.eventlog.lineage import reorigin
+from atlasd.eventlog.sql import Statements
+from atlasd.files import create_private
 
-__all__ = ["BackupInfo", "backup", "backup_destination"]
+__all__ = ["BackupInfo", "RestoreInfo", "backup", "backup_destination", "restore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +77,7 @@ def backup(data_dir: Path, dest: Path, *, overwrite: bool = False) -> BackupInfo
     with contextlib.suppress(FileNotFoundError):
         temp.unlink()
     try:
+        os.close(create_private(temp))  # 0600 whatever the umask; SQLite keeps the mode
         _copy(source_path, temp)
         last_seq, events = _check(temp)
         _fsync_file(temp)
@@ -141,3 +154,97 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreInfo:
+    """What a restore did."""
+
+    path: Path
+    last_seq: int
+    events: int
+    old_origin: str
+    new_origin: str
+    #: Where the database that was in place went (None: there was none).
+    replaced: Path | None
+
+
+def restore(source: Path, data_dir: Path, *, now: float | None = None) -> RestoreInfo:
+    """Put the backup ``source`` in place as ``DATA_DIR/atlasd.db`` (daemon stopped).
+
+    Raises :class:`Unavailable` while a daemon holds the data dir,
+    ``FileNotFoundError`` for a missing backup and :class:`InvalidValue` for a
+    file that is not an intact event log.
+    """
+    if not source.is_file():
+        raise FileNotFoundError(f"no backup file at {source}")
+    ensure_data_dir(data_dir)
+    with DataDirLock(data_dir):
+        target = db_path(data_dir)
+        temp = target.with_name(f".{target.name}.restore-{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+        try:
+            _copy(source, temp)
+            try:
+                last_seq, events = _check(temp)
+            except Internal as exc:
+                raise InvalidValue(f"{source} is damaged: {exc.message}") from None
+            old, new = _reorigin_copy(temp, source)
+            _fsync_file(temp)
+            replaced = _set_aside(target, now)
+            os.replace(temp, target)
+            _fsync_dir(data_dir)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise
+    return RestoreInfo(
+        path=target,
+        last_seq=last_seq,
+        events=events,
+        old_origin=old,
+        new_origin=new,
+        replaced=replaced,
+    )
+
+
+def _reorigin_copy(temp: Path, source: Path) -> tuple[str, str]:
+    conn = sqlite3.connect(temp, isolation_level=None)
+    try:
+        try:
+            has_origin = conn.execute(Statements.get_meta, ("origin",)).fetchone()
+        except sqlite3.Error:
+            has_origin = None
+        if has_origin is None:
+            raise InvalidValue(f"{source} is not an atlasd event log (no origin recorded)")
+        old, new, _last = reorigin(conn, f"restore of {source.name}")
+        return old, new
+    finally:
+        conn.close()
+
+
+def _set_aside(target: Path, now: float | None) -> Path | None:
+    """Fold the current database's WAL in, and move it (and any -wal/-shm) out of the way."""
+    if not target.exists():
+        for suffix in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                target.with_name(target.name + suffix).unlink()
+        return None
+    # A damaged database (often the reason for a restore) may refuse this; its
+    # -wal and -shm then move aside with it, still a set.
+    with contextlib.suppress(sqlite3.Error):
+        conn = sqlite3.connect(target, isolation_level=None)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA journal_mode = DELETE")  # removes the -wal and -shm
+        finally:
+            conn.close()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    aside = target.with_name(f"{target.name}.replaced-{stamp}")
+    os.replace(target, aside)
+    for suffix in ("-wal", "-shm"):  # none should be left; a stale one would corrupt the copy
+        wal = target.with_name(target.name + suffix)
+        if wal.exists():
+            os.replace(wal, aside.with_name(aside.name + suffix))
+    return aside

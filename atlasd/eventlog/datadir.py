@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 from atlasd.errors import Unavailable
+from atlasd.files import create_private, make_private
 
 __all__ = [
     "DB_NAME",
@@ -23,6 +24,7 @@ __all__ = [
     "db_path",
     "default_data_dir",
     "ensure_data_dir",
+    "secure_db_files",
 ]
 
 DB_NAME = "atlasd.db"
@@ -49,6 +51,19 @@ def ensure_data_dir(data_dir: Path) -> Path:
     """Create the data dir (mode 0700, parents as needed) and return it."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return data_dir
+
+
+def secure_db_files(data_dir: Path) -> None:
+    """Make the database (and its ``-wal``, ``-shm``) 0600 whatever the umask.
+
+    A missing database is created empty with that mode before SQLite opens
+    it; SQLite gives its ``-wal`` and ``-shm`` files the database's mode.
+    """
+    path = db_path(data_dir)
+    with contextlib.suppress(FileExistsError):
+        os.close(create_private(path))
+    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", LOCK_NAME):
+        make_private(data_dir / name)
 
 
 def db_path(data_dir: Path) -> Path:
@@ -80,7 +95,7 @@ class DataDirLock:
 
     def acquire(self) -> None:
         ensure_data_dir(self.path.parent)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -73,6 +73,10 @@ class Statements:
 
     get_meta = "SELECT value FROM meta WHERE key = ?"
     put_meta = "INSERT INTO meta (key, value) VALUES (?, ?)"
+    set_meta = (
+        "INSERT INTO meta (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    )
     insert_event = (
         "INSERT INTO events (seq, event_id, stream, version, type, recorded_at, hash, body)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -94,18 +98,21 @@ class Statements:
     set_checkpoint = "UPDATE projections SET checkpoint = ? WHERE name = ?"
     acked_seq = "SELECT acked_seq FROM sync_cursor WHERE id = 1"
     advance_cursor = "UPDATE sync_cursor SET acked_seq = max(acked_seq, ?) WHERE id = 1"
+    rewind_cursor = "UPDATE sync_cursor SET acked_seq = 0 WHERE id = 1"
     quarantine_count = "SELECT count(*) FROM quarantine"
     quarantine_put = (
         "INSERT OR REPLACE INTO quarantine (seq, event_id, code, message, retry, at_ms)"
         " VALUES (?, ?, ?, ?, 0, ?)"
     )
     quarantine_all = "SELECT seq, event_id, code, message FROM quarantine ORDER BY seq"
+    quarantine_first = "SELECT seq, event_id, code, message FROM quarantine ORDER BY seq LIMIT ?"
     quarantine_requeue = "UPDATE quarantine SET retry = 1 WHERE retry = 0"
     quarantine_to_retry = (
         "SELECT e.body FROM quarantine q JOIN events e ON e.seq = q.seq"
         " WHERE q.retry = 1 ORDER BY q.seq LIMIT ?"
     )
     quarantine_delete = "DELETE FROM quarantine WHERE event_id = ?"
+    quarantine_drop_code = "DELETE FROM quarantine WHERE code = ?"
     quarantine_update = (
         "UPDATE quarantine SET code = ?, message = ?, retry = 0, at_ms = ? WHERE event_id = ?"
     )

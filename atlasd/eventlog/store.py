@@ -31,8 +31,8 @@ import msgspec
 from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unavailable
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.counters import AppendCounters
-from atlasd.eventlog.datadir import db_path, ensure_data_dir
-from atlasd.eventlog.ids import canonical_event_id
+from atlasd.eventlog.datadir import db_path, ensure_data_dir, secure_db_files
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import (
     AppendResult,
     Event,
@@ -44,19 +44,15 @@ from atlasd.eventlog.model import (
 )
 from atlasd.eventlog.projections import (
     DEFAULT_LIMIT,
+    QueryPage,
+    QueryParams,
     ViewSpec,
     build_query,
-    row_to_dict,
+    page_from_rows,
     view_specs,
 )
 from atlasd.eventlog.sql import Statements, translate_error
-from atlasd.eventlog.validation import (
-    check_expected_version,
-    check_occurred_at,
-    check_stream,
-    check_type,
-    check_value,
-)
+from atlasd.eventlog.validation import validate_new_event
 from atlasd.eventlog.writer import Prepared, Request, Writer
 from atlasd.packs.registry import PackSet, load_packs
 
@@ -141,6 +137,7 @@ class EventStore:
         anything is opened."""
         packs = load_packs(config.packs_dir)
         ensure_data_dir(config.data_dir)
+        secure_db_files(config.data_dir)
         path = db_path(config.data_dir)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlasd-writer")
         writer = Writer(path, config, packs)
@@ -581,10 +578,32 @@ class EventStore:
         limit: int = DEFAULT_LIMIT,
         order: str = "asc",
     ) -> list[dict[str, Any]]:
-        """Rows of a view (docs/views.md), in creation order or newest first."""
-        specs = self.view_specs
-        sql, params = build_query(view, filter, limit, order, specs)
-        return [row_to_dict(view, row, specs) for row in await self._fetch(sql, params)]
+        """The first page of rows of a view (docs/views.md), in creation order or
+        newest first; :meth:`query_page` for the other pages and orders."""
+        page = await self.query_page(
+            QueryParams(view=view, filter=filter, limit=limit, order=order)
+        )
+        return page.rows
+
+    async def query_page(self, params: QueryParams) -> QueryPage:
+        """One page of a view's rows and the cursor to the next (docs/views.md)."""
+        segments, plan = build_query(
+            params.view,
+            params.filter,
+            params.limit,
+            params.order,
+            order_by=params.order_by,
+            after=params.after,
+            since=params.since,
+            until=params.until,
+            specs=self.view_specs,
+        )
+        rows: list[Any] = []
+        for sql, args in segments:
+            rows += await self._fetch(sql, [*args, plan.limit + 1 - len(rows)])
+            if len(rows) > plan.limit:
+                break
+        return page_from_rows(plan, rows)
 
     async def stats(self) -> StoreStats:
         rows = await self._fetch(Statements.projections, ())
@@ -627,9 +646,25 @@ class EventStore:
         """Advance the cursor (never backwards) and quarantine ``rejected``, in one transaction."""
         await self._on_writer(self._writer.mark_synced, acked_seq, list(rejected))
 
-    async def rejected_events(self) -> list[Rejection]:
-        rows = await self._fetch(Statements.quarantine_all, ())
+    async def rejected_events(self, limit: int | None = None) -> list[Rejection]:
+        """The quarantine, oldest first; the first ``limit`` entries when given."""
+        if limit is None:
+            rows = await self._fetch(Statements.quarantine_all, ())
+        else:
+            rows = await self._fetch(Statements.quarantine_first, (limit,))
         return [Rejection(seq=s, event_id=e, code=c, message=m) for s, e, c, m in rows]
+
+    @property
+    def lineage(self) -> list[LineageEntry]:
+        """The origins this log had before its current one, oldest first."""
+        return list(self._writer.lineage)
+
+    async def reorigin(self, reason: str) -> str:
+        """Continue the log under a new origin and rewind the sync cursor to 0
+        (docs/operations.md, "Restore"); returns the new origin."""
+        _old, new, _last = await self._on_writer(self._writer.reorigin, reason)
+        self.origin = new
+        return str(new)
 
     async def requeue_rejected(self) -> int:
         """Flag every quarantined event for another try; returns how many."""
@@ -667,19 +702,19 @@ def _prepare(event: NewEvent, where: str, packs: PackSet | None) -> Prepared:
     if not isinstance(event, NewEvent):
         raise BadRequest(f"{where or 'event'} must be a NewEvent, got {type(event).__name__}")
     try:
-        prepared = Prepared(
-            stream=check_stream(event.stream),
-            type=check_type(event.type),
-            data=check_value(event.data, "data"),
-            meta={} if event.meta is None else check_value(event.meta, "meta"),
-            event_id=None if event.event_id is None else canonical_event_id(event.event_id),
-            expected_version=check_expected_version(event.expected_version),
-            occurred_at=check_occurred_at(event.occurred_at),
-        )
+        valid = validate_new_event(event)
         if packs is not None:
-            packs.check_event(prepared.type, prepared.data)
-        return prepared
+            packs.check_event(valid.type, valid.data)
     except InvalidValue as error:
         if not where:
             raise
         raise InvalidValue(f"{where}{error.message}", **error.extra) from None
+    return Prepared(
+        stream=valid.stream,
+        type=valid.type,
+        data=valid.data,
+        meta=valid.meta if valid.meta is not None else {},
+        event_id=valid.event_id,
+        expected_version=valid.expected_version,
+        occurred_at=valid.occurred_at,
+    )

@@ -6,7 +6,9 @@ Rules, each refused with :class:`InvalidValue` naming the offending path
 - ``stream``: 1..200 characters, no control characters (C0, DEL, C1).
 - ``type``: 1..100 characters of ``[A-Za-z0-9_.:-]``.
 - ``data`` (and ``meta`` when given): an object; field names of 1..1024
-  printable ASCII characters (space to ``~``) not starting with ``$``;
+  printable ASCII characters (space to ``~``) not starting with ``$`` and
+  not ``__proto__`` (JavaScript drops that key when it copies an object, so
+  the remote would store something else);
   integers within -2**53..2**53 inclusive; floats finite; arrays of at most
   8192 items; objects of at most 1024 fields; only JSON values (strings,
   numbers, booleans, null, arrays, objects).
@@ -16,7 +18,23 @@ Rules, each refused with :class:`InvalidValue` naming the offending path
   so that the stored Convex event document, which holds them one level down,
   stays within Convex's 16 levels.
 - The encoded event (checked by the writer once seq and hash are known) is at
-  most :data:`MAX_EVENT_BYTES`.
+  most :data:`MAX_EVENT_BYTES`, and the document Convex would store is at
+  most :data:`MAX_DOCUMENT_BYTES` as Convex counts it
+  (:func:`check_document_size`: every number 9 bytes, a string 2 + its UTF-8
+  bytes, ... plus its system fields), which a JSON length does not bound.
+
+Numbers have one text on both sides of the sync: a float with an integral
+value within +/-2**53 is stored as that integer (``1.0`` -> ``1``, ``-0.0``
+-> ``0``), as JavaScript, with a single number type, cannot tell them apart;
+the remote recomputes each event's hash from the values it received, so
+the log must hold exactly what the remote can see.
+
+String lengths (``stream``) count code points, on both sides.
+
+:func:`validate_new_event` applies all of these to one event asked for. It
+is the one gate: the store runs it before an event is queued, and the
+clients run it before they spool an event offline, so an event is refused
+offline exactly as the daemon would refuse it online.
 
 Subclasses of the JSON types (``StrEnum``, ``IntEnum``, tuples) are accepted
 and normalised to plain JSON values, so that what the views see inline is
@@ -32,18 +50,32 @@ from typing import Any
 import msgspec
 
 from atlasd.errors import InvalidValue
+from atlasd.eventlog.ids import canonical_event_id
+from atlasd.eventlog.model import NewEvent
 
 __all__ = [
+    "CONVEX_SIZE_FLOOR",
+    "MAX_DOCUMENT_BYTES",
     "MAX_EVENT_BYTES",
     "MAX_VALUE_DEPTH",
+    "check_document_size",
     "check_expected_version",
     "check_occurred_at",
     "check_stream",
     "check_type",
     "check_value",
+    "convex_size",
+    "validate_new_event",
 ]
 
 MAX_EVENT_BYTES = 1 << 20
+#: A stored document as Convex counts it (``getDocumentSize``), system fields included.
+MAX_DOCUMENT_BYTES = 1 << 20
+#: What Convex adds for ``_id`` (its estimate) and ``_creationTime``.
+_SYSTEM_FIELDS_SIZE = 38 + 23
+#: Convex's count is at most 4.5 bytes per byte of JSON (``0,`` is 9 bytes to it), so an
+#: encoded event up to this length cannot exceed MAX_DOCUMENT_BYTES and is not walked.
+CONVEX_SIZE_FLOOR = (MAX_DOCUMENT_BYTES - _SYSTEM_FIELDS_SIZE) * 2 // 9
 MAX_VALUE_DEPTH = 15
 MAX_INT = 1 << 53
 MAX_ARRAY_ITEMS = 8192
@@ -133,9 +165,48 @@ def check_value(value: object, root: str) -> dict[str, Any]:
     except _Bad as bad:
         raise InvalidValue(f"{root}{''.join(reversed(bad.path))}: {bad.message}") from None
     if normalise[0] or type(value) is not dict:
-        plain: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(value))
+        plain: dict[str, Any] = _plain_decoder.decode(msgspec.json.encode(value))
         return plain
     return value
+
+
+def _number(text: str) -> int | float:
+    """A JSON float's value: an integer when it is integral and within +/-2**53."""
+    value = float(text)
+    return int(value) if value.is_integer() and -MAX_INT <= value <= MAX_INT else value
+
+
+_plain_decoder = msgspec.json.Decoder(float_hook=_number)
+
+
+def convex_size(value: Any) -> int:
+    """``value``'s size as Convex counts it (``getConvexSize`` in ``convex/values``)."""
+    if value is None or value is True or value is False:
+        return 1
+    if isinstance(value, int | float):
+        return 9
+    if isinstance(value, str):
+        return 2 + len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, list):
+        return 2 + sum(convex_size(item) for item in value)
+    if isinstance(value, dict):
+        return 2 + sum(len(k.encode()) + 1 + convex_size(v) for k, v in value.items())
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def check_document_size(body: bytes) -> None:
+    """Refuse an encoded event whose Convex document would exceed MAX_DOCUMENT_BYTES.
+
+    Cheap for most events: only bodies over :data:`CONVEX_SIZE_FLOOR` are decoded
+    and walked.
+    """
+    if len(body) <= CONVEX_SIZE_FLOOR:
+        return
+    size = convex_size(msgspec.json.decode(body)) + _SYSTEM_FIELDS_SIZE
+    if size > MAX_DOCUMENT_BYTES:
+        raise InvalidValue(
+            f"event is {size} bytes as Convex counts a document, more than {MAX_DOCUMENT_BYTES}"
+        )
 
 
 def _step_name(key: str) -> str:
@@ -174,6 +245,10 @@ def _check_key(key: Any, normalise: list[bool]) -> None:
         bad = _Bad("field names must not start with '$'")
         bad.path.append(_step_name(key))
         raise bad
+    if key == "__proto__":
+        bad = _Bad("'__proto__' is not a storable field name")
+        bad.path.append(_step_name(key))
+        raise bad
     if type(key) is str:
         _remember(_known_keys, key)
 
@@ -202,6 +277,8 @@ def _walk_item(item: Any, t: type, depth: int, normalise: list[bool]) -> None:
     elif t is float:
         if not math.isfinite(item):
             raise _Bad(f"{item} is not a finite number")
+        if item.is_integer() and -MAX_INT <= item <= MAX_INT:
+            normalise[0] = True  # stored as the integer (see the module docstring)
     elif t is dict:
         _walk_object(item, depth + 1, normalise)
     elif t is list:
@@ -224,3 +301,17 @@ def _walk_subclass(item: Any, depth: int, normalise: list[bool]) -> None:
         _walk_array(item, depth + 1, normalise)
     else:
         raise _Bad(f"{type(item).__name__} is not a JSON value")
+
+
+def validate_new_event(event: NewEvent) -> NewEvent:
+    """The event as the log will take it (values normalised, ``meta`` an object, the
+    id canonical), or :class:`InvalidValue` naming what is wrong."""
+    return NewEvent(
+        stream=check_stream(event.stream),
+        type=check_type(event.type),
+        data=check_value(event.data, "data"),
+        meta={} if event.meta is None else check_value(event.meta, "meta"),
+        event_id=None if event.event_id is None else canonical_event_id(event.event_id),
+        expected_version=check_expected_version(event.expected_version),
+        occurred_at=check_occurred_at(event.occurred_at),
+    )

@@ -27,6 +27,7 @@ import msgspec
 from atlasd.errors import Unavailable
 from atlasd.eventlog.chain import GENESIS_HASH, content_hash
 from atlasd.eventlog.datadir import db_path
+from atlasd.eventlog.lineage import origin_for_seq, read_lineage
 from atlasd.eventlog.model import Event
 from atlasd.eventlog.projections import view_specs
 from atlasd.eventlog.replay import KEEP_ROWS
@@ -152,6 +153,7 @@ def _verify_log(
     findings: _Findings,
     progress: Progress | None,
 ) -> int:
+    lineage = read_lineage(conn)
     expected_seq = 1
     prev_hash = GENESIS_HASH
     versions: dict[str, int] = {}
@@ -191,8 +193,11 @@ def _verify_log(
             )
             if columns != decoded:
                 findings.add("body", f"seq {seq}: stored event disagrees with its indexed columns")
-            if event.origin != origin:
-                findings.add("body", f"seq {seq}: origin {event.origin} is not this data dir's")
+            if event.origin != origin_for_seq(lineage, origin, seq):
+                findings.add(
+                    "body",
+                    f"seq {seq}: origin {event.origin} is not this data dir's (at that seq)",
+                )
             if content_hash(prev_hash, event) != event.hash:
                 findings.add(
                     "hash",

@@ -26,10 +26,11 @@ from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.datadir import db_bytes
 from atlasd.eventlog.ids import new_event_ids
+from atlasd.eventlog.lineage import LineageEntry, read_lineage, reorigin
 from atlasd.eventlog.model import AppendResult, Rejection
 from atlasd.eventlog.replay import catch_up, stale_views
 from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
-from atlasd.eventlog.validation import MAX_EVENT_BYTES
+from atlasd.eventlog.validation import MAX_EVENT_BYTES, check_document_size
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet
 
@@ -90,6 +91,7 @@ class Writer:
         self._projected = packs.event_types
         self._conn: sqlite3.Connection | None = None
         self.origin = ""
+        self.lineage: list[LineageEntry] = []
         self.last_seq = 0
         self.last_hash = GENESIS_HASH
         self.streams = 0
@@ -123,6 +125,7 @@ class Writer:
                 conn.execute(Statements.put_meta, ("origin", str(uuid.uuid4())))
                 row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
             self.origin = str(row[0])
+            self.lineage = read_lineage(conn)
             last = conn.execute(Statements.last_event).fetchone()
             if last is not None:
                 self.last_seq, self.last_hash = int(last[0]), str(last[1])
@@ -363,23 +366,28 @@ class Writer:
             version = current + 1
             seq += 1
             occurred = t if event.occurred_at is None else event.occurred_at
-            digest, body = seal(
-                prev,
-                seq,
-                event_id,
-                stream,
-                version,
-                event.type,
-                event.data,
-                event.meta,
-                t,
-                occurred,
-                origin,
-            )
+            try:
+                digest, body = seal(
+                    prev,
+                    seq,
+                    event_id,
+                    stream,
+                    version,
+                    event.type,
+                    event.data,
+                    event.meta,
+                    t,
+                    occurred,
+                    origin,
+                )
+            except UnicodeEncodeError:
+                # Only in-process callers can pass them: JSON decoding refuses lone surrogates.
+                raise InvalidValue("strings must be valid Unicode (no lone surrogates)") from None
             if len(body) > MAX_EVENT_BYTES:
                 raise InvalidValue(
                     f"event is {len(body)} bytes encoded, more than {MAX_EVENT_BYTES}"
                 )
+            check_document_size(body)
             rows.append((seq, event_id, stream, version, event.type, t, digest, body))
             datas.append((event.data, occurred))
             result = AppendResult(seq=seq, event_id=event_id, version=version, duplicate=False)
@@ -421,6 +429,16 @@ class Writer:
                 for r in rejected
             ]
         )
+
+    def reorigin(self, reason: str) -> tuple[str, str, int]:
+        """Continue under a new origin (:func:`atlasd.eventlog.lineage.reorigin`)."""
+        try:
+            old, new, last_seq = reorigin(self.conn, reason)
+            self.lineage = read_lineage(self.conn)
+        except sqlite3.Error as exc:
+            raise translate_error(exc) from exc
+        self.origin = new
+        return old, new, last_seq
 
     def requeue_rejected(self) -> int:
         conn = self.conn

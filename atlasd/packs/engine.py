@@ -41,7 +41,7 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 # Below this many unknown keys, one lookup per key is cheaper than the JSON round trip.
 _PREFETCH_MIN = 8
-_CHECKPOINT = "UPDATE projections SET checkpoint = ? WHERE name = ?"
+_CHECKPOINT = "UPDATE projections SET checkpoint = ? WHERE name IN (SELECT value FROM json_each(?))"
 
 
 # -- reading by column type (docs/views.md "The pack format") -------------------
@@ -117,6 +117,10 @@ class _ViewCode:
             f" VALUES ({', '.join('?' for _ in names)})"
         )
         self.rest = tuple(i for i in range(1, len(names)) if i not in self.key_pos)
+        #: where the non-key cells start when the key columns come first (a slice then)
+        self.rest_from = (
+            1 + len(self.key_pos) if self.key_pos == tuple(range(1, 1 + len(self.key_pos))) else 0
+        )
         self.update = (
             f"UPDATE {self.table} SET {', '.join(f'{names[i]} = ?' for i in self.rest)}"
             " WHERE row_seq = ?"
@@ -225,41 +229,72 @@ class _Program:
         for parent, column, by, where in child.counted_by:
             groups.setdefault((parent.name, by), []).append((column, where))
         out = [f"def ADJ_{child.name}(o, n):"]
-        for side, sign in (("o", "-"), ("n", "+")):
-            out.append(f"    if {side} is not None:")
-            for (parent_name, by), counts in groups.items():
-                parent = self.views[parent_name]
+        for (parent_name, by), counts in groups.items():
+            parent = self.views[parent_name]
+            for side in ("o", "n"):
                 parts = [f"{side}[{at[p]}]" for p in by]
                 key = parts[0] if parent.single else f"({', '.join(parts)},)"
                 nulls = " or ".join(f"{part} is None" for part in parts)
                 out += [
-                    f"        pk = {key}",
-                    f"        if not ({nulls}):",
-                    f"            pr = C_{parent_name}.get(pk)",
-                    "            if pr is None:",
-                    f"                pr = FIND_{parent_name}(pk)",
-                    "            if pr is not None:",
-                    f"                D_{parent_name}.add(pk)",
+                    f"    p{side} = None",
+                    f"    if {side} is not None and not ({nulls}):",
+                    f"        p{side} = {key}",
                 ]
-                for column, where in counts:
-                    conds = []
-                    for pos, allowed in where:
-                        value = f"{side}[{at[pos]}]"
-                        if all(type(a) is str for a in allowed):
-                            conds.append(
-                                f"(type({value}) is str and {value} in"
-                                f" {self.const(frozenset(allowed))})"
-                            )
-                        else:
-                            conds.append(f"_when({value}, {self.const(allowed)})")
-                    if conds:
-                        out += [
-                            f"                if {' and '.join(conds)}:",
-                            f"                    pr[{column}] {sign}= 1",
-                        ]
-                    else:
-                        out.append(f"                pr[{column}] {sign}= 1")
+            # the same counting row before and after (a status change): one lookup, and
+            # the counts without a where cannot change
+            out += [
+                "    if po is not None and po == pn:",
+                *self._bump(parent, "po", counts, at, both=True),
+            ]
+            out += ["    else:"]
+            out += [
+                "        if po is not None:",
+                *self._bump(parent, "po", counts, at, sign="-", indent=3),
+            ]
+            out += [
+                "        if pn is not None:",
+                *self._bump(parent, "pn", counts, at, sign="+", indent=3),
+            ]
         return out
+
+    def _bump(
+        self,
+        parent: _ViewCode,
+        key: str,
+        counts: list[tuple[int, tuple[Any, ...]]],
+        at: dict[int, int],
+        *,
+        sign: str = "",
+        both: bool = False,
+        indent: int = 2,
+    ) -> list[str]:
+        pad = "    " * indent
+        lines = [
+            f"{pad}pr = C_{parent.name}.get({key})",
+            f"{pad}if pr is None:",
+            f"{pad}    pr = FIND_{parent.name}({key})",
+            f"{pad}if pr is not None:",
+            f"{pad}    D_{parent.name}.add({key})",
+        ]
+        sides = (("o", "-"), ("n", "+")) if both else ((("o" if sign == "-" else "n"), sign),)
+        body = []
+        for column, where in counts:
+            if both and not where:
+                continue
+            for side, op in sides:
+                conds = []
+                for pos, allowed in where:
+                    value = f"{side}[{at[pos]}]"
+                    if all(type(a) is str for a in allowed):
+                        allowed_set = self.const(frozenset(allowed))
+                        conds.append(f"(type({value}) is str and {value} in {allowed_set})")
+                    else:
+                        conds.append(f"_when({value}, {self.const(allowed)})")
+                if conds:
+                    body += [f"if {' and '.join(conds)}:", f"    pr[{column}] {op}= 1"]
+                else:
+                    body.append(f"pr[{column}] {op}= 1")
+        return lines + [f"{pad}    {line}" for line in body or ["pass"]]
 
     def _event(self, fn: str, event: EventDef) -> list[str]:
         out = [f"def {fn}(seq, event_id, data, t):"]
@@ -279,8 +314,19 @@ class _Program:
                     f"    if {var} is None or not reads_as({self.const(ftype)}, {var}): return"
                 )
         out.append("    PENDING[0] += 1")
+        previous: Action | None = None
         for action in event.apply:
-            out.extend(self._action(action, event, names))
+            # the row the action before fetched, when it is the same one for certain
+            reuse = (
+                previous is not None
+                and previous.op == "upsert"
+                and action.op == "upsert"
+                and not previous.when
+                and previous.view == action.view
+                and previous.key == action.key
+            )
+            out.extend(self._action(action, event, names, reuse=reuse))
+            previous = action
         return out
 
     def _read_stmt(
@@ -310,7 +356,9 @@ class _Program:
             return [f"x = {raw}", f"{target} = {template.format(v='x')}"]
         return [f"{target} = {template.format(v=raw)}"]
 
-    def _action(self, action: Action, event: EventDef, names: dict[str, str]) -> list[str]:
+    def _action(
+        self, action: Action, event: EventDef, names: dict[str, str], *, reuse: bool = False
+    ) -> list[str]:
         view = self.views[action.view]
         body: list[str] = []
         sources = [names.get(s, "event_id") for _c, s in action.key]
@@ -321,11 +369,12 @@ class _Program:
         else:
             ordered = [by_column[k] for k in view.view.key]
             key = ordered[0] if view.single else f"({', '.join(ordered)},)"
-            body.append(f"k = {key}")
+            if not reuse:
+                body.append(f"k = {key}")
             if action.op == "remove":
                 body.append(f"REMOVE_{view.name}(k)")
             else:
-                body.extend(self._upsert(action, view, event, names))
+                body.extend(self._upsert(action, view, event, names, reuse=reuse))
         if action.when:
             conds = []
             for field, values in action.when:
@@ -340,12 +389,27 @@ class _Program:
         return [f"    {line}" for line in body]
 
     def _upsert(
-        self, action: Action, view: _ViewCode, event: EventDef, names: dict[str, str]
+        self,
+        action: Action,
+        view: _ViewCode,
+        event: EventDef,
+        names: dict[str, str],
+        *,
+        reuse: bool = False,
     ) -> list[str]:
         v = view.name
         out = [f"r = C_{v}.get(k)"]
         contrib = view.contrib
-        if contrib:
+        written = {view.pos[c] for c, _ in (*action.set, *action.set_once, *action.add)}
+        written |= {view.pos[c] for c in action.increment}
+        if reuse:
+            # the previous action's row, found or made and marked dirty already
+            out = []
+            if not written & set(contrib):
+                contrib = ()
+            else:
+                out.append(f"o = ({', '.join(f'r[{p}]' for p in contrib)},)")
+        elif contrib:
             now = ", ".join(f"r[{p}]" for p in contrib)
             out += [
                 "if r is None:",
@@ -359,7 +423,8 @@ class _Program:
             out = [f"r = NEW_{v}(k, seq)"]  # keyed by the event's id: it cannot exist yet
         else:
             out += ["if r is None:", f"    r = GET_{v}(k, seq)"]
-        out.append(f"D_{v}.add(k)")
+        if not reuse:
+            out.append(f"D_{v}.add(k)")
         for column, source in action.set:
             out += self._read_stmt(
                 f"r[{view.pos[column]}]", source, view.types[column], event, names
@@ -431,7 +496,11 @@ class _Rows:
         return row
 
     def get(self, key: Any, seq: int) -> list[Any]:
-        row = self.find(key)
+        # a fresh fold's unseen key has no row (the common case in a rebuild): no lookup
+        if self.fold.fresh and hash(key) not in self.seen and key not in self.removed:
+            row = None
+        else:
+            row = self.find(key)
         if row is None:
             row = list(self.code.template)
             row[0] = seq
@@ -501,14 +570,17 @@ class _Rows:
         if self.removed:
             conn.executemany(code.delete, [(row_seq,) for row_seq in self.removed.values()])
         inserts, updates = [], []
-        rest = code.rest
+        rest, rest_from = code.rest, code.rest_from
         new = self.new
         for key in self.dirty:
             row = code.encode(self.cache[key])
             if key in new:
                 inserts.append(row)
             else:
-                updates.append([*(row[i] for i in rest), row[0]])
+                if rest_from:
+                    updates.append((*row[rest_from:], row[0]))
+                else:
+                    updates.append((*(row[i] for i in rest), row[0]))
         if updates:
             conn.executemany(code.update, updates)
         if inserts:
@@ -548,6 +620,7 @@ class Fold:
         self.conn = conn
         self.packs = packs
         self.views = tuple(from_seq)
+        self._view_list = _encode(list(self.views)).decode()
         self.fresh = fresh
         self._keep_rows = keep_rows
         self._pending = [0]
@@ -650,6 +723,13 @@ class Fold:
                     key = data.get(sources[0])
                     if type(key) is not str or not key or key in cache:
                         continue
+                elif len(sources) == 2:
+                    a, b = data.get(sources[0]), data.get(sources[1])
+                    if type(a) is not str or type(b) is not str or not a or not b:
+                        continue
+                    key = (a, b)
+                    if key in cache:
+                        continue
                 else:
                     key = tuple(data.get(source) for source in sources)
                     if key in cache or not all(type(p) is str and p for p in key):
@@ -672,15 +752,19 @@ class Fold:
     def flush(self, checkpoint: int | None = None) -> None:
         """Write every changed row and record ``checkpoint`` for the views."""
         cached = 0
-        for rows in self.rows.values():
+        event_keyed = self._program.event_keyed
+        for name, rows in self.rows.items():
             if rows.dirty or rows.removed:
                 rows.flush()
             else:
                 rows.new.clear()
-            cached += len(rows.cache)
+            if name in event_keyed:
+                rows.cache.clear()  # one row per event: never looked up again
+            else:
+                cached += len(rows.cache)
         if cached > self._keep_rows:
             for rows in self.rows.values():
                 rows.cache.clear()
         self._pending[0] = 0
         if checkpoint is not None:
-            self.conn.executemany(_CHECKPOINT, [(checkpoint, name) for name in self.views])
+            self.conn.execute(_CHECKPOINT, (checkpoint, self._view_list))

@@ -40,7 +40,8 @@ def quote(name: str) -> str:
 
 
 def index_columns(packs: PackSet, view: View) -> list[tuple[str, ...]]:
-    """The view's declared indexes plus those its counts and removals look up by."""
+    """The view's declared indexes, those its counts and removals look up by, and those
+    ``query`` orders by."""
     wanted: dict[tuple[str, ...], None] = dict.fromkeys(view.indexes)
     for other in packs.views.values():
         for count in other.counts:
@@ -50,6 +51,15 @@ def index_columns(packs: PackSet, view: View) -> list[tuple[str, ...]]:
         for action in event.apply:
             if action.op == "remove_matching" and action.view == view.name:
                 wanted.setdefault(tuple(column for column, _ in action.key), None)
+    # one index per column ``query`` may order by (key and time columns) that no other
+    # index leads with, so that a page costs the same at any depth
+    leading = {cols[0] for cols in wanted if len(cols) == 1}
+    if len(view.key) == 1:
+        leading.add(view.key[0])  # its UNIQUE index orders by it
+    times = [view.time, *(c for c, t in view.columns if t == "time")]
+    for name in dict.fromkeys((*view.key, *times)):
+        if name not in leading:
+            wanted.setdefault((name,), None)
     return [cols for cols in wanted if cols != view.key]
 
 

@@ -20,18 +20,27 @@ Resource handling: one ``httpx.AsyncClient`` per :class:`ConvexRemote`, so
 connections are reused across batches; :meth:`ConvexRemote.aclose` (or
 ``async with``) releases them.
 
-Error handling: the bearer token lives only in the client's default headers.
-No message built here includes request headers, and every message is passed
-through :func:`_redact` in case a remote echoes the token back.
+Answers are read with a size limit (:data:`MAX_ANSWER_BYTES`): a remote that
+streams an endless body is a protocol error, not a daemon out of memory.
+
+Error handling: the bearer token and the origin key live only in the client's
+default headers. No message built here includes request headers, and every
+message is passed through :func:`redact`, which removes the secrets in every
+form a remote or httpx might echo them (as is, percent-encoded, JSON-escaped)
+and any credentials written into a URL (``https://user:pass@host``).
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
+import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
+from urllib.parse import quote, quote_plus
 
 import httpx
 import msgspec
@@ -54,10 +63,16 @@ __all__ = [
     "RemoteTimeout",
     "build_body",
     "parse_retry_after",
+    "redact",
 ]
 
 # Longest slice of a response body quoted in an error message.
 _BODY_EXCERPT = 200
+#: Longest answer read from the remote; a 200 body is a few hundred bytes plus
+#: one line per rejected event (at most one batch of them).
+MAX_ANSWER_BYTES = 1 << 20
+#: The header carrying the origin key (see docs/security.md).
+ORIGIN_KEY_HEADER = "X-Atlasd-Origin-Key"
 
 
 class RemoteError(AtlasdError):
@@ -183,13 +198,34 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
-def _redact(text: str, secret: str) -> str:
-    return text.replace(secret, "[redacted]") if secret else text
+# userinfo of any URL in a message: scheme://user[:password]@
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact(text: str, *secrets: str) -> str:
+    """``text`` without the secrets (in the forms an echo may take) or URL credentials."""
+    text = _URL_CREDENTIALS.sub(r"\1[redacted]@", text)
+    for secret in secrets:
+        if not secret:
+            continue
+        forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
+        for form in sorted(forms, key=len, reverse=True):
+            text = text.replace(form, "[redacted]")
+    return text
 
 
 def _excerpt(body: bytes) -> str:
     text = body[:_BODY_EXCERPT].decode("utf-8", "replace").strip()
     return text.replace("\n", " ")
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """One answer, its body read whole (within :data:`MAX_ANSWER_BYTES`)."""
+
+    status_code: int
+    content: bytes
+    headers: httpx.Headers
 
 
 def build_body(origin: str, events: Sequence[bytes]) -> bytes:
@@ -212,19 +248,24 @@ class ConvexRemote:
         token: str,
         timeout: float,
         *,
+        origin_key: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.ingest_url = ingest_url.rstrip("/")
         self._token = token
+        self._origin_key = origin_key or ""
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "User-Agent": "atlasd-sync",
+        }
+        if origin_key:
+            headers[ORIGIN_KEY_HEADER] = origin_key
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=timeout, read=timeout, write=timeout, pool=timeout),
             # One batch in flight at a time; keep that connection alive between batches.
             limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
-                "User-Agent": "atlasd-sync",
-            },
+            headers=headers,
             verify=True,
             http1=True,
             http2=False,
@@ -233,7 +274,7 @@ class ConvexRemote:
         )
 
     def __repr__(self) -> str:
-        return f"ConvexRemote({self.ingest_url!r})"
+        return f"ConvexRemote({self._clean(self.ingest_url)!r})"
 
     async def __aenter__(self) -> Self:
         return self
@@ -285,12 +326,22 @@ class ConvexRemote:
         return RemoteProbe(status=status, server_time=server_time)
 
     def _clean(self, text: str) -> str:
-        return _redact(text, self._token)
+        return redact(text, self._token, self._origin_key)
 
-    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _request(self, method: str, url: str, **kwargs: Any) -> _Answer:
         """Send and read one request; translate every failure into a RemoteError."""
         try:
-            response = await self._client.request(method, url, **kwargs)
+            async with self._client.stream(method, url, **kwargs) as response:
+                body = bytearray()
+                # Decoded bytes are counted, so a compressed bomb stops at the limit too.
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > MAX_ANSWER_BYTES:
+                        raise RemoteProtocolError(
+                            f"HTTP {response.status_code}: answer over {MAX_ANSWER_BYTES} bytes",
+                            status=response.status_code,
+                        )
+                answer = _Answer(response.status_code, bytes(body), response.headers)
         except httpx.TimeoutException as exc:
             raise RemoteTimeout(self._clean(f"{type(exc).__name__}: {exc}")) from exc
         except httpx.TransportError as exc:
@@ -299,11 +350,11 @@ class ConvexRemote:
             raise RemoteNetworkError(self._clean(f"{type(exc).__name__}: {exc}")) from exc
         except httpx.HTTPError as exc:
             raise RemoteNetworkError(self._clean(f"{type(exc).__name__}: {exc}")) from exc
-        status = response.status_code
+        status = answer.status_code
         if status == 200:
-            return response
-        detail = self._clean(f"HTTP {status}: {_excerpt(response.content)}".rstrip(": "))
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return answer
+        detail = self._clean(f"HTTP {status}: {_excerpt(answer.content)}".rstrip(": "))
+        retry_after = parse_retry_after(answer.headers.get("Retry-After"))
         if status in (401, 403):
             raise RemoteAuthError(detail, status=status)
         if status in (400, 413):

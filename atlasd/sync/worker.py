@@ -14,7 +14,17 @@ Failure paths (each a distinct state; see docs/sync.md):
   round after a full-jitter exponential delay (``Retry-After`` honoured);
 - 401/403: ``auth_error``, retried every ``auth_retry_s`` or on trigger;
 - 400/413: the batch is split in halves, recursively; an event refused alone
-  is quarantined and the cursor moves past it, so it never blocks the rest.
+  is quarantined and the cursor moves past it, so it never blocks the rest;
+- 5xx on the same batch :data:`SPLIT_AFTER` times in a row: later batches
+  from that seq are half as large, again and again, until the event that
+  fails the remote is alone; when it still fails while the remote answers
+  ``status``, it is quarantined like a refused one;
+- a 200 that does not account for the batch (accepted + duplicates +
+  rejected != sent, a rejected id not in the batch, a high water past the
+  log): ``backoff`` as a protocol error, the cursor stays.
+
+Every 200 is progress: the backoff starts again from its first step after
+each one, so only a remote that keeps failing climbs to the cap.
 
 Quarantined events flagged by :meth:`SyncWorker.retry_rejected` are sent
 again at the end of each round, after the main backlog.
@@ -43,17 +53,21 @@ from typing import Any, Protocol
 
 import msgspec
 
-from atlasd.config import SyncConfig
+from atlasd.config import ConfigError, SyncConfig
 from atlasd.errors import AtlasdError
+from atlasd.eventlog.lineage import LineageEntry
 from atlasd.eventlog.model import Event, Rejection, SyncState
 from atlasd.sync.backoff import Backoff
 from atlasd.sync.batching import BatchBuffer, Row, split_in_halves, take_batch
+from atlasd.sync.origin_key import load_or_create_origin_key
 from atlasd.sync.remote import (
     ConvexRemote,
     IngestResult,
     RemoteAuthError,
     RemoteBadBatch,
     RemoteError,
+    RemoteProtocolError,
+    RemoteServerError,
     build_body,
 )
 
@@ -67,6 +81,8 @@ STATUS_REFRESH_S = 30.0
 FAIL_LOG_INTERVAL_S = 60.0
 # Quarantined event ids named in one log line, at most.
 _LOG_IDS = 5
+# 5xx answers to batches starting at the same seq before the next ones are halved.
+SPLIT_AFTER = 3
 
 
 class _Store(Protocol):
@@ -96,12 +112,18 @@ class _Store(Protocol):
         self, delivered_event_ids: list[str], still_rejected: list[Rejection]
     ) -> None: ...
 
+    async def reorigin(self, reason: str) -> str: ...
+
+    @property
+    def lineage(self) -> list[LineageEntry]: ...
+
 
 class _IdOnly(msgspec.Struct):
     event_id: str
 
 
 _id_decoder = msgspec.json.Decoder(_IdOnly)
+_dict_decoder = msgspec.json.Decoder(dict[str, Any])
 _event_encoder = msgspec.json.Encoder()
 
 
@@ -111,6 +133,23 @@ def _event_id(raw: bytes) -> str:
 
 def _rejection(seq: int, event_id: str, code: str, message: str) -> Rejection:
     return Rejection(seq=seq, event_id=event_id, code=code, message=message)
+
+
+def _with_origin(raw: bytes, origin: str) -> bytes:
+    """The event sent under ``origin``; ``logged_origin`` keeps the one its hash was made with."""
+    event = _dict_decoder.decode(raw)
+    if event.get("origin") != origin:
+        event["logged_origin"] = event.get("origin")
+        event["origin"] = origin
+    return _event_encoder.encode(event)
+
+
+class _Forked(Exception):
+    """The remote holds this origin's seqs with other events: the log was forked."""
+
+    def __init__(self, conflicts: int) -> None:
+        super().__init__(f"{conflicts} seq_conflict refusals")
+        self.conflicts = conflicts
 
 
 def _consume(task: asyncio.Task[None]) -> None:
@@ -182,6 +221,13 @@ class SyncWorker:
         self._failures = 0
         self._failure_logged_at = float("-inf")
         self._suppressed = 0
+        # Isolating an event that fails the remote (5xx): the first seq of the
+        # failing batch, its consecutive 5xx count, the batch size in force
+        # until the cursor passes ``_isolate_end``.
+        self._failing_seq: int | None = None
+        self._failing_count = 0
+        self._batch_cap: int | None = None
+        self._isolate_end = 0
 
     # -- the daemon's interface -------------------------------------------------
 
@@ -237,7 +283,14 @@ class SyncWorker:
         """Sync until cancelled."""
         if not self._config.enabled:
             await asyncio.Event().wait()  # nothing to do; the daemon cancels us at shutdown
-        remote = self._remote or self._make_remote()
+        try:
+            remote = self._remote or self._make_remote()
+        except ConfigError as exc:
+            # Without its key this origin cannot sync; say so in status and wait.
+            self._state = "auth_error"
+            self._last_error = f"local: {exc}"
+            log.error("sync.cannot_start error=%s", exc)
+            await asyncio.Event().wait()
         self._cursor = (await self._store.sync_state()).acked_seq
         watcher = asyncio.create_task(self._watch_appends(), name="atlasd.sync.watch")
         log.info(
@@ -272,7 +325,11 @@ class SyncWorker:
     def _make_remote(self) -> ConvexRemote:
         assert self._config.ingest_url is not None
         token = self._config.token.reveal() if self._config.token is not None else ""
-        return ConvexRemote(self._config.ingest_url, token, self._config.timeout_s)
+        key_file = self._config.origin_key_file
+        origin_key = None if key_file is None else load_or_create_origin_key(key_file)
+        return ConvexRemote(
+            self._config.ingest_url, token, self._config.timeout_s, origin_key=origin_key
+        )
 
     async def _watch_appends(self) -> None:
         seen = self._store.last_seq
@@ -285,8 +342,11 @@ class SyncWorker:
 
     async def _sleep_until_woken(self, timeout: float) -> bool:
         """Wait for a wake-up or ``timeout`` seconds; True when woken."""
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel
+        # that lands as the wake-up does, and the worker would never stop.
         try:
-            await asyncio.wait_for(self._wake.wait(), max(0.0, timeout))
+            async with asyncio.timeout(max(0.0, timeout)):
+                await self._wake.wait()
         except TimeoutError:
             return False
         self._wake.clear()
@@ -338,6 +398,13 @@ class SyncWorker:
                 await self._drain_retries(remote, stats)
             if time.monotonic() - self._status_at >= self._status_refresh_s:
                 await self._refresh_remote_status(remote)
+        except _Forked as forked:
+            try:
+                await self._continue_under_new_origin(forked.conflicts)
+            except AtlasdError as exc:  # retried when the quarantine is sent again
+                self._fail(f"local: {exc.message}", self._backoff.next_delay(), "backoff", stats)
+            else:
+                self._succeed()
         except RemoteAuthError as exc:
             self._fail(exc.describe(), self._config.auth_retry_s, "auth_error", stats)
         except RemoteError as exc:
@@ -387,8 +454,6 @@ class SyncWorker:
         self._next_attempt_ms = None
         self._last_error = None
         self._backoff.reset()
-        if self._failures:
-            log.info("sync.recovered after %d failures", self._failures)
         self._failures = 0
         self._suppressed = 0
         self._failure_logged_at = float("-inf")
@@ -423,12 +488,14 @@ class SyncWorker:
         local commit of the batch before it, and the read of the rows after it.
         Commits still happen strictly in seq order, each after its own 200.
         """
-        buffer = BatchBuffer(self._config.batch_max_events, self._byte_budget())
+        limit = self._max_events()
+        buffer = BatchBuffer(limit, self._byte_budget())
         buffer.reset(self._cursor)
-        limit = self._config.batch_max_events
         read: asyncio.Task[list[Row]] | None = None
         try:
             while True:
+                # Back to full-size batches as soon as an isolation is over.
+                buffer.max_events = limit = self._max_events()
                 if buffer.needs_refill:
                     rows = await (read or self._read_ahead(buffer, limit))
                     read = None
@@ -455,6 +522,12 @@ class SyncWorker:
         if task is not None:
             await task
 
+    def _max_events(self) -> int:
+        """Events per batch: the configured size, or less while isolating a failure."""
+        if self._batch_cap is None:
+            return self._config.batch_max_events
+        return min(self._batch_cap, self._config.batch_max_events)
+
     def _byte_budget(self) -> int:
         """Event bytes per batch: ``batch_max_bytes`` bounds the whole request body."""
         return max(1, self._config.batch_max_bytes - len(build_body(self._store.origin, [])))
@@ -479,7 +552,7 @@ class SyncWorker:
                 return
             seen.update(event.seq for event in fresh)
             rows: deque[Row] = deque((e.seq, _event_encoder.encode(e)) for e in fresh)
-            while batch := take_batch(rows, self._config.batch_max_events, self._byte_budget()):
+            while batch := take_batch(rows, self._max_events(), self._byte_budget()):
                 stats.retried += len(batch)
                 await self._deliver(remote, batch, stats, self._commit_retried)
 
@@ -495,7 +568,7 @@ class SyncWorker:
         self._state = "sending"
         self._next_attempt_ms = None
         try:
-            result = await remote.ingest(self._store.origin, [raw for _, raw in batch])
+            result = await remote.ingest(self._store.origin, self._under_origin(batch))
         except RemoteBadBatch as exc:
             if len(batch) > 1:
                 for half in split_in_halves(batch):
@@ -507,36 +580,137 @@ class SyncWorker:
             stats.note_rejected([event_id])
             await commit(batch, [_rejection(seq, event_id, f"http_{exc.status}", exc.message)])
             return
-        stats.sent += len(batch)
+        except RemoteServerError as exc:
+            if not await self._isolate(remote, batch, exc):
+                raise
+            seq, raw = batch[0]
+            event_id = _event_id(raw)
+            stats.sent += 1
+            stats.note_rejected([event_id])
+            await commit(batch, [_rejection(seq, event_id, "remote_error", exc.message)])
+            return
         rejected = self._rejections(batch, result)
+        stats.sent += len(batch)
         stats.accepted += result.accepted
         stats.duplicates += result.duplicates
         stats.note_rejected([r.event_id for r in rejected])
         await commit(batch, rejected)
+        self._progress(batch)
         if result.high_water is not None:
             self._remote_high_water = result.high_water
             self._status_at = time.monotonic()
+        conflicts = sum(r.code == "seq_conflict" for r in rejected)
+        if conflicts:
+            raise _Forked(conflicts)
+
+    def _under_origin(self, batch: list[Row]) -> list[bytes]:
+        """The batch's events as the remote takes them: each under the batch's origin.
+
+        Events written before the log changed origin (a restore, a fork) carry
+        their old origin; they are sent under the current one, which the remote
+        stores once by id (a duplicate when it has them) and counts towards
+        the new origin's high water.
+        """
+        lineage = self._store.lineage
+        through = lineage[-1].until_seq if lineage else 0
+        if batch[0][0] > through:
+            return [raw for _, raw in batch]
+        origin = self._store.origin
+        return [_with_origin(raw, origin) if seq <= through else raw for seq, raw in batch]
+
+    async def _continue_under_new_origin(self, conflicts: int) -> None:
+        """React to ``seq_conflict``: another log (a restored backup, a data dir
+        copied by hand) sent other events under this origin's seqs. Sending
+        more under it would only be refused, forever; this log continues under
+        a new origin instead and is sent again from seq 1 (docs/sync.md)."""
+        old = self._store.origin
+        new = await self._store.reorigin(
+            f"seq_conflict: the remote holds seqs of {old} with other events"
+        )
+        self._cursor = 0
+        self._remote_high_water = None
+        log.error(
+            "sync.reorigined old_origin=%s new_origin=%s seq_conflicts=%d reason=the remote"
+            " holds this origin's seqs with other events (a data dir restored or copied by"
+            " hand); the log continues under the new origin and is sent again from seq 1",
+            old,
+            new,
+            conflicts,
+        )
+        self.trigger()
+
+    def _progress(self, batch: list[Row]) -> None:
+        """An acknowledged batch: the backoff starts over; an isolation may be over."""
+        self._backoff.reset()
+        if self._failures:
+            log.info("sync.recovered after %d failures", self._failures)
+        self._failures = 0
+        if self._failing_seq is not None and batch[0][0] <= self._failing_seq <= batch[-1][0]:
+            self._failing_seq, self._failing_count = None, 0
+        if self._batch_cap is not None and batch[-1][0] >= self._isolate_end:
+            log.info("sync.isolation_over batch_max_events=%d", self._config.batch_max_events)
+            self._batch_cap = None
+
+    async def _isolate(self, remote: ConvexRemote, batch: list[Row], exc: RemoteError) -> bool:
+        """Count one more 5xx for this batch; True when its lone event is to be quarantined.
+
+        After :data:`SPLIT_AFTER` failures in a row of batches starting at the
+        same seq, the next batches are half as large; an event failing alone
+        that often is quarantined if the remote answers ``status`` (it is up,
+        so the event is what fails it), else the remote is simply down.
+        """
+        first = batch[0][0]
+        if first != self._failing_seq:
+            self._failing_seq, self._failing_count = first, 0
+        self._failing_count += 1
+        if self._failing_count < SPLIT_AFTER:
+            return False
+        self._failing_count = 0
+        if len(batch) > 1:
+            self._batch_cap = max(1, len(batch) // 2)
+            self._isolate_end = max(self._isolate_end, batch[-1][0])
+            log.warning(
+                "sync.isolating from_seq=%d batch=%d next_batch=%d error=%s",
+                first,
+                len(batch),
+                self._batch_cap,
+                exc.describe(),
+            )
+            return False
+        try:
+            await remote.remote_status(self._store.origin)
+        except RemoteError:
+            return False
+        log.warning("sync.fails_remote seq=%d error=%s", first, exc.describe())
+        self._failing_seq = None
+        return True
 
     def _rejections(self, batch: list[Row], result: IngestResult) -> list[Rejection]:
-        """The store's rejections for a 200's ``rejected`` list (ids outside the batch ignored)."""
+        """The store's rejections for a 200's ``rejected`` list.
+
+        Raises :class:`RemoteProtocolError` unless the answer accounts for every
+        event sent exactly once (accepted + duplicates + rejected = sent, each
+        rejected id in the batch once) and its high water is within the log:
+        the cursor moves on nothing less.
+        """
+        problem = None
         if result.accepted + result.duplicates + len(result.rejected) != len(batch):
-            log.warning(
-                "sync.count_mismatch sent=%d accepted=%d duplicates=%d rejected=%d",
-                len(batch),
-                result.accepted,
-                result.duplicates,
-                len(result.rejected),
+            problem = (
+                f"the answer accounts for {result.accepted} accepted + {result.duplicates} "
+                f"duplicates + {len(result.rejected)} rejected of {len(batch)} events sent"
             )
-        if not result.rejected:
-            return []
+        elif result.high_water is None or not 0 <= result.high_water <= self._store.last_seq:
+            problem = f"high_water {result.high_water} is not within 0..{self._store.last_seq}"
         seqs = {_event_id(raw): seq for seq, raw in batch}
         rejections = []
         for item in result.rejected:
-            seq = seqs.get(item.event_id)
-            if seq is None:
-                log.warning("sync.unknown_rejection event_id=%s", item.event_id)
-                continue
-            rejections.append(_rejection(seq, item.event_id, item.code, item.message))
+            seq = seqs.pop(item.event_id, None)
+            if seq is None and problem is None:
+                problem = f"rejected event {item.event_id[:40]!r} was not sent, or named twice"
+            if seq is not None:
+                rejections.append(_rejection(seq, item.event_id, item.code, item.message))
+        if problem is not None:
+            raise RemoteProtocolError(f"ingest answer: {problem}", status=200)
         return rejections
 
     async def _refresh_remote_status(self, remote: ConvexRemote) -> None:

@@ -13,6 +13,7 @@ import { register } from "node:module";
 import schema from "../functions/schema";
 import { installFastPath } from "../double/fastpath";
 import { functionModules } from "../double/modules";
+import { sealed } from "./seal";
 
 register("../double/expose-hook.mjs", import.meta.url);
 const { convexTest, __DatabaseFake } = (await import("convex-test")) as typeof import("convex-test") & {
@@ -29,11 +30,11 @@ const modules = functionModules();
 function events(from: number, count: number) {
   return Array.from({ length: count }, (_, i) => {
     const seq = from + i;
-    return {
+    return sealed({
       seq, event_id: `0190eeee-0000-7000-8000-${seq.toString(16).padStart(12, "0")}`, stream: `build:b${seq % 50}`,
       version: 1, type: "TaskStatusChanged", data: { build_id: `b${seq % 50}`, task_id: `t${seq}`, status: "running" },
-      meta: {}, recorded_at: seq, origin: ORIGIN, hash: "0".repeat(64),
-    };
+      meta: {}, recorded_at: seq, origin: ORIGIN,
+    });
   });
 }
 

@@ -14,12 +14,17 @@
  * (DEFAULT_MAX_EVENTS / DEFAULT_MAX_BYTES) does not fit every mix with 10%
  * headroom on every limit.
  */
-import { convexTest } from "convex-test";
+import { register } from "node:module";
 import { functionModules } from "../double/modules";
 import { apply } from "../functions/ingest";
 import type { Envelope } from "../functions/lib/envelope";
 import { DEFAULT_MAX_BYTES, DEFAULT_MAX_EVENTS } from "../functions/lib/limits";
 import schema from "../functions/schema";
+import { sealed } from "./seal";
+
+// Count the index range a real backend reads for each replace/patch, as the double does.
+register("../double/expose-hook.mjs", import.meta.url);
+const { convexTest } = await import("convex-test");
 
 const modules = functionModules();
 const TOKEN = "bench-token";
@@ -35,8 +40,8 @@ function uuid(): string {
   return `0190dddd-0000-7000-8000-${ids.toString(16).padStart(12, "0")}`;
 }
 
-function envelope(seq: number, type: string, data: Record<string, unknown>): Envelope {
-  return { seq, event_id: uuid(), stream: `s:${seq}`, version: 1, type, data, meta: {}, recorded_at: 1_700_000_000_000 + seq, origin: ORIGIN, hash: "0".repeat(64) };
+function envelope(seq: number, type: string, data: Record<string, unknown>, version = 1): Envelope {
+  return sealed({ seq, event_id: uuid(), stream: `s:${seq}`, version, type, data, meta: {}, recorded_at: 1_700_000_000_000 + seq, origin: ORIGIN });
 }
 
 type Mix = {
@@ -49,8 +54,10 @@ type Mix = {
 };
 
 /** Every event a TaskStatusChanged of its own build and task: 3 index ranges and 4 writes each. */
-const status = (n: number, gap: number): Envelope[] =>
-  Array.from({ length: n }, (_, i) => envelope(1 + i * gap, "TaskStatusChanged", { build_id: `b${i}`, task_id: `t${i}`, status: "running", error: "e".repeat(40) }));
+const status = (n: number, gap: number, first = 1, version = 1): Envelope[] =>
+  Array.from({ length: n }, (_, i) =>
+    envelope(first + i * gap, "TaskStatusChanged", { build_id: `b${i}`, task_id: `t${i}`, status: "running", error: "e".repeat(40) }, version),
+  );
 
 /** The same rows as {@link status}, re-sent late: seqs in the gaps, below the origin's highest. */
 const lateStatus = (n: number): Envelope[] =>
@@ -87,6 +94,12 @@ const mixes: Mix[] = [
     verify: false,
     setup: (n) => messages(n),
     batch: (n) => [envelope(n + 1, "ThreadDeleted", { thread_id: "th" })],
+  },
+  {
+    name: "TaskStatusChanged updating stored build+task rows, seqs 10 apart (replaces counted)",
+    verify: true,
+    setup: (n) => [status(n, 10)],
+    batch: (n) => status(n, 10, 5, 2),
   },
   {
     name: "the previous batch sent again (all duplicates)",

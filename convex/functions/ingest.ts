@@ -13,6 +13,13 @@
  *   written once per batch (the pack engine, lib/engine.ts, keeps them in
  *   memory meanwhile);
  * - one bounded range to advance the high water over positions stored earlier.
+ * On a real backend each `db.replace`/`db.patch` also reads one index range
+ * (convex-test does not count it; the double does): the origin's record and
+ * every view row the batch changes that existed before.
+ *
+ * Origin keys: the first call that carries a key digest for an origin records
+ * it; from then on a call for that origin without the same digest is refused
+ * (`{refused: "origin_key"}`) and changes nothing (docs/security.md).
  */
 import { v } from "convex/values";
 import type { Id } from "./_generated/dataModel";
@@ -47,6 +54,14 @@ export type IngestResult = {
   rejected: Rejection[];
   high_water: number;
 };
+
+/** What `apply` answers: a result, or a refusal of the whole call. */
+export type ApplyOutcome = IngestResult | { refused: "origin_key" };
+
+/** Whether a call carrying `keyHash` may write as an origin whose record holds `bound`. */
+export function keyAllowed(bound: string | undefined, keyHash: string | undefined): boolean {
+  return bound === undefined || bound === keyHash;
+}
 
 /** Runs of seqs (ascending) in which neighbours are at most CLUSTER_GAP apart. */
 function clusters(seqs: readonly number[]): Array<[number, number]> {
@@ -103,12 +118,17 @@ async function advanceHighWater(ctx: MutationCtx, origin: string, from: number, 
 }
 
 export const apply = internalMutation({
-  args: { origin: v.string(), events: v.array(envelopeValidator) },
-  handler: async (ctx, { origin, events }): Promise<IngestResult> => {
+  args: {
+    origin: v.string(),
+    events: v.array(envelopeValidator),
+    key_hash: v.optional(v.string()),
+  },
+  handler: async (ctx, { origin, events, key_hash }): Promise<ApplyOutcome> => {
     const rejected: Rejection[] = [];
     let accepted = 0;
     let duplicates = 0;
     const record = await ctx.db.query("origins").withIndex("by_origin", (q) => q.eq("origin", origin)).first();
+    if (!keyAllowed(record?.key_hash, key_hash)) return { refused: "origin_key" };
     const [held, folded] = await Promise.all([
       heldPositions(ctx, origin, events.map((e) => e.seq)),
       highestHeld(ctx, origin),
@@ -164,21 +184,70 @@ export const apply = internalMutation({
 
     const highWater = await advanceHighWater(ctx, origin, record?.high_water ?? 0, heldNow);
     const now = Date.now();
+    // The first key an origin presents binds it (also for origins that synced before keys existed).
+    const bind = key_hash !== undefined && record?.key_hash === undefined ? { key_hash } : {};
     if (record === null) {
-      await ctx.db.insert("origins", { origin, high_water: highWater, events: accepted, last_ingest_at: now });
+      await ctx.db.insert("origins", { origin, high_water: highWater, events: accepted, last_ingest_at: now, ...bind });
     } else {
-      await ctx.db.patch(record._id, { high_water: highWater, events: record.events + accepted, last_ingest_at: now });
+      await ctx.db.patch(record._id, {
+        high_water: highWater,
+        events: record.events + accepted,
+        last_ingest_at: now,
+        ...bind,
+      });
     }
     return { accepted, duplicates, rejected, high_water: highWater };
   },
 });
 
-/** `{origin, high_water, events}` of one origin (zeros when it never sent anything). */
-export const status = internalQuery({
+/**
+ * The stored hash of each of `seqs` of `origin` (null where nothing is held):
+ * the previous hashes the endpoint checks a batch's chain against. Two index
+ * ranges per seq.
+ */
+export const storedHashes = internalQuery({
+  args: { origin: v.string(), seqs: v.array(v.number()) },
+  handler: async (ctx, { origin, seqs }): Promise<Array<string | null>> => {
+    return Promise.all(
+      seqs.map(async (seq) => {
+        const position = await ctx.db
+          .query("positions")
+          .withIndex("by_origin_seq", (q) => q.eq("origin", origin).eq("seq", seq))
+          .first();
+        if (position === null) return null;
+        const event = await ctx.db
+          .query("events")
+          .withIndex("by_event_id", (q) => q.eq("event_id", position.event_id))
+          .first();
+        // Stored under another origin's id (a duplicate by id): its chain is not this one.
+        return event !== null && event.origin === origin && event.seq === seq ? event.hash : null;
+      }),
+    );
+  },
+});
+
+/**
+ * Forget the key recorded for `origin`, so the next call that carries a key
+ * binds it anew: how a machine whose data dir (and key) was lost is re-keyed.
+ * `npx convex run ingest:forgetOriginKey '{"origin": "..."}'`
+ */
+export const forgetOriginKey = internalMutation({
   args: { origin: v.string() },
   handler: async (ctx, { origin }) => {
     const record = await ctx.db.query("origins").withIndex("by_origin", (q) => q.eq("origin", origin)).first();
+    if (record === null || record.key_hash === undefined) return { origin, forgotten: false };
+    await ctx.db.patch(record._id, { key_hash: undefined });
+    return { origin, forgotten: true };
+  },
+});
+
+/** `{origin, high_water, events}` of one origin (zeros when it never sent anything). */
+export const status = internalQuery({
+  args: { origin: v.string(), key_hash: v.optional(v.string()) },
+  handler: async (ctx, { origin, key_hash }) => {
+    const record = await ctx.db.query("origins").withIndex("by_origin", (q) => q.eq("origin", origin)).first();
     return {
+      allowed: keyAllowed(record?.key_hash, key_hash),
       origin,
       high_water: record?.high_water ?? 0,
       events: record?.events ?? 0,

@@ -47,6 +47,8 @@ export default defineSchema({
     high_water: v.number(),
     events: v.number(),
     last_ingest_at: v.number(),
+    /** Hex SHA-256 of the origin key, recorded on first contact (docs/security.md). */
+    key_hash: v.optional(v.string()),
   }).index("by_origin", ["origin"]),
 
   // --- pack views (docs/convex.md, "How pack rows are stored") ---------------

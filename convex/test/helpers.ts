@@ -3,7 +3,9 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { createHash } from "node:crypto";
 import { convexTest } from "convex-test";
+import { eventContent, GENESIS_HASH } from "../functions/lib/canonical";
 import schema from "../functions/schema";
 import { VIEW_NAMES, viewInfo } from "../functions/lib/packs";
 import type { Envelope } from "../functions/lib/envelope";
@@ -75,27 +77,54 @@ export function uuid(): string {
   return `01900000-0000-4000-8000-${hex}`;
 }
 
-/** Complete envelopes for `events`: seq from `firstSeq`, version per stream, a stand-in hash. */
+/** The last hash built for each `origin:seq`, so a later batch chains onto an earlier one. */
+const chain = new Map<string, string>();
+
+/** The daemon's hash of `event` after `prev` (node's SHA-256, independent of the endpoint's). */
+export function chainHash(prev: string, event: Omit<Envelope, "hash">): string {
+  return createHash("sha256").update(`${prev}\n${eventContent(event)}`).digest("hex");
+}
+
+/**
+ * Complete envelopes for `events`: seq from `firstSeq`, version per stream,
+ * hashes chained as the daemon chains them (from the last envelope built
+ * for `firstSeq - 1` of this origin, or genesis).
+ */
 export function envelopes(origin: string, events: VectorEvent[], firstSeq = 1): Envelope[] {
   const versions = new Map<string, number>();
+  let prev = firstSeq === 1 ? GENESIS_HASH : (chain.get(`${origin}:${firstSeq - 1}`) ?? GENESIS_HASH);
   return events.map((e, i) => {
     const version = (versions.get(e.stream) ?? 0) + 1;
     versions.set(e.stream, version);
     const seq = firstSeq + i;
-    return {
+    const content = {
       seq, event_id: e.event_id, stream: e.stream, version, type: e.type, data: e.data,
       meta: e.meta ?? {}, recorded_at: e.recorded_at,
       ...(e.occurred_at === undefined ? {} : { occurred_at: e.occurred_at }), origin,
-      hash: seq.toString(16).padStart(64, "0"),
     };
+    prev = chainHash(prev, content);
+    chain.set(`${origin}:${seq}`, prev);
+    return { ...content, hash: prev };
   });
 }
 
-/** POST a batch to the ingest endpoint. */
-export function post(t: Backend, body: unknown, init: { token?: string | null; raw?: string } = {}) {
+/** `events` (edited after they were built) with their hashes chained again from genesis. */
+export function resealed(events: Envelope[]): Envelope[] {
+  let prev = GENESIS_HASH;
+  return events.map(({ hash: _old, ...content }) => {
+    void _old;
+    prev = chainHash(prev, content);
+    chain.set(`${content.origin}:${content.seq}`, prev);
+    return { ...content, hash: prev };
+  });
+}
+
+/** POST a batch to the ingest endpoint (with `key`, as an origin key). */
+export function post(t: Backend, body: unknown, init: { token?: string | null; raw?: string; key?: string } = {}) {
   const token = init.token === undefined ? TOKEN : init.token;
   const headers: Record<string, string> = { "Content-Type": "application/json" };
   if (token !== null) headers.Authorization = `Bearer ${token}`;
+  if (init.key !== undefined) headers["X-Atlasd-Origin-Key"] = init.key;
   return t.fetch("/atlasd/ingest", { method: "POST", headers, body: init.raw ?? JSON.stringify(body) });
 }
 

@@ -21,3 +21,12 @@ def test_the_daemon_entry_point_does_not_load_the_cli() -> None:
     loaded = _loaded_after("import atlasd.daemon.__main__")
     assert "atlasd.daemon.command" in loaded
     assert not {m for m in loaded if m == "atlasd.cli" or m.startswith("atlasd.cli.")}
+
+
+def test_the_pack_schema_check_does_not_load_the_store() -> None:
+    """The packs' validator (what clients run before spooling) needs no event store."""
+    loaded = _loaded_after(
+        "from atlasd.packs.registry import builtin_packs; builtin_packs().check_event('T', {})"
+    )
+    assert "atlasd.packs.fields" in loaded
+    assert not {m for m in loaded if m.startswith("atlasd.eventlog")}

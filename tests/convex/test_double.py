@@ -152,13 +152,13 @@ def test_a_malformed_batch_is_refused_with_a_reason(convex_double: ConvexDouble)
 
 
 def test_a_body_over_the_byte_limit_is_refused_with_413(convex_double: ConvexDouble) -> None:
-    """A POST of more than 4 MiB gets 413 with the limits, and nothing is stored."""
+    """A POST of more than 2 MiB gets 413 with the limits, and nothing is stored."""
     origin = _origin()
     events = _build_events(origin, 5)
-    events[0]["data"]["padding"] = "x" * (4 * 1024 * 1024)
+    events[0]["data"]["padding"] = "x" * (2 * 1024 * 1024)
     response = convex_double.ingest(origin, events)
     assert response.status_code == 413
-    assert response.json()["max_bytes"] == 4 * 1024 * 1024
+    assert response.json()["max_bytes"] == 2 * 1024 * 1024
     assert convex_double.events(origin) == []
 
 
@@ -323,3 +323,33 @@ def test_sigint_stops_the_double_with_exit_status_zero() -> None:
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=30) == 0
     double.stop()
+
+
+def _worst_mix(origin: str, count: int, first: int, version: int) -> list[dict[str, Any]]:
+    """TaskStatusChanged events of their own build and task, seqs 10 apart from ``first``."""
+    out: list[dict[str, Any]] = []
+    for i in range(count):
+        event = {
+            "stream": f"build:b{i}",
+            "type": "TaskStatusChanged",
+            "event_id": str(uuid.uuid4()),
+            "recorded_at": 1_000 + i,
+            "data": {"build_id": f"b{i}", "task_id": f"t{i}", "status": "running"},
+        }
+        # Built one by one: seq 1 chains from genesis, the others have no stored predecessor.
+        [envelope] = envelopes(origin, [event], first_seq=first + 10 * i)
+        out.append({**envelope, "version": version})
+    return out
+
+
+def test_the_double_counts_an_index_range_for_each_replace() -> None:
+    """700 events updating stored rows read 4,203 ranges, replaces counted: 413, as on Convex."""
+    with ConvexDouble(env={"ATLASD_INGEST_MAX_EVENTS": "100000"}) as double:
+        origin = _origin()
+        first = double.ingest(origin, _worst_mix(origin, 700, 1, 1))
+        assert first.status_code == 200
+        # Without the replaces counted this batch would read 2,803 ranges and pass.
+        update = double.ingest(origin, _worst_mix(origin, 700, 5, 2))
+        assert update.status_code == 413
+        assert "index ranges" in update.json()["message"]
+        assert double.status(origin)["events"] == 700

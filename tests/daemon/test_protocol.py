@@ -6,6 +6,7 @@ import json
 import threading
 import uuid
 
+from atlasd.packs.registry import builtin_packs
 from tests.daemon.conftest import event
 from tests.support.daemon import DaemonProcess
 
@@ -188,7 +189,7 @@ def test_status_has_every_contract_field(daemon: DaemonProcess) -> None:
     assert status["sync"]["state"] == "disabled"
     assert status["sync"]["pending"] == 2
     names = {p["name"] for p in status["projections"]}
-    assert names == {"builds", "tasks", "executions", "patterns", "learnings"}
+    assert names == set(builtin_packs().view_names)
     assert all(set(p) >= {"name", "version", "checkpoint"} for p in status["projections"])
 
 

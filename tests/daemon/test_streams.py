@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ def test_a_subscriber_that_falls_behind_is_told_slow_consumer_and_closed(
     short_dir: Path,
 ) -> None:
     """Past subscriber_buffer queued events: slow_consumer, then the connection closes,
-    after a contiguous prefix of the events."""
+    after a contiguous prefix of the events; the log names the consumer's pid and uid."""
     config = toml_config(short_dir / "c.toml", subscriber_buffer=50)
     with running_daemon(args=[*NO_SPOOL, "--config", str(config)]) as d, d.connect() as sub:
         sub.send({"op": "subscribe", "id": 9, "from_seq": "end"})
@@ -125,6 +126,10 @@ def test_a_subscriber_that_falls_behind_is_told_slow_consumer_and_closed(
         assert len(seqs) < 3000
         assert sub.at_eof()
         assert d.request("status")["result"]["subscribers"] == 0
+        cut = [ln for ln in d.log().splitlines() if ln.startswith("slow_consumer")]
+        assert len(cut) == 1
+        assert f"pid={os.getpid()}" in cut[0]
+        assert f"uid={os.getuid()}" in cut[0]
 
 
 def test_the_daemon_reads_nothing_more_after_subscribe(daemon: DaemonProcess) -> None:

@@ -61,7 +61,7 @@ async def test_appends_resume_once_there_is_room(data_dir: Path) -> None:
 
 async def test_cap_is_enforced_again_after_reopen(data_dir: Path) -> None:
     """The cap comes from the config on every open (SQLite does not persist it)."""
-    config = StoreConfig(data_dir=data_dir, max_db_bytes=300_000)
+    config = StoreConfig(data_dir=data_dir, max_db_bytes=700_000)
     async with await EventStore.open(config) as store:
         acked = await _fill(store)
     async with await EventStore.open(config) as store:

@@ -70,3 +70,14 @@ async def test_cursor_survives_a_restart(data_dir: Path) -> None:
     async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
         state = await store.sync_state()
         assert (state.acked_seq, state.pending, state.rejected) == (2, 1, 1)
+
+
+async def test_the_quarantine_can_be_listed_a_bounded_number_at_a_time(store: EventStore) -> None:
+    """``rejected_events(limit)`` gives the oldest ``limit`` quarantined events only."""
+    ids = await _events(store, 5)
+    rejections = [
+        Rejection(seq=i + 1, event_id=ids[i], code="poison", message=f"no {i}") for i in range(4)
+    ]
+    await store.mark_synced(5, rejections)
+    assert await store.rejected_events(2) == rejections[:2]
+    assert await store.rejected_events() == rejections

@@ -210,3 +210,44 @@ def test_content_version_ignores_formatting_but_not_content() -> None:
     changed["views"]["notes"]["indexes"] = [["text"]]
     assert load_pack_text(json.dumps(changed), "c").version != compact.version
     assert isinstance(PackSet([compact]).view_version("notes"), int)
+
+
+def test_default_packs_dir_follows_xdg_and_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ATLASD_PACKS_DIR wins; else /etc/atlasd/packs as root; else the XDG config dir."""
+    import os
+
+    from atlasd.config import resolve_config
+    from atlasd.packs.registry import default_packs_dir
+
+    assert default_packs_dir({"ATLASD_PACKS_DIR": "/p"}) == Path("/p")
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert default_packs_dir({"XDG_CONFIG_HOME": "/xdg"}) == Path("/xdg/atlasd/packs")
+    assert default_packs_dir({"HOME": "/home/u"}) == Path("/home/u/.config/atlasd/packs")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert default_packs_dir({}) == Path("/etc/atlasd/packs")
+    config = resolve_config({"packs_dir": "/flag"}, env={"ATLASD_PACKS_DIR": "/env"})
+    assert config.packs_dir == Path("/flag")
+    assert resolve_config({}, env={"ATLASD_PACKS_DIR": "/env"}).packs_dir == Path("/env")
+
+
+def test_query_help_lists_every_view_with_its_columns(tmp_path: Path) -> None:
+    """`atlasd query --help` names each view of the built-in and operator packs with its
+    key and columns."""
+    import subprocess
+    import sys
+
+    from tests.support.daemon import clean_env
+
+    write(tmp_path, "notes.json", GOOD)
+    done = subprocess.run(
+        [sys.executable, "-m", "atlasd", "query", "--help"],
+        env=clean_env({"ATLASD_PACKS_DIR": str(tmp_path)}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text = " ".join(done.stdout.split())
+    for name, view in load_packs(tmp_path).views.items():
+        columns = ", ".join(c for c, _ in view.columns if c not in view.key)
+        assert f"{view.pack}: {name} ({', '.join(view.key)}; {columns})" in text

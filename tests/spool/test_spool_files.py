@@ -206,16 +206,18 @@ async def test_a_crash_between_commit_and_delete_reingests_without_duplicates(
     assert len({e.event_id for e in events}) == 10
 
 
-def test_derived_ids_depend_on_content_and_line_only(spool_dir: Path) -> None:
-    """Events without ids get the same ids from the same bytes, other ids from other bytes."""
+def test_derived_ids_depend_on_the_file_name_content_and_line(spool_dir: Path) -> None:
+    """Events without ids get ids from name, bytes and line: two files with equal bytes differ."""
     a = _drop(spool_dir, "a.ndjson", [_line(n=1), _line(n=2)])
     b = _drop(spool_dir, "b.ndjson", [_line(n=1), _line(n=2)])
     c = _drop(spool_dir, "c.ndjson", [_line(n=1), _line(n=3)])
     ids_a = [e.event_id for e in parse_spool_file(a)]
-    assert ids_a == [e.event_id for e in parse_spool_file(b)]
+    assert ids_a == [e.event_id for e in parse_spool_file(a)]  # the same file: the same ids
+    assert set(ids_a).isdisjoint(e.event_id for e in parse_spool_file(b))
     assert ids_a[0] != ids_a[1]
     assert set(ids_a).isdisjoint(e.event_id for e in parse_spool_file(c))
-    assert ids_a[0] == derive_event_id(__import__("hashlib").sha256(a.read_bytes()).hexdigest(), 1)
+    digest = __import__("hashlib").sha256(a.read_bytes()).hexdigest()
+    assert ids_a[0] == derive_event_id(digest, 1, "a.ndjson")
 
 
 async def test_an_empty_file_is_removed_without_appending(
@@ -295,7 +297,7 @@ def test_the_second_pass_yields_bounded_chunks_of_every_event(spool_dir: Path) -
     events = [event for chunk in chunks for event in chunk]
     assert [e.data["n"] for e in events] == list(range(25))
     # line 11 is blank: the event after it is on line 12
-    assert events[10].event_id == derive_event_id(scan.digest, 12)
+    assert events[10].event_id == derive_event_id(scan.digest, 12, "c.ndjson")
 
 
 async def test_a_file_changed_between_the_passes_commits_nothing(

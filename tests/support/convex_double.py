@@ -23,8 +23,6 @@ its stderr; a function that throws raises :class:`DoubleError` carrying the
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import os
 import secrets
 import selectors
@@ -40,7 +38,11 @@ from types import TracebackType
 from typing import Any, Self
 
 import httpx
+import msgspec
 import pytest
+
+from atlasd.eventlog.chain import GENESIS_HASH, content_hash
+from atlasd.eventlog.model import Event
 
 __all__ = [
     "CONVEX_DIR",
@@ -84,19 +86,18 @@ def _from_convex_json(value: Any) -> Any:
 
 
 def envelopes(
-    origin: str, events: list[dict[str, Any]], first_seq: int = 1
+    origin: str, events: list[dict[str, Any]], first_seq: int = 1, previous: str = GENESIS_HASH
 ) -> list[dict[str, Any]]:
     """Complete wire envelopes (CONTRACT section 2) for vector-style events.
 
     Each input needs ``stream``, ``type``, ``data``, ``event_id`` and
     ``recorded_at``; ``meta`` defaults to ``{}``; ``occurred_at`` is passed on
     when given. ``seq`` counts from
-    ``first_seq``, ``version`` per stream, and ``hash`` chains a SHA-256
-    over the previous hash and the event (a stand-in for the daemon's chain:
-    the remote stores it without checking).
+    ``first_seq``, ``version`` per stream, and ``hash`` is the daemon's own
+    chain (``atlasd.eventlog.chain``), from ``previous`` (genesis by default),
+    which the remote recomputes.
     """
     versions: dict[str, int] = {}
-    previous = "0" * 64
     out = []
     for seq, event in enumerate(events, start=first_seq):
         versions[event["stream"]] = versions.get(event["stream"], 0) + 1
@@ -112,8 +113,7 @@ def envelopes(
             **({"occurred_at": event["occurred_at"]} if "occurred_at" in event else {}),
             "origin": origin,
         }
-        canonical = json.dumps(envelope, sort_keys=True, separators=(",", ":"))
-        previous = hashlib.sha256((previous + canonical).encode()).hexdigest()
+        previous = content_hash(previous, msgspec.convert({**envelope, "hash": ""}, Event))
         out.append({**envelope, "hash": previous})
     return out
 

@@ -5,6 +5,12 @@ Real HTTP/1.1 on 127.0.0.1 (keep-alive), bearer token check, dedup by
 ``reject_ids`` are answered as ``rejected`` (never stored), which lets the
 worker's quarantine path be tested without a Convex deployment.
 
+It speaks the remote's protocol as the Convex functions do: an origin is
+bound to the first ``X-Atlasd-Origin-Key`` it presents (403 ``origin_key``
+for any other key after that), and each event's hash is recomputed from the
+previous one of its origin (in the batch or stored) and refused as
+``hash_mismatch`` when it differs.
+
 Used in-process by the unit tests (:class:`IngestServer` in a thread) and as a
 separate process by the benchmark (``python -m tests.sync.ingest_server``),
 which prints ``port=N`` once listening.
@@ -14,15 +20,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import hmac
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import msgspec
+
+from atlasd.eventlog.chain import GENESIS_HASH, content_hash
+from atlasd.eventlog.model import Event
 
 __all__ = ["IngestServer", "IngestState"]
 
@@ -40,6 +51,16 @@ class _Stub(msgspec.Struct):
 
 _body_decoder = msgspec.json.Decoder(_Body)
 _stub_decoder = msgspec.json.Decoder(_Stub)
+_event_decoder = msgspec.json.Decoder(Event)
+
+
+class _Logged(msgspec.Struct):
+    logged_origin: str | None = None
+
+
+_logged_decoder = msgspec.json.Decoder(_Logged)
+#: The header carrying the origin key.
+ORIGIN_KEY_HEADER = "X-Atlasd-Origin-Key"
 
 
 @dataclass
@@ -58,15 +79,56 @@ class IngestState:
     #: Events per POST, in arrival order.
     batch_sizes: list[int] = field(default_factory=list)
     duplicates: int = 0
+    #: origin -> SHA-256 of the key that bound it.
+    keys: dict[str, str] = field(default_factory=dict)
+    #: (origin, seq) -> the stored event's hash.
+    hashes: dict[tuple[str, int], str] = field(default_factory=dict)
+    #: Any POST carrying one of these ids is answered 500 (an event that breaks the remote).
+    fail_ids: set[str] = field(default_factory=set)
+    #: Edits every 200 answer to an ingest POST (a remote that lies).
+    tamper: Callable[[dict[str, Any]], Any] | None = None
+
+    def key_allowed(self, origin: str, key: str | None, bind: bool) -> bool:
+        """Whether ``key`` may act for ``origin``; with ``bind``, the first key binds it."""
+        digest = None if not key else hashlib.sha256(key.encode()).hexdigest()
+        with self.lock:
+            bound = self.keys.get(origin)
+            if bound is None:
+                if bind and digest is not None:
+                    self.keys[origin] = digest
+                return True
+            return digest is not None and hmac.compare_digest(bound, digest)
+
+    def _hash_problem(self, origin: str, raw: bytes, batch_hashes: dict[int, str]) -> str | None:
+        event = _event_decoder.decode(raw)
+        logged = _logged_decoder.decode(raw).logged_origin
+        if logged is not None:  # sent under another origin than the one it was hashed with
+            event = msgspec.structs.replace(event, origin=logged)
+        seq = event.seq
+        prev = GENESIS_HASH if seq == 1 else batch_hashes.get(seq - 1)
+        if prev is None:
+            prev = self.hashes.get((origin, seq - 1))
+        batch_hashes[seq] = event.hash
+        if prev is None:
+            return None  # no predecessor held: cannot be checked
+        expected = content_hash(prev, event)
+        return None if expected == event.hash else f"hash is not the chain's {expected}"
 
     def ingest(self, body: _Body) -> dict[str, Any]:
         accepted = duplicates = 0
         rejected: list[dict[str, str]] = []
+        batch_hashes: dict[int, str] = {}
         with self.lock:
             self.posts += 1
             self.batch_sizes.append(len(body.events))
             for raw in body.events:
                 stub = _stub_decoder.decode(raw)
+                problem = self._hash_problem(body.origin, bytes(raw), batch_hashes)
+                if problem is not None:
+                    rejected.append(
+                        {"event_id": stub.event_id, "code": "hash_mismatch", "message": problem}
+                    )
+                    continue
                 if stub.event_id in self.reject_ids:
                     rejected.append(
                         {"event_id": stub.event_id, "code": "poison", "message": "refused by rule"}
@@ -77,6 +139,7 @@ class IngestState:
                     continue
                 accepted += 1
                 self.events[stub.event_id] = bytes(raw)
+                self.hashes[(stub.origin, stub.seq)] = batch_hashes[stub.seq]
                 self.counts[stub.origin] = self.counts.get(stub.origin, 0) + 1
                 above = self.above.setdefault(stub.origin, set())
                 above.add(stub.seq)
@@ -144,7 +207,17 @@ class _Handler(BaseHTTPRequestHandler):
         except msgspec.DecodeError as exc:
             self._reply(400, {"error": str(exc)})
             return
-        self._reply(200, self.server.state.ingest(body))
+        if not self.server.state.key_allowed(
+            body.origin, self.headers.get(ORIGIN_KEY_HEADER), bind=True
+        ):
+            self._reply(403, {"error": "origin_key", "message": "another key binds this origin"})
+            return
+        state = self.server.state
+        if any(event_id.encode() in content for event_id in state.fail_ids):
+            self._reply(500, {"error": "internal", "message": "an event broke the remote"})
+            return
+        answer = state.ingest(body)
+        self._reply(200, answer if state.tamper is None else state.tamper(answer))
 
     def do_GET(self) -> None:
         if not self._authorized():
@@ -153,6 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
         origin = parse_qs(url.query).get("origin", [""])[0]
         if url.path == "/atlasd/ingest/status":
             state = self.server.state
+            if not state.key_allowed(origin, self.headers.get(ORIGIN_KEY_HEADER), bind=False):
+                self._reply(403, {"error": "origin_key"})
+                return
             with state.lock:
                 payload = {
                     "origin": origin,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import msgspec
 import pytest
 
+from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.sync.remote import (
     ConvexRemote,
     RemoteAuthError,
@@ -27,21 +28,29 @@ TOKEN = "s3cret-token-value-0123456789"
 ORIGIN = "7d1f6a4e-0000-4000-8000-000000000001"
 
 
+# The last hash sealed for each seq, so events built in order chain as a log's do.
+_sealed: dict[int, str] = {}
+
+
 def _event(seq: int, **extra: object) -> bytes:
-    return msgspec.json.encode(
-        {
-            "seq": seq,
-            "event_id": str(uuid.uuid4()),
-            "stream": "build:b1",
-            "version": seq,
-            "type": "Note",
-            "data": {"n": seq, **extra},
-            "meta": {},
-            "recorded_at": 1_700_000_000_000 + seq,
-            "origin": ORIGIN,
-            "hash": "0" * 64,
-        }
+    """One stored event's JSON, its hash chained onto the last one built for ``seq - 1``."""
+    prev = GENESIS_HASH if seq == 1 else _sealed.get(seq - 1, GENESIS_HASH)
+    at = 1_700_000_000_000 + seq
+    digest, body = seal(
+        prev,
+        seq,
+        str(uuid.uuid4()),
+        "build:b1",
+        seq,
+        "Note",
+        {"n": seq, **extra},
+        {},
+        at,
+        at,
+        ORIGIN,
     )
+    _sealed[seq] = digest
+    return body
 
 
 @pytest.fixture

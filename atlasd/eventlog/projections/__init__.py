@@ -1,6 +1,14 @@
 """The views (docs/views.md): tables, fold and queries, all made from the pack definitions."""
 
-from atlasd.eventlog.projections.query import DEFAULT_LIMIT, MAX_LIMIT, build_query, row_to_dict
+from atlasd.eventlog.projections.query import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    QueryPage,
+    QueryParams,
+    build_query,
+    page_from_rows,
+    row_to_dict,
+)
 from atlasd.eventlog.projections.schema import (
     VIEW_SPECS,
     VIEWS,
@@ -17,10 +25,13 @@ __all__ = [
     "VIEWS",
     "VIEW_SPECS",
     "Fold",
+    "QueryPage",
+    "QueryParams",
     "ViewSpec",
     "build_query",
     "create_view_tables",
     "drop_view_tables",
+    "page_from_rows",
     "row_to_dict",
     "view_specs",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "ViewSpec",
     "create_view_tables",
     "drop_view_tables",
+    "time_columns",
     "view_specs",
 ]
 
@@ -77,6 +78,11 @@ VIEW_SPECS: dict[str, ViewSpec] = view_specs(builtin_packs())
 
 #: The built-in view names.
 VIEWS: tuple[str, ...] = tuple(VIEW_SPECS)
+
+
+def time_columns(spec: ViewSpec) -> tuple[str, ...]:
+    """A view's time columns, its main one first."""
+    return tuple(dict.fromkeys((spec.time, *spec.time_columns))) if spec.time else ()
 
 
 def create_view_tables(

@@ -18,6 +18,7 @@ import type * as http from "../http.js";
 import type * as ingest from "../ingest.js";
 import type * as inspect from "../inspect.js";
 import type * as lib_auth from "../lib/auth.js";
+import type * as lib_canonical from "../lib/canonical.js";
 import type * as lib_engine from "../lib/engine.js";
 import type * as lib_envelope from "../lib/envelope.js";
 import type * as lib_fold from "../lib/fold.js";
@@ -47,6 +48,7 @@ declare const fullApi: ApiFromModules<{
   ingest: typeof ingest;
   inspect: typeof inspect;
   "lib/auth": typeof lib_auth;
+  "lib/canonical": typeof lib_canonical;
   "lib/engine": typeof lib_engine;
   "lib/envelope": typeof lib_envelope;
   "lib/fold": typeof lib_fold;

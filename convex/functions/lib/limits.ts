@@ -8,15 +8,25 @@
  */
 
 /**
- * Events per POST; over this the endpoint answers 413. The worst mix
- * measured (every event a late TaskStatusChanged of its own build and task,
- * seqs scattered: a retry of quarantined events, each re-folding its row)
- * needs 6 index ranges per event, so 682 is the most that fits 4,096; 600
- * keeps 10% headroom.
+ * Events per POST; over this the endpoint answers 413. The worst mix (every
+ * event a TaskStatusChanged of its own build and task, seqs scattered, both
+ * rows already stored) reads 6 index ranges per event on a real backend
+ * (positions, event_id, the two rows, and one more for each of their
+ * replaces) plus 3 per batch: 900 events would need 5,403 of the 4,096
+ * allowed. 600 needs 3,603, 12% under the limit (test/limits.test.ts pins
+ * the count).
  */
 export const DEFAULT_MAX_EVENTS = 600;
-/** Request body bytes per POST; over this the endpoint answers 413. */
-export const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Request body bytes per POST; over this the endpoint answers 413. An action
+ * has 64 MB of memory; parsing a body of small numbers, converting it and
+ * serialising the mutation's arguments grows the heap by ~15 bytes per body
+ * byte (measured: 4 MiB -> ~61 MB, 2 MiB -> ~32 MB), so 2 MiB leaves half.
+ * It still holds one event of the largest size plus its envelope.
+ */
+export const DEFAULT_MAX_BYTES = 2 * 1024 * 1024;
+/** Convex's limit on one function's arguments, as `getConvexSize` counts them. */
+export const MAX_ARGUMENTS_BYTES = 16 * 1024 * 1024;
 
 /** Convex value limits (https://docs.convex.dev/production/state/limits). */
 export const MAX_FIELD_NAME = 1024;
@@ -24,8 +34,10 @@ export const MAX_ARRAY_ITEMS = 8192;
 export const MAX_OBJECT_FIELDS = 1024;
 /** Nesting of a whole stored document; `data` sits one level below it. */
 export const MAX_DOCUMENT_DEPTH = 16;
-/** Encoded size of one event (CONTRACT section 2). */
-export const MAX_EVENT_BYTES = 1024 * 1024;
+/** One stored document, as `getDocumentSize` counts it (system fields included). */
+export const MAX_DOCUMENT_BYTES = 1024 * 1024;
+/** Characters (code points) of a stream name or an origin. */
+export const MAX_STREAM = 200;
 
 /** How many stored positions one ingest reads to advance the high water. */
 export const HIGH_WATER_SCAN = 2048;
