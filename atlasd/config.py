@@ -114,7 +114,7 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     token: Secret | None = None
     #: Events per ingest call; must fit Convex's per-transaction limits
     #: (the remote's default, docs/convex.md "The largest safe batch").
-    batch_max_events: _Positive = 600
+    batch_max_events: _Positive = 450
     #: Encoded bytes per ingest call (the remote's default body bound).
     batch_max_bytes: _Positive = 2 * MiB
     #: Wait this long after an append for more to batch before sending.

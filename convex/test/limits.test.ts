@@ -40,15 +40,31 @@ function worstBatch(count: number, gap: number, first = 1, version = 1): Envelop
   });
 }
 
-/** Index ranges per event of the worst mix updating existing rows, and per batch. */
-const RANGES_PER_EVENT = 6;
+/** Index ranges per event updating existing rows, in seq order and late, and per batch. */
+const RANGES_PER_EVENT = 7;
+const RANGES_PER_LATE_EVENT = 8;
 const RANGES_PER_BATCH = 3; // the origin's record, the high-water scan, the record's patch
+const RANGES_PER_LATE_BATCH = 5; // and the origin's highest seq, the late events' stored rows
 
 /** Store `count` worst-mix events, then post `count` more that update every row they made. */
 async function updateBatch(t: Backend, count: number): Promise<Response> {
   const first = await post(t, { origin: ORIGIN, events: worstBatch(count, 10) });
   expect(first.status).toBe(200);
   return post(t, { origin: ORIGIN, events: worstBatch(count, 10, 5, 2) });
+}
+
+/**
+ * Store `count` worst-mix events and one far above them, then post `count` late
+ * events (below the origin's highest seq) updating every row: each re-folds its
+ * rows. Their seqs sit two above a stored one, so no stored predecessor's hash
+ * applies to them.
+ */
+async function lateBatch(t: Backend, count: number): Promise<Response> {
+  const stored = worstBatch(count, 10);
+  const last = { ...stored[0]!, seq: 10 * count + 5, event_id: uuid(), data: { build_id: "z", task_id: "z", status: "done" }, hash: "0".repeat(64) };
+  expect((await post(t, { origin: ORIGIN, events: [...stored, last] })).status).toBe(200);
+  const late = stored.map((e) => ({ ...e, seq: e.seq + 2, event_id: uuid(), data: { ...e.data, status: "done" }, hash: "0".repeat(64) }));
+  return post(t, { origin: ORIGIN, events: late });
 }
 
 test("the default batch of the worst event mix fits one transaction", async () => {
@@ -58,14 +74,11 @@ test("the default batch of the worst event mix fits one transaction", async () =
   expect(await response.json()).toMatchObject({ accepted: DEFAULT_MAX_EVENTS, high_water: 1 });
 });
 
-test("the default batch of late events, each re-folding its row, fits one transaction", async () => {
+test("the default batch of late events, each re-folding its row, fits one transaction with 10% headroom", async () => {
+  const needed = DEFAULT_MAX_EVENTS * RANGES_PER_LATE_EVENT + RANGES_PER_LATE_BATCH;
+  expect(needed).toBeLessThanOrEqual(4096 * 0.9);
   const t = backend();
-  const stored = worstBatch(DEFAULT_MAX_EVENTS, 10);
-  const last = { ...stored[0]!, seq: 10 * DEFAULT_MAX_EVENTS + 5, event_id: uuid(), data: { build_id: "z", task_id: "z", status: "done" } };
-  expect((await post(t, { origin: ORIGIN, events: [...stored, last] })).status).toBe(200);
-  // The same rows again, at the seqs left free below the origin's highest: all late.
-  const late = worstBatch(DEFAULT_MAX_EVENTS, 10).map((e) => ({ ...e, seq: e.seq + 1, event_id: uuid(), data: { ...e.data, status: "done" } }));
-  const response = await post(t, { origin: ORIGIN, events: late });
+  const response = await lateBatch(t, DEFAULT_MAX_EVENTS);
   expect(response.status).toBe(200);
   expect(await response.json()).toMatchObject({ accepted: DEFAULT_MAX_EVENTS });
   const tasks = await t.run((ctx) => ctx.db.query("view_rows").withIndex("by_view_time", (q) => q.eq("view", "tasks")).take(3));
@@ -85,6 +98,15 @@ test("an update batch reads exactly the counted index ranges, replaces included"
   const exact = count * RANGES_PER_EVENT + RANGES_PER_BATCH;
   expect((await updateBatch(backend({ databaseQueries: exact }), count)).status).toBe(200);
   expect((await updateBatch(backend({ databaseQueries: exact - 1 }), count)).status).toBe(413);
+});
+
+test("a late batch reads exactly the counted index ranges, re-folds included", async () => {
+  const count = 50;
+  const exact = count * RANGES_PER_LATE_EVENT + RANGES_PER_LATE_BATCH;
+  const fits = await lateBatch(backend({ databaseQueries: exact }), count);
+  expect(fits.status).toBe(200);
+  expect(await fits.json()).toMatchObject({ accepted: count, rejected: [] });
+  expect((await lateBatch(backend({ databaseQueries: exact - 1 }), count)).status).toBe(413);
 });
 
 test("a batch over the transaction limits is answered 413 so the sender splits it, storing nothing", async () => {

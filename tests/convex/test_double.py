@@ -163,11 +163,11 @@ def test_a_body_over_the_byte_limit_is_refused_with_413(convex_double: ConvexDou
 
 
 def test_more_events_than_the_limit_are_refused_with_413(convex_double: ConvexDouble) -> None:
-    """A POST of more events than the default limit (600) gets 413 naming the limit."""
+    """A POST of more events than the default limit (450) gets 413 naming the limit."""
     origin = _origin()
-    response = convex_double.ingest(origin, _build_events(origin, 601))
+    response = convex_double.ingest(origin, _build_events(origin, 451))
     assert response.status_code == 413
-    assert response.json()["max_events"] == 600
+    assert response.json()["max_events"] == 450
     assert convex_double.events(origin) == []
 
 

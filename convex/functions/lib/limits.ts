@@ -8,15 +8,16 @@
  */
 
 /**
- * Events per POST; over this the endpoint answers 413. The worst mix (every
- * event a TaskStatusChanged of its own build and task, seqs scattered, both
- * rows already stored) reads 6 index ranges per event on a real backend
- * (positions, event_id, the two rows, and one more for each of their
- * replaces) plus 3 per batch: 900 events would need 5,403 of the 4,096
- * allowed. 600 needs 3,603, 12% under the limit (test/limits.test.ts pins
- * the count).
+ * Events per POST; over this the endpoint answers 413. The worst mix is a
+ * batch of late events (each a TaskStatusChanged of its own build and task,
+ * below the origin's highest seq, so each re-folds its rows from their
+ * stored events): 8 index ranges per event on a real backend, where each
+ * replace and patch reads one more range, plus 5 per batch. 600 events
+ * would need 4,805 of the 4,096 allowed; 450 need 3,605, 12% under the
+ * limit. In-order updates of stored rows read 7 per event (test/limits.test.ts
+ * pins both counts).
  */
-export const DEFAULT_MAX_EVENTS = 600;
+export const DEFAULT_MAX_EVENTS = 450;
 /**
  * Request body bytes per POST; over this the endpoint answers 413. An action
  * has 64 MB of memory; parsing a body of small numbers, converting it and
