@@ -1,12 +1,13 @@
 # Every target sets up what it needs on a fresh machine: a virtualenv for
-# Python and `npm ci` for the Convex functions.
+# Python and `npm ci` for the Convex functions and the Node client.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := convex/node_modules/.installed
+CLIENT_STAMP := clients/node/node_modules/.installed
 
-.PHONY: run test lint typecheck pytest convex-test bench clean
+.PHONY: run test lint typecheck pytest convex-test node-test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +19,16 @@ $(NODE_STAMP): convex/package.json convex/package-lock.json
 	cd convex && npm ci --no-audit --no-fund
 	touch $@
 
+$(CLIENT_STAMP): clients/node/package.json clients/node/package-lock.json
+	cd clients/node && npm ci --no-audit --no-fund
+	touch $@
+
 # Run the daemon on its embedded default: fully offline, sync disabled.
 run: $(STAMP)
 	$(BIN)/atlasd serve
 
 # pytest runs last so its summary closes the output.
-test: lint typecheck convex-test pytest
+test: lint typecheck convex-test node-test pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check atlasd tests bench
@@ -39,8 +44,13 @@ pytest: $(STAMP) $(NODE_STAMP)
 convex-test: $(NODE_STAMP)
 	cd convex && npm run --silent typecheck && npm test
 
-bench: $(STAMP) $(NODE_STAMP)
+# Build the Node client and its tests, then run them against real daemons
+# (this checkout's, from the virtualenv).
+node-test: $(STAMP) $(CLIENT_STAMP)
+	cd clients/node && npm test
+
+bench: $(STAMP) $(NODE_STAMP) $(CLIENT_STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) convex/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) convex/node_modules clients/node/node_modules clients/node/dist clients/node/build .mypy_cache .ruff_cache .pytest_cache
