@@ -37,3 +37,5 @@ class StoreConfig(msgspec.Struct, frozen=True, kw_only=True):
     read_connections: int = 2
     #: SQLite page cache per connection, in KiB.
     cache_kib: int = 16_384
+    #: The operator's pack files (``*.json``), loaded after the built-in packs; None: none.
+    packs_dir: Path | None = None

@@ -1,9 +1,11 @@
 """Bringing views up to date from the log: catch-up on open, and ``rebuild``.
 
 Both stream the log in chunks of :data:`CHUNK` events (never the whole log in
-memory), fold each chunk with :class:`~atlasd.eventlog.projections.Fold` and
-commit it together with the views' checkpoints, so a crash mid-way resumes
-where it stopped.
+memory), fold each chunk with :class:`~atlasd.packs.engine.Fold` and commit
+it together with the views' checkpoints, so a crash mid-way resumes where it
+stopped. The views are those of the loaded packs; a view whose definition
+changed is rebuilt alone (with the other views of its pack), and the tables of
+views no pack defines any more are dropped.
 """
 
 from __future__ import annotations
@@ -18,15 +20,10 @@ import msgspec
 
 from atlasd.errors import Unavailable
 from atlasd.eventlog.datadir import DataDirLock, db_path
-from atlasd.eventlog.projections import (
-    PROJECTED_TYPES,
-    VIEW_SPECS,
-    VIEWS,
-    Fold,
-    create_view_tables,
-    drop_view_tables,
-)
 from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
+from atlasd.packs.engine import Fold
+from atlasd.packs.registry import PackSet, builtin_packs, load_packs
+from atlasd.packs.tables import create_view_tables, drop_unknown_view_tables, drop_view_tables
 
 __all__ = [
     "CHUNK",
@@ -52,11 +49,13 @@ class _DataOnly(msgspec.Struct):
 
 _decode_data = msgspec.json.Decoder(_DataOnly).decode
 
-_TYPES_SQL = ", ".join(f"'{t}'" for t in sorted(PROJECTED_TYPES))
-_CHUNK_SQL = (
-    "SELECT seq, event_id, type, recorded_at, body FROM events"
-    f" WHERE seq > ? AND seq <= ? AND type IN ({_TYPES_SQL}) ORDER BY seq LIMIT ?"
-)
+
+def _chunk_sql(packs: PackSet) -> str:
+    types = ", ".join("'" + t.replace("'", "''") + "'" for t in sorted(packs.event_types))
+    return (
+        "SELECT seq, event_id, type, recorded_at, body FROM events"
+        f" WHERE seq > ? AND seq <= ? AND type IN ({types}) ORDER BY seq LIMIT ?"
+    )
 
 
 class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,33 +64,53 @@ class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):
     seconds: float
 
 
-def stale_views(conn: sqlite3.Connection) -> dict[str, int]:
-    """Reset views whose projector version changed; return ``{view: checkpoint}`` for
-    every view behind the log (a reset view starts at 0)."""
+def stale_views(conn: sqlite3.Connection, packs: PackSet | None = None) -> dict[str, int]:
+    """Reset the views whose definition changed (all views of a pack together) and drop
+    those no pack defines; return ``{view: checkpoint}`` for every view behind the log
+    (a reset view starts at 0)."""
+    packs = packs or builtin_packs()
     stored = {name: (version, cp) for name, version, cp in conn.execute(Statements.projections)}
-    reset = {
-        name for name, spec in VIEW_SPECS.items() if stored.get(name, (None, 0))[0] != spec.version
-    }
-    shared = stored.get("builds", (0, 0))[1] == stored.get("tasks", (0, 0))[1]
-    if reset & {"builds", "tasks"} or not shared:
-        reset |= {"builds", "tasks"}  # folded together: they share one checkpoint
+    reset: set[str] = set()
+    for pack in packs.packs:
+        names = tuple(pack.views)
+        states = [stored.get(name) for name in names]
+        changed = any(
+            state is None or state[0] != packs.view_version(name)
+            for name, state in zip(names, states, strict=True)
+        )
+        # folded together: a pack's views share one checkpoint
+        if changed or len({state[1] for state in states if state is not None}) > 1:
+            reset.update(names)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        drop_unknown_view_tables(conn, packs)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     if reset:
-        reset_views(conn, tuple(name for name in VIEWS if name in reset))
-    else:
-        create_view_tables(conn)
+        reset_views(conn, tuple(name for name in packs.view_names if name in reset), packs=packs)
+    create_view_tables(conn, packs, packs.view_names)
     last_seq = _last_seq(conn)
     checkpoints = {name: cp for name, _version, cp in conn.execute(Statements.projections)}
-    return {name: checkpoints[name] for name in VIEWS if checkpoints[name] < last_seq}
+    return {name: checkpoints[name] for name in packs.view_names if checkpoints[name] < last_seq}
 
 
-def reset_views(conn: sqlite3.Connection, names: tuple[str, ...], *, indexes: bool = True) -> None:
+def reset_views(
+    conn: sqlite3.Connection,
+    names: tuple[str, ...],
+    *,
+    indexes: bool = True,
+    packs: PackSet | None = None,
+) -> None:
     """Empty the named views and record their current versions at checkpoint 0."""
+    packs = packs or builtin_packs()
     conn.execute("BEGIN IMMEDIATE")
     try:
         drop_view_tables(conn, names)
-        create_view_tables(conn, names, indexes=indexes)
+        create_view_tables(conn, packs, names, indexes=indexes)
         conn.executemany(
-            Statements.put_projection, [(name, VIEW_SPECS[name].version, 0) for name in names]
+            Statements.put_projection, [(name, packs.view_version(name), 0) for name in names]
         )
         conn.execute("COMMIT")
     except BaseException:
@@ -105,6 +124,7 @@ def catch_up(
     progress: Progress | None = None,
     *,
     fresh: bool = False,
+    packs: PackSet | None = None,
 ) -> int:
     """Fold the log into the views named in ``from_seq`` from their checkpoints on;
     returns how many events were folded. Commits once per chunk. ``fresh``: the
@@ -112,9 +132,10 @@ def catch_up(
     if not from_seq:
         return 0
     last_seq = _last_seq(conn)
-    fold = Fold(conn, dict(from_seq), fresh=fresh, keep_rows=KEEP_ROWS)
+    packs = packs or builtin_packs()
+    fold = Fold(conn, packs, dict(from_seq), fresh=fresh, keep_rows=KEEP_ROWS)
     projected = 0
-    for events, end in _chunks(conn, min(from_seq.values()), last_seq):
+    for events, end in _chunks(conn, _chunk_sql(packs), min(from_seq.values()), last_seq):
         conn.execute("BEGIN IMMEDIATE")
         try:
             fold.apply_many(events)
@@ -132,7 +153,9 @@ def catch_up(
 _Chunk = list[tuple[int, str, str, dict[str, Any], int]]
 
 
-def _chunks(conn: sqlite3.Connection, start: int, last_seq: int) -> Iterator[tuple[_Chunk, int]]:
+def _chunks(
+    conn: sqlite3.Connection, sql: str, start: int, last_seq: int
+) -> Iterator[tuple[_Chunk, int]]:
     """The projected events after ``start`` as decoded chunks, with the seq each ends at.
 
     (Reading the next chunk on a second thread was measured: no faster, since
@@ -140,7 +163,7 @@ def _chunks(conn: sqlite3.Connection, start: int, last_seq: int) -> Iterator[tup
     """
     cursor = start
     while True:
-        rows = conn.execute(_CHUNK_SQL, (cursor, last_seq, CHUNK)).fetchall()
+        rows = conn.execute(sql, (cursor, last_seq, CHUNK)).fetchall()
         events: _Chunk = []
         for s, e, ty, recorded_at, body in rows:
             stored = _decode_data(body)
@@ -152,8 +175,11 @@ def _chunks(conn: sqlite3.Connection, start: int, last_seq: int) -> Iterator[tup
             return
 
 
-def rebuild(data_dir: Path, progress: Progress | None = None) -> RebuildReport:
-    """Rebuild every view from the log (daemon stopped: takes the data dir lock).
+def rebuild(
+    data_dir: Path, progress: Progress | None = None, *, packs_dir: Path | None = None
+) -> RebuildReport:
+    """Rebuild every view from the log (daemon stopped: takes the data dir lock), the
+    built-in packs' and those in ``packs_dir``.
 
     Resource handling: views are refilled without their secondary indexes,
     which are built once at the end (faster than keeping them up to date).
@@ -162,6 +188,7 @@ def rebuild(data_dir: Path, progress: Progress | None = None) -> RebuildReport:
     data dir or there is no database; sqlite3 errors are translated.
     """
     started = time.perf_counter()
+    packs = load_packs(packs_dir)
     if not db_path(data_dir).exists():
         raise Unavailable(f"no atlasd database at {db_path(data_dir)}")
     with DataDirLock(data_dir):
@@ -170,10 +197,14 @@ def rebuild(data_dir: Path, progress: Progress | None = None) -> RebuildReport:
         conn = connect(db_path(data_dir), synchronous="NORMAL")
         try:
             migrate(conn)
-            reset_views(conn, VIEWS, indexes=False)
-            projected = catch_up(conn, dict.fromkeys(VIEWS, 0), progress, fresh=True)
             conn.execute("BEGIN IMMEDIATE")
-            create_view_tables(conn)
+            drop_unknown_view_tables(conn, packs)
+            conn.execute("COMMIT")
+            names = packs.view_names
+            reset_views(conn, names, indexes=False, packs=packs)
+            projected = catch_up(conn, dict.fromkeys(names, 0), progress, fresh=True, packs=packs)
+            conn.execute("BEGIN IMMEDIATE")
+            create_view_tables(conn, packs, names)
             conn.execute("COMMIT")
             events = _last_seq(conn)
         except sqlite3.Error as exc:

@@ -41,7 +41,13 @@ from atlasd.eventlog.model import (
     StoreStats,
     SyncState,
 )
-from atlasd.eventlog.projections import DEFAULT_LIMIT, build_query, row_to_dict
+from atlasd.eventlog.projections import (
+    DEFAULT_LIMIT,
+    ViewSpec,
+    build_query,
+    row_to_dict,
+    view_specs,
+)
 from atlasd.eventlog.sql import Statements, translate_error
 from atlasd.eventlog.validation import (
     check_expected_version,
@@ -51,6 +57,7 @@ from atlasd.eventlog.validation import (
     check_value,
 )
 from atlasd.eventlog.writer import Prepared, Request, Writer
+from atlasd.packs.registry import PackSet, load_packs
 
 __all__ = ["EventStore", "StreamResult"]
 
@@ -114,6 +121,9 @@ class EventStore:
         # whole streamed append (whose transaction spans many calls)
         self._gate = asyncio.Lock()
         self.origin: str = writer.origin
+        #: the loaded packs (built-in and the operator's) and their views' specs
+        self.packs: PackSet = writer.packs
+        self.view_specs: dict[str, ViewSpec] = view_specs(writer.packs)
         self._last_seq = writer.last_seq
         self._streams = writer.streams
         self._writer_task = asyncio.create_task(self._write_loop(), name="atlasd-writer")
@@ -121,11 +131,16 @@ class EventStore:
 
     @classmethod
     async def open(cls, config: StoreConfig) -> EventStore:
-        """Create or migrate the data dir's database and rebuild any stale view."""
+        """Create or migrate the data dir's database and rebuild any stale view.
+
+        Error handling: a bad operator pack raises
+        :class:`~atlasd.packs.loader.PackError` (``FILE:LINE: reason``) before
+        anything is opened."""
+        packs = load_packs(config.packs_dir)
         ensure_data_dir(config.data_dir)
         path = db_path(config.data_dir)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlasd-writer")
-        writer = Writer(path, config)
+        writer = Writer(path, config, packs)
         loop = asyncio.get_running_loop()
         readers: list[aiosqlite.Connection] = []
         try:
@@ -194,11 +209,15 @@ class EventStore:
         ``recorded_at`` overrides the store's clock: for imports, tests and the
         shared vectors only; the daemon never passes it from clients.
         """
-        results = await self._submit([_prepare(event, "")], recorded_at)
+        results = await self._submit([_prepare(event, "", self.packs)], recorded_at)
         return results[0]
 
     async def append_batch(
-        self, events: Sequence[NewEvent], *, recorded_at: int | None = None
+        self,
+        events: Sequence[NewEvent],
+        *,
+        recorded_at: int | None = None,
+        check_schema: bool = True,
     ) -> list[AppendResult]:
         """Append events atomically, in order: all are stored or none.
 
@@ -206,10 +225,15 @@ class EventStore:
         repeated ``event_id`` with the same content resolves to its first
         occurrence (``duplicate: true``), with other content the whole batch
         fails with ``event_id_conflict``.
+
+        ``check_schema=False`` skips the packs' append-time schema (the other checks
+        stay): only for replaying the shared vectors that pin how a log written
+        before packs existed projects; nothing reachable by clients passes it.
         """
         if not events:
             return []
-        prepared = [_prepare(event, f"events[{i}].") for i, event in enumerate(events)]
+        packs = self.packs if check_schema else None
+        prepared = [_prepare(event, f"events[{i}].", packs) for i, event in enumerate(events)]
         return await self._submit(prepared, recorded_at)
 
     def submit_append(self, event: NewEvent) -> asyncio.Future[list[AppendResult]]:
@@ -222,7 +246,7 @@ class EventStore:
         Error handling: an invalid event or a closing store raises here, and nothing
         is queued.
         """
-        prepared = _prepare(event, "")
+        prepared = _prepare(event, "", self.packs)
         if self._closing:
             raise Unavailable("the store is closing; appends are refused")
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
@@ -357,7 +381,8 @@ class EventStore:
                                 f"each chunk must be a sequence of NewEvent, got {kind}"
                             )
                         prepared = [
-                            _prepare(ev, f"events[{index + i}].") for i, ev in enumerate(chunk)
+                            _prepare(ev, f"events[{index + i}].", self.packs)
+                            for i, ev in enumerate(chunk)
                         ]
                         index += len(prepared)
                         if not prepared:
@@ -533,8 +558,9 @@ class EventStore:
         order: str = "asc",
     ) -> list[dict[str, Any]]:
         """Rows of a view (docs/views.md), in creation order or newest first."""
-        sql, params = build_query(view, filter, limit, order)
-        return [row_to_dict(view, row) for row in await self._fetch(sql, params)]
+        specs = self.view_specs
+        sql, params = build_query(view, filter, limit, order, specs)
+        return [row_to_dict(view, row, specs) for row in await self._fetch(sql, params)]
 
     async def stats(self) -> StoreStats:
         rows = await self._fetch(Statements.projections, ())
@@ -611,12 +637,13 @@ def _is_iterable(value: object) -> bool:
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes))
 
 
-def _prepare(event: NewEvent, where: str) -> Prepared:
-    """Validate a client's event (CONTRACT section 2) before it is queued."""
+def _prepare(event: NewEvent, where: str, packs: PackSet | None) -> Prepared:
+    """Validate a client's event before it is queued: what Convex can store, then the
+    pack schema of its type (``packs`` None: no schema check)."""
     if not isinstance(event, NewEvent):
         raise BadRequest(f"{where or 'event'} must be a NewEvent, got {type(event).__name__}")
     try:
-        return Prepared(
+        prepared = Prepared(
             stream=check_stream(event.stream),
             type=check_type(event.type),
             data=check_value(event.data, "data"),
@@ -625,6 +652,9 @@ def _prepare(event: NewEvent, where: str) -> Prepared:
             expected_version=check_expected_version(event.expected_version),
             occurred_at=check_occurred_at(event.occurred_at),
         )
+        if packs is not None:
+            packs.check_event(prepared.type, prepared.data)
+        return prepared
     except InvalidValue as error:
         if not where:
             raise

@@ -27,10 +27,11 @@ from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.ids import new_event_ids
 from atlasd.eventlog.model import AppendResult, Rejection
-from atlasd.eventlog.projections import PROJECTED_TYPES, VIEWS, Fold
 from atlasd.eventlog.replay import catch_up, stale_views
 from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
 from atlasd.eventlog.validation import MAX_EVENT_BYTES
+from atlasd.packs.engine import Fold
+from atlasd.packs.registry import PackSet
 
 __all__ = ["Prepared", "Request", "Writer"]
 
@@ -82,9 +83,11 @@ class Writer:
     so the next group starts clean.
     """
 
-    def __init__(self, path: Path, config: StoreConfig) -> None:
+    def __init__(self, path: Path, config: StoreConfig, packs: PackSet) -> None:
         self._path = path
         self._config = config
+        self.packs = packs
+        self._projected = packs.event_types
         self._conn: sqlite3.Connection | None = None
         self.origin = ""
         self.last_seq = 0
@@ -98,6 +101,9 @@ class Writer:
         self._stream_saved = (0, GENESIS_HASH, 0)
         self._stream_now = 0
         self._stream_fold: Fold | None = None
+
+    def _new_fold(self, conn: sqlite3.Connection) -> Fold:
+        return Fold(conn, self.packs, dict.fromkeys(self.packs.view_names, 0), keep_rows=_KEEP_ROWS)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -123,7 +129,7 @@ class Writer:
             self.streams = int(conn.execute(Statements.count_streams).fetchone()[0])
             self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
             self.set_size_cap(self._config.max_db_bytes)
-            catch_up(conn, stale_views(conn))
+            catch_up(conn, stale_views(conn, self.packs), packs=self.packs)
         except sqlite3.Error as exc:
             self.close()
             raise translate_error(exc) from exc
@@ -174,7 +180,7 @@ class Writer:
             if all_rows:
                 conn.executemany(Statements.insert_event, all_rows)
                 # the views move in the same transaction as the log: never behind, never ahead
-                fold = self._fold or Fold(conn, dict.fromkeys(VIEWS, 0), keep_rows=_KEEP_ROWS)
+                fold = self._fold or self._new_fold(conn)
                 self._fold = None  # until this commit succeeds its cache is not to be trusted
                 fold.apply_many(folded)
                 fold.flush(checkpoint=self.last_seq)
@@ -206,7 +212,7 @@ class Writer:
             versions[row[2]] = row[3]
             if row[3] == 1:
                 self.streams += 1
-            if row[4] in PROJECTED_TYPES:
+            if row[4] in self._projected:
                 folded.append((row[0], row[1], row[4], data, occurred))
 
     # -- streamed append: one transaction over several calls --------------------
@@ -220,9 +226,7 @@ class Writer:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise translate_error(exc, size_cap=self._cap_reached()) from exc
-        self._stream_fold = self._fold or Fold(
-            self.conn, dict.fromkeys(VIEWS, 0), keep_rows=_KEEP_ROWS
-        )
+        self._stream_fold = self._fold or self._new_fold(self.conn)
         self._fold = None  # until the commit succeeds its cache is not to be trusted
 
     def stream_chunk(self, request: Request) -> tuple[int, int, int]:

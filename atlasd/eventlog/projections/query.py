@@ -1,9 +1,9 @@
 """Turning a ``query`` request into SQL over a view table, and rows back into dicts.
 
-Filters are equality on the view's columns (``None`` matches null); on
-``patterns``, ``tags`` matches rows having every given tag (a string counts as
-a one-tag list). Rows come in creation order (``row_seq``), newest first with
-``order="desc"``.
+Filters are equality on the view's columns (``None`` matches null); on a list
+column (``tags``, ``dependencies``) a filter matches rows having every given
+item (a string counts as a one-item list). Rows come in creation order
+(``row_seq``), newest first with ``order="desc"``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from atlasd.errors import BadRequest
-from atlasd.eventlog.projections.schema import VIEW_SPECS, VIEWS
+from atlasd.eventlog.projections.schema import VIEW_SPECS, ViewSpec
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "build_query", "row_to_dict"]
 
@@ -22,16 +22,22 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 10_000
 
 _decode_list = msgspec.json.Decoder(list[str]).decode
+_decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 
 def build_query(
-    view: object, filter: Mapping[str, Any] | None, limit: object, order: object
+    view: object,
+    filter: Mapping[str, Any] | None,
+    limit: object,
+    order: object,
+    specs: Mapping[str, ViewSpec] = VIEW_SPECS,
 ) -> tuple[str, list[Any]]:
-    """SQL and parameters for a query; :class:`BadRequest` for anything malformed."""
-    if type(view) is not str or view not in VIEW_SPECS:
-        raise BadRequest(f"unknown view {view!r:.60}; views are {', '.join(VIEWS)}")
-    spec = VIEW_SPECS[view]
+    """SQL and parameters for a query; :class:`BadRequest` for anything malformed.
+    ``specs``: the views of the loaded packs (the built-in ones by default)."""
+    if type(view) is not str or view not in specs:
+        raise BadRequest(f"unknown view {view!r:.60}; views are {', '.join(specs)}")
+    spec = specs[view]
     if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
         raise BadRequest(f"limit must be an integer in 1..{MAX_LIMIT}, got {limit!r:.40}")
     if order not in ("asc", "desc"):
@@ -47,20 +53,20 @@ def build_query(
             raise BadRequest(
                 f"view {view} has no column {column!r:.60}; columns are {', '.join(kinds)}"
             )
-        if view == "patterns" and column == "tags":
-            tags = [value] if type(value) is str else value
-            if type(tags) is not list or not all(type(tag) is str for tag in tags):
-                raise BadRequest("filter tags must be a string or a list of strings")
-            for tag in dict.fromkeys(tags):
-                where.append("row_seq IN (SELECT row_seq FROM view_pattern_tags WHERE tag = ?)")
-                params.append(tag)
+        if kind == "list" and value is not None:
+            items = [value] if type(value) is str else value
+            if type(items) is not list or not all(type(item) is str for item in items):
+                raise BadRequest(f"filter {column} must be a string or a list of strings")
+            for item in dict.fromkeys(items):
+                where.append(f'EXISTS (SELECT 1 FROM json_each("{column}") WHERE value = ?)')
+                params.append(item)
             continue
         if value is None:
-            where.append(f"{column} IS NULL")
+            where.append(f'"{column}" IS NULL')
             continue
-        where.append(f"{column} = ?")
+        where.append(f'"{column}" = ?')
         params.append(_filter_value(view, column, kind, value))
-    names = ", ".join(name for name, _ in spec.columns)
+    names = ", ".join(f'"{name}"' for name, _ in spec.columns)
     sql = f"SELECT {names} FROM {spec.table}"
     if where:
         sql += " WHERE " + " AND ".join(where)
@@ -77,6 +83,7 @@ def _filter_value(view: str, column: str, kind: str, value: Any) -> Any:
         "int": t is int,
         "bool": t is bool,
         "list": t is list and all(type(item) is str for item in value),
+        "json": True,
     }[kind]
     if not ok:
         expected = {
@@ -85,21 +92,26 @@ def _filter_value(view: str, column: str, kind: str, value: Any) -> Any:
             "int": "an integer",
             "bool": "a boolean",
             "list": "a list of strings",
+            "json": "a JSON value",
         }[kind]
         raise BadRequest(f"filter {view}.{column} must be {expected} or null, got {value!r:.60}")
-    if kind == "list":
+    if kind == "json":
         return _encode(value).decode()
     if kind == "bool":
         return int(value)
     return value
 
 
-def row_to_dict(view: str, row: Sequence[Any]) -> dict[str, Any]:
-    """A stored row as the contract's row: lists decoded, booleans as booleans."""
+def row_to_dict(
+    view: str, row: Sequence[Any], specs: Mapping[str, ViewSpec] = VIEW_SPECS
+) -> dict[str, Any]:
+    """A stored row as the contract's row: lists and JSON decoded, booleans as booleans."""
     out: dict[str, Any] = {}
-    for (name, kind), value in zip(VIEW_SPECS[view].columns, row, strict=True):
+    for (name, kind), value in zip(specs[view].columns, row, strict=True):
         if kind == "list":
             out[name] = _decode_list(value) if value is not None else []
+        elif kind == "json":
+            out[name] = _decode(value) if value is not None else None
         elif kind == "bool" and value is not None:
             out[name] = bool(value)
         else:

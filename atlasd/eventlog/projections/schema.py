@@ -1,15 +1,20 @@
-"""The five views' tables: columns in contract order, their kinds, keys and indexes.
+"""The view tables' shapes as the query layer sees them, made from the pack definitions.
 
-Each table has a hidden ``row_seq`` (the seq of the event that created the row):
-the rowid, which gives ``query`` its creation order for free. Value columns are
-declared without a type so SQLite keeps numbers exactly as given (an integer
-stays an integer); booleans are stored as 0/1 and string lists as JSON text.
+A :class:`ViewSpec` says, for one view, its table, key, columns (with their
+kinds), time columns and indexes. The specs of the built-in packs are
+:data:`VIEW_SPECS`; :func:`view_specs` makes them for any loaded pack set
+(operator packs included). The tables themselves are made by
+:mod:`atlasd.packs.tables`.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Literal, NamedTuple
+
+from atlasd.packs import tables
+from atlasd.packs.registry import PackSet, builtin_packs
 
 __all__ = [
     "VIEWS",
@@ -18,157 +23,72 @@ __all__ = [
     "ViewSpec",
     "create_view_tables",
     "drop_view_tables",
+    "view_specs",
 ]
 
-ColumnKind = Literal["str", "num", "bool", "list", "int"]
+ColumnKind = Literal["str", "num", "bool", "list", "int", "json"]
+
+_KINDS: dict[str, ColumnKind] = {
+    "string": "str",
+    "integer": "int",
+    "time": "int",
+    "number": "num",
+    "boolean": "bool",
+    "string_list": "list",
+    "json": "json",
+}
 
 
 class ViewSpec(NamedTuple):
     name: str
-    #: Bump when the view's rules or table change: the view is then rebuilt on open.
+    #: The definition's version: when it changes the view is rebuilt on open.
     version: int
     table: str
     key: tuple[str, ...]
-    #: Output columns in the contract's order, with their kinds.
+    #: Output columns in order, with their kinds.
     columns: tuple[tuple[str, ColumnKind], ...]
     indexes: tuple[tuple[str, ...], ...]
-    #: Extra tables the view owns (besides ``table``).
-    extra_ddl: tuple[str, ...] = ()
-    extra_tables: tuple[str, ...] = ()
+    #: The main time column (ordering by time) and every time column.
+    time: str = ""
+    time_columns: tuple[str, ...] = ()
+    pack: str = ""
 
 
-VIEW_SPECS: dict[str, ViewSpec] = {
-    spec.name: spec
-    for spec in (
-        ViewSpec(
-            "builds",
-            2,
-            "view_builds",
-            ("build_id",),
-            (
-                ("build_id", "str"),
-                ("prd_id", "str"),
-                ("prd_name", "str"),
-                ("status", "str"),
-                ("error", "str"),
-                ("started_at", "int"),
-                ("completed_at", "int"),
-                ("tasks_total", "int"),
-                ("tasks_done", "int"),
-                ("tasks_failed", "int"),
-            ),
-            (("status",),),
-        ),
-        ViewSpec(
-            "tasks",
-            2,
-            "view_tasks",
-            ("build_id", "task_id"),
-            (
-                ("build_id", "str"),
-                ("task_id", "str"),
-                ("title", "str"),
-                ("agent", "str"),
-                ("status", "str"),
-                ("dependencies", "list"),
-                ("phase", "num"),
-                ("attempts", "int"),
-                ("error", "str"),
-                ("created_at", "int"),
-                ("updated_at", "int"),
-            ),
-            (("status",),),
-        ),
-        ViewSpec(
-            "executions",
-            2,
-            "view_executions",
-            ("event_id",),
-            (
-                ("event_id", "str"),
-                ("build_id", "str"),
-                ("task_id", "str"),
-                ("agent", "str"),
-                ("model", "str"),
-                ("gates_passed", "bool"),
-                ("duration_ms", "num"),
-                ("error", "str"),
-                ("recorded_at", "int"),
-            ),
-            (("build_id", "task_id"),),
-        ),
-        ViewSpec(
-            "patterns",
-            2,
-            "view_patterns",
-            ("pattern_id",),
-            (
-                ("pattern_id", "str"),
-                ("name", "str"),
-                ("description", "str"),
-                ("code", "str"),
-                ("language", "str"),
-                ("tags", "list"),
-                ("created_at", "int"),
-            ),
-            (("language",),),
-            (
-                "CREATE TABLE IF NOT EXISTS view_pattern_tags ("
-                " tag TEXT NOT NULL, row_seq INTEGER NOT NULL,"
-                " PRIMARY KEY (tag, row_seq)) WITHOUT ROWID",
-                "CREATE INDEX IF NOT EXISTS view_pattern_tags_row ON view_pattern_tags (row_seq)",
-            ),
-            ("view_pattern_tags",),
-        ),
-        ViewSpec(
-            "learnings",
-            2,
-            "view_learnings",
-            ("learning_id",),
-            (
-                ("learning_id", "str"),
-                ("insight", "str"),
-                ("category", "str"),
-                ("build_id", "str"),
-                ("task_id", "str"),
-                ("pattern_id", "str"),
-                ("recorded_at", "int"),
-            ),
-            (("category",), ("build_id",), ("pattern_id",)),
-        ),
-    )
-}
+def view_specs(packs: PackSet) -> dict[str, ViewSpec]:
+    """One spec per view of the pack set, in pack order."""
+    specs: dict[str, ViewSpec] = {}
+    for name, view in packs.views.items():
+        specs[name] = ViewSpec(
+            name=name,
+            version=packs.view_version(name),
+            table=tables.table_name(name),
+            key=view.key,
+            columns=tuple((column, _KINDS[kind]) for column, kind in view.columns),
+            indexes=tuple(tables.index_columns(packs, view)),
+            time=view.time,
+            time_columns=tuple(c for c, kind in view.columns if kind == "time"),
+            pack=view.pack,
+        )
+    return specs
 
-#: The view names ``query`` accepts, in contract order.
+
+#: The built-in views' specs, in pack order.
+VIEW_SPECS: dict[str, ViewSpec] = view_specs(builtin_packs())
+
+#: The built-in view names.
 VIEWS: tuple[str, ...] = tuple(VIEW_SPECS)
 
 
-def _table_ddl(spec: ViewSpec, indexes: bool) -> list[str]:
-    cols = ["row_seq INTEGER PRIMARY KEY"]
-    for name, _kind in spec.columns:
-        cols.append(f"{name} TEXT NOT NULL" if name in spec.key else name)
-    cols.append(f"UNIQUE ({', '.join(spec.key)})")
-    ddl = [f"CREATE TABLE IF NOT EXISTS {spec.table} ({', '.join(cols)})"]
-    for index in spec.indexes if indexes else ():
-        ddl.append(
-            f"CREATE INDEX IF NOT EXISTS {spec.table}_{'_'.join(index)}"
-            f" ON {spec.table} ({', '.join(index)})"
-        )
-    ddl.extend(spec.extra_ddl)
-    return ddl
-
-
 def create_view_tables(
-    conn: sqlite3.Connection, names: tuple[str, ...] = VIEWS, *, indexes: bool = True
+    conn: sqlite3.Connection,
+    names: Iterable[str] = VIEWS,
+    *,
+    indexes: bool = True,
+    packs: PackSet | None = None,
 ) -> None:
     """Create the views' tables that do not exist (and their indexes unless told not to)."""
-    for name in names:
-        for statement in _table_ddl(VIEW_SPECS[name], indexes):
-            conn.execute(statement)
+    tables.create_view_tables(conn, packs or builtin_packs(), names, indexes=indexes)
 
 
-def drop_view_tables(conn: sqlite3.Connection, names: tuple[str, ...]) -> None:
-    for name in names:
-        spec = VIEW_SPECS[name]
-        for table in (spec.table, *spec.extra_tables):
-            conn.execute(f"DROP TABLE IF EXISTS {table}")
+def drop_view_tables(conn: sqlite3.Connection, names: Iterable[str]) -> None:
+    tables.drop_view_tables(conn, names)

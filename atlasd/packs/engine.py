@@ -1,0 +1,650 @@
+"""The fold: pack definitions turned into Python that applies events to view rows.
+
+For each event type the engine writes the source of one small function (the
+``needs`` checks, then each action with its reads, sets and counts, with row
+positions and column types resolved once) and compiles it. Nothing from a
+pack reaches that source except names the checker restricted to
+``[a-z][a-z0-9_]`` and JSON scalars written with ``repr``; field names and
+event types are passed as constants, never pasted. A :class:`Fold` keeps the
+rows a run of events touches in memory, loading each from its table the first
+time it is needed, and :meth:`Fold.flush` writes them back with one
+``executemany`` per table and statement. The writer folds each group
+commit's events this way inside the append transaction, and ``rebuild`` folds
+the log chunk by chunk with the very same code, so a view is always what a
+replay gives.
+
+Rows are lists in table column order (``row_seq`` first, then the view's
+columns in order).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+
+from atlasd.packs.fields import reads_as
+from atlasd.packs.model import Action, EventDef, View
+from atlasd.packs.registry import PackSet
+from atlasd.packs.tables import ENCODED_TYPES, quote, table_name
+
+__all__ = ["Fold", "FoldEvent"]
+
+FoldEvent = tuple[int, str, str, dict[str, Any], int]
+
+_NEVER = sys.maxsize
+_MAX_INT = 1 << 53
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+# Below this many unknown keys, one lookup per key is cheaper than the JSON round trip.
+_PREFETCH_MIN = 8
+_CHECKPOINT = "UPDATE projections SET checkpoint = ? WHERE name = ?"
+
+
+# -- reading by column type (docs/views.md "The pack format") -------------------
+
+
+def _int(value: Any) -> int | None:
+    t = type(value)
+    if t is int:
+        return value  # type: ignore[no-any-return]
+    if t is float and value.is_integer() and -_MAX_INT <= value <= _MAX_INT:
+        return int(value)
+    return None
+
+
+def _strlist(value: Any) -> list[str]:
+    if type(value) is list and all(type(item) is str for item in value):
+        return value
+    return []
+
+
+def _add(current: list[str], value: Any) -> list[str]:
+    items = [value] if type(value) is str else _strlist(value)
+    new = [item for item in dict.fromkeys(items) if item not in current]
+    return [*current, *new] if new else current
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is bool or type(b) is bool:
+        return type(a) is type(b) and a == b
+    return bool(a == b)
+
+
+def _when(value: Any, allowed: tuple[Any, ...]) -> bool:
+    return value is not None and any(_same(value, a) for a in allowed)
+
+
+_READ = {
+    "string": "({v} if type({v}) is str else None)",
+    "integer": "_int({v})",
+    "time": "_int({v})",
+    "number": "({v} if type({v}) is int or type({v}) is float else None)",
+    "boolean": "({v} if type({v}) is bool else None)",
+    "string_list": "_strlist({v})",
+    "json": "{v}",
+}
+
+
+class _ViewCode:
+    """Positions and statements of one view, resolved once."""
+
+    def __init__(self, view: View) -> None:
+        self.view = view
+        self.name = view.name
+        self.table = table_name(view.name)
+        self.pos = {name: i + 1 for i, (name, _type) in enumerate(view.columns)}
+        self.types = dict(view.columns)
+        self.key_pos = tuple(self.pos[k] for k in view.key)
+        self.single = len(view.key) == 1
+        names = ["row_seq", *(quote(name) for name, _ in view.columns)]
+        keys = [quote(k) for k in view.key]
+        self.encoded = tuple(self.pos[n] for n, t in view.columns if t in ENCODED_TYPES)
+        self.booleans = tuple(self.pos[n] for n, t in view.columns if t == "boolean")
+        where = " AND ".join(f"{k} = ?" for k in keys)
+        self.select = f"SELECT {', '.join(names)} FROM {self.table} WHERE {where}"
+        if self.single:
+            many = f"{keys[0]} IN (SELECT value FROM json_each(?))"
+        else:
+            pairs = ", ".join(f"value ->> {i}" for i in range(len(view.key)))
+            many = f"({', '.join(keys)}) IN (SELECT {pairs} FROM json_each(?))"
+        self.select_many = f"SELECT {', '.join(names)} FROM {self.table} WHERE {many}"
+        self.insert = (
+            f"INSERT INTO {self.table} ({', '.join(names)})"
+            f" VALUES ({', '.join('?' for _ in names)})"
+        )
+        self.rest = tuple(i for i in range(1, len(names)) if i not in self.key_pos)
+        self.update = (
+            f"UPDATE {self.table} SET {', '.join(f'{names[i]} = ?' for i in self.rest)}"
+            " WHERE row_seq = ?"
+        )
+        self.delete = f"DELETE FROM {self.table} WHERE row_seq = ?"
+        template: list[Any] = [None] * len(names)
+        counted = {count.column for count in view.counts}
+        for name, column_type in view.columns:
+            if column_type == "string_list":
+                template[self.pos[name]] = []
+            if name in counted:
+                template[self.pos[name]] = 0
+        for name, value in view.initial.items():
+            template[self.pos[name]] = value
+        self.template = template
+        #: counts over this view: (counting view, its column position, by positions,
+        #: where as (position, allowed values)), filled in by the engine
+        self.counted_by: list[tuple[_ViewCode, int, tuple[int, ...], tuple[Any, ...]]] = []
+        #: positions of this view's columns that counts look at (by and where)
+        self.contrib: tuple[int, ...] = ()
+
+    def key_of(self, row: Sequence[Any]) -> Any:
+        if self.single:
+            return row[self.key_pos[0]]
+        return tuple(row[i] for i in self.key_pos)
+
+    def decode(self, stored: Sequence[Any]) -> list[Any]:
+        row = list(stored)
+        for i in self.encoded:
+            value = row[i]
+            if value is not None:
+                row[i] = _decode(value)
+        if self.booleans:
+            for i in self.booleans:
+                if row[i] is not None:
+                    row[i] = bool(row[i])
+        return row
+
+    def encode(self, row: list[Any]) -> list[Any]:
+        if not self.encoded:
+            return row
+        out = list(row)
+        for i in self.encoded:
+            value = out[i]
+            if value is not None:
+                out[i] = _encode(value).decode()
+        return out
+
+
+class _Program:
+    """The compiled fold of a pack set: generated once, bound to each :class:`Fold`."""
+
+    def __init__(self, packs: PackSet) -> None:
+        self.packs = packs
+        self.views = {name: _ViewCode(view) for name, view in packs.views.items()}
+        for view in self.views.values():
+            for count in view.view.counts:
+                child = self.views[count.view]
+                where = tuple((child.pos[c], values) for c, values in count.where)
+                child.counted_by.append(
+                    (view, view.pos[count.column], tuple(child.pos[b] for b in count.by), where)
+                )
+        for child in self.views.values():
+            positions: dict[int, None] = {}
+            for _parent, _col, by, where in child.counted_by:
+                positions.update(dict.fromkeys(by))
+                positions.update(dict.fromkeys(p for p, _ in where))
+            child.contrib = tuple(positions)
+        #: views whose rows every action keys by the event's id
+        self.event_keyed = {
+            name
+            for name in self.views
+            if all(
+                len(action.key) == 1 and action.key[0][1] == "$event_id"
+                for event in packs.events.values()
+                for action in event.apply
+                if action.view == name
+            )
+            and any(
+                action.view == name for event in packs.events.values() for action in event.apply
+            )
+        }
+        self.consts: dict[str, Any] = {}
+        lines: list[str] = []
+        self.handlers: dict[str, str] = {}
+        for n, (event_type, event) in enumerate(packs.events.items()):
+            fn = f"h{n}"
+            self.handlers[event_type] = fn
+            lines.extend(self._event(fn, event))
+        self.source = "\n".join(lines) + "\n"
+        self.code = compile(self.source, "<atlasd packs fold>", "exec")
+
+    def const(self, value: Any) -> str:
+        name = f"K{len(self.consts)}"
+        self.consts[name] = value
+        return name
+
+    def _event(self, fn: str, event: EventDef) -> list[str]:
+        out = [f"def {fn}(seq, event_id, data, t):"]
+        out.append(f"    if seq <= FROM_{event.pack}: return")
+        names: dict[str, str] = {}
+        for i, field in enumerate(event.needs):
+            var = f"f{i}"
+            names[field] = var
+            ftype = event.fields[field].type
+            out.append(f"    {var} = data.get({self.const(field)})")
+            if ftype == "id":
+                out.append(f"    if type({var}) is not str or not {var}: return")
+            elif ftype == "string":
+                out.append(f"    if type({var}) is not str: return")
+            else:
+                out.append(
+                    f"    if {var} is None or not reads_as({self.const(ftype)}, {var}): return"
+                )
+        out.append("    PENDING[0] += 1")
+        for action in event.apply:
+            out.extend(self._action(action, event, names))
+        return out
+
+    def _read_stmt(
+        self, target: str, source: str, column_type: str, event: EventDef, names: dict[str, str]
+    ) -> list[str]:
+        """Statements assigning ``source`` read by ``column_type`` to ``target``."""
+        if source == "$time":
+            if column_type in ("integer", "time", "number", "json"):
+                return [f"{target} = t"]
+            raw = "t"
+        elif source == "$event_id":
+            if column_type in ("string", "json"):
+                return [f"{target} = event_id"]
+            raw = "event_id"
+        else:
+            var = names.get(source)
+            field_type = event.fields[source].type
+            if var is not None and (
+                column_type == "json"
+                or (column_type == "string" and field_type in ("id", "string"))
+                or (column_type == "string_list" and field_type == "string_list")
+            ):
+                return [f"{target} = {var}"]  # checked by needs already
+            raw = var if var is not None else f"data.get({self.const(source)})"
+        template = _READ[column_type]
+        if template.count("{v}") > 1 and not raw.isidentifier():
+            return [f"x = {raw}", f"{target} = {template.format(v='x')}"]
+        return [f"{target} = {template.format(v=raw)}"]
+
+    def _action(self, action: Action, event: EventDef, names: dict[str, str]) -> list[str]:
+        view = self.views[action.view]
+        body: list[str] = []
+        sources = [names.get(s, "event_id") for _c, s in action.key]
+        by_column = dict(zip((c for c, _ in action.key), sources, strict=True))
+        if action.op == "remove_matching":
+            match = ", ".join(f"({view.pos[c]}, {by_column[c]})" for c, _ in action.key)
+            body.append(f"REMOVE_MATCHING_{view.name}(({match},))")
+        else:
+            ordered = [by_column[k] for k in view.view.key]
+            key = ordered[0] if view.single else f"({', '.join(ordered)},)"
+            body.append(f"k = {key}")
+            if action.op == "remove":
+                body.append(f"REMOVE_{view.name}(k)")
+            else:
+                body.extend(self._upsert(action, view, event, names))
+        if action.when:
+            conds = []
+            for field, values in action.when:
+                if all(type(v) is str for v in values):
+                    conds.append(
+                        f"(type(x := data.get({self.const(field)})) is str"
+                        f" and x in {self.const(frozenset(values))})"
+                    )
+                else:
+                    conds.append(f"_when(data.get({self.const(field)}), {self.const(values)})")
+            return [f"    if {' and '.join(conds)}:", *(f"        {line}" for line in body)]
+        return [f"    {line}" for line in body]
+
+    def _upsert(
+        self, action: Action, view: _ViewCode, event: EventDef, names: dict[str, str]
+    ) -> list[str]:
+        v = view.name
+        out = [f"r = C_{v}.get(k)"]
+        contrib = view.contrib
+        if contrib:
+            now = ", ".join(f"r[{p}]" for p in contrib)
+            out += [
+                "if r is None:",
+                f"    r = GET_{v}(k, seq)",
+                # on a cache miss, a new key is a row this action created: not counted yet
+                f"    o = None if k in N_{v} else ({now},)",
+                "else:",
+                f"    o = ({now},)",
+            ]
+        elif view.name in self.event_keyed:
+            out = [f"r = NEW_{v}(k, seq)"]  # keyed by the event's id: it cannot exist yet
+        else:
+            out += ["if r is None:", f"    r = GET_{v}(k, seq)"]
+        out.append(f"D_{v}.add(k)")
+        for column, source in action.set:
+            out += self._read_stmt(
+                f"r[{view.pos[column]}]", source, view.types[column], event, names
+            )
+        for column, source in action.set_once:
+            p = view.pos[column]
+            inner = self._read_stmt(f"r[{p}]", source, view.types[column], event, names)
+            out += [f"if r[{p}] is None:", *(f"    {line}" for line in inner)]
+        for column in action.increment:
+            p = view.pos[column]
+            out.append(f"r[{p}] = (r[{p}] or 0) + 1")
+        for column, source in action.add:
+            p = view.pos[column]
+            raw = names.get(source) or f"data.get({self.const(source)})"
+            if source == "$event_id":
+                raw = "event_id"
+            out.append(f"r[{p}] = _add(r[{p}], {raw})")
+        if contrib:
+            now = ", ".join(f"r[{p}]" for p in contrib)
+            out += [f"n = ({now},)", "if n != o:", f"    ADJ_{v}(o, n)"]
+        return out
+
+
+_PROGRAMS: dict[int, _Program] = {}
+
+
+def _program(packs: PackSet) -> _Program:
+    program = _PROGRAMS.get(id(packs))
+    if program is None or program.packs is not packs:
+        program = _Program(packs)
+        _PROGRAMS[id(packs)] = program
+    return program
+
+
+class _Rows:
+    """One view's rows in a fold: the cache and what changed since the last flush."""
+
+    def __init__(self, fold: Fold, code: _ViewCode) -> None:
+        self.fold = fold
+        self.code = code
+        self.cache: dict[Any, list[Any]] = {}
+        self.dirty: set[Any] = set()
+        #: keys whose rows are not in the table (insert on flush)
+        self.new: set[Any] = set()
+        #: keys whose stored rows were removed: key -> row_seq (delete on flush)
+        self.removed: dict[Any, int] = {}
+        #: hashes of the keys a fresh fold created (a key not among them has no row)
+        self.seen: set[int] = set()
+        self.known: dict[Any, Any] | None = None
+
+    def find(self, key: Any) -> list[Any] | None:
+        """The row for a key the cache lacks, from the table (None: there is none)."""
+        if key in self.removed:
+            return None
+        fold = self.fold
+        known = self.known
+        if known is not None and key in known:
+            found = known.pop(key)
+        elif fold.fresh and hash(key) not in self.seen:
+            found = None
+        else:
+            found = fold.conn.execute(
+                self.code.select, key if type(key) is tuple else (key,)
+            ).fetchone()
+        if found is None:
+            return None
+        row = self.code.decode(found)
+        self.cache[key] = row
+        return row
+
+    def get(self, key: Any, seq: int) -> list[Any]:
+        row = self.find(key)
+        if row is None:
+            row = list(self.code.template)
+            row[0] = seq
+            if self.code.single:
+                row[self.code.key_pos[0]] = key
+            else:
+                for pos, part in zip(self.code.key_pos, key, strict=True):
+                    row[pos] = part
+            self.cache[key] = row
+            self.new.add(key)
+            if self.fold.fresh:
+                self.seen.add(hash(key))
+        return row
+
+    def create(self, key: Any, seq: int) -> list[Any]:
+        """A new row for a key that cannot exist yet (no lookup)."""
+        row = list(self.code.template)
+        row[0] = seq
+        row[self.code.key_pos[0]] = key
+        self.cache[key] = row
+        self.new.add(key)
+        return row
+
+    def lookup(self, key: Any) -> list[Any] | None:
+        row = self.cache.get(key)
+        return row if row is not None else self.find(key)
+
+    def adjust(self, old: tuple[Any, ...] | None, new: tuple[Any, ...] | None) -> None:
+        """Move this view's row between the counts over it (old / new: contrib values)."""
+        positions = self.code.contrib
+        for parent, column, by, where in self.code.counted_by:
+            before = after = None
+            if old is not None:
+                values = dict(zip(positions, old, strict=True))
+                if all(_when(values[p], allowed) for p, allowed in where):
+                    before = tuple(values[p] for p in by)
+            if new is not None:
+                values = dict(zip(positions, new, strict=True))
+                if all(_when(values[p], allowed) for p, allowed in where):
+                    after = tuple(values[p] for p in by)
+            if before == after:
+                continue
+            rows = self.fold.rows[parent.name]
+            for parent_key, delta in ((before, -1), (after, 1)):
+                if parent_key is None or any(part is None for part in parent_key):
+                    continue
+                key = parent_key[0] if parent.single else parent_key
+                row = rows.lookup(key)
+                if row is not None:
+                    row[column] += delta
+                    rows.dirty.add(key)
+
+    def remove(self, key: Any) -> None:
+        row = self.lookup(key)
+        if row is None:
+            return
+        if self.code.contrib:
+            self.adjust(tuple(row[p] for p in self.code.contrib), None)
+        del self.cache[key]
+        self.dirty.discard(key)
+        if key in self.new:
+            self.new.discard(key)
+        else:
+            self.removed[key] = row[0]
+
+    def remove_matching(self, match: tuple[tuple[int, Any], ...]) -> None:
+        code = self.code
+        keys: dict[Any, None] = {}
+        columns = [quote(name) for name, _ in code.view.columns]
+        where = " AND ".join(f"{columns[pos - 1]} = ?" for pos, _ in match)
+        params = [
+            _encode(value).decode() if code.view.columns[pos - 1][1] in ENCODED_TYPES else value
+            for pos, value in match
+        ]
+        key_names = ", ".join(map(quote, code.view.key))
+        for stored in self.fold.conn.execute(
+            f"SELECT {key_names} FROM {code.table} WHERE {where}", params
+        ):
+            key = stored[0] if code.single else tuple(stored)
+            if key not in self.removed and key not in self.cache:
+                keys[key] = None
+        for key, row in self.cache.items():
+            if all(_same(row[pos], value) for pos, value in match):
+                keys[key] = None
+        for key in keys:
+            row = self.lookup(key)
+            if row is not None and all(_same(row[pos], value) for pos, value in match):
+                self.remove(key)
+
+    def flush(self) -> None:
+        conn, code = self.fold.conn, self.code
+        if self.removed:
+            conn.executemany(code.delete, [(row_seq,) for row_seq in self.removed.values()])
+        inserts, updates = [], []
+        rest = code.rest
+        new = self.new
+        for key in self.dirty:
+            row = code.encode(self.cache[key])
+            if key in new:
+                inserts.append(row)
+            else:
+                updates.append([*(row[i] for i in rest), row[0]])
+        if updates:
+            conn.executemany(code.update, updates)
+        if inserts:
+            conn.executemany(code.insert, inserts)
+        self.dirty.clear()
+        self.new.clear()
+        self.removed.clear()
+
+
+class Fold:
+    """Applies events to the pack views through an in-memory row cache.
+
+    ``from_seq`` maps a view name to the seq it has already applied: events at
+    or below it are skipped. The views of one pack are folded together, from
+    the same seq (events touch several of them and counts tie them together).
+
+    ``fresh``: the views were empty when this fold started (a rebuild), so a
+    key this fold has not seen has no row yet and is not looked up.
+    ``keep_rows``: rows kept in the cache across :meth:`flush` (written ones
+    are clean), so that a replay finds recent rows without reading them back.
+
+    Resource handling: the cache holds the rows touched since the last
+    :meth:`flush` plus at most ``keep_rows`` kept ones; a ``fresh`` fold also
+    remembers each key it created. Callers flush every few thousand events.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        packs: PackSet,
+        from_seq: dict[str, int],
+        *,
+        fresh: bool = False,
+        keep_rows: int = 0,
+    ) -> None:
+        program = _program(packs)
+        self.conn = conn
+        self.packs = packs
+        self.views = tuple(from_seq)
+        self.fresh = fresh
+        self._keep_rows = keep_rows
+        self._pending = [0]
+        pack_from: dict[str, int] = {}
+        for name, seq in from_seq.items():
+            pack = packs.pack_of_view[name].name
+            if pack_from.setdefault(pack, seq) != seq:
+                raise ValueError(f"the views of pack {pack} are folded together, from one seq")
+        for pack in pack_from:
+            missing = [
+                v
+                for v in packs.pack_of_view
+                if packs.pack_of_view[v].name == pack and v not in from_seq
+            ]
+            if missing:
+                raise ValueError(f"pack {pack}: views {', '.join(missing)} must be folded too")
+        self.rows: dict[str, _Rows] = {
+            name: _Rows(self, program.views[name]) for name in packs.views
+        }
+        ns: dict[str, Any] = {
+            "_int": _int,
+            "_strlist": _strlist,
+            "_add": _add,
+            "_when": _when,
+            "reads_as": reads_as,
+            "PENDING": self._pending,
+            **program.consts,
+        }
+        for pack in packs.packs:
+            ns[f"FROM_{pack.name}"] = pack_from.get(pack.name, _NEVER)
+        for name, rows in self.rows.items():
+            ns[f"C_{name}"] = rows.cache
+            ns[f"D_{name}"] = rows.dirty
+            ns[f"N_{name}"] = rows.new
+            ns[f"NEW_{name}"] = rows.create
+            ns[f"GET_{name}"] = rows.get
+            ns[f"ADJ_{name}"] = rows.adjust
+            ns[f"REMOVE_{name}"] = rows.remove
+            ns[f"REMOVE_MATCHING_{name}"] = rows.remove_matching
+        exec(program.code, ns)  # the generated source: see _Program
+        self._handlers: dict[str, Callable[[int, str, dict[str, Any], int], None]] = {
+            event_type: ns[fn]
+            for event_type, fn in program.handlers.items()
+            if packs.events[event_type].pack in pack_from
+        }
+        self._program = program
+
+    @property
+    def pending(self) -> int:
+        """Events projected since the last flush."""
+        return self._pending[0]
+
+    def apply(self, seq: int, event_id: str, event_type: str, data: dict[str, Any], t: int) -> None:
+        """Fold one event (any type; types no pack defines change nothing)."""
+        handler = self._handlers.get(event_type)
+        if handler is not None:
+            handler(seq, event_id, data, t)
+
+    def apply_many(self, events: Sequence[FoldEvent]) -> None:
+        if not self.fresh and len(events) >= _PREFETCH_MIN:
+            self._prefetch(events)
+        handlers = self._handlers
+        try:
+            for seq, event_id, event_type, data, t in events:
+                handler = handlers.get(event_type)
+                if handler is not None:
+                    handler(seq, event_id, data, t)
+        finally:
+            for rows in self.rows.values():
+                rows.known = None
+
+    def _prefetch(self, events: Sequence[FoldEvent]) -> None:
+        """Read the stored rows of every key these events upsert and the cache lacks, with
+        one statement per view; :meth:`_Rows.find` then answers from them."""
+        wanted: dict[str, dict[Any, None]] = {}
+        packs = self.packs
+        for _seq, event_id, event_type, data, _t in events:
+            if event_type not in self._handlers:
+                continue
+            for action in packs.events[event_type].apply:
+                if action.op != "upsert":
+                    continue
+                parts = []
+                for _column, source in action.key:
+                    value = event_id if source == "$event_id" else data.get(source)
+                    if type(value) is not str or not value:
+                        break
+                    parts.append(value)
+                else:
+                    code = self.rows[action.view].code
+                    order = dict(zip((c for c, _ in action.key), parts, strict=True))
+                    ordered = [order[k] for k in code.view.key]
+                    key = ordered[0] if code.single else tuple(ordered)
+                    rows = self.rows[action.view]
+                    if key not in rows.cache and action.view not in self._program.event_keyed:
+                        wanted.setdefault(action.view, {})[key] = None
+        if sum(len(keys) for keys in wanted.values()) < _PREFETCH_MIN:
+            return
+        for view, keys in wanted.items():
+            rows = self.rows[view]
+            code = rows.code
+            found: dict[Any, Any] = dict.fromkeys(keys)  # None: not stored
+            encoded = _encode([list(k) if type(k) is tuple else k for k in keys]).decode()
+            for row in self.conn.execute(code.select_many, (encoded,)):
+                found[code.key_of(row)] = row
+            rows.known = found
+
+    def flush(self, checkpoint: int | None = None) -> None:
+        """Write every changed row and record ``checkpoint`` for the views."""
+        cached = 0
+        for rows in self.rows.values():
+            if rows.dirty or rows.removed:
+                rows.flush()
+            else:
+                rows.new.clear()
+            cached += len(rows.cache)
+        if cached > self._keep_rows:
+            for rows in self.rows.values():
+                rows.cache.clear()
+        self._pending[0] = 0
+        if checkpoint is not None:
+            self.conn.executemany(_CHECKPOINT, [(checkpoint, name) for name in self.views])
