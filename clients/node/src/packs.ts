@@ -7,7 +7,12 @@
  * A required field must be present, non-null and of its type; an optional
  * one absent, null or of its type; other fields are allowed. Types: `id` (a
  * non-empty string), `string`, `integer`, `number`, `boolean`, `object`,
- * `array`, `string_list`, `any`.
+ * `array`, `string_list`, `any`. Messages are the daemon's: `data.NAME: required`,
+ * `data.NAME: expected TYPE`, `data.NAME: expected one of A, B`.
+ *
+ * Only the built-in packs are known here: an operator's own packs
+ * (`CONFIG_DIR/packs/`) are checked by the daemon when it appends, so a
+ * spooled event of such a type that breaks its schema is rejected at ingest.
  */
 import { InvalidValue } from "./errors.js";
 import { PACK_EVENTS } from "./pack-schemas.js";
@@ -26,7 +31,8 @@ export type FieldType =
 export interface FieldSchema {
   readonly type: FieldType;
   readonly required: boolean;
-  readonly enum?: readonly string[];
+  /** The only values allowed (JSON scalars), when given. */
+  readonly enum?: readonly (string | number | boolean | null)[];
 }
 
 export interface EventSchema {
@@ -83,8 +89,10 @@ export function checkPackFields(type: string, data: Record<string, unknown>): vo
     if (!hasType(value, field.type)) {
       throw new InvalidValue(`data.${name}: expected ${field.type}`);
     }
-    if (field.enum !== undefined && !field.enum.includes(value as string)) {
-      throw new InvalidValue(`data.${name}: expected one of ${field.enum.join(", ")}`);
+    // JSON equality: true is not 1, and 1 is 1.0 (JavaScript's === agrees on scalars)
+    if (field.enum !== undefined && !field.enum.some((allowed) => allowed === value)) {
+      const listed = field.enum.map((allowed) => (typeof allowed === "string" ? allowed : String(allowed)));
+      throw new InvalidValue(`data.${name}: expected one of ${listed.join(", ")}`);
     }
   }
 }
