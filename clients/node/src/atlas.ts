@@ -242,7 +242,7 @@ export class Atlas {
   }
 
   /** Patterns in `language` having every tag of `tags` (both optional); `[]` when no daemon answers. */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // `any[]`: the old module's return type, kept so callers compile unchanged
   async queryConvexPatterns(language?: string, tags?: string[]): Promise<any[]> {
     const filter: Record<string, unknown> = {};
     if (language !== undefined) filter["language"] = language;
@@ -363,7 +363,7 @@ export async function storeConvexPattern(
   return atlas().storeConvexPattern(name, description, code, language, tags);
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// `any[]`: the old module's return type, kept so callers compile unchanged
 export async function queryConvexPatterns(language?: string, tags?: string[]): Promise<any[]> {
   return atlas().queryConvexPatterns(language, tags);
 }

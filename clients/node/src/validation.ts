@@ -33,7 +33,7 @@ export const MAX_FIELD_NAME = 1024;
 export const MAX_STREAM = 200;
 
 const TYPE_RE = /^[A-Za-z0-9_.:-]{1,100}$/;
-// eslint-disable-next-line no-control-regex
+// C0 controls, DEL and C1 controls, as the daemon counts them
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
 const PRINTABLE_ASCII_RE = /^[\u0020-\u007e]+$/;
 // JSON.stringify switches to exponent notation from here on; the daemon reads those as floats.

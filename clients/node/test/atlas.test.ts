@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 
 import { AtlasdClient, type Row } from "atlasd-client";
@@ -16,7 +17,7 @@ import {
   storeConvexPattern,
 } from "atlasd-client/atlas";
 
-import { Daemon, eventually } from "./support/daemon.js";
+import { Daemon, REPO, eventually } from "./support/daemon.js";
 
 function quietAtlas(daemon: Daemon, warnings: string[] = []): Atlas {
   return new Atlas({
@@ -95,6 +96,28 @@ describe("the facade's lifecycle against a running daemon", () => {
     const { events } = await client.read({ stream: `build:${buildId}` });
     assert.ok(events.every((e) => e.meta["tool"] === "test"));
     assert.ok(events.every((e) => e.occurred_at! >= started && e.occurred_at! <= finished));
+  });
+
+  test("a program that uses the facade and never closes it still exits when its work is done", async () => {
+    const script =
+      'import { startConvexBuild, logConvexTask } from "atlasd-client/atlas";' +
+      'const id = await startConvexBuild("p", "exit");' +
+      'await logConvexTask(id, "t", "x", "a", "pending", [], 1);' +
+      "console.log(id);";
+    const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
+      cwd: `${REPO}/clients/node`, // where the package name resolves to itself
+      env: { ...process.env, ATLASD_SOCKET: daemon.socket, ATLASD_DATA_DIR: daemon.dataDir },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+    clearTimeout(timer);
+    assert.equal(code, 0);
+    const buildId = out.trim();
+    const rows = (await client.query("tasks", { filter: { build_id: buildId } })).rows;
+    assert.equal(rows.length, 1);
   });
 
   test("an execution of a task logged by another process finds its build in the tasks view", async () => {

@@ -34,7 +34,7 @@ type Seed = {
     language: string,
     tags: string[],
   ) => Promise<string | null>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // `any[]`: the old module's return type, kept so callers compile unchanged
   queryConvexPatterns: (language?: string, tags?: string[]) => Promise<any[]>;
 };
 
