@@ -19,7 +19,8 @@
  *   1. the build of the latest `logConvexTask` call for that task id made
  *      through this facade in this process;
  *   2. the daemon's `tasks` view: the most recently updated task with that
- *      id;
+ *      id (on a tie, the one of the greater build id: for UUIDv7 build ids,
+ *      the build started later);
  *   3. the build this facade started most recently and has not completed.
  * With none of these, nothing is written: a warning, and `null`.
  *
@@ -182,7 +183,9 @@ export class Atlas {
       const rows = await this.client.queryAll("tasks", { filter: { task_id: taskId } });
       let best: Row | undefined;
       for (const row of rows) {
-        if (best === undefined || Number(row["updated_at"] ?? 0) > Number(best["updated_at"] ?? 0)) best = row;
+        // Rows come in key order (build_id, task_id): on a tie the later build id wins,
+        // which for the facade's UUIDv7 build ids is the build started later.
+        if (best === undefined || Number(row["updated_at"] ?? 0) >= Number(best["updated_at"] ?? 0)) best = row;
       }
       if (best !== undefined && typeof best["build_id"] === "string") return best["build_id"];
     } catch (error) {
