@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { after, before, describe, test } from "node:test";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 
 import { AtlasdClient, type Row } from "atlasd-client";
 import {
@@ -168,37 +170,46 @@ describe("the facade's lifecycle against a running daemon", () => {
 describe("the facade while the daemon stops and restarts", () => {
   let daemon: Daemon;
 
-  before(async () => {
+  beforeEach(async () => {
     daemon = await new Daemon().start();
   });
 
-  after(async () => {
+  afterEach(async () => {
     await daemon.remove();
   });
 
-  test("writes made before, during and after a stop all land exactly once; reads answer [] while it is down", async () => {
+  for (const signal of ["SIGTERM", "SIGKILL"] as const) test(`writes made before, during and after a stop by ${signal} all land exactly once; reads answer [] while it is down`, async () => {
     const warnings: string[] = [];
     const atlas = quietAtlas(daemon, warnings);
     const buildId = (await atlas.startConvexBuild("prd", "restart"))!;
     const tasks = Array.from({ length: 300 }, (_, i) => `task-${i}`);
     let resolved = 0;
+    let stopped: Promise<number | null> | undefined;
+    let inFlightAtStop = 0;
     const writes = tasks.map((taskId, i) =>
       atlas.logConvexTask(buildId, taskId, `title ${i}`, "coder", "pending", [], 1).then((id) => {
         resolved += 1;
+        if (resolved === 30) {
+          // stop the daemon while the other writes are in flight
+          inFlightAtStop = tasks.length - resolved;
+          stopped = daemon.stop(signal);
+        }
         return id;
       }),
     );
-    // stop the daemon while the writes are in flight
-    await eventually(async () => resolved >= 30);
-    const stopped = daemon.stop();
     const ids = await Promise.all(writes);
-    assert.equal(await stopped, 0);
+    assert.ok(inFlightAtStop > 0);
+    const code = await stopped;
+    assert.equal(code, signal === "SIGTERM" ? 0 : null);
     assert.deepEqual(ids, tasks);
 
     const patternId = await atlas.storeConvexPattern("offline", "d", "c", "go", []);
     assert.ok(patternId, "a write while the daemon is down returns its id");
     assert.deepEqual(await atlas.queryConvexPatterns("go"), []);
     await atlas.completeConvexBuild(buildId, "completed");
+
+    const spooled = readdirSync(join(daemon.dataDir, "spool")).filter((n) => n.endsWith(".ndjson"));
+    assert.ok(spooled.length >= 2, "the writes made while the daemon was down were spooled");
 
     await daemon.start();
     const client = await AtlasdClient.connect({ socket: daemon.socket, dataDir: daemon.dataDir });
