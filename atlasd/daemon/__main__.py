@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from atlasd.cli import serve
+from atlasd.daemon import command
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m atlasd.daemon")
     subparsers = parser.add_subparsers(dest="command")
-    serve.add_parser(subparsers)
+    command.add_parser(subparsers)
     args = parser.parse_args(["serve", *argv])
     code: int = args.func(args)
     return code

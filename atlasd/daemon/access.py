@@ -52,7 +52,9 @@ def resolve_group(group: str | int) -> int:
 class AccessPolicy:
     """Decides whether a peer may use the socket."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, proc: str = "/proc") -> None:
+        #: Where process status files are read (the kernel's /proc).
+        self.proc = proc
         self.uids = frozenset({os.getuid(), 0, *config.allowed_uids})
         gids = set(config.allowed_gids)
         if config.socket_group is not None:
@@ -66,12 +68,12 @@ class AccessPolicy:
             return False
         if peer.gid in self.gids:
             return True
-        return bool(self.gids & _supplementary_groups(peer))
+        return bool(self.gids & _supplementary_groups(peer, self.proc))
 
 
-def _supplementary_groups(peer: PeerCred) -> set[int]:
+def _supplementary_groups(peer: PeerCred, proc: str) -> set[int]:
     try:
-        with open(f"/proc/{peer.pid}/status", encoding="ascii", errors="replace") as fh:
+        with open(f"{proc}/{peer.pid}/status", encoding="ascii", errors="replace") as fh:
             for line in fh:
                 if line.startswith("Groups:"):
                     return {int(g) for g in line.split()[1:] if g.isdigit()}

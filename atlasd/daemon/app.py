@@ -31,6 +31,7 @@ from atlasd.daemon.listener import BoundSocket, ListenerError, adopt, bind_unix
 from atlasd.daemon.log import log_event
 from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.daemon.server import Server
+from atlasd.daemon.signals import StopSignals
 from atlasd.daemon.systemd import Notifier, inherited_listener, watchdog_interval, watchdog_loop
 from atlasd.errors import AtlasdError
 
@@ -49,7 +50,14 @@ class StartupError(Exception):
 
 
 async def serve(config: Config) -> None:
-    """Run the daemon until SIGTERM/SIGINT."""
+    """Run the daemon until SIGTERM/SIGINT.
+
+    Signals are received from before the store opens until the process ends:
+    a first SIGTERM stops the daemon; any further one while it is stopping (a
+    second ``systemctl stop``, an impatient Ctrl-C) is absorbed, so a stop can
+    never kill the daemon half-way through its last commit (``kill -9``
+    remains, and loses nothing acknowledged).
+    """
     from atlasd.eventlog.config import StoreConfig
     from atlasd.eventlog.datadir import DataDirLock
     from atlasd.eventlog.store import EventStore
@@ -64,26 +72,27 @@ async def serve(config: Config) -> None:
     except OSError as exc:
         raise StartupError(f"cannot lock data dir {config.data_dir}: {exc.strerror}") from exc
     try:
-        try:
-            store = await EventStore.open(
-                StoreConfig(
-                    data_dir=config.data_dir,
-                    synchronous=config.synchronous,
-                    max_db_bytes=config.max_db_bytes,
-                )
-            )
-        except AtlasdError as exc:
-            raise StartupError(f"cannot open the event log: {exc.message}") from exc
-        try:
-            bound = _listen(config)
+        with StopSignals() as signals:
             try:
-                await _run(config, store, bound, notifier)
+                store = await EventStore.open(
+                    StoreConfig(
+                        data_dir=config.data_dir,
+                        synchronous=config.synchronous,
+                        max_db_bytes=config.max_db_bytes,
+                    )
+                )
+            except AtlasdError as exc:
+                raise StartupError(f"cannot open the event log: {exc.message}") from exc
+            try:
+                bound = _listen(config)
+                try:
+                    await _run(config, store, bound, notifier, signals)
+                finally:
+                    bound.remove()
             finally:
-                bound.remove()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await store.close()
-            log_event(log, logging.INFO, "stopped")
+                with anyio.CancelScope(shield=True):
+                    await store.close()
+                log_event(log, logging.INFO, "stopped")
     finally:
         lock.release()
         notifier.close()
@@ -102,7 +111,13 @@ def _listen(config: Config) -> BoundSocket:
         raise StartupError(str(exc)) from exc
 
 
-async def _run(config: Config, store: Store, bound: BoundSocket, notifier: Notifier) -> None:
+async def _run(
+    config: Config,
+    store: Store,
+    bound: BoundSocket,
+    notifier: Notifier,
+    signals: StopSignals,
+) -> None:
     hub = Hub(store)
     sync = _sync_worker(config, store)
     state = DaemonState(config=config, store=store, hub=hub, sync=sync)
@@ -115,39 +130,37 @@ async def _run(config: Config, store: Store, bound: BoundSocket, notifier: Notif
         finally:
             server_done.set()
 
-    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(hub.run)
-            if sync is not None:
-                tg.start_soon(sync.run)  # type: ignore[attr-defined]
-            _start_spool(tg, config, store)
-            await tg.start(run_server)
-            notifier.notify("READY=1", f"STATUS=serving on {bound.path}, last_seq={store.last_seq}")
-            interval = watchdog_interval()
-            if interval is not None:
-                tg.start_soon(watchdog_loop, notifier, interval)
-            log_event(
-                log,
-                logging.INFO,
-                "ready",
-                socket=bound.path,
-                data_dir=config.data_dir,
-                origin=store.origin,
-                last_seq=store.last_seq,
-                sync="enabled" if sync is not None else "disabled",
-                pid=os.getpid(),
-                version=__version__,
-            )
-            async for signum in signals:
-                log_event(log, logging.INFO, "stopping", signal=signal.Signals(signum).name)
-                break
-            notifier.notify("STOPPING=1", "STATUS=stopping")
-            await server.stop()
-            with anyio.move_on_after(SHUTDOWN_GRACE_S) as grace:
-                await server_done.wait()
-            if grace.cancelled_caught:
-                log_event(log, logging.WARNING, "shutdown_grace_expired", grace_s=SHUTDOWN_GRACE_S)
-            tg.cancel_scope.cancel()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(hub.run)
+        if sync is not None:
+            tg.start_soon(sync.run)  # type: ignore[attr-defined]
+        _start_spool(tg, config, store)
+        await tg.start(run_server)
+        notifier.notify("READY=1", f"STATUS=serving on {bound.path}, last_seq={store.last_seq}")
+        interval = watchdog_interval()
+        if interval is not None:
+            tg.start_soon(watchdog_loop, notifier, interval)
+        log_event(
+            log,
+            logging.INFO,
+            "ready",
+            socket=bound.path,
+            data_dir=config.data_dir,
+            origin=store.origin,
+            last_seq=store.last_seq,
+            sync="enabled" if sync is not None else "disabled",
+            pid=os.getpid(),
+            version=__version__,
+        )
+        signum = await signals.first()
+        log_event(log, logging.INFO, "stopping", signal=signal.Signals(signum).name)
+        notifier.notify("STOPPING=1", "STATUS=stopping")
+        await server.stop()
+        with anyio.move_on_after(SHUTDOWN_GRACE_S) as grace:
+            await server_done.wait()
+        if grace.cancelled_caught:
+            log_event(log, logging.WARNING, "shutdown_grace_expired", grace_s=SHUTDOWN_GRACE_S)
+        tg.cancel_scope.cancel()
 
 
 def _sync_worker(config: Config, store: Store) -> SyncControl | None:

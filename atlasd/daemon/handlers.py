@@ -26,6 +26,7 @@ from atlasd.config import Config
 from atlasd.daemon.hub import Hub
 from atlasd.daemon.log import log_event
 from atlasd.daemon.protocols import Store, SyncControl
+from atlasd.daemon.spool import spool_counts
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
 from atlasd.eventlog.model import AppendResult
 
@@ -209,6 +210,8 @@ class Handlers:
             "projections": stats.projections,
             "db_bytes": stats.db_bytes,
             "uptime_s": round(time.monotonic() - state.started, 3),
+            "counters": self.store.counters.snapshot(),
+            "spool": spool_counts(state.config.spool_dir),
             "connections": state.connections,
             "subscribers": len(state.hub.subscribers),
             "watchers": len(state.hub.watchers),

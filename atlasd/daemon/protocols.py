@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
+from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.model import AppendResult, Event, NewEvent, StoreStats, SyncState
 from atlasd.eventlog.store import StreamResult
 
@@ -23,6 +24,9 @@ class Store(Protocol):
 
     @property
     def last_seq(self) -> int: ...
+
+    @property
+    def counters(self) -> AppendCounters: ...
 
     async def append(self, event: NewEvent) -> AppendResult: ...
 

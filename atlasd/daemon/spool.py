@@ -36,7 +36,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -53,6 +53,7 @@ from atlasd.wire import EventIn
 
 __all__ = [
     "REJECTED_DIR",
+    "SpoolCounts",
     "SpoolFileError",
     "SpoolOutcome",
     "SpoolReport",
@@ -66,6 +67,7 @@ __all__ = [
     "prepare_spool_dir",
     "run_spool",
     "scan_spool_file",
+    "spool_counts",
 ]
 
 REJECTED_DIR = "rejected"
@@ -359,3 +361,29 @@ async def run_spool(
             # scan decides, so a missed or coalesced event costs nothing.
             await ingest_pending(store, spool_dir)
         tg.cancel_scope.cancel()
+
+
+class SpoolCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """Files in the spool: waiting to be appended, and refused (``rejected/``)."""
+
+    waiting: int
+    rejected: int
+
+
+def spool_counts(spool_dir: Path) -> SpoolCounts:
+    """Count the spool's files for ``status`` (regular files only; nothing is opened)."""
+
+    def count(where: Path, keep: Callable[[str], bool]) -> int:
+        try:
+            with os.scandir(where) as entries:
+                return sum(1 for e in entries if keep(e.name) and e.is_file(follow_symlinks=False))
+        except OSError:
+            return 0
+
+    return SpoolCounts(
+        waiting=count(spool_dir, lambda name: name.endswith(_SUFFIX)),
+        rejected=count(
+            spool_dir / REJECTED_DIR,
+            lambda name: not name.endswith(".reason") and not name.startswith("."),
+        ),
+    )

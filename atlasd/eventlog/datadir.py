@@ -6,6 +6,7 @@ Layout: ``DATA_DIR/atlasd.db`` (with ``-wal`` and ``-shm``), ``DATA_DIR/spool/``
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Mapping
@@ -14,7 +15,15 @@ from types import TracebackType
 
 from atlasd.errors import Unavailable
 
-__all__ = ["DB_NAME", "LOCK_NAME", "DataDirLock", "db_path", "default_data_dir", "ensure_data_dir"]
+__all__ = [
+    "DB_NAME",
+    "LOCK_NAME",
+    "DataDirLock",
+    "db_bytes",
+    "db_path",
+    "default_data_dir",
+    "ensure_data_dir",
+]
 
 DB_NAME = "atlasd.db"
 LOCK_NAME = "atlasd.lock"
@@ -44,6 +53,15 @@ def ensure_data_dir(data_dir: Path) -> Path:
 
 def db_path(data_dir: Path) -> Path:
     return data_dir / DB_NAME
+
+
+def db_bytes(db: Path) -> int:
+    """Size of the database file plus its write-ahead log (0 for what does not exist)."""
+    total = 0
+    for suffix in ("", "-wal"):
+        with contextlib.suppress(FileNotFoundError):
+            total += os.stat(f"{db}{suffix}").st_size
+    return total
 
 
 class DataDirLock:

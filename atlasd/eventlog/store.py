@@ -30,6 +30,7 @@ import msgspec
 
 from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unavailable
 from atlasd.eventlog.config import StoreConfig
+from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.datadir import db_path, ensure_data_dir
 from atlasd.eventlog.ids import canonical_event_id
 from atlasd.eventlog.model import (
@@ -126,6 +127,8 @@ class EventStore:
         self.view_specs: dict[str, ViewSpec] = view_specs(writer.packs)
         self._last_seq = writer.last_seq
         self._streams = writer.streams
+        #: What was appended, refused and committed since open (``status``, metrics).
+        self.counters = AppendCounters()
         self._writer_task = asyncio.create_task(self._write_loop(), name="atlasd-writer")
         self._writer_task.add_done_callback(self._writer_ended)
 
@@ -209,7 +212,7 @@ class EventStore:
         ``recorded_at`` overrides the store's clock: for imports, tests and the
         shared vectors only; the daemon never passes it from clients.
         """
-        results = await self._submit([_prepare(event, "", self.packs)], recorded_at)
+        results = await self._submit([self._checked(event)], recorded_at)
         return results[0]
 
     async def append_batch(
@@ -233,7 +236,11 @@ class EventStore:
         if not events:
             return []
         packs = self.packs if check_schema else None
-        prepared = [_prepare(event, f"events[{i}].", packs) for i, event in enumerate(events)]
+        try:
+            prepared = [_prepare(event, f"events[{i}].", packs) for i, event in enumerate(events)]
+        except AtlasdError as error:
+            self.counters.refuse(error, len(events))
+            raise
         return await self._submit(prepared, recorded_at)
 
     def submit_append(self, event: NewEvent) -> asyncio.Future[list[AppendResult]]:
@@ -246,13 +253,21 @@ class EventStore:
         Error handling: an invalid event or a closing store raises here, and nothing
         is queued.
         """
-        prepared = _prepare(event, "", self.packs)
+        prepared = self._checked(event)
         if self._closing:
             raise Unavailable("the store is closing; appends are refused")
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
         self._pending.append((Request(events=[prepared], recorded_at=None), future))
         self._wake.set()
         return future
+
+    def _checked(self, event: NewEvent) -> Prepared:
+        """One event validated, a refusal counted."""
+        try:
+            return _prepare(event, "", self.packs)
+        except AtlasdError as error:
+            self.counters.refuse(error, 1)
+            raise
 
     async def _submit(self, events: list[Prepared], recorded_at: int | None) -> list[AppendResult]:
         if self._closing:
@@ -290,18 +305,25 @@ class EventStore:
             last_group = len(group)
             requests = [request for request, _ in group]
             async with self._gate:
+                started = loop.time()
                 try:
                     # shielded: a cancelled writer must not abandon a transaction half-way
                     outcomes = await asyncio.shield(
                         loop.run_in_executor(self._executor, self._writer.commit_group, requests)
                     )
+                    self.counters.record_commit(loop.time() - started)
                 except Exception as exc:  # a bug: answer everyone rather than hang them
                     log.exception("append_group_failed requests=%d", len(group))
                     error = Internal(f"append failed: {exc!r}")
                     outcomes = [error] * len(group)
                 self._last_seq = self._writer.last_seq
                 self._streams = self._writer.streams
-            for (_, future), outcome in zip(group, outcomes, strict=True):
+            counters = self.counters
+            for (request, future), outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, AtlasdError):
+                    counters.refuse(outcome, len(request.events))
+                else:
+                    counters.record_results(outcome)
                 if future.done():
                     continue
                 if isinstance(outcome, AtlasdError):
@@ -402,6 +424,8 @@ class EventStore:
                     await asyncio.shield(self._run(writer.stream_abort))
             self._last_seq = writer.last_seq
             self._streams = writer.streams
+        self.counters.appended += appended
+        self.counters.duplicates += duplicates
         if appended:
             self._changed.set()
             self._changed = asyncio.Event()

@@ -12,7 +12,6 @@ Every method runs on the store's single writer thread, so nothing here locks.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import time
 import uuid
@@ -25,6 +24,7 @@ import msgspec
 from atlasd.errors import AtlasdError, EventIdConflict, InvalidValue, VersionConflict
 from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.config import StoreConfig
+from atlasd.eventlog.datadir import db_bytes
 from atlasd.eventlog.ids import new_event_ids
 from atlasd.eventlog.model import AppendResult, Rejection
 from atlasd.eventlog.replay import catch_up, stale_views
@@ -447,11 +447,7 @@ class Writer:
         )
 
     def db_bytes(self) -> int:
-        total = 0
-        for suffix in ("", "-wal"):
-            with contextlib.suppress(FileNotFoundError):
-                total += os.stat(f"{self._path}{suffix}").st_size
-        return total
+        return db_bytes(self._path)
 
 
 def _same_content(event: Prepared, stream: str, event_type: str, data: dict[str, Any]) -> bool:

@@ -46,6 +46,7 @@ __all__ = [
     "RemoteBadBatch",
     "RemoteError",
     "RemoteNetworkError",
+    "RemoteProbe",
     "RemoteProtocolError",
     "RemoteServerError",
     "RemoteStatus",
@@ -138,6 +139,14 @@ class RemoteStatus(msgspec.Struct, frozen=True):
     origin: str
     high_water: int | None = None
     events: int | None = None
+
+
+class RemoteProbe(msgspec.Struct, frozen=True):
+    """A status answer with the remote's clock (its ``Date`` header), for ``doctor``."""
+
+    status: RemoteStatus
+    #: Seconds since the epoch by the remote's clock; None when it sent no usable Date.
+    server_time: float | None
 
 
 # httpx logs every request at INFO; the worker logs one line per round instead.
@@ -252,16 +261,28 @@ class ConvexRemote:
 
     async def remote_status(self, origin: str) -> RemoteStatus:
         """``GET ingest_url/status?origin=``: what the remote holds of this origin."""
+        return (await self.probe(origin)).status
+
+    async def probe(self, origin: str) -> RemoteProbe:
+        """:meth:`remote_status` with the time the remote's ``Date`` header gives."""
         response = await self._request(
             "GET", f"{self.ingest_url}/status", params={"origin": origin}
         )
         try:
-            return _status_decoder.decode(response.content)
+            status = _status_decoder.decode(response.content)
         except msgspec.DecodeError as exc:
             raise RemoteProtocolError(
                 self._clean(f"unexpected status answer: {_excerpt(response.content)!r}"),
                 status=response.status_code,
             ) from exc
+        server_time = None
+        date = response.headers.get("Date")
+        if date:
+            try:
+                server_time = email.utils.parsedate_to_datetime(date).timestamp()
+            except (TypeError, ValueError):
+                server_time = None
+        return RemoteProbe(status=status, server_time=server_time)
 
     def _clean(self, text: str) -> str:
         return _redact(text, self._token)

@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -241,7 +242,9 @@ def _stop_under_load(signum: int) -> tuple[DaemonProcess, list[_Appender], int]:
     return d, appenders, code
 
 
-def _assert_all_acknowledged_present(d: DaemonProcess, appenders: list[_Appender]) -> None:
+def _assert_all_acknowledged_present(
+    d: DaemonProcess, appenders: list[_Appender], at_least: int = 2000
+) -> None:
     again = start_daemon(d.root, args=NO_SPOOL)
     try:
         stored: dict[str, int] = {}
@@ -254,7 +257,7 @@ def _assert_all_acknowledged_present(d: DaemonProcess, appenders: list[_Appender
                     break
                 cursor = page["last_seq"]
         acked = {k: v for a in appenders for k, v in a.acked.items()}
-        assert len(acked) >= 2000
+        assert len(acked) >= at_least
         missing = {k: v for k, v in acked.items() if stored.get(k) != v}
         assert not missing, f"{len(missing)} acknowledged events missing after restart"
         assert sorted(stored.values()) == list(range(1, len(stored) + 1))
@@ -271,6 +274,31 @@ def test_sigterm_under_concurrent_appends_keeps_every_acknowledged_event() -> No
     for appender in appenders:
         assert all(f["error"]["code"] == "unavailable" for f in appender.failures)
     _assert_all_acknowledged_present(d, appenders)
+
+
+@pytest.mark.slow
+def test_stop_signals_repeated_during_shutdown_are_absorbed() -> None:
+    """SIGTERM and SIGINT sent again and again while the daemon stops never kill it:
+    exit 0, every acknowledged event there after a restart."""
+    d = start_daemon(args=NO_SPOOL)
+    appenders = [_Appender(d, f"a{n}", pipeline=20) for n in range(4)]
+    for appender in appenders:
+        appender.start()
+    while d.request("status")["result"]["last_seq"] < 1000:
+        pass
+    assert d.proc is not None
+    deadline = time.monotonic() + 30
+    signals = 0
+    while d.proc.poll() is None and time.monotonic() < deadline:
+        d.proc.send_signal(signal.SIGTERM if signals % 2 == 0 else signal.SIGINT)
+        signals += 1
+        time.sleep(0.001)
+    code = d.stop()
+    for appender in appenders:
+        appender.join(30)
+    assert signals > 1
+    assert code == 0, d.log()
+    _assert_all_acknowledged_present(d, appenders, at_least=1000)
 
 
 @pytest.mark.slow

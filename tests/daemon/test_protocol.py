@@ -107,13 +107,13 @@ def test_read_returns_events_after_from_seq_with_a_cursor(daemon: DaemonProcess)
 
 def test_read_events_carry_every_contract_field(daemon: DaemonProcess) -> None:
     """Events read back hold seq, event_id, stream, version, type, data, meta, recorded_at,
-    origin and hash."""
+    occurred_at, origin and hash."""
     with daemon.connect() as conn:
         conn.request("append", meta={"tool": "t"}, **event(1))
         stored = conn.request("read")["result"]["events"][0]
     assert set(stored) == {
         "seq", "event_id", "stream", "version", "type", "data", "meta",
-        "recorded_at", "origin", "hash",
+        "recorded_at", "occurred_at", "origin", "hash",
     }  # fmt: skip
     assert stored["meta"] == {"tool": "t"}
     assert stored["data"] == {"i": 1}

@@ -12,6 +12,7 @@ import pytest
 
 from atlasd.errors import Unavailable
 from atlasd.eventlog import DataDirLock, EventStore, StoreConfig, rebuild, verify
+from atlasd.eventlog.projections.schema import VIEW_SPECS
 from tests.eventlog.vectors import VECTOR_DIR, append_vector, load
 
 
@@ -154,3 +155,42 @@ async def test_empty_log_verifies_and_rebuilds(data_dir: Path) -> None:
     assert verify(data_dir).ok
     assert rebuild(data_dir).events == 0
     assert verify(data_dir).ok
+
+
+def _edit(data_dir: Path, *statements: str) -> None:
+    """Edit tables the immutability triggers do not guard (views, bookkeeping)."""
+    db = sqlite3.connect(data_dir / "atlasd.db")
+    for statement in statements:
+        db.execute(statement)
+    db.commit()
+    db.close()
+
+
+def test_a_view_checkpoint_behind_the_log_is_named_alone(filled: Path) -> None:
+    """A view whose checkpoint disagrees with the log is a finding, rows untouched."""
+    _edit(filled, "UPDATE projections SET checkpoint = 5 WHERE name = 'learnings'")
+    report = verify(filled)
+    assert report.findings == ["view learnings: checkpoint 5, log ends at 16"]
+
+
+def test_events_of_another_origin_are_named_alone(filled: Path) -> None:
+    """Events whose origin is not the data dir's are findings, hashes still intact."""
+    _edit(filled, "UPDATE meta SET value = 'another-origin' WHERE key = 'origin'")
+    findings = verify(filled).findings
+    assert findings
+    assert all("is not this data dir's" in f or f.startswith("body:") for f in findings)
+    assert "seq 1: origin" in findings[0]
+
+
+def test_a_ghost_view_row_is_named_alone(filled: Path) -> None:
+    """A view row that no event made is named, with nothing else tampered."""
+    table = VIEW_SPECS["learnings"].table
+    _edit(filled, f"INSERT INTO {table} (row_seq, learning_id) VALUES (999, 'ghost')")
+    assert verify(filled).findings == ["view learnings: row ghost is not in a replay of the log"]
+
+
+def test_a_side_table_of_a_view_that_differs_is_named_alone(filled: Path) -> None:
+    """A view's side table (pattern tags) with a row a replay does not make is a finding."""
+    [side] = VIEW_SPECS["patterns"].extra_tables
+    _edit(filled, f"INSERT INTO {side} (tag, row_seq) VALUES ('ghost', 999)")
+    assert verify(filled).findings == [f"view patterns: table {side} differs from a replay"]

@@ -1,0 +1,82 @@
+"""What the store has done since it opened: appends by outcome, groups, commit time.
+
+Plain counters updated on the event loop once per group (never per event in
+the writer thread); :meth:`AppendCounters.snapshot` is what ``status`` carries
+and what ``atlasd metrics`` exposes.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+import msgspec
+
+from atlasd.errors import AtlasdError
+from atlasd.eventlog.model import AppendResult
+
+__all__ = ["COMMIT_BUCKETS_S", "AppendCounters", "CountersSnapshot"]
+
+#: Upper bounds (seconds) of the commit latency histogram's buckets; +Inf is implied.
+COMMIT_BUCKETS_S: tuple[float, ...] = (
+    0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)  # fmt: skip
+
+
+class CountersSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """The counters at one moment."""
+
+    #: Events stored (not duplicates).
+    appended: int
+    #: Events answered as duplicates of a stored one.
+    duplicates: int
+    #: Events refused, by error code.
+    refused: dict[str, int]
+    #: Group commits (one transaction each).
+    groups: int
+    #: Upper bounds of the commit time buckets, in seconds (``COMMIT_BUCKETS_S``).
+    commit_bounds: list[float]
+    #: Commits per bucket: ``commit_buckets[i]`` took at most ``commit_bounds[i]``
+    #: seconds (not cumulative; one more item counts the slower ones).
+    commit_buckets: list[int]
+    commit_seconds_sum: float
+
+
+class AppendCounters:
+    """Mutable counters, owned by the store and touched on its event loop only."""
+
+    __slots__ = ("_buckets", "_seconds", "appended", "duplicates", "groups", "refused")
+
+    def __init__(self) -> None:
+        self.appended = 0
+        self.duplicates = 0
+        self.groups = 0
+        self.refused: dict[str, int] = {}
+        self._buckets = [0] * (len(COMMIT_BUCKETS_S) + 1)
+        self._seconds = 0.0
+
+    def record_results(self, results: Sequence[AppendResult]) -> None:
+        for result in results:
+            if result.duplicate:
+                self.duplicates += 1
+            else:
+                self.appended += 1
+
+    def refuse(self, error: AtlasdError, events: int) -> None:
+        self.refused[error.code] = self.refused.get(error.code, 0) + events
+
+    def record_commit(self, seconds: float) -> None:
+        self.groups += 1
+        self._seconds += seconds
+        self._buckets[bisect.bisect_left(COMMIT_BUCKETS_S, seconds)] += 1
+
+    def snapshot(self) -> CountersSnapshot:
+        return CountersSnapshot(
+            appended=self.appended,
+            duplicates=self.duplicates,
+            refused=dict(self.refused),
+            groups=self.groups,
+            commit_bounds=list(COMMIT_BUCKETS_S),
+            commit_buckets=list(self._buckets),
+            commit_seconds_sum=self._seconds,
+        )
