@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { AtlasdClient, DaemonUnreachable, InvalidValue, type AtlasEvent } from "atlasd-client";
+import { AtlasdClient, DaemonUnreachable, InvalidValue, Unavailable, type AtlasEvent } from "atlasd-client";
 
 import { Daemon, eventually, python } from "./support/daemon.js";
 
@@ -162,5 +162,38 @@ describe("spool files ingested by the daemon", () => {
       client.close();
       await daemon.stop();
     }
+  });
+});
+
+describe("a daemon that refuses appends with unavailable", () => {
+  let daemon: Daemon;
+
+  before(async () => {
+    const root = mkdtempSync("/tmp/atn-cap-");
+    writeFileSync(join(root, "atlasd.toml"), "max_db_bytes = 400000\n");
+    daemon = await new Daemon(root, { ATLASD_CONFIG: join(root, "atlasd.toml") }).start();
+  });
+
+  after(async () => {
+    await daemon.remove();
+  });
+
+  test("an append refused as unavailable (size cap reached) is spooled; with expectedVersion it rejects", async () => {
+    const strict = await AtlasdClient.connect({ socket: daemon.socket, dataDir: daemon.dataDir, spool: false });
+    const filler = "f".repeat(50_000);
+    let refusal: unknown;
+    for (let i = 0; i < 100 && refusal === undefined; i++) {
+      await strict.append({ stream: "cap:fill", type: "Fill", data: { filler } }).catch((error) => (refusal = error));
+    }
+    strict.close();
+    assert.ok(refusal instanceof Unavailable, String(refusal));
+
+    const client = await AtlasdClient.connect({ socket: daemon.socket, dataDir: daemon.dataDir });
+    // as large as the one refused: it needs pages the cap does not allow
+    const result = await client.append({ stream: "cap:after", type: "Kept", data: { filler } });
+    assert.equal(result.spooled, true);
+    assert.ok(result.spooled && readFileSync(result.spoolFile, "utf8").includes(result.eventId));
+    await assert.rejects(client.append({ stream: "cap:after", type: "Kept", data: { filler }, expectedVersion: 0 }), Unavailable);
+    client.close();
   });
 });

@@ -59,7 +59,11 @@ export class Daemon {
   readonly dataDir: string;
   private proc: ChildProcess | null = null;
 
-  constructor(readonly root: string = mkdtempSync("/tmp/atn-")) {
+  /** `env`: variables for the daemon on top of the cleaned environment. */
+  constructor(
+    readonly root: string = mkdtempSync("/tmp/atn-"),
+    private readonly env: Record<string, string> = {},
+  ) {
     this.socket = join(root, "a.sock");
     this.dataDir = join(root, "data");
   }
@@ -87,7 +91,7 @@ export class Daemon {
       this.proc = spawn(
         PYTHON,
         ["-m", "atlasd.daemon", "--socket", this.socket, "--data-dir", this.dataDir],
-        { cwd: REPO, env: cleanEnv(), stdio: ["ignore", log, log] },
+        { cwd: REPO, env: cleanEnv(this.env), stdio: ["ignore", log, log] },
       );
     } finally {
       closeSync(log);
