@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { AtlasdClient, DaemonUnreachable, type AtlasEvent } from "atlasd-client";
+import { AtlasdClient, DaemonUnreachable, SlowConsumer, type AtlasEvent } from "atlasd-client";
 
 import { Daemon } from "./support/daemon.js";
 
@@ -140,5 +142,43 @@ describe("AtlasdClient against a running daemon", () => {
     const other = await AtlasdClient.connect({ socket: daemon.socket, dataDir: daemon.dataDir });
     other.close();
     await assert.rejects(other.ping(), DaemonUnreachable);
+  });
+});
+
+describe("a subscriber that falls behind", () => {
+  let daemon: Daemon;
+
+  before(async () => {
+    const root = mkdtempSync("/tmp/atn-slow-");
+    writeFileSync(join(root, "atlasd.toml"), "subscriber_buffer = 50\n");
+    daemon = await new Daemon(root, { ATLASD_CONFIG: join(root, "atlasd.toml") }).start();
+  });
+
+  after(async () => {
+    await daemon.remove();
+  });
+
+  test("holds bounded lines, then gets SlowConsumer after a gap-free prefix, and the iteration ends", async () => {
+    const client = await AtlasdClient.connect({ socket: daemon.socket, dataDir: daemon.dataDir });
+    const subscription = client.subscribe({ fromSeq: "end" });
+    await subscription.ready;
+    const pad = "x".repeat(4000);
+    for (let start = 0; start < 3000; start += 100) {
+      await client.appendBatch(Array.from({ length: 100 }, (_, i) => ({ stream: "slow", type: "T", data: { i: start + i, pad } })));
+    }
+    const seqs: number[] = [];
+    const error = await (async () => {
+      try {
+        for await (const event of subscription) seqs.push(event.seq);
+      } catch (caught) {
+        return caught;
+      }
+      return undefined;
+    })();
+    assert.ok(error instanceof SlowConsumer, String(error));
+    assert.ok(seqs.length < 3000);
+    assert.deepEqual(seqs, seqs.map((_, k) => k + 1));
+    assert.deepEqual(await subscription.next(), { value: undefined, done: true });
+    client.close();
   });
 });
