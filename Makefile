@@ -1,14 +1,15 @@
 # Every target sets up what it needs on a fresh machine: a virtualenv for
-# Python and `npm ci` for the Convex functions.
+# Python and `npm ci` for the Convex functions and the Node client.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := convex/node_modules/.installed
+CLIENT_STAMP := clients/node/node_modules/.installed
 # The browser tests drive Debian's Chromium (Playwright cannot download its own here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest convex-test bench screenshots chromium clean
+.PHONY: run test lint typecheck pytest convex-test node-test bench screenshots chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +21,17 @@ $(NODE_STAMP): convex/package.json convex/package-lock.json
 	cd convex && npm ci --no-audit --no-fund
 	touch $@
 
+$(CLIENT_STAMP): clients/node/package.json clients/node/package-lock.json
+	cd clients/node && npm ci --no-audit --no-fund
+	touch $@
+
 # Run the daemon on its embedded default: fully offline, sync disabled.
 # (`atlasd dashboard` in another terminal serves the web dashboard.)
 run: $(STAMP)
 	$(BIN)/atlasd serve
 
 # pytest runs last so its summary closes the output.
-test: lint typecheck convex-test pytest
+test: lint typecheck convex-test node-test pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check atlasd tests bench
@@ -50,8 +55,13 @@ screenshots: $(STAMP) chromium
 convex-test: $(NODE_STAMP)
 	cd convex && npm run --silent typecheck && npm test
 
-bench: $(STAMP) $(NODE_STAMP) chromium
+# Build the Node client and its tests, then run them against real daemons
+# (this checkout's, from the virtualenv).
+node-test: $(STAMP) $(CLIENT_STAMP)
+	cd clients/node && npm test
+
+bench: $(STAMP) $(NODE_STAMP) $(CLIENT_STAMP) chromium
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) convex/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) convex/node_modules clients/node/node_modules clients/node/dist clients/node/build .mypy_cache .ruff_cache .pytest_cache
