@@ -35,15 +35,7 @@ def idle_daemon(short_dir: Path) -> Iterator[DaemonProcess]:
     [
         (
             b'{"op": "append", "stream": "s", "type": "T", "data": {"a": ' + b"[" * 100_000 + b"\n",
-            "nested deeper than 15 levels",
-        ),
-        (
-            b'{"op": "append_batch", "events": [{"stream": "s", "type": "T", "data": '
-            + b'{"a":' * 30
-            + b"1"
-            + b"}" * 30
-            + b"}]}\n",
-            "nested deeper than 15 levels",
+            "nested too deeply",
         ),
         (
             b'{"op": "query", "view": "builds", "filter": '
@@ -51,20 +43,20 @@ def idle_daemon(short_dir: Path) -> Iterator[DaemonProcess]:
             + b"1"
             + b"}" * 5_001
             + b"\n",
-            "nested deeper than 15 levels",
+            "nested too deeply",
         ),
         (b'{"op": "ping", "id": ' + b"[" * 50_000 + b"]" * 50_000 + b"}\n", "$.id"),
         (b'{"op": "ping", "zzz": ' + b"[" * 100_000 + b"\n", ""),
         (b'{"zzz": ' + b"[" * 100_000 + b"]" * 100_000 + b', "op": "ping"}\n', ""),
     ],
-    ids=["data", "batch-data", "filter", "id", "unknown-field", "op-last"],
+    ids=["data", "filter", "id", "unknown-field", "op-last"],
 )
 def test_deep_nesting_is_bad_request_and_the_connection_survives(
     daemon: DaemonProcess, line: bytes, says: str
 ) -> None:
-    """Nesting past Convex's limit is refused where the decoder meets it, deep values it
-    would skip hit the recursion guard: a bad_request, the answers pipelined before it
-    arrive, the connection goes on, no traceback."""
+    """Nesting too deep for the decoder stops at the interpreter's recursion guard, whether
+    the value is read or skipped: a bad_request, the answers pipelined before it arrive,
+    the connection goes on, no traceback."""
     with daemon.connect() as conn:
         conn.send(json.dumps({"op": "ping", "id": "before"}).encode() + b"\n" + line)
         assert conn.recv()["id"] == "before"
@@ -74,6 +66,27 @@ def test_deep_nesting_is_bad_request_and_the_connection_survives(
         assert says in answer["error"]["message"]
         assert conn.request("ping")["ok"]
     assert "Traceback" not in daemon.log()
+    assert daemon.request("status")["result"]["events"] == 0
+
+
+def test_nesting_past_convex_limit_is_invalid_value_naming_the_path(
+    daemon: DaemonProcess,
+) -> None:
+    """A readable value nested past Convex's limit is refused as a client refuses it
+    offline: invalid_value with its path, the request's id kept, nothing appended."""
+    line = (
+        b'{"op": "append_batch", "id": 7, "events": [{"stream": "s", "type": "T", "data": {}},'
+        b' {"stream": "s", "type": "T", "data": ' + b'{"a":' * 30 + b"1" + b"}" * 30 + b"}]}\n"
+    )
+    with daemon.connect() as conn:
+        conn.send(line)
+        answer = conn.recv()
+        assert conn.request("ping")["ok"]
+    assert answer["id"] == 7
+    assert answer["error"]["code"] == "invalid_value"
+    assert answer["error"]["message"] == (
+        "events[1].data" + ".a" * 15 + ": nested deeper than 15 levels"
+    )
     assert daemon.request("status")["result"]["events"] == 0
 
 

@@ -204,7 +204,7 @@ def test_lines_that_would_crash_the_decoder_or_the_store_reject_only_their_file(
     _wait(lambda: len(_events(daemon)) == 1, "the good file", daemon)
     rejected = spool / REJECTED_DIR
     _wait(lambda: len(list(rejected.glob("*.reason"))) == 3, "three rejections", daemon)
-    assert "nested deeper" in (rejected / "1-deep.ndjson.reason").read_text()
+    assert "nested too deeply" in (rejected / "1-deep.ndjson.reason").read_text()
     assert "Traceback" not in daemon.log()
     assert daemon.request("ping")["ok"]
 
