@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Only what `atlasd serve` needs (no extras); the full install above covers it too.
+RUN_STAMP := $(VENV)/.runtime
 NODE_STAMP := convex/node_modules/.installed
 CLIENT_STAMP := clients/node/node_modules/.installed
 # The browser tests drive Debian's Chromium (Playwright cannot download its own here).
@@ -15,6 +17,11 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,bench,dashboard]'
+	touch $@ $(RUN_STAMP)
+
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
 $(NODE_STAMP): convex/package.json convex/package-lock.json
@@ -26,9 +33,11 @@ $(CLIENT_STAMP): clients/node/package.json clients/node/package-lock.json
 	touch $@
 
 # Run the daemon on its embedded default: fully offline, sync disabled.
-# (`atlasd dashboard` in another terminal serves the web dashboard.)
-run: $(STAMP)
-	$(BIN)/atlasd serve
+# `make run ARGS='--log-level debug'` passes flags to `atlasd serve`.
+# (`atlasd dashboard` in another terminal needs the dashboard extra.)
+ARGS ?=
+run: $(RUN_STAMP)
+	$(BIN)/atlasd serve $(ARGS)
 
 # pytest runs last so its summary closes the output.
 test: lint typecheck convex-test node-test pytest

@@ -69,7 +69,7 @@ class AsyncClient:
     @property
     def spool_dir(self) -> Path:
         """Where offline appends go: ``DATA_DIR/spool``."""
-        return spool_dir_for(resolve_data_dir(self._data_dir))
+        return spool_dir_for(resolve_data_dir(self._data_dir, socket_path=self.socket_path))
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -150,7 +150,7 @@ class Client:
 
     @property
     def spool_dir(self) -> Path:
-        return spool_dir_for(resolve_data_dir(self._data_dir))
+        return spool_dir_for(resolve_data_dir(self._data_dir, socket_path=self.socket_path))
 
     def __enter__(self) -> Client:
         return self

@@ -34,7 +34,7 @@ from atlasd.daemon.log import log_event
 from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.daemon.server import Server
 from atlasd.daemon.signals import StopSignals
-from atlasd.daemon.systemd import Notifier, inherited_listener, watchdog_interval, watchdog_loop
+from atlasd.daemon.systemd import Notifier, inherited_listener, notify_loop, watchdog_interval
 from atlasd.errors import AtlasdError
 from atlasd.packs.loader import PackError
 
@@ -125,6 +125,16 @@ def _listen(config: Config) -> BoundSocket:
         raise StartupError(str(exc)) from exc
 
 
+async def _status_line(served: str, store: Store, sync: SyncControl | None) -> str:
+    """What ``systemctl status`` shows: the socket served, the log and the sync."""
+    if sync is not None:
+        figures = await sync.status()
+        state, pending = figures["state"], figures["pending"]
+    else:
+        state, pending = "disabled", (await store.sync_state()).pending
+    return f"serving on {served}, last_seq {store.last_seq}, sync {state}, pending {pending}"
+
+
 async def _run(
     config: Config,
     store: Store,
@@ -150,11 +160,16 @@ async def _run(
             tg.start_soon(sync.run)  # type: ignore[attr-defined]
         _start_spool(tg, config, store)
         await tg.start(run_server)
-        notifier.notify("READY=1", f"STATUS=serving on {bound.path}, last_seq={store.last_seq}")
+        served = str(bound.path) if bound.path is not None else "an inherited socket"
+
+        async def describe() -> str:
+            return "stopping" if state.stopping else await _status_line(served, store, sync)
+
+        status = await describe()
+        notifier.notify("READY=1", f"STATUS={status}")
         tg.start_soon(_check_integrity, state)
-        interval = watchdog_interval()
-        if interval is not None:
-            tg.start_soon(watchdog_loop, notifier, interval)
+        if notifier.enabled:
+            tg.start_soon(notify_loop, notifier, watchdog_interval(), describe, status)
         log_event(
             log,
             logging.INFO,

@@ -13,14 +13,24 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 
 import anyio
 
-__all__ = ["Notifier", "inherited_listener", "watchdog_interval", "watchdog_loop"]
+__all__ = [
+    "STATUS_INTERVAL_S",
+    "Notifier",
+    "inherited_listener",
+    "notify_loop",
+    "watchdog_interval",
+    "watchdog_loop",
+]
 
 #: The first inherited file descriptor (sd_listen_fds's SD_LISTEN_FDS_START).
 LISTEN_FDS_START = 3
+
+#: At most this long between two looks at the daemon's state for ``STATUS=``.
+STATUS_INTERVAL_S = 5.0
 
 
 class Notifier:
@@ -71,6 +81,32 @@ async def watchdog_loop(notifier: Notifier, interval: float) -> None:
     """Ping from the event loop itself, so a stalled loop stops the pings."""
     while True:
         notifier.notify("WATCHDOG=1")
+        await anyio.sleep(interval)
+
+
+async def notify_loop(
+    notifier: Notifier,
+    watchdog: float | None,
+    describe: Callable[[], Awaitable[str]],
+    shown: str = "",
+) -> None:
+    """The watchdog pings (when ``watchdog`` is set) and a current ``STATUS=``.
+
+    Each tick (the watchdog interval, at most :data:`STATUS_INTERVAL_S`) asks
+    ``describe`` for the status line and sends it only when it differs from
+    the last one sent (``shown`` at first), so ``systemctl status`` shows the
+    daemon's state of a few seconds ago.
+    """
+    interval = STATUS_INTERVAL_S if watchdog is None else min(watchdog, STATUS_INTERVAL_S)
+    sent = shown
+    while True:
+        lines = ["WATCHDOG=1"] if watchdog is not None else []
+        status = await describe()
+        if status != sent:
+            lines.append(f"STATUS={status}")
+            sent = status
+        if lines:
+            notifier.notify(*lines)
         await anyio.sleep(interval)
 
 

@@ -1,4 +1,11 @@
-"""The backup and restore steps of docs/operations.md run verbatim."""
+"""The shell blocks of docs/operations.md run verbatim.
+
+Each ``sh`` block is preceded by a marker ``<!-- sh: NAME -->``; the blocks
+named ``real (...)`` need a running systemd or a user manager and are checked
+under one instead (tests/systemd/container). The system-service blocks run
+with ``DESTDIR`` at a scratch root, stand-ins for ``sudo`` and ``systemctl``,
+and the real ``systemd-sysusers``/``systemd-tmpfiles`` (``--root``).
+"""
 
 from __future__ import annotations
 
@@ -38,12 +45,37 @@ esac
 """
 
 
+def doc_blocks() -> list[tuple[str, str]]:
+    """``(marker, script)`` for every sh block of the page, in order."""
+    found = re.findall(r"(?:<!-- sh: ([^>]*?) -->\n)?```sh\n(.*?)```", DOC.read_text(), flags=re.S)
+    return [(marker, script) for marker, script in found]
+
+
+def block(name: str) -> str:
+    found = [script for marker, script in doc_blocks() if marker == name]
+    assert len(found) == 1, f"operations.md should have one block marked {name!r}"
+    return found[0]
+
+
 def restore_block() -> str:
     """The sh block of the backup and restore section that runs `atlasd restore ~/...`."""
-    blocks = re.findall(r"```sh\n(.*?)```", DOC.read_text(), flags=re.S)
-    found = [b for b in blocks if "atlasd restore ~/backups/atlasd.db" in b]
-    assert len(found) == 1, "operations.md should have one user-service restore block"
-    return found[0]
+    script = block("user-restore")
+    assert "atlasd restore ~/backups/atlasd.db" in script
+    return script
+
+
+#: Markers of the blocks the tests below run.
+RUN_HERE = {"install", "members", "sync", "backup", "restore", "upgrade", "uninstall"}
+RUN_HERE |= {"user-restore", "doctor"}
+
+
+def test_every_shell_block_is_run_here_or_marked_as_needing_a_real_systemd() -> None:
+    """No sh block escapes the test: each is run below, or marked real with a reason."""
+    blocks = doc_blocks()
+    assert len(blocks) >= 10
+    for marker, script in blocks:
+        assert marker in RUN_HERE or re.fullmatch(r"real \(.+\)", marker), script
+    assert {m for m, _ in blocks} >= RUN_HERE
 
 
 @pytest.fixture
@@ -54,8 +86,8 @@ def home() -> Iterator[Path]:
 
 
 def test_the_documented_backup_and_restore_steps_run_as_written(home: Path) -> None:
-    """backup, stop, restore, start, verify, status: each step exits 0 and the
-    restored log continues under a new origin with the old one in its lineage."""
+    """backup, stop, restore, start, verify, status, then doctor: each step exits 0
+    and the restored log continues under a new origin with the old one in its lineage."""
     tools = home / "bin"
     tools.mkdir()
     (tools / "systemctl").write_text(SYSTEMCTL)
@@ -88,11 +120,169 @@ def test_the_documented_backup_and_restore_steps_run_as_written(home: Path) -> N
         out = sh(restore_block())
         assert out.returncode == 0, out.stdout + out.stderr + (home / "atlasd.log").read_text()
         status = json.loads(sh("atlasd status --json").stdout)
+        doctor = sh(block("doctor"))
     finally:
         sh("systemctl --user stop atlasd.socket atlasd.service")
     assert status["origin"] != origin
     assert [entry["origin"] for entry in status["origin_lineage"]] == [origin]
     assert status["last_seq"] == 3
     assert "origin lineage" in out.stdout
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "socket" in doctor.stdout
     assert (home / "backups" / "atlasd.db").is_file()
     assert list((home / ".local" / "state" / "atlasd").glob("atlasd.db.replaced-*"))
+
+
+#: ``sudo`` here: the test already runs as root; ``-u USER`` is dropped (the
+#: staged root's accounts are not this machine's).
+SUDO = """#!/bin/bash
+[ "$1" = "-u" ] && shift 2
+exec "$@"
+"""
+
+#: Stands in for the system manager: runs ``atlasd serve`` on the staged root's
+#: socket and data dir, as the units would.
+SYSTEM_SYSTEMCTL = """#!/bin/bash
+set -e
+echo "systemctl $*" >> "$ATLASD_TEST_CALLS"
+start() {
+  atlasd serve --data-dir "$DESTDIR/var/lib/atlasd" --socket "$DESTDIR/run/atlasd/atlasd.sock" \\
+    >>"$ATLASD_TEST_LOG" 2>&1 &
+  echo $! > "$ATLASD_TEST_PIDFILE"
+  for _ in $(seq 400); do
+    atlasd status --socket "$DESTDIR/run/atlasd/atlasd.sock" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "atlasd did not start" >&2; exit 1
+}
+stop() {
+  [ -s "$ATLASD_TEST_PIDFILE" ] || return 0
+  pid=$(cat "$ATLASD_TEST_PIDFILE"); : > "$ATLASD_TEST_PIDFILE"
+  kill -TERM "$pid" 2>/dev/null || return 0
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+}
+case "$1" in
+  daemon-reload) ;;
+  enable) [ "$2" = "--now" ] && start ;;
+  disable) [ "$2" = "--now" ] && stop ;;
+  start) start ;;
+  stop) stop ;;
+  restart) stop; start ;;
+  *) echo "unknown: $1" >&2; exit 1 ;;
+esac
+"""
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("systemd-sysusers") is None,
+    reason="the staged install chowns files (root) and needs systemd-sysusers/-tmpfiles",
+)
+
+
+@needs_root
+def test_the_system_service_steps_run_as_written_into_a_staged_root(home: Path) -> None:
+    """install, members, sync, backup, restore, upgrade, uninstall: each block exits 0
+    and leaves what the page says, in a scratch DESTDIR."""
+    destdir = home / "root"
+    destdir.mkdir()
+    tools = home / "bin"
+    tools.mkdir()
+    for name, text in (("sudo", SUDO), ("systemctl", SYSTEM_SYSTEMCTL)):
+        (tools / name).write_text(text)
+        (tools / name).chmod(0o755)
+    calls = home / "calls"
+    env = clean_env(
+        {
+            "HOME": str(home),
+            "DESTDIR": str(destdir),
+            # The installed program first: these steps use what step 1 installed.
+            "PATH": f"{tools}:{destdir}/opt/atlasd/bin:{os.environ['PATH']}",
+            "ATLASD_TEST_PIDFILE": str(home / "atlasd.pid"),
+            "ATLASD_TEST_LOG": str(home / "atlasd.log"),
+            "ATLASD_TEST_CALLS": str(calls),
+            "CONVEX_URL": "https://happy-otter-123.convex.cloud",
+            "TOKEN": "secret-token-value",
+        }
+    )
+    socket_path = destdir / "run" / "atlasd" / "atlasd.sock"
+    data = destdir / "var" / "lib" / "atlasd"
+
+    def sh(script: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            ["sh", "-e", "-c", script],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=DOC.parents[1],
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr + (home / "atlasd.log").read_text()
+        return done
+
+    for top in ("run", "etc"):  # a booted machine has both
+        (destdir / top).mkdir()
+    (home / "atlasd.log").touch()
+    (home / "atlasd.pid").touch()
+    try:
+        sh(block("install"))
+        passwd = (destdir / "etc" / "passwd").read_text()
+        assert re.search(
+            r"^atlasd:x:\d+:\d+:atlasd event log daemon:/var/lib/atlasd:", passwd, re.M
+        )
+        spool = data / "spool"
+        assert oct(spool.stat().st_mode & 0o7777) == "0o3770"
+        assert oct((data / "backups").stat().st_mode & 0o7777) == "0o700"
+        doc = destdir / "usr" / "local" / "share" / "doc" / "atlasd" / "operations.md"
+        assert doc.read_text() == DOC.read_text()
+        unit = (destdir / "etc" / "systemd" / "system" / "atlasd.service").read_text()
+        assert (
+            f"Documentation=file://{doc.relative_to(destdir).as_posix()}".replace(
+                "file://", "file:///"
+            )
+            in unit
+        )
+        assert os.readlink(destdir / "usr" / "local" / "bin" / "atlasd") == "/opt/atlasd/bin/atlasd"
+        assert "systemctl enable --now atlasd.socket atlasd.service" in calls.read_text()
+
+        # alice, an account of the staged machine.
+        for name, line in (
+            ("passwd", "alice:x:1500:1500::/home/alice:/bin/sh"),
+            ("group", "alice:x:1500:"),
+        ):
+            with (destdir / "etc" / name).open("a") as accounts:
+                accounts.write(line + "\n")
+        sh(block("members"))
+        group = (destdir / "etc" / "group").read_text()
+        assert re.search(r"^atlasd:x:\d+:alice$", group, re.M)
+
+        sh(block("sync"))
+        assert (
+            destdir / "etc" / "atlasd" / "env"
+        ).read_text() == f"CONVEX_URL={env['CONVEX_URL']}\n"
+        token = destdir / "etc" / "credstore" / "atlasd.ingest-token"
+        assert token.read_text() == env["TOKEN"]
+        assert oct(token.stat().st_mode & 0o777) == "0o600"
+
+        for i in range(3):
+            sh(f"atlasd emit --socket {socket_path} note:doc Noted '{{\"i\": {i}}}'")
+        origin = json.loads(sh(f"atlasd status --json --socket {socket_path}").stdout)["origin"]
+        sh(block("backup"))
+        assert len(list((data / "backups").glob("atlasd-*.db"))) == 1
+        sh(block("restore"))
+        status = json.loads(sh(f"atlasd status --json --socket {socket_path}").stdout)
+        assert status["last_seq"] == 3
+        assert [entry["origin"] for entry in status["origin_lineage"]] == [origin]
+
+        sh(block("upgrade"))
+        assert (
+            json.loads(sh(f"atlasd status --json --socket {socket_path}").stdout)["last_seq"] == 3
+        )
+
+        sh(block("uninstall"))
+    finally:
+        subprocess.run([str(tools / "systemctl"), "stop"], env=env, check=False)
+    assert not (home / "atlasd.pid").read_text().strip()
+    assert "atlasd:" not in (destdir / "etc" / "passwd").read_text()
+    left = sorted(
+        str(path.relative_to(destdir)) for path in destdir.rglob("*") if "atlasd" in path.name
+    )
+    assert left == []

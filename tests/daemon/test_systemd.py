@@ -54,7 +54,8 @@ def test_socket_activation_readiness_watchdog_and_stopping(
     short_dir: Path, notify_socket: tuple[str, socket.socket]
 ) -> None:
     """Under a systemd-like parent the daemon serves on the inherited socket, sends READY=1
-    once serving, WATCHDOG=1 pings, STOPPING=1 on SIGTERM, and leaves the socket file alone."""
+    once serving with a STATUS= naming that socket, a new STATUS= when the log changed,
+    WATCHDOG=1 pings, STOPPING=1 on SIGTERM, and leaves the socket file alone."""
     address, notifications = notify_socket
     listen_path = short_dir / "activated.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -83,10 +84,19 @@ def test_socket_activation_readiness_watchdog_and_stopping(
         d.start(wait=False, command=command, pass_fds=(listener.fileno(),))
         ready = _messages_until(notifications, "READY=1")
         assert any(m.startswith("READY=1") for m in ready)
+        # The socket actually served is the inherited one, not --socket.
+        assert f"STATUS=serving on {listen_path}, last_seq 0, sync disabled, pending 0" in (
+            ready[-1].split("\n")
+        )
         d.wait_ready()
         listener.close()  # only the daemon holds it now
         assert d.request("append", stream="s", type="T", data={})["ok"]
         assert not (short_dir / "unused.sock").exists()
+        current = f"STATUS=serving on {listen_path}, last_seq 1, sync disabled, pending 1"
+        updated = _messages_until(notifications, current)
+        # An unchanged status is not sent again: the only STATUS= since READY is the new one.
+        statuses = [line for m in updated for line in m.split("\n") if line.startswith("STATUS=")]
+        assert statuses == [current]
         pings = [m for m in _messages_until(notifications, "WATCHDOG=1") if m == "WATCHDOG=1"]
         pings += [m for m in _messages_until(notifications, "WATCHDOG=1") if m == "WATCHDOG=1"]
         assert len(pings) >= 2

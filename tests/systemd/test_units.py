@@ -157,3 +157,24 @@ def test_the_root_default_socket_is_where_the_system_socket_listens() -> None:
     if os.geteuid() != 0:
         pytest.skip("the /run default applies to root only")
     assert str(default_socket_path({})) == _settings(UNITS / "atlasd.socket")["ListenStream"][0]
+
+
+def test_system_service_does_not_hide_peers_from_the_daemon() -> None:
+    """No private user namespace (peers would be uid 65534) and other users'
+    /proc/PID/status stays readable (supplementary groups come from there)."""
+    s = _settings(UNITS / "atlasd.service")
+    assert s.get("PrivateUsers", ["no"]) == ["no"]
+    assert s.get("ProtectProc", ["default"]) == ["default"]
+    assert s.get("ProcSubset", ["all"]) in (["pid"], ["all"])
+
+
+def test_documentation_points_at_files_the_install_steps_create() -> None:
+    """Every unit's Documentation= is a file: URL that docs/operations.md installs."""
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    for unit in (*UNITS.glob("atlasd.*"), *(UNITS / "user").glob("atlasd.*")):
+        if unit.suffix not in (".service", ".socket"):
+            continue
+        for url in _settings(unit)["Documentation"]:
+            assert url.startswith(("file:///", "file://%h/")), (unit, url)
+            path = url.removeprefix("file://").replace("%h", "~")
+            assert f"docs/operations.md {path}" in doc, (unit, path)

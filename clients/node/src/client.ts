@@ -118,7 +118,7 @@ export class AtlasdClient {
 
   constructor(options: ClientOptions = {}) {
     this.socketPath = resolveSocketPath(options.socket);
-    this.spoolDir = spoolDirFor(resolveDataDir(options.dataDir));
+    this.spoolDir = spoolDirFor(resolveDataDir(options.dataDir, process.env, this.socketPath));
     this.spoolEnabled = options.spool ?? true;
     this.connectTimeoutMs = options.connectTimeoutMs ?? 5000;
     this.unrefWhenIdle = options.unrefWhenIdle ?? false;

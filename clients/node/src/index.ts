@@ -23,7 +23,8 @@ export {
   errorFromWire,
 } from "./errors.js";
 export { newEventId } from "./ids.js";
-export { defaultDataDir, defaultSocketPath, resolveDataDir, resolveSocketPath, spoolDirFor } from "./paths.js";
+export { defaultDataDir, defaultSocketPath, resolveDataDir, resolveSocketPath, spoolDirFor, SYSTEM_PATHS } from "./paths.js";
+export type { SystemPaths } from "./paths.js";
 export { PACK_EVENTS, checkPackFields, eventSchema, type EventSchema, type FieldSchema, type FieldType } from "./packs.js";
 export { SPOOL_SUFFIX, TEMP_PREFIX, writeSpoolFile } from "./spool.js";
 export { Subscription, Watch } from "./stream.js";

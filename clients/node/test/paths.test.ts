@@ -1,4 +1,7 @@
 import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { test } from "node:test";
 
 import { resolveDataDir, resolveSocketPath, spoolDirFor } from "atlasd-client";
@@ -40,5 +43,41 @@ test("socket, data dir and spool resolve exactly as the Python client resolves t
       for (const key of Object.keys(process.env)) delete process.env[key];
       Object.assign(process.env, saved);
     }
+  }
+});
+
+test("a client of an installed system service resolves its socket and data dir as the Python client does", () => {
+  const root = mkdtempSync(join(tmpdir(), "atlasd-sys-"));
+  try {
+    const system = { socket: join(root, "run", "atlasd.sock"), dataDir: join(root, "lib") };
+    const env = { HOME: root, XDG_RUNTIME_DIR: join(root, "user-run"), XDG_STATE_HOME: join(root, "state") };
+    const cases: [string, Record<string, string>][] = [
+      ["not installed", env],
+      ["installed", env],
+      ["installed, data dir set", { ...env, ATLASD_DATA_DIR: "/srv/atlasd" }],
+      ["installed, system socket named", { ...env, ATLASD_SOCKET: system.socket }],
+    ];
+    for (const [name, caseEnv] of cases) {
+      if (name === "installed") mkdirSync(dirname(system.socket));
+      const expected = python(
+        "import json, os, sys\n" +
+          "from pathlib import Path\n" +
+          "args = json.loads(input())\n" +
+          "os.environ.clear(); os.environ.update(args['env'])\n" +
+          "from atlasd.client.paths import SystemPaths, resolve_socket_path, resolve_data_dir\n" +
+          "s = SystemPaths(socket=Path(args['socket']), data_dir=Path(args['data_dir']))\n" +
+          "print(json.dumps([str(resolve_socket_path(system=s)), str(resolve_data_dir(system=s))]))",
+        JSON.stringify({ env: caseEnv, socket: system.socket, data_dir: system.dataDir }),
+      );
+      const actual = [
+        resolveSocketPath(null, caseEnv, system),
+        resolveDataDir(null, caseEnv, undefined, system),
+      ];
+      assert.deepEqual(actual, expected, name);
+      if (name === "installed") assert.deepEqual(actual, [system.socket, system.dataDir]);
+      if (name === "not installed") assert.notEqual(actual[0], system.socket);
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
