@@ -1,0 +1,171 @@
+"""Retention: compaction into archive segments, on real files."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import uuid
+from pathlib import Path
+
+import pytest
+
+from atlasd.errors import Unavailable
+from atlasd.eventlog import EventStore, NewEvent, StoreConfig, rebuild, verify
+from atlasd.eventlog.archive import archive_dir
+from atlasd.eventlog.compact import compact
+from atlasd.eventlog.datadir import db_path
+
+EVENTS = 600
+
+
+def _event(i: int) -> NewEvent:
+    return NewEvent(
+        stream=f"build-{i % 7}",
+        type="build.started" if i % 7 == 0 else "note.added",
+        data={"n": i, "text": "x" * (i % 50), "build_id": f"b{i % 7}"},
+        event_id=str(uuid.UUID(int=i + 1)),
+    )
+
+
+async def _fill(data_dir: Path, count: int = EVENTS, *, acked: int | None = None) -> None:
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        for start in range(0, count, 100):
+            await store.append_batch([_event(i) for i in range(start, min(count, start + 100))])
+        if acked is not None:
+            await store.mark_synced(acked)
+
+
+async def _snapshot(data_dir: Path) -> tuple[list[bytes], dict[str, list[dict[str, object]]]]:
+    """Every event's stored bytes (seq order) and every view's rows."""
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        events = [body for _, body in await store.read_raw(0, 100_000)]
+        views = {name: await store.query(name, limit=10_000) for name in store.view_specs}
+    return events, views
+
+
+def _dump(data_dir: Path, table: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(db_path(data_dir))
+    try:
+        return list(conn.execute(f"SELECT * FROM {table} ORDER BY 1"))
+    finally:
+        conn.close()
+
+
+async def test_compaction_moves_old_events_and_everything_reads_the_same(data_dir: Path) -> None:
+    """Reads, views, verify and rebuild see the same log after compaction."""
+    await _fill(data_dir)
+    before = await _snapshot(data_dir)
+    report = compact(data_dir, older_than_ms=0, synced_only=False, segment_events=250)
+    assert (report.archived, report.segments) == (EVENTS, 3)
+    assert _dump(data_dir, "events") == []
+    assert len(_dump(data_dir, "archives")) == 3
+    assert await _snapshot(data_dir) == before
+    assert verify(data_dir).ok, verify(data_dir).findings
+    rebuild(data_dir)
+    assert await _snapshot(data_dir) == before
+    for entry in archive_dir(data_dir).iterdir():
+        assert stat.S_IMODE(entry.stat().st_mode) == 0o600
+
+
+async def test_appends_after_compaction_continue_the_chain_versions_and_ids(
+    data_dir: Path,
+) -> None:
+    """Seq, stream versions and event-id duplicates carry on past archived events."""
+    await _fill(data_dir)
+    compact(data_dir, older_than_ms=0, synced_only=False, segment_events=250)
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        assert store.last_seq == EVENTS
+        repeat = await store.append(_event(3))
+        assert repeat.duplicate
+        assert repeat.seq == 4
+        fresh = await store.append(NewEvent(stream="build-3", type="note.added", data={"n": -1}))
+        assert fresh.seq == EVENTS + 1
+        assert fresh.version == len([i for i in range(EVENTS) if i % 7 == 3]) + 1
+        tail = await store.read(EVENTS - 2, limit=10)
+        assert [e.seq for e in tail] == [EVENTS - 1, EVENTS, EVENTS + 1]
+    assert verify(data_dir).ok, verify(data_dir).findings
+
+
+async def test_only_synced_and_old_enough_events_move(data_dir: Path) -> None:
+    """The sync cursor and the age bound both limit what compaction takes."""
+    await _fill(data_dir, acked=250)
+    report = compact(data_dir, older_than_ms=0, synced_only=True, segment_events=100)
+    assert report.archived == 250
+    assert [row[0] for row in _dump(data_dir, "events")][:1] == [251]
+    report = compact(data_dir, older_than_ms=3_600_000, synced_only=False)
+    assert report.archived == 0
+    assert verify(data_dir).ok
+
+
+async def test_the_database_file_shrinks(data_dir: Path) -> None:
+    """Freed pages go back to the file system."""
+    await _fill(data_dir, 3000)
+    report = compact(data_dir, older_than_ms=0, synced_only=False)
+    assert report.db_bytes_after < report.db_bytes_before * 0.6, report
+
+
+async def test_verify_finds_a_tampered_missing_or_truncated_segment(data_dir: Path) -> None:
+    """A segment that differs from its record is reported, naming its seqs."""
+    await _fill(data_dir)
+    compact(data_dir, older_than_ms=0, synced_only=False, segment_events=250)
+    segments = sorted(archive_dir(data_dir).iterdir())
+    original = segments[1].read_bytes()
+    segments[1].write_bytes(original[:-10])
+    assert any("seqs 251..500" in f for f in verify(data_dir).findings)
+    segments[1].unlink()
+    assert any("seqs 251..500" in f for f in verify(data_dir).findings)
+    segments[1].write_bytes(original)
+    assert verify(data_dir).ok
+
+
+async def test_a_delete_without_an_archive_record_is_still_refused(data_dir: Path) -> None:
+    """The trigger lets through only rows a recorded archive covers; records never change."""
+    await _fill(data_dir, 10, acked=5)
+    compact(data_dir, older_than_ms=0, synced_only=True)
+    conn = sqlite3.connect(db_path(data_dir))
+    try:
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            conn.execute("DELETE FROM events WHERE seq = 8")
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            conn.execute("UPDATE archives SET last_seq = 9")
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            conn.execute("DELETE FROM archives")
+    finally:
+        conn.close()
+
+
+async def test_a_forged_archive_record_is_found_by_verify(data_dir: Path) -> None:
+    """Recording an archive by hand to delete rows leaves a log verify refuses."""
+    await _fill(data_dir, 10)
+    conn = sqlite3.connect(db_path(data_dir), isolation_level=None)
+    try:
+        conn.execute(
+            "INSERT INTO archives VALUES (3, 4, 'x', 'y', 2, 'seg-forged.ndjson.z', 1, 'z', 0)"
+        )
+        conn.execute("DELETE FROM events WHERE seq BETWEEN 3 AND 4")
+    finally:
+        conn.close()
+    findings = verify(data_dir).findings
+    assert any("seg-forged" in f for f in findings), findings
+
+
+async def test_compaction_refuses_while_a_daemon_holds_the_data_dir(data_dir: Path) -> None:
+    """The data dir's lock keeps compaction away from a running store."""
+    from atlasd.eventlog import DataDirLock
+
+    await _fill(data_dir, 10)
+    with DataDirLock(data_dir), pytest.raises(Unavailable, match="another atlasd"):
+        compact(data_dir, older_than_ms=0, synced_only=False)
+
+
+async def test_an_orphan_segment_is_removed_and_ignored(data_dir: Path) -> None:
+    """A segment file without a record (a crash before step 2) is cleaned up."""
+    await _fill(data_dir, 10)
+    directory = archive_dir(data_dir)
+    directory.mkdir()
+    (directory / "seg-000000000001-000000000010.ndjson.z").write_bytes(b"junk")
+    report = compact(data_dir, older_than_ms=3_600_000, synced_only=False)
+    assert report.orphans_removed == 1
+    assert os.listdir(directory) == []
+    assert verify(data_dir).ok
