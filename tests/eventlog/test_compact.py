@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sqlite3
 import stat
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -184,12 +184,10 @@ async def test_a_compaction_killed_at_any_step_loses_nothing(data_dir: Path, ste
     await _fill(data_dir)
     before = await _snapshot(data_dir)
     nth = 1 if step.startswith("_vacuum") else 2
-    child = subprocess.run(
-        [sys.executable, "-m", "tests.eventlog.compact_crasher", str(data_dir), step, str(nth)],
-        check=False,
-        timeout=120,
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.eventlog.compact_crasher", str(data_dir), step, str(nth)
     )
-    assert child.returncode == -signal.SIGKILL
+    assert await asyncio.wait_for(child.wait(), 120) == -signal.SIGKILL
     report = verify(data_dir)
     assert report.ok, report.findings
     assert report.events == EVENTS
