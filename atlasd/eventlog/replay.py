@@ -62,7 +62,7 @@ class _Archived(msgspec.Struct):
 _decode_archived = msgspec.json.Decoder(_Archived).decode
 
 
-def archives_of(conn: sqlite3.Connection) -> ArchiveSet:
+def _archives_of(conn: sqlite3.Connection) -> ArchiveSet:
     """The archive segments of the database ``conn`` has open (beside its file)."""
     file = str(conn.execute("PRAGMA database_list").fetchone()[2])
     return ArchiveSet(Path(file).parent, read_records(conn))
@@ -181,7 +181,7 @@ def _chunks(
     (Reading the next chunk on a second thread was measured: no faster, since
     decoding and folding both need the GIL, and it held two chunks in memory.)
     """
-    archives = archives_of(conn)
+    archives = _archives_of(conn)
     cursor = start
     if cursor < archives.last_seq:
         events: _Chunk = []
