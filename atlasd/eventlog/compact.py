@@ -12,7 +12,8 @@ Each segment goes through four steps, each durable before the next, so a
 crash anywhere loses nothing and the next run finishes or cleans up:
 
 1. the segment file is written (temporary name, fsync, rename, fsync dir);
-   a crash here leaves an unrecorded file: an orphan, ignored, removed next run;
+   a crash here leaves an unrecorded file: an orphan, ignored by readers and
+   removed by the next run;
 2. its record (and the moved events' ids and stream versions) is committed;
 3. the rows are deleted (the trigger allows it only under a record); a crash
    between 2 and 3 leaves rows both live and archived: the next run checks the
@@ -230,15 +231,19 @@ def _finish(conn: sqlite3.Connection, data_dir: Path, records: list[ArchiveRecor
 
 
 def _remove_orphans(data_dir: Path, records: list[ArchiveRecord]) -> int:
+    """Remove what an interrupted run left: temporary files, and an unrecorded segment
+    that starts right after the last recorded one (the one it was writing). Other
+    unrecorded segments (say, those of a database a restore set aside) are left alone."""
     directory = archive_dir(data_dir)
     if not directory.is_dir():
         return 0
     recorded = {record.file for record in records}
+    next_seq = records[-1].last_seq + 1 if records else 1
     removed = 0
     for entry in directory.iterdir():
         name = entry.name
         leftover = name.startswith(".seg-") and ".tmp-" in name
-        orphan = name.startswith("seg-") and name not in recorded
+        orphan = name.startswith(f"seg-{next_seq:012d}-") and name not in recorded
         if (leftover or orphan) and entry.is_file() and not entry.is_symlink():
             entry.unlink()
             removed += 1
