@@ -25,7 +25,8 @@ def _compact(data_dir: Path) -> subprocess.CompletedProcess[str]:
 def test_export_after_compaction_equals_export_before_and_import_restores_it(
     tmp_path: Path,
 ) -> None:
-    """A daemon serves archived events in reads; the export is byte for byte the same,
+    """A daemon serves archived events in reads, and export --data-dir reads them with
+    the daemon stopped: both exports are byte for byte the one from before compaction,
     and importing it into a fresh data dir gives the same views."""
     before, after = tmp_path / "before.ndjson", tmp_path / "after.ndjson"
     source: DaemonProcess = start_daemon()
@@ -40,6 +41,14 @@ def test_export_after_compaction_equals_export_before_and_import_restores_it(
         refused = _compact(source.data_dir)
         assert refused.returncode == 0, refused.stderr
         assert "archived 3,000 events" in refused.stdout
+        offline = subprocess.run(
+            [ATLASD, "export", "--data-dir", str(source.data_dir)],
+            capture_output=True,
+            env=clean_env(),
+            timeout=300,
+        )
+        assert offline.returncode == 0, offline.stderr
+        assert offline.stdout == before.read_bytes()
         source.start()
         _run("export", "-o", str(after), daemon=source)
         assert _views(source) == views
