@@ -654,6 +654,10 @@ class EventStore:
         if last_seq > acked:
             rows = await self._fetch(Statements.recorded_at_of, (acked + 1,))
             oldest = int(rows[0][0]) if rows else None
+            if oldest is None and acked < self._writer.archives.last_seq:
+                # after a re-origin the first unsent event may be archived
+                body = await asyncio.to_thread(self._writer.archives.body_of, acked + 1)
+                oldest = _decode_event(body).recorded_at if body is not None else None
         return SyncState(
             acked_seq=acked,
             pending=max(0, last_seq - acked),

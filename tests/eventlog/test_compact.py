@@ -231,3 +231,24 @@ async def test_a_restore_refuses_a_backup_whose_segments_are_missing(tmp_path: P
     with pytest.raises(InvalidValue, match="archive segment"):
         restore(tmp_path / "b.db", target)
     assert not db_path(target).exists()
+
+
+async def test_reads_across_the_cut_keep_filters_budgets_and_order(data_dir: Path) -> None:
+    """Stream and type filters, byte budgets and limits read on from segments into the
+    live table with no gap, as the sync worker does after a re-origin."""
+    await _fill(data_dir, 400, acked=250)
+    compact(data_dir, older_than_ms=0, synced_only=True, segment_events=100)
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        await store.reorigin("restore of a test backup")
+        first = (await store.read(0, limit=1))[0]
+        assert (await store.sync_state()).oldest_pending_ms == first.recorded_at
+        seqs = [e.seq for e in await store.read(200, stream="build-3", limit=1000)]
+        assert seqs == [s for s in range(201, 401) if (s - 1) % 7 == 3]
+        typed = await store.read(0, types=["build.started"], limit=1000)
+        assert [e.seq for e in typed] == [s for s in range(1, 401) if (s - 1) % 7 == 0]
+        page = await store.read_raw(0, 1000, max_bytes=2_000)
+        assert 1 <= len(page) < 250
+        assert sum(len(body) for _, body in page) <= 2_000
+        assert [seq for seq, _ in page] == list(range(1, len(page) + 1))
+        whole = await store.read_raw(240, 20)
+        assert [seq for seq, _ in whole] == list(range(241, 261))
