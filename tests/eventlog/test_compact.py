@@ -252,3 +252,35 @@ async def test_reads_across_the_cut_keep_filters_budgets_and_order(data_dir: Pat
         assert [seq for seq, _ in page] == list(range(1, len(page) + 1))
         whole = await store.read_raw(240, 20)
         assert [seq for seq, _ in whole] == list(range(241, 261))
+
+
+async def test_a_schema_1_log_is_migrated_at_open_and_can_then_be_compacted(
+    data_dir: Path,
+) -> None:
+    """A log written before retention gains the archive tables and the covered-delete
+    trigger at open, keeps every event, and compacts."""
+    await _fill(data_dir, 50)
+    before = await _snapshot(data_dir)
+    conn = sqlite3.connect(db_path(data_dir), isolation_level=None)
+    try:
+        for statement in (
+            "DROP TRIGGER events_refuse_delete",
+            "DROP TRIGGER archives_refuse_update",
+            "DROP TRIGGER archives_refuse_delete",
+            "DROP TABLE archives",
+            "DROP TABLE archived_ids",
+            "DROP TABLE archived_streams",
+            "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events"
+            " BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END",
+            "PRAGMA user_version = 1",
+        ):
+            conn.execute(statement)
+    finally:
+        conn.close()
+    assert _dump(data_dir, "sqlite_master WHERE name = 'archives'") == []
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)):
+        pass
+    assert verify(data_dir).ok
+    assert compact(data_dir, older_than_ms=0, synced_only=False).archived == 50
+    assert await _snapshot(data_dir) == before
+    assert verify(data_dir).ok
