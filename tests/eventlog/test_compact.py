@@ -284,3 +284,18 @@ async def test_a_schema_1_log_is_migrated_at_open_and_can_then_be_compacted(
     assert compact(data_dir, older_than_ms=0, synced_only=False).archived == 50
     assert await _snapshot(data_dir) == before
     assert verify(data_dir).ok
+
+
+async def test_verify_finds_a_delete_trigger_that_was_loosened(data_dir: Path) -> None:
+    """Replacing the covered-delete trigger with a weaker one is a finding."""
+    await _fill(data_dir, 10)
+    conn = sqlite3.connect(db_path(data_dir), isolation_level=None)
+    try:
+        conn.execute("DROP TRIGGER events_refuse_delete")
+        conn.execute(
+            "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events WHEN 0"
+            " BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END"
+        )
+    finally:
+        conn.close()
+    assert "immutability trigger events_refuse_delete was altered" in verify(data_dir).findings
