@@ -20,7 +20,8 @@ Environment variables (CONTRACT section 1 names first):
 ``ATLASD_PACKS_DIR``   the operator's pack files (docs/views.md "Operator packs")
 =====================  =====================================================
 
-The TOML file holds the :class:`Config` field names at top level and a
+The TOML file holds the :class:`Config` field names at top level, a
+``[retention]`` table with the :class:`RetentionConfig` names, and a
 ``[sync]`` table with the :class:`SyncConfig` names, plus two input-only keys
 there: ``convex_url`` (derived into ``ingest_url``) and ``token_file``. The
 token itself is never read from the TOML file, so config files can be shared.
@@ -56,6 +57,7 @@ __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
     "Config",
     "ConfigError",
+    "RetentionConfig",
     "Secret",
     "SyncConfig",
     "check_ingest_url",
@@ -136,6 +138,19 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
         return self.ingest_url is not None
 
 
+class RetentionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What ``atlasd compact`` moves out of the live table (docs/eventlog.md, "Retention").
+
+    Events older than ``archive_after_days`` (and, when sync is enabled, already
+    synced) move into compressed archive segments under ``DATA_DIR/archive/``.
+    """
+
+    #: Archive events recorded more than this many days ago; ``None``: retention off.
+    archive_after_days: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    #: Events per archive segment.
+    segment_events: _Positive = 5_000
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Everything ``atlasd serve`` needs; components get their part passed in."""
 
@@ -171,6 +186,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: Ingest files dropped into ``DATA_DIR/spool/``.
     spool_enabled: bool = True
+    retention: RetentionConfig = RetentionConfig()
     sync: SyncConfig = SyncConfig()
 
     @property

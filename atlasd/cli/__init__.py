@@ -40,6 +40,7 @@ SUBCOMMANDS: dict[str, str] = {
     "sync": "sync",
     "rebuild": "rebuild",
     "verify": "verify",
+    "compact": "compact",
     "export": "export",
     "import": "import_",
     "backup": "backup",

@@ -30,6 +30,7 @@ from atlasd.daemon.log import log_event
 from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.daemon.spool import spool_counts
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
+from atlasd.eventlog.capacity import cap_state
 from atlasd.eventlog.integrity import IntegrityReport
 from atlasd.eventlog.model import AppendResult
 from atlasd.eventlog.projections import DEFAULT_LIMIT, QueryPage, QueryParams
@@ -273,6 +274,12 @@ class Handlers:
             "sync": await self.sync_status(),
             "projections": stats.projections,
             "db_bytes": stats.db_bytes,
+            # how near the size cap (None: no cap); alerts well before appends are refused
+            "cap": (
+                None
+                if state.config.max_db_bytes is None
+                else msgspec.to_builtins(cap_state(stats.db_bytes, state.config.max_db_bytes))
+            ),
             "uptime_s": round(time.monotonic() - state.started, 3),
             "counters": self.store.counters.snapshot(),
             "spool": spool_counts(state.config.spool_dir),

@@ -27,6 +27,7 @@ from atlasd.client.results import StatusReport
 from atlasd.client.spool import SPOOL_SUFFIX
 from atlasd.config import Config, ConfigError, check_ingest_url, resolve_config
 from atlasd.errors import AtlasdError
+from atlasd.eventlog.capacity import cap_state
 from atlasd.eventlog.datadir import db_bytes, db_path
 from atlasd.eventlog.sql import connect
 from atlasd.sync.origin_key import existing_origin_key
@@ -59,8 +60,6 @@ _CHOICES = {
 _DISK_WARN = 1 << 30
 _DISK_FAIL = 100 << 20
 #: Share of the database size cap at which doctor warns, and fails.
-_CAP_WARN = 0.75
-_CAP_FAIL = 0.90
 #: A spool file older than this while the daemon runs is stuck.
 _SPOOL_STUCK_S = 60.0
 #: Pending events older than this are a lag worth a warning.
@@ -327,13 +326,25 @@ def check_disk(config: Config, status: StatusReport | None) -> list[Check]:
     cap = config.max_db_bytes
     if cap is not None:
         size = status.db_bytes if status is not None else db_bytes(db_path(config.data_dir))
-        share = size / cap
-        text = f"database {size} bytes, {share:.0%} of its cap {cap}"
-        if share >= _CAP_FAIL:
-            checks.append(Check(name="disk", level="fail", message=text, fix="raise max_db_bytes"))
-        elif share >= _CAP_WARN:
+        state = cap_state(size, cap)
+        text = f"database {size} bytes, {state.share:.0%} of its cap {cap}"
+        if state.level == "fail":
             checks.append(
-                Check(name="disk", level="warn", message=text, fix="raise max_db_bytes soon")
+                Check(
+                    name="disk",
+                    level="fail",
+                    message=text,
+                    fix="raise max_db_bytes or archive old events (atlasd compact)",
+                )
+            )
+        elif state.level == "warn":
+            checks.append(
+                Check(
+                    name="disk",
+                    level="warn",
+                    message=text,
+                    fix="raise max_db_bytes or archive old events (atlasd compact) soon",
+                )
             )
     if not checks:
         checks.append(Check(name="disk", level="ok", message=free))

@@ -20,6 +20,13 @@ fsynced, and renamed into place; the database it replaces is first
 checkpointed (its WAL folded in) and kept as ``atlasd.db.replaced-STAMP``,
 and no ``-wal``/``-shm`` of the old database stays beside the new one.
 
+Archive segments (docs/eventlog.md, "Retention"): a backup of a compacted log
+copies the segments its records name into ``BACKUP.archive/`` beside the
+backup file (each checked against its record); a restore puts them back in
+``DATA_DIR/archive/`` (a different file already there under the same name is
+set aside as ``NAME.replaced-STAMP``) and refuses a backup whose segments are
+missing or altered.
+
 Error handling: a missing database raises ``FileNotFoundError``; an existing
 destination raises ``FileExistsError`` unless ``overwrite``; SQLite errors and
 a failed integrity check raise :class:`~atlasd.errors.Unavailable` /
@@ -36,12 +43,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atlasd.errors import Internal, InvalidValue, Unavailable
+from atlasd.eventlog.archive import ArchiveRecord, archive_dir, read_records, read_segment
 from atlasd.eventlog.datadir import DataDirLock, db_path, ensure_data_dir
 from atlasd.eventlog.lineage import reorigin
 from atlasd.eventlog.sql import Statements
 from atlasd.files import create_private
 
-__all__ = ["BackupInfo", "RestoreInfo", "backup", "backup_destination", "restore"]
+__all__ = [
+    "BackupInfo",
+    "RestoreInfo",
+    "backup",
+    "backup_destination",
+    "restore",
+    "segments_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +95,7 @@ def backup(data_dir: Path, dest: Path, *, overwrite: bool = False) -> BackupInfo
         os.close(create_private(temp))  # 0600 whatever the umask; SQLite keeps the mode
         _copy(source_path, temp)
         last_seq, events = _check(temp)
+        _copy_segments(_records(temp), archive_dir(data_dir), segments_of(target), now=None)
         _fsync_file(temp)
         os.replace(temp, target)
         _fsync_dir(target.parent)
@@ -94,6 +110,57 @@ def backup(data_dir: Path, dest: Path, *, overwrite: bool = False) -> BackupInfo
         events=events,
         seconds=time.perf_counter() - started,
     )
+
+
+def segments_of(backup_file: Path) -> Path:
+    """Where the archive segments of a backup file go: ``BACKUP.archive/``."""
+    return backup_file.with_name(f"{backup_file.name}.archive")
+
+
+def _records(path: Path) -> list[ArchiveRecord]:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        if not conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archives'"
+        ).fetchone():
+            return []
+        return read_records(conn)
+    finally:
+        conn.close()
+
+
+def _copy_segments(
+    records: list[ArchiveRecord], source: Path, dest: Path, *, now: float | None
+) -> None:
+    """Copy the recorded segments from ``source`` to ``dest``, each checked against its
+    record first; a different file under the same name in ``dest`` is set aside."""
+    if not records:
+        return
+    dest.mkdir(mode=0o700, exist_ok=True)
+    for record in records:
+        try:
+            read_segment(source, record)
+        except Unavailable as exc:
+            raise InvalidValue(f"cannot copy archive segments: {exc.message}") from None
+        blob = (source / record.file).read_bytes()
+        final = dest / record.file
+        if final.exists():
+            if final.read_bytes() == blob:
+                continue
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+            os.replace(final, final.with_name(f"{final.name}.replaced-{stamp}"))
+        part = dest / f".{record.file}.part-{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+        fd = create_private(part)
+        try:
+            with open(fd, "wb", closefd=False) as out:
+                out.write(blob)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(part, final)
+    _fsync_dir(dest)
 
 
 def _copy(source_path: Path, temp: Path) -> None:
@@ -135,6 +202,16 @@ def _check(path: Path) -> tuple[int, int]:
         except sqlite3.Error:
             # Not an event log (or an empty one without its schema yet).
             return 0, 0
+        with contextlib.suppress(sqlite3.Error):  # a log from before retention has none
+            archived_end, archived = conn.execute(
+                "SELECT coalesce(max(last_seq), 0), coalesce(sum(events), 0) FROM archives"
+            ).fetchone()
+            # rows an interrupted compaction left live are counted once
+            overlap = conn.execute(
+                "SELECT count(*) FROM events WHERE seq <= ?", (archived_end,)
+            ).fetchone()[0]
+            last_seq = max(int(last_seq), int(archived_end))
+            events = int(events) + int(archived) - int(overlap)
         return int(last_seq), int(events)
     finally:
         conn.close()
@@ -190,6 +267,7 @@ def restore(source: Path, data_dir: Path, *, now: float | None = None) -> Restor
                 last_seq, events = _check(temp)
             except Internal as exc:
                 raise InvalidValue(f"{source} is damaged: {exc.message}") from None
+            _copy_segments(_records(temp), segments_of(source), archive_dir(data_dir), now=now)
             old, new = _reorigin_copy(temp, source)
             _fsync_file(temp)
             replaced = _set_aside(target, now)

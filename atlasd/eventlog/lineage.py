@@ -75,7 +75,7 @@ def reorigin(conn: sqlite3.Connection, reason: str) -> tuple[str, str, int]:
         conn.execute("BEGIN IMMEDIATE")
     try:
         old = str(conn.execute(Statements.get_meta, ("origin",)).fetchone()[0])
-        last = conn.execute(Statements.last_event).fetchone()
+        last = conn.execute(Statements.log_end).fetchone()
         last_seq = int(last[0]) if last is not None else 0
         lineage = read_lineage(conn)
         lineage.append(

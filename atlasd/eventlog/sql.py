@@ -13,6 +13,7 @@ from pathlib import Path
 from atlasd.errors import AtlasdError, Internal, Unavailable
 
 __all__ = [
+    "DELETE_TRIGGER_SQL",
     "SCHEMA_VERSION",
     "Statements",
     "connect",
@@ -20,7 +21,15 @@ __all__ = [
     "translate_error",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: The one delete the events table allows: rows a recorded archive covers
+#: (``verify`` compares the stored trigger with this text).
+DELETE_TRIGGER_SQL = (
+    "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events"
+    " WHEN NOT EXISTS (SELECT 1 FROM archives a WHERE OLD.seq BETWEEN a.first_seq AND a.last_seq)"
+    " BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END"
+)
 
 # Each entry moves the schema from user_version i to i + 1.
 _MIGRATIONS: tuple[str, ...] = (
@@ -64,6 +73,38 @@ _MIGRATIONS: tuple[str, ...] = (
         at_ms INTEGER NOT NULL
     );
     """,
+    # 2: retention. Events move out to archive segments (atlasd/eventlog/archive.py);
+    # a row may be deleted only when a recorded archive covers its seq, and the
+    # records themselves can never change. What a moved event leaves behind: its
+    # event_id (duplicates stay duplicates) and its stream's version (versions go on).
+    """
+    CREATE TABLE IF NOT EXISTS archives (
+        first_seq INTEGER PRIMARY KEY,
+        last_seq INTEGER NOT NULL,
+        prev_hash TEXT NOT NULL,
+        last_hash TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        file TEXT NOT NULL UNIQUE,
+        bytes INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TRIGGER IF NOT EXISTS archives_refuse_update BEFORE UPDATE ON archives
+    BEGIN SELECT RAISE(ABORT, 'archive records are immutable: UPDATE refused'); END;
+    CREATE TRIGGER IF NOT EXISTS archives_refuse_delete BEFORE DELETE ON archives
+    BEGIN SELECT RAISE(ABORT, 'archive records are immutable: DELETE refused'); END;
+    CREATE TABLE IF NOT EXISTS archived_ids (
+        event_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS archived_streams (
+        stream TEXT PRIMARY KEY,
+        version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    DROP TRIGGER IF EXISTS events_refuse_delete;
+    """
+    + DELETE_TRIGGER_SQL
+    + ";",
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
@@ -82,14 +123,42 @@ class Statements:
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     )
     last_event = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-    stream_version = "SELECT max(version) FROM events WHERE stream = ?"
+    first_live = "SELECT min(seq) FROM events"
+    # the end of the log: the last live event, else the last archived one
+    log_end = (
+        "SELECT seq, hash FROM (SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1)"
+        " UNION ALL SELECT last_seq, last_hash FROM"
+        " (SELECT last_seq, last_hash FROM archives ORDER BY first_seq DESC LIMIT 1)"
+        " ORDER BY seq DESC LIMIT 1"
+    )
+    stream_version = (
+        "SELECT max(v) FROM (SELECT max(version) AS v FROM events WHERE stream = ?"
+        " UNION ALL SELECT version FROM archived_streams WHERE stream = ?)"
+    )
+    archived_seq_of = "SELECT seq FROM archived_ids WHERE event_id = ?"
+    archives = (
+        "SELECT first_seq, last_seq, prev_hash, last_hash, events, file, bytes, sha256"
+        " FROM archives ORDER BY first_seq"
+    )
+    put_archive = (
+        "INSERT INTO archives (first_seq, last_seq, prev_hash, last_hash, events, file, bytes,"
+        " sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    )
+    put_archived_id = "INSERT OR IGNORE INTO archived_ids (event_id, seq) VALUES (?, ?)"
+    put_archived_stream = (
+        "INSERT INTO archived_streams (stream, version) VALUES (?, ?)"
+        " ON CONFLICT (stream) DO UPDATE SET version = max(version, excluded.version)"
+    )
+    delete_archived = "DELETE FROM events WHERE seq BETWEEN ? AND ?"
     event_by_id = "SELECT seq, stream, version, type, body FROM events WHERE event_id = ?"
     read_raw = "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
     # columns for read_raw's byte budget: sizes first, then the bodies up to a seq
     read_sizes = "seq, length(body)"
     read_raw_until = "SELECT seq, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
     read_stream = "SELECT seq, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?"
-    count_streams = "SELECT count(DISTINCT stream) FROM events"
+    count_streams = (
+        "SELECT count(*) FROM (SELECT stream FROM events UNION SELECT stream FROM archived_streams)"
+    )
     recorded_at_of = "SELECT recorded_at FROM events WHERE seq = ?"
     projections = "SELECT name, version, checkpoint FROM projections ORDER BY name"
     put_projection = (
@@ -181,7 +250,10 @@ def translate_error(exc: sqlite3.Error, *, size_cap: int | None = None) -> Atlas
     name = getattr(exc, "sqlite_errorname", "") or ""
     if name == "SQLITE_FULL":
         if size_cap is not None:
-            return Unavailable(f"size cap of {size_cap} bytes reached; appends refused")
+            return Unavailable(
+                f"the database reached its size cap of {size_cap} bytes (max_db_bytes);"
+                " appends refused"
+            )
         return Unavailable(f"disk full: {exc}; appends refused until space is freed")
     if name.startswith("SQLITE_IOERR"):
         return Unavailable(f"disk I/O error ({name}): {exc}")

@@ -509,6 +509,17 @@ class EventStore:
         if max_bytes is None:
             rows = await self._read_rows(from_seq, None, None, limit)
             return [(int(seq), bytes(body)) for seq, body in rows]
+        if from_seq < self._writer.archives.last_seq:
+            # archived bodies are in memory once their segment is read: trim them here
+            rows = await self._read_rows(from_seq, None, None, limit)
+            kept: list[tuple[int, bytes]] = []
+            total = 0
+            for seq, body in rows:
+                total += len(body)
+                if kept and total > max_bytes:
+                    break
+                kept.append((int(seq), bytes(body)))
+            return kept
         # Sizes first (length() of a blob reads its header, not its pages), then only the
         # bodies that fit: a small budget never loads a thousand large events.
         sizes = await self._read_rows(from_seq, None, None, limit, Statements.read_sizes)
@@ -550,9 +561,17 @@ class EventStore:
             unique = list(dict.fromkeys(types))
             where.append(f"type IN ({', '.join('?' * len(unique))})")
             params.extend(unique)
-        params.append(limit)
+        archived: list[Any] = []
+        archives = self._writer.archives
+        if from_seq < archives.last_seq:
+            # archived events come from their segments, then the live table goes on
+            archived = await asyncio.to_thread(archives.read, from_seq, stream, types, limit)
+            if len(archived) >= limit:
+                return archived
+            params[0] = archives.last_seq
+        params.append(limit - len(archived))
         sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        return await self._fetch(sql, params)
+        return archived + await self._fetch(sql, params)
 
     async def iter_events(
         self,
@@ -635,6 +654,10 @@ class EventStore:
         if last_seq > acked:
             rows = await self._fetch(Statements.recorded_at_of, (acked + 1,))
             oldest = int(rows[0][0]) if rows else None
+            if oldest is None and acked < self._writer.archives.last_seq:
+                # after a re-origin the first unsent event may be archived
+                body = await asyncio.to_thread(self._writer.archives.body_of, acked + 1)
+                oldest = _decode_event(body).recorded_at if body is not None else None
         return SyncState(
             acked_seq=acked,
             pending=max(0, last_seq - acked),

@@ -5,7 +5,9 @@ safe while a daemon appends; it sees one consistent snapshot):
 
 1. ``PRAGMA integrity_check``;
 2. the schema: version known, immutability triggers present;
-3. the log: seq 1..N without gaps, each stored body matching its columns and
+3. the log, archive segments first (each against its record: size, SHA-256,
+   event count, the hashes at its ends) then the live table, as one chain:
+   seq 1..N without gaps, each stored body matching its columns and
    this data dir's origin, the hash chain, versions 1, 2, 3 ... per stream;
 4. every view (and its checkpoint and version) against a fresh replay into a
    private temporary database.
@@ -25,13 +27,26 @@ from typing import Any
 import msgspec
 
 from atlasd.errors import Unavailable
+from atlasd.eventlog.archive import (
+    ArchiveRecord,
+    ArchiveSet,
+    archive_dir,
+    read_records,
+    read_segment,
+)
 from atlasd.eventlog.chain import GENESIS_HASH, content_hash
 from atlasd.eventlog.datadir import db_path
-from atlasd.eventlog.lineage import origin_for_seq, read_lineage
+from atlasd.eventlog.lineage import LineageEntry, origin_for_seq, read_lineage
 from atlasd.eventlog.model import Event
 from atlasd.eventlog.projections import view_specs
 from atlasd.eventlog.replay import KEEP_ROWS
-from atlasd.eventlog.sql import SCHEMA_VERSION, Statements, connect, translate_error
+from atlasd.eventlog.sql import (
+    DELETE_TRIGGER_SQL,
+    SCHEMA_VERSION,
+    Statements,
+    connect,
+    translate_error,
+)
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet, load_packs
 from atlasd.packs.tables import create_view_tables
@@ -93,7 +108,7 @@ def verify(
         raise translate_error(exc) from exc
     try:
         conn.execute("BEGIN")  # one snapshot for every check
-        events = _verify(conn, packs, findings, progress)
+        events = _verify(conn, path, packs, findings, progress)
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise translate_error(exc) from exc
@@ -106,7 +121,11 @@ def verify(
 
 
 def _verify(
-    conn: sqlite3.Connection, packs: PackSet, findings: _Findings, progress: Progress | None
+    conn: sqlite3.Connection,
+    path: Path,
+    packs: PackSet,
+    findings: _Findings,
+    progress: Progress | None,
 ) -> int:
     integrity = [row[0] for row in conn.execute("PRAGMA integrity_check")]
     if integrity != ["ok"]:
@@ -119,14 +138,24 @@ def _verify(
     triggers = {
         name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
     }
-    for name in ("events_refuse_update", "events_refuse_delete"):
+    for name in (
+        "events_refuse_update",
+        "events_refuse_delete",
+        "archives_refuse_update",
+        "archives_refuse_delete",
+    ):
         if name not in triggers:
             findings.add("schema", f"immutability trigger {name} is missing")
+    delete_rule = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'events_refuse_delete'"
+    ).fetchone()
+    if delete_rule is not None and delete_rule[0] != DELETE_TRIGGER_SQL:
+        findings.add("schema", "immutability trigger events_refuse_delete was altered")
     row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
     origin = str(row[0]) if row else ""
     if not origin:
         findings.add("schema", "the data dir has no origin")
-    last = conn.execute(Statements.last_event).fetchone()
+    last = conn.execute(Statements.log_end).fetchone()
     last_seq = int(last[0]) if last else 0
 
     # "": a private temporary database on disk, so that replaying a big log into it
@@ -137,7 +166,9 @@ def _verify(
         fold = Fold(
             memory, packs, dict.fromkeys(packs.view_names, 0), fresh=True, keep_rows=KEEP_ROWS
         )
-        count = _verify_log(conn, origin, last_seq, fold, findings, progress)
+        count = _verify_log(
+            conn, archive_dir(path.parent), origin, last_seq, fold, findings, progress
+        )
         fold.flush()
         _verify_views(conn, memory, packs, last_seq, findings)
     finally:
@@ -145,20 +176,29 @@ def _verify(
     return count
 
 
-def _verify_log(
-    conn: sqlite3.Connection,
-    origin: str,
-    last_seq: int,
-    fold: Fold,
-    findings: _Findings,
-    progress: Progress | None,
-) -> int:
-    lineage = read_lineage(conn)
-    expected_seq = 1
-    prev_hash = GENESIS_HASH
-    versions: dict[str, int] = {}
-    count = 0
-    cursor = 0
+_Row = tuple[int, str | None, str | None, int | None, str | None, int | None, str | None, bytes]
+
+
+def _archived_rows(
+    directory: Path, records: list[ArchiveRecord], findings: _Findings
+) -> Iterator[tuple[ArchiveRecord, list[_Row] | None]]:
+    """Each record with its segment's events (None when the segment fails its record)."""
+    for record in records:
+        try:
+            bodies = read_segment(directory, record)
+        except Unavailable as exc:
+            findings.add("archive", f"seqs {record.first_seq}..{record.last_seq}: {exc.message}")
+            yield record, None
+            continue
+        rows: list[_Row] = [
+            (record.first_seq + i, None, None, None, None, None, None, body)
+            for i, body in enumerate(bodies)
+        ]
+        yield record, rows
+
+
+def _live_rows(conn: sqlite3.Connection, after: int) -> Iterator[list[_Row]]:
+    cursor = after
     while True:
         rows = conn.execute(
             "SELECT seq, event_id, stream, version, type, recorded_at, hash, body FROM events"
@@ -166,21 +206,109 @@ def _verify_log(
             (cursor, _CHUNK),
         ).fetchall()
         if not rows:
-            break
-        for seq, event_id, stream, version, event_type, recorded_at, stored_hash, body in rows:
-            count += 1
-            if seq != expected_seq:
-                missing = (
-                    f"{expected_seq}" if seq == expected_seq + 1 else (f"{expected_seq}..{seq - 1}")
-                )
-                findings.add("seq", f"seq {missing} missing: seq {seq} follows {expected_seq - 1}")
-            expected_seq = seq + 1
-            try:
-                event = _decode_event(body)
-            except msgspec.DecodeError as exc:
-                findings.add("body", f"seq {seq}: stored event does not decode: {exc}")
-                prev_hash = stored_hash
-                continue
+            return
+        yield rows
+        cursor = rows[-1][0]
+
+
+def _verify_log(
+    conn: sqlite3.Connection,
+    directory: Path,
+    origin: str,
+    last_seq: int,
+    fold: Fold,
+    findings: _Findings,
+    progress: Progress | None,
+) -> int:
+    lineage = read_lineage(conn)
+    state = _Chain()
+    records = read_records(conn)
+    for record, rows in _archived_rows(directory, records, findings):
+        if record.first_seq != state.expected_seq or record.prev_hash != state.prev_hash:
+            findings.add(
+                "archive",
+                f"archive {record.file}: does not continue the chain at seq"
+                f" {state.expected_seq} (starts at {record.first_seq})",
+            )
+        if rows is None:  # the segment is missing or altered: resume after it
+            state.expected_seq = record.last_seq + 1
+            state.prev_hash = record.last_hash
+            continue
+        _check_rows(rows, state, lineage, origin, fold, findings, archived=True)
+        if state.prev_hash != record.last_hash:
+            findings.add("archive", f"archive {record.file}: last hash differs from its record")
+        if fold.pending >= _CHUNK:
+            fold.flush()
+        if progress is not None:
+            progress(record.last_seq, last_seq)
+    archived_end = records[-1].last_seq if records else 0
+    _check_overlap(conn, ArchiveSet(directory.parent, records), archived_end, findings)
+    for rows in _live_rows(conn, archived_end):
+        _check_rows(rows, state, lineage, origin, fold, findings, archived=False)
+        if fold.pending >= _CHUNK:
+            fold.flush()
+        if progress is not None:
+            progress(rows[-1][0], last_seq)
+    return state.count
+
+
+def _check_overlap(
+    conn: sqlite3.Connection, archives: ArchiveSet, archived_end: int, findings: _Findings
+) -> None:
+    """Live rows an interrupted compaction archived but did not delete yet must be the
+    very events their segment holds (the next compaction deletes them)."""
+    rows = conn.execute(
+        "SELECT seq, body FROM events WHERE seq <= ? ORDER BY seq", (archived_end,)
+    ).fetchall()
+    for seq, body in rows:
+        try:
+            archived = archives.body_of(int(seq))
+        except Unavailable:
+            continue  # the segment itself is reported by the archive check
+        if archived != bytes(body):
+            findings.add("archive", f"seq {seq}: live row differs from its archived copy")
+
+
+class _Chain:
+    """Where the walk along the log is."""
+
+    def __init__(self) -> None:
+        self.expected_seq = 1
+        self.prev_hash = GENESIS_HASH
+        self.versions: dict[str, int] = {}
+        self.count = 0
+
+
+def _check_rows(
+    rows: list[_Row],
+    state: _Chain,
+    lineage: list[LineageEntry],
+    origin: str,
+    fold: Fold,
+    findings: _Findings,
+    *,
+    archived: bool,
+) -> None:
+    versions = state.versions
+    for seq, event_id, stream, version, event_type, recorded_at, stored_hash, body in rows:
+        state.count += 1
+        expected_seq = state.expected_seq
+        if seq != expected_seq:
+            missing = (
+                f"{expected_seq}" if seq == expected_seq + 1 else (f"{expected_seq}..{seq - 1}")
+            )
+            findings.add("seq", f"seq {missing} missing: seq {seq} follows {expected_seq - 1}")
+        state.expected_seq = seq + 1
+        try:
+            event = _decode_event(body)
+        except msgspec.DecodeError as exc:
+            findings.add("body", f"seq {seq}: stored event does not decode: {exc}")
+            state.prev_hash = stored_hash or state.prev_hash
+            continue
+        if archived:
+            if event.seq != seq:
+                findings.add("body", f"seq {seq}: archived event says seq {event.seq}")
+        else:
             columns = (seq, event_id, stream, version, event_type, recorded_at, stored_hash)
             decoded = (
                 event.seq,
@@ -193,32 +321,26 @@ def _verify_log(
             )
             if columns != decoded:
                 findings.add("body", f"seq {seq}: stored event disagrees with its indexed columns")
-            if event.origin != origin_for_seq(lineage, origin, seq):
-                findings.add(
-                    "body",
-                    f"seq {seq}: origin {event.origin} is not this data dir's (at that seq)",
-                )
-            if content_hash(prev_hash, event) != event.hash:
-                findings.add(
-                    "hash",
-                    f"seq {seq}: hash does not match its content and the previous event"
-                    " (altered, reordered or a predecessor is missing)",
-                )
-            prev_hash = event.hash
-            want = versions.get(event.stream, 0) + 1
-            if event.version != want:
-                findings.add(
-                    "version",
-                    f"seq {seq}: stream {event.stream!r} version {event.version}, expected {want}",
-                )
-            versions[event.stream] = event.version
-            fold.apply(seq, event.event_id, event.type, event.data, event.when)
-        cursor = rows[-1][0]
-        if fold.pending >= _CHUNK:
-            fold.flush()
-        if progress is not None:
-            progress(cursor, last_seq)
-    return count
+        if event.origin != origin_for_seq(lineage, origin, seq):
+            findings.add(
+                "body",
+                f"seq {seq}: origin {event.origin} is not this data dir's (at that seq)",
+            )
+        if content_hash(state.prev_hash, event) != event.hash:
+            findings.add(
+                "hash",
+                f"seq {seq}: hash does not match its content and the previous event"
+                " (altered, reordered or a predecessor is missing)",
+            )
+        state.prev_hash = event.hash
+        want = versions.get(event.stream, 0) + 1
+        if event.version != want:
+            findings.add(
+                "version",
+                f"seq {seq}: stream {event.stream!r} version {event.version}, expected {want}",
+            )
+        versions[event.stream] = event.version
+        fold.apply(seq, event.event_id, event.type, event.data, event.when)
 
 
 def _rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[Any, ...]]:

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from atlasd.errors import AtlasdError, EventIdConflict, InvalidValue, VersionConflict
+from atlasd.eventlog.archive import ArchiveSet, read_records
 from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.datadir import db_bytes
@@ -43,7 +44,15 @@ class _StoredData(msgspec.Struct):
     data: dict[str, Any]
 
 
+class _ArchivedEvent(msgspec.Struct):
+    stream: str
+    version: int
+    type: str
+    data: dict[str, Any]
+
+
 _decode_stored = msgspec.json.Decoder(_StoredData).decode
+_decode_archived = msgspec.json.Decoder(_ArchivedEvent).decode
 
 # Bound on the stream -> version cache (it is only a cache of the events table).
 _STREAM_CACHE_MAX = 100_000
@@ -103,6 +112,8 @@ class Writer:
         self._stream_saved = (0, GENESIS_HASH, 0)
         self._stream_now = 0
         self._stream_fold: Fold | None = None
+        #: the archived part of the log (fixed while the store is open: compaction is offline)
+        self.archives = ArchiveSet(path.parent, [])
 
     def _new_fold(self, conn: sqlite3.Connection) -> Fold:
         return Fold(conn, self.packs, dict.fromkeys(self.packs.view_names, 0), keep_rows=_KEEP_ROWS)
@@ -126,7 +137,8 @@ class Writer:
                 row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
             self.origin = str(row[0])
             self.lineage = read_lineage(conn)
-            last = conn.execute(Statements.last_event).fetchone()
+            self.archives = ArchiveSet(self._path.parent, read_records(conn))
+            last = conn.execute(Statements.log_end).fetchone()
             if last is not None:
                 self.last_seq, self.last_hash = int(last[0]), str(last[1])
             self.streams = int(conn.execute(Statements.count_streams).fetchone()[0])
@@ -335,6 +347,8 @@ class Writer:
                     )
                     continue
                 stored = conn.execute(Statements.event_by_id, (event_id,)).fetchone()
+                if stored is None and self.archives.records:
+                    stored = self._archived_by_id(event_id)
                 if stored is not None:
                     if (
                         stored[1] != event.stream
@@ -398,10 +412,22 @@ class Writer:
             prev = digest
         return rows, datas, results, in_batch
 
+    def _archived_by_id(self, event_id: str) -> tuple[int, str, int, str, bytes] | None:
+        """An archived event as :attr:`Statements.event_by_id` gives a live one."""
+        row = self.conn.execute(Statements.archived_seq_of, (event_id,)).fetchone()
+        if row is None:
+            return None
+        seq = int(row[0])
+        body = self.archives.body_of(seq)
+        if body is None:
+            return None
+        event = _decode_archived(body)
+        return seq, event.stream, event.version, event.type, body
+
     def _stream_version(self, stream: str) -> int:
         version = self._versions.get(stream)
         if version is None:
-            row = self.conn.execute(Statements.stream_version, (stream,)).fetchone()
+            row = self.conn.execute(Statements.stream_version, (stream, stream)).fetchone()
             version = int(row[0]) if row[0] is not None else 0
             self._versions[stream] = version
         return version

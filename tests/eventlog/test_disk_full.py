@@ -50,7 +50,7 @@ async def test_size_cap_refuses_appends_and_keeps_reads(data_dir: Path) -> None:
 
 async def test_appends_resume_once_there_is_room(data_dir: Path) -> None:
     """Raising the cap (space back) lets the very next append succeed, gap-free."""
-    async with await EventStore.open(StoreConfig(data_dir=data_dir, max_db_bytes=400_000)) as store:
+    async with await EventStore.open(StoreConfig(data_dir=data_dir, max_db_bytes=500_000)) as store:
         acked = await _fill(store)
         await store.set_size_cap(None)
         result = await store.append(big(10_000))
