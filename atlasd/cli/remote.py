@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from atlasd.cli import EXIT_DAEMON_ERROR, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
-from atlasd.cli._clientcli import UsageError, print_json, table
+from atlasd.cli._clientcli import UsageError, add_utc, print_json, print_table
 from atlasd.cli.query import parse_filters
 from atlasd.remote_read import ConvexReader, RemoteReadError, RemoteReadRefused
 
@@ -80,6 +80,7 @@ def add_parser(subparsers: Any) -> None:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", metavar="URL", help="deployment URL (default: $CONVEX_URL)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    add_utc(parser)
 
 
 def _reader(args: argparse.Namespace) -> ConvexReader:
@@ -137,7 +138,7 @@ def run_query(args: argparse.Namespace) -> int:
         if args.json:
             print_json(rows)
         else:
-            print(table(rows))
+            print_table(rows, utc=args.utc)
         if cursor is not None:
             after = shlex.quote(cursor)
             hint = f"more rows: continue with --after {after} or read all with --all"
@@ -162,7 +163,7 @@ def run_origins(args: argparse.Namespace) -> int:
         if args.json:
             print_json(rows)
         else:
-            print(table(rows))
+            print_table(rows, utc=args.utc)
         return EXIT_OK
 
     return _guarded("origins", body)
