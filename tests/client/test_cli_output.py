@@ -192,6 +192,17 @@ def test_progress_shows_on_a_terminal_and_never_in_pipes_or_json(
     assert quiet.stderr == ""
     exported = piped(daemon, "export", "-o", str(tmp_path / "again.ndjson"))
     assert exported.stderr == f"exported 25 events to {tmp_path / 'again.ndjson'}\n"
+    code, text = on_terminal(daemon, "verify", NO_COLOR="1")
+    assert code == 0, text
+    assert "verify" in text
+    assert "25/25 seqs" in text
+    assert "25/25" not in on_terminal(daemon, "verify", "--json", NO_COLOR="1")[1]
+    assert piped(daemon, "verify").stderr == ""
+    code, text = on_terminal(daemon, "backup", str(tmp_path / "copy.db"), NO_COLOR="1")
+    assert code == 0, text
+    drawn = text.split("backed up 25 events")[0]  # the bar pulses: its size is not known
+    assert " backup " in drawn
+    assert "━" in drawn
 
 
 @pytest.fixture
