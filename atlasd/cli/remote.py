@@ -20,12 +20,16 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atlasd.cli import EXIT_DAEMON_ERROR, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from atlasd.cli._clientcli import UsageError, add_utc, print_json, print_table
 from atlasd.cli.query import parse_filters
-from atlasd.remote_read import ConvexReader, RemoteReadError, RemoteReadRefused
+
+if TYPE_CHECKING:
+    # httpx (and the CLI helpers it loads when present) only when a remote command runs:
+    # every other command, ``emit`` in shell loops above all, starts without it.
+    from atlasd.remote_read import ConvexReader
 
 __all__ = ["add_parser", "run_origins", "run_query"]
 
@@ -92,10 +96,14 @@ def _reader(args: argparse.Namespace) -> ConvexReader:
     token = os.environ.get("ATLASD_READ_TOKEN", "").strip()
     if not token:
         raise UsageError("set ATLASD_READ_TOKEN to the deployment's read token")
+    from atlasd.remote_read import ConvexReader
+
     return ConvexReader(url, token)
 
 
 def _guarded(name: str, body: Callable[[], int]) -> int:
+    from atlasd.remote_read import RemoteReadError, RemoteReadRefused
+
     try:
         return body()
     except UsageError as exc:
