@@ -50,6 +50,7 @@ class _Stub(msgspec.Struct):
 
 
 _body_decoder = msgspec.json.Decoder(_Body)
+_envelope_decoder = msgspec.json.Decoder(Event)
 _stub_decoder = msgspec.json.Decoder(_Stub)
 _event_decoder = msgspec.json.Decoder(Event)
 
@@ -204,8 +205,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             body = _body_decoder.decode(content)
+            # every event a complete envelope, as the Convex endpoint demands
+            for raw in body.events:
+                _envelope_decoder.decode(raw)
         except msgspec.DecodeError as exc:
-            self._reply(400, {"error": str(exc)})
+            self._reply(400, {"error": "bad_batch", "message": str(exc)})
             return
         if not self.server.state.key_allowed(
             body.origin, self.headers.get(ORIGIN_KEY_HEADER), bind=True

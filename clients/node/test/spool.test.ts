@@ -98,9 +98,9 @@ describe("appends while no daemon answers", () => {
     await assert.rejects(
       client.appendBatch([
         { stream: "s:4", type: "T", data: {} },
-        { stream: "s:4", type: "BuildStarted", data: { build_id: "b" } },
+        { stream: "s:4", type: "BuildStarted", data: { prd_id: "p" } },
       ]),
-      (error: unknown) => error instanceof InvalidValue && error.message === "events[1].data.prd_id: required",
+      (error: unknown) => error instanceof InvalidValue && error.message === "events[1].data.build_id: required",
     );
     assert.deepEqual(spoolFiles(join(daemon.dataDir, "spool")), before);
   });

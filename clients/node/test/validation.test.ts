@@ -51,7 +51,7 @@ const CASES: [string, Partial<EventInput>][] = [
   ["a negative expected_version", { expected_version: -1 }],
   ["an event just under 1 MiB", { data: { s: "x".repeat(1024 * 1024 - 600) } }],
   ["an event just over 1 MiB", { data: { s: "x".repeat(1024 * 1024 - 100) } }],
-  ["a pack type missing a required field", { type: "BuildStarted", data: { build_id: "b", prd_id: "p" } }],
+  ["a pack type missing a required field", { type: "BuildStarted", data: { prd_id: "p", prd_name: "n" } }],
   ["a pack type with a value outside its enum", { type: "BuildCompleted", data: { build_id: "b", status: "sideways" } }],
   ["a pack type with a wrong field type", { type: "TaskLogged", data: { build_id: "b", task_id: "t", title: "x", agent: "a", status: "done", dependencies: "t0", phase: 1 } }],
   ["a pack type with an empty id", { type: "AssetDownloaded", data: { asset_id: "" } }],
