@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from atlasd.cli._clientcli import UsageError, add_common, guarded, print_json
+from atlasd.cli._clientcli import UsageError, add_common, guarded, print_json, progress
 from atlasd.client.paths import resolve_data_dir
 from atlasd.errors import Internal
 from atlasd.eventlog.backup import backup
@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     def body() -> int:
         data_dir = resolve_data_dir(args.data_dir)
         try:
-            info = backup(data_dir, Path(args.dest), overwrite=args.force)
+            # one SQLite backup step (one read transaction): its size is not known ahead
+            with progress("backup", unit=None, enabled=not args.json):
+                info = backup(data_dir, Path(args.dest), overwrite=args.force)
         except FileExistsError as exc:
             raise UsageError(f"{exc.args[0]} (use --force)") from exc
         except FileNotFoundError as exc:

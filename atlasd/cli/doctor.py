@@ -39,9 +39,30 @@ def run(args: argparse.Namespace) -> int:
     checks = run_checks(config_file=args.config)
     if args.json:
         sys.stdout.buffer.write(msgspec.json.encode(checks) + b"\n")
+    elif sys.stdout.isatty():
+        _show(checks)
     else:
         print(render(checks))
     return EXIT_DAEMON_ERROR if any(c.level == "fail" for c in checks) else EXIT_OK
+
+
+def _show(checks: list[Check]) -> None:
+    """The same lines on a terminal, each level in its colour (none with NO_COLOR)."""
+    from rich.text import Text
+
+    from atlasd.cli._clientcli import STATE_STYLES, console
+
+    out = console()
+    for line, check in zip(render(checks).split("\n"), _owners(checks), strict=True):
+        text = Text(line)
+        if line.startswith(check.level):
+            text.stylize(STATE_STYLES.get(check.level, ""), 0, len(check.level))
+        out.print(text)
+
+
+def _owners(checks: list[Check]) -> list[Check]:
+    """The check each line of :func:`render` belongs to."""
+    return [c for c in checks for _ in range(2 if c.fix and c.level != "ok" else 1)]
 
 
 def render(checks: list[Check]) -> str:

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import msgspec
 
-from atlasd.cli._clientcli import Progress, UsageError, add_common, guarded
+from atlasd.cli._clientcli import ProgressBar, UsageError, add_common, guarded, progress
 from atlasd.client import Client
 from atlasd.files import create_private
 
@@ -123,7 +123,20 @@ def _export_files(data_dir: Path, args: argparse.Namespace, out: IO[bytes]) -> i
 def _export(client: Client, args: argparse.Namespace, out: IO[bytes], last_seq: int) -> int:
     """Write events after ``--from-seq`` up to the ``last_seq`` seen at the start."""
     encoder = msgspec.json.Encoder()
-    progress = Progress("exported", total=None)
+    # Seqs are contiguous: unfiltered, the count is known up front.
+    total = None if args.stream or args.types else max(0, last_seq - args.from_seq)
+    with progress("export", total=total) as bar:
+        return _pages(client, args, out, last_seq, encoder, bar)
+
+
+def _pages(
+    client: Client,
+    args: argparse.Namespace,
+    out: IO[bytes],
+    last_seq: int,
+    encoder: msgspec.json.Encoder,
+    bar: ProgressBar,
+) -> int:
     cursor, count = args.from_seq, 0
     while cursor < last_seq:
         page = client.read(cursor, stream=args.stream, types=args.types, limit=_PAGE)
@@ -135,9 +148,8 @@ def _export(client: Client, args: argparse.Namespace, out: IO[bytes], last_seq: 
             buf += b"\n"
             count += 1
         out.write(buf)
-        progress.update(count)
+        bar(count)
         if page.last_seq <= cursor:
             break
         cursor = page.last_seq
-    progress.finish()
     return count

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from atlasd.cli._clientcli import Progress, UsageError, add_common, guarded, print_json
+from atlasd.cli._clientcli import UsageError, add_common, guarded, print_json, progress
 from atlasd.client import Client
 from atlasd.daemon.spool import derive_event_id
 from atlasd.errors import AtlasdError
@@ -99,14 +99,15 @@ def run(args: argparse.Namespace) -> int:
         lines, digest = _read_lines(args.file)
         events = _events(lines, digest)
         appended = duplicates = 0
-        progress = Progress("imported", total=len(events))
-        with Client(args.socket, spool=False) as client:
+        with (
+            Client(args.socket, spool=False) as client,
+            progress("import", total=len(events), enabled=not args.json) as bar,
+        ):
             for start in range(0, len(events), args.batch_size):
                 chunk = events[start : start + args.batch_size]
                 try:
                     results = client.append_batch([e for _, e in chunk])
                 except AtlasdError as exc:
-                    progress.finish()
                     exc.message = (
                         f"lines {chunk[0][0]}-{chunk[-1][0]} refused ({appended} appended "
                         f"and {duplicates} already present before them): {exc.message}"
@@ -115,8 +116,7 @@ def run(args: argparse.Namespace) -> int:
                 dup = sum(1 for r in results if r.duplicate)
                 duplicates += dup
                 appended += len(results) - dup
-                progress.update(appended + duplicates)
-        progress.finish()
+                bar(appended + duplicates)
         summary = {"events": len(events), "appended": appended, "duplicates": duplicates}
         if args.json:
             print_json(summary)

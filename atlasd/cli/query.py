@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from atlasd.cli._clientcli import UsageError, add_common, guarded, print_json, table
+from atlasd.cli._clientcli import UsageError, add_common, guarded, print_json, print_table
 from atlasd.client import Client
 from atlasd.client.calls import QueryArgs
 from atlasd.packs.loader import PackError
@@ -90,7 +90,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--format", choices=FORMATS, help="output format (default table; --json means json)"
     )
-    add_common(parser)
+    add_common(parser, times=True)
     parser.set_defaults(func=run)
 
 
@@ -138,8 +138,9 @@ def parse_when(text: str, now_ms: int, option: str) -> int:
 class _Output:
     """Writes rows in the chosen format as pages arrive (a table waits for all)."""
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, utc: bool) -> None:
         self.fmt = fmt
+        self.utc = utc
         self.held: list[dict[str, Any]] = []
         self.writer: csv.DictWriter[str] | None = None
 
@@ -160,7 +161,7 @@ class _Output:
         if self.fmt == "json":
             print_json(self.held)
         elif self.fmt == "table":
-            print(table(self.held))
+            print_table(self.held, utc=self.utc)
 
 
 def _csv_cell(value: Any) -> Any:
@@ -185,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             since=None if args.since is None else parse_when(args.since, now_ms, "--since"),
             until=None if args.until is None else parse_when(args.until, now_ms, "--until"),
         )
-        out = _Output(args.format or ("json" if args.json else "table"))
+        out = _Output(args.format or ("json" if args.json else "table"), args.utc)
         after: str | None = args.after
         with Client(args.socket, spool=False) as client:
             while True:

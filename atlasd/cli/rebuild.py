@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
+from atlasd.cli._clientcli import progress
 from atlasd.errors import AtlasdError
 
-__all__ = ["add_parser", "run", "terminal_progress"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,24 +31,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(func=run)
 
 
-def terminal_progress(label: str) -> Callable[[int, int], None] | None:
-    """A progress line on stderr, redrawn at most 5 times a second; None off a terminal."""
-    if not sys.stderr.isatty():
-        return None
-    last = [0.0]
-
-    def show(done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - last[0] < 0.2 and done < total:
-            return
-        last[0] = now
-        percent = 100 * done // total if total else 100
-        end = "\n" if done >= total else ""
-        print(f"\r{label}: {done:,} / {total:,} events ({percent}%)", end=end, file=sys.stderr)
-
-    return show
-
-
 def run(args: argparse.Namespace) -> int:
     from atlasd.eventlog import default_data_dir, rebuild
     from atlasd.packs.loader import PackError
@@ -58,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir or default_data_dir()
     packs_dir: Path = args.packs_dir or default_packs_dir()
     try:
-        report = rebuild(data_dir, terminal_progress("rebuild"), packs_dir=packs_dir)
+        with progress("rebuild", unit="seqs", enabled=not args.json) as bar:
+            report = rebuild(data_dir, bar, packs_dir=packs_dir)
     except PackError as error:
         print(f"atlasd rebuild: {error}", file=sys.stderr)
         return 2

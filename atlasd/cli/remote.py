@@ -20,12 +20,16 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atlasd.cli import EXIT_DAEMON_ERROR, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
-from atlasd.cli._clientcli import UsageError, print_json, table
+from atlasd.cli._clientcli import UsageError, add_utc, print_json, print_table
 from atlasd.cli.query import parse_filters
-from atlasd.remote_read import ConvexReader, RemoteReadError, RemoteReadRefused
+
+if TYPE_CHECKING:
+    # httpx (and the CLI helpers it loads when present) only when a remote command runs:
+    # every other command, ``emit`` in shell loops above all, starts without it.
+    from atlasd.remote_read import ConvexReader
 
 __all__ = ["add_parser", "run_origins", "run_query"]
 
@@ -80,6 +84,7 @@ def add_parser(subparsers: Any) -> None:
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", metavar="URL", help="deployment URL (default: $CONVEX_URL)")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    add_utc(parser)
 
 
 def _reader(args: argparse.Namespace) -> ConvexReader:
@@ -91,10 +96,14 @@ def _reader(args: argparse.Namespace) -> ConvexReader:
     token = os.environ.get("ATLASD_READ_TOKEN", "").strip()
     if not token:
         raise UsageError("set ATLASD_READ_TOKEN to the deployment's read token")
+    from atlasd.remote_read import ConvexReader
+
     return ConvexReader(url, token)
 
 
 def _guarded(name: str, body: Callable[[], int]) -> int:
+    from atlasd.remote_read import RemoteReadError, RemoteReadRefused
+
     try:
         return body()
     except UsageError as exc:
@@ -137,7 +146,7 @@ def run_query(args: argparse.Namespace) -> int:
         if args.json:
             print_json(rows)
         else:
-            print(table(rows))
+            print_table(rows, utc=args.utc)
         if cursor is not None:
             after = shlex.quote(cursor)
             hint = f"more rows: continue with --after {after} or read all with --all"
@@ -162,7 +171,7 @@ def run_origins(args: argparse.Namespace) -> int:
         if args.json:
             print_json(rows)
         else:
-            print(table(rows))
+            print_table(rows, utc=args.utc)
         return EXIT_OK
 
     return _guarded("origins", body)

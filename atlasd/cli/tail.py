@@ -10,7 +10,6 @@ Following ends when the daemon stops (exit 3) or on Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import deque
 from collections.abc import Iterator
@@ -38,22 +37,20 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--type", action="append", dest="types", metavar="T", help="only this type (repeatable)"
     )
-    add_common(parser)
+    add_common(parser, times=True)
     parser.set_defaults(func=run)
 
 
-def _line(event: Event, as_json: bool) -> str:
+def _line(event: Event, as_json: bool, utc: bool) -> str:
     if as_json:
         return msgspec.json.encode(event).decode()
-    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"))
-    if len(data) > 120:
-        data = data[:119] + "…"
-    when = format_cell("recorded_at", event.recorded_at)
+    data = format_cell("data", event.data, width=120)
+    when = format_cell("recorded_at", event.recorded_at, utc=utc)
     return f"{event.seq:>8}  {when}  {event.stream}  {event.type}  {data}"
 
 
-def _emit(event: Event, as_json: bool) -> None:
-    sys.stdout.write(_line(event, as_json) + "\n")
+def _emit(event: Event, as_json: bool, utc: bool = False) -> None:
+    sys.stdout.write(_line(event, as_json, utc) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             with client.subscribe(cursor, stream=args.stream, types=args.types) as events:
                 for event in events:
-                    _emit(event, args.json)
+                    _emit(event, args.json, args.utc)
                     sys.stdout.flush()
         return 0
 
@@ -84,18 +81,18 @@ def _print_existing(client: Client, args: argparse.Namespace) -> int:
     end = last_seq if args.to_seq is None else args.to_seq
     if args.from_seq is not None:
         for event in _events(client, args.from_seq, end, args):
-            _emit(event, args.json)
+            _emit(event, args.json, args.utc)
         return max(int(args.from_seq), min(end, last_seq))
     if args.stream is None and not args.types:
         # Unfiltered: the last N events are simply the last N seqs.
         start = max(0, min(end, last_seq) - args.lines)
         for event in _events(client, start, end, args):
-            _emit(event, args.json)
+            _emit(event, args.json, args.utc)
         return last_seq
     recent: deque[Event] = deque(maxlen=args.lines)
     recent.extend(_events(client, 0, end, args))
     for event in recent:
-        _emit(event, args.json)
+        _emit(event, args.json, args.utc)
     return last_seq
 
 

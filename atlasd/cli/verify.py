@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from atlasd.cli.rebuild import terminal_progress
+from atlasd.cli._clientcli import progress
 from atlasd.errors import AtlasdError
 
 __all__ = ["add_parser", "run"]
@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir or default_data_dir()
     packs_dir: Path = args.packs_dir or default_packs_dir()
     try:
-        report = verify(data_dir, terminal_progress("verify"), packs_dir=packs_dir)
+        with progress("verify", unit="seqs", enabled=not args.json) as bar:
+            report = verify(data_dir, bar, packs_dir=packs_dir)
     except PackError as error:
         print(f"atlasd verify: {error}", file=sys.stderr)
         return 2
