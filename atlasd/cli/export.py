@@ -104,19 +104,18 @@ def _export_files(data_dir: Path, args: argparse.Namespace, out: IO[bytes]) -> i
     """Write the stored events from the data dir's files (the bodies as stored)."""
     from atlasd.eventlog.offline import stored_events  # the store only on this path
 
-    progress = Progress("exported", total=None)
     count = 0
     buf = bytearray()
-    for _seq, body in stored_events(data_dir, args.from_seq, args.stream, args.types):
-        buf += body
-        buf += b"\n"
-        count += 1
-        if len(buf) >= 1 << 20:
-            out.write(buf)
-            buf.clear()
-            progress.update(count)
-    out.write(buf)
-    progress.finish()
+    with progress("export", total=None) as bar:
+        for _seq, body in stored_events(data_dir, args.from_seq, args.stream, args.types):
+            buf += body
+            buf += b"\n"
+            count += 1
+            if len(buf) >= 1 << 20:
+                out.write(buf)
+                buf.clear()
+                bar(count)
+        out.write(buf)
     return count
 
 
