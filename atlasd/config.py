@@ -5,7 +5,7 @@ precedence::
 
     defaults  <  TOML file (--config FILE, or ATLASD_CONFIG)  <  environment  <  flags
 
-Environment variables (CONTRACT section 1 names first):
+Environment variables (the documented names first, see docs/protocol.md):
 
 =====================  =====================================================
 ``ATLASD_SOCKET``      socket path
@@ -195,7 +195,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 def default_socket_path(env: Mapping[str, str] | None = None) -> Path:
-    """CONTRACT section 1: runtime dir, else /run as root, else a 0700 dir in /tmp."""
+    """Runtime dir, else /run as root, else a 0700 dir in /tmp (docs/protocol.md)."""
     env = os.environ if env is None else env
     runtime = env.get("XDG_RUNTIME_DIR")
     if runtime:

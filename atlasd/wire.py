@@ -1,4 +1,4 @@
-"""The socket protocol's types (CONTRACT section 3), shared by daemon and client.
+"""The socket protocol's types (docs/protocol.md), shared by daemon and client.
 
 One request per line, one response line per request. Requests are a tagged
 union of Structs keyed by ``"op"``, decoded by one Decoder built once; every

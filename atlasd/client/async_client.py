@@ -1,4 +1,4 @@
-"""The asyncio/anyio client for the daemon's socket (CONTRACT section 3).
+"""The asyncio/anyio client for the daemon's socket (docs/protocol.md).
 
 Resource handling: one connection is opened on first use and reused; calls
 made concurrently on one client are pipelined on it. ``subscribe`` and

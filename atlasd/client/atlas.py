@@ -1,7 +1,7 @@
 """The ATLAS facade: build, task, execution, pattern and learning tracking.
 
 A typed, durable version of the best-effort Convex facade tools used before:
-every write is an event (CONTRACT section 4) that the daemon appends, or, when
+every write is an event (docs/views.md) that the daemon appends, or, when
 no daemon answers, that lands in the spool and is appended when it starts.
 Nothing is dropped silently: bad arguments raise
 :class:`~atlasd.errors.InvalidValue` before anything is written, and errors

@@ -1,4 +1,4 @@
-"""The ATLAS lifecycle events (CONTRACT section 4), built and checked.
+"""The ATLAS lifecycle events (docs/views.md), built and checked.
 
 Each builder returns a :class:`~atlasd.eventlog.model.NewEvent` with its
 ``event_id`` already set, or raises :class:`~atlasd.errors.InvalidValue`

@@ -1,4 +1,4 @@
-"""The hash chain that ties each event to the one before it (CONTRACT section 2).
+"""The hash chain that ties each event to the one before it (docs/eventlog.md).
 
 An event's *content* ``C`` is its JSON encoding without ``hash``::
 

@@ -32,7 +32,7 @@ LOCK_NAME = "atlasd.lock"
 
 
 def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """CONTRACT section 1: $ATLASD_DATA_DIR, /var/lib/atlasd as root, else the XDG state dir.
+    """$ATLASD_DATA_DIR, /var/lib/atlasd as root, else the XDG state dir (docs/protocol.md).
 
     ``env`` defaults to ``os.environ`` (the config resolver passes its own).
     """

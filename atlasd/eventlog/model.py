@@ -1,4 +1,4 @@
-"""The event as stored, read and synced (CONTRACT section 2), and append inputs."""
+"""The event as stored, read and synced (docs/eventlog.md), and append inputs."""
 
 from __future__ import annotations
 

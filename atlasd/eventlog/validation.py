@@ -1,4 +1,4 @@
-"""Append-time checks that every event is one Convex can store (CONTRACT section 2).
+"""Append-time checks that every event is one Convex can store (docs/eventlog.md).
 
 Rules, each refused with :class:`InvalidValue` naming the offending path
 (``data.steps[3].$ref``):

@@ -1,4 +1,4 @@
-"""Background sync of the event log to Convex (CONTRACT section 5).
+"""Background sync of the event log to Convex (docs/sync.md).
 
 - :mod:`atlasd.sync.remote`: the ingest endpoint; the only module importing httpx.
 - :mod:`atlasd.sync.batching`: cutting the backlog into batches by count and bytes.

@@ -1,4 +1,4 @@
-"""The Convex ingest endpoint as seen from the sync worker (CONTRACT section 5).
+"""The Convex ingest endpoint as seen from the sync worker (docs/sync.md).
 
 This is the only module that imports httpx. Every httpx exception and every
 HTTP status is translated here, once, into either an :class:`IngestResult`

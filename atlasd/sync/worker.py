@@ -264,7 +264,7 @@ class SyncWorker:
         return count
 
     async def status(self) -> dict[str, Any]:
-        """The ``sync`` part of the daemon's ``status`` (CONTRACT section 3)."""
+        """The ``sync`` part of the daemon's ``status`` (docs/protocol.md)."""
         state = await self._store.sync_state()
         return {
             "state": self._state,

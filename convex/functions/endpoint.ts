@@ -1,5 +1,5 @@
 /**
- * The HTTP actions of the ingest endpoint (CONTRACT section 5).
+ * The HTTP actions of the ingest endpoint (docs/sync.md).
  *
  * `POST /atlasd/ingest` checks the bearer token, reads at most the byte
  * limit of body, parses and checks the batch, sets aside events Convex

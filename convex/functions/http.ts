@@ -1,4 +1,4 @@
-/** HTTP routes of the deployment: the atlasd ingest endpoint (CONTRACT section 5). */
+/** HTTP routes of the deployment: the atlasd ingest endpoint (docs/sync.md). */
 import { httpRouter } from "convex/server";
 import { getStatus, postIngest } from "./endpoint";
 

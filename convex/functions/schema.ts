@@ -1,7 +1,7 @@
 /**
  * Tables of the atlasd deployment.
  *
- * - `events`: every event exactly once, keyed by `event_id` (CONTRACT section 2).
+ * - `events`: every event exactly once, keyed by `event_id` (docs/eventlog.md).
  * - `positions`: which (origin, seq) the remote holds, and the event id there;
  *   a small document per event, so deduplicating a batch and advancing the
  *   high water read index ranges of small rows whatever the events weigh.

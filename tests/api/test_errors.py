@@ -7,7 +7,7 @@ import pytest
 from atlasd import errors
 from atlasd.errors import AtlasdError, VersionConflict, error_from_wire
 
-# CONTRACT section 3, in its order.
+# docs/protocol.md, in its order.
 CONTRACT_CODES = [
     "bad_request",
     "too_large",

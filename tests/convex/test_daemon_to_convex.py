@@ -1,4 +1,4 @@
-"""A real daemon syncing to the Convex double: local and remote agree (CONTRACT section 5)."""
+"""A real daemon syncing to the Convex double: local and remote agree (docs/sync.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Every op of CONTRACT section 3 against a real daemon, and every error code it sends."""
+"""Every op of the protocol (docs/protocol.md) against a real daemon, and every error code
+it sends."""
 
 from __future__ import annotations
 

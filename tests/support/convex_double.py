@@ -88,7 +88,7 @@ def _from_convex_json(value: Any) -> Any:
 def envelopes(
     origin: str, events: list[dict[str, Any]], first_seq: int = 1, previous: str = GENESIS_HASH
 ) -> list[dict[str, Any]]:
-    """Complete wire envelopes (CONTRACT section 2) for vector-style events.
+    """Complete wire envelopes (docs/eventlog.md) for vector-style events.
 
     Each input needs ``stream``, ``type``, ``data``, ``event_id`` and
     ``recorded_at``; ``meta`` defaults to ``{}``; ``occurred_at`` is passed on

@@ -1,4 +1,4 @@
-"""A minimal ingest server speaking CONTRACT section 5, with no Convex logic.
+"""A minimal ingest server speaking the ingest protocol (docs/sync.md), with no Convex logic.
 
 Real HTTP/1.1 on 127.0.0.1 (keep-alive), bearer token check, dedup by
 ``event_id``, per-origin ``high_water``. Events whose id is in

@@ -18,7 +18,7 @@ VIEW_KEYS: dict[str, tuple[str, ...]] = {
     "learnings": ("learning_id",),
 }
 
-#: The contract's columns of each view (CONTRACT section 4).
+#: The contract's columns of each view (docs/views.md).
 VIEW_COLUMNS: dict[str, list[str]] = {
     "builds": [
         "build_id",

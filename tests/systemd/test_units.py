@@ -151,7 +151,7 @@ def test_units_agree_on_the_socket_and_data_dir() -> None:
 
 
 def test_the_root_default_socket_is_where_the_system_socket_listens() -> None:
-    """A root client with nothing set finds the system socket (CONTRACT section 1)."""
+    """A root client with nothing set finds the system socket (docs/protocol.md)."""
     from atlasd.config import default_socket_path
 
     if os.geteuid() != 0:

@@ -1,5 +1,5 @@
 /**
- * Parsing and checking an ingest body (CONTRACT sections 2 and 5).
+ * Parsing and checking an ingest body (docs/eventlog.md, docs/sync.md).
  *
  * Two kinds of trouble, kept apart on purpose:
  * - a malformed body or envelope throws {@link BadBatch}: the whole POST is
