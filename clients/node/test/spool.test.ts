@@ -170,7 +170,7 @@ describe("a daemon that refuses appends with unavailable", () => {
 
   before(async () => {
     const root = mkdtempSync("/tmp/atn-cap-");
-    writeFileSync(join(root, "atlasd.toml"), "max_db_bytes = 400000\n");
+    writeFileSync(join(root, "atlasd.toml"), "max_db_bytes = 600000\n");
     daemon = await new Daemon(root, { ATLASD_CONFIG: join(root, "atlasd.toml") }).start();
   });
 
