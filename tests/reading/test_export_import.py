@@ -21,10 +21,16 @@ BATCH = 2000
 
 
 def _vector_items() -> list[dict[str, Any]]:
-    """Every vector's events as append items; occurred_at only where the vector has one."""
+    """Every vector's events as append items; occurred_at only where the vector has one.
+
+    Legacy vectors hold events the pack schemas now refuse at append: they are left out.
+    """
     items = []
     for path in VECTORS:
-        for e in json.loads(path.read_text())["events"]:
+        vector = json.loads(path.read_text())
+        if vector.get("legacy"):
+            continue
+        for e in vector["events"]:
             items.append(
                 {
                     "stream": e["stream"],
