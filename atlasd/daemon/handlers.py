@@ -10,7 +10,6 @@ connection or the daemon down.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -32,8 +31,8 @@ from atlasd.daemon.spool import spool_counts
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
 from atlasd.eventlog.capacity import cap_state
 from atlasd.eventlog.integrity import IntegrityReport
-from atlasd.eventlog.model import AppendResult
 from atlasd.eventlog.projections import DEFAULT_LIMIT, QueryPage, QueryParams
+from atlasd.eventlog.store import AppendOutcome
 from atlasd.redact import redact
 
 __all__ = ["DaemonState", "Handlers", "normalize_types", "read_page"]
@@ -176,24 +175,19 @@ class Handlers:
         Same answers as :meth:`handle`; the append commits even if nobody is left
         to answer.
         """
+
+        def done(outcome: AppendOutcome) -> None:
+            if isinstance(outcome, AtlasdError):
+                answer(wire.encode_error(request.id, outcome))
+            else:
+                answer(wire.encode_ok(request.id, outcome[0]))
+
         try:
             if self.state.stopping:
                 raise Unavailable("daemon shutting down")
-            future = self.store.submit_append(request.to_new_event())
+            self.store.submit_append(request.to_new_event(), done)
         except Exception as exc:
             answer(self._failure(request, exc, in_handler=True))
-            return
-
-        def done(future: asyncio.Future[list[AppendResult]]) -> None:
-            if future.cancelled():
-                return
-            exc = future.exception()
-            if exc is not None:
-                answer(self._failure(request, exc, in_handler=False))
-            else:
-                answer(wire.encode_ok(request.id, future.result()[0]))
-
-        future.add_done_callback(done)
 
     def _failure(self, request: wire.Request, exc: BaseException, *, in_handler: bool) -> bytes:
         if isinstance(exc, AtlasdError):

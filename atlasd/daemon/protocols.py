@@ -7,8 +7,7 @@ testable and its dependencies explicit.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from atlasd.eventlog.counters import AppendCounters
@@ -22,7 +21,7 @@ from atlasd.eventlog.model import (
     SyncState,
 )
 from atlasd.eventlog.projections import QueryPage, QueryParams
-from atlasd.eventlog.store import StreamResult
+from atlasd.eventlog.store import AppendOutcome, StreamResult
 from atlasd.packs.registry import PackSet
 
 __all__ = ["Store", "SyncControl"]
@@ -46,7 +45,7 @@ class Store(Protocol):
 
     async def append(self, event: NewEvent) -> AppendResult: ...
 
-    def submit_append(self, event: NewEvent) -> asyncio.Future[list[AppendResult]]: ...
+    def submit_append(self, event: NewEvent, done: Callable[[AppendOutcome], None]) -> None: ...
 
     async def append_batch(self, events: list[NewEvent]) -> list[AppendResult]: ...
 

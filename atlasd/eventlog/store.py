@@ -18,6 +18,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Callable,
     Iterable,
     Mapping,
     Sequence,
@@ -56,13 +57,16 @@ from atlasd.eventlog.validation import validate_new_event
 from atlasd.eventlog.writer import Prepared, Request, Writer
 from atlasd.packs.registry import PackSet, load_packs
 
-__all__ = ["EventStore", "StreamResult"]
+__all__ = ["AppendOutcome", "EventStore", "StreamResult"]
 
 log = logging.getLogger("atlasd.eventlog")
 
 _T = TypeVar("_T")
 _decode_event = msgspec.json.Decoder(Event).decode
-_Pending = tuple[Request, "asyncio.Future[list[AppendResult]]"]
+#: What a queued append comes to: its results, or the error that refused it.
+AppendOutcome = list[AppendResult] | AtlasdError
+#: A queued append and whom to tell its outcome (called on the event loop, once).
+_Pending = tuple[Request, Callable[[AppendOutcome], None]]
 _Chunks = AsyncIterable[Sequence[NewEvent]] | Iterable[Sequence[NewEvent]]
 _END: Any = object()
 
@@ -110,6 +114,10 @@ class EventStore:
         # the append queue: a deque plus a wake-up flag costs less per request than asyncio.Queue
         self._pending: deque[_Pending] = deque()
         self._wake = asyncio.Event()
+        # while the writer lingers for a group's appenders: resolved once this many are
+        # queued (by the submitter that completes the count: no wake-up per append)
+        self._gathered: asyncio.Future[None] | None = None
+        self._gather_target = 0
         self._closing = False
         self._closed = False
         self._closer: asyncio.Future[None] | None = None
@@ -179,7 +187,7 @@ class EventStore:
 
     async def _close(self) -> None:
         self._closing = True
-        self._wake.set()
+        self._notify_writer()
         try:
             await self._writer_task
         finally:
@@ -240,23 +248,34 @@ class EventStore:
             raise
         return await self._submit(prepared, recorded_at)
 
-    def submit_append(self, event: NewEvent) -> asyncio.Future[list[AppendResult]]:
-        """Queue one event like :meth:`append`, without a coroutine: for callers on the
-        event loop that answer from a done-callback (the daemon's per-request path).
+    def submit_append(self, event: NewEvent, done: Callable[[AppendOutcome], None]) -> None:
+        """Queue one event like :meth:`append`, without a coroutine or a future: for
+        callers on the event loop that answer from a callback (the daemon's per-request
+        path).
 
-        The future's result is a one-item list; an append refused at commit time (a
-        conflict, a full disk) is the future's exception.
+        ``done`` is called once, on the event loop, right after the event's group
+        commit (its fsync): with a one-item result list, or with the
+        :class:`~atlasd.errors.AtlasdError` that refused it at commit time (a
+        conflict, a full disk). The whole group is told in one pass of the writer
+        task, with no per-append future or loop callback.
 
         Error handling: an invalid event or a closing store raises here, and nothing
-        is queued.
+        is queued. ``done`` must not raise (an exception from it is logged).
         """
         prepared = self._checked(event)
         if self._closing:
             raise Unavailable("the store is closing; appends are refused")
-        future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
-        self._pending.append((Request(events=[prepared], recorded_at=None), future))
-        self._wake.set()
-        return future
+        self._pending.append((Request(events=[prepared], recorded_at=None), done))
+        self._notify_writer()
+
+    def _notify_writer(self) -> None:
+        """Tell the writer task there is work: at once when idle; when it lingers for a
+        group, only once the group is complete (or the store closes)."""
+        gathered = self._gathered
+        if gathered is None:
+            self._wake.set()
+        elif (len(self._pending) >= self._gather_target or self._closing) and not gathered.done():
+            gathered.set_result(None)
 
     def _checked(self, event: NewEvent) -> Prepared:
         """One event validated, a refusal counted."""
@@ -272,8 +291,8 @@ class EventStore:
         if recorded_at is not None and (type(recorded_at) is not int or recorded_at < 0):
             raise InvalidValue("recorded_at must be a non-negative integer")
         future: asyncio.Future[list[AppendResult]] = asyncio.get_running_loop().create_future()
-        self._pending.append((Request(events=events, recorded_at=recorded_at), future))
-        self._wake.set()
+        self._pending.append((Request(events=events, recorded_at=recorded_at), _settler(future)))
+        self._notify_writer()
         return await future
 
     async def _write_loop(self) -> None:
@@ -316,17 +335,12 @@ class EventStore:
                 self._last_seq = self._writer.last_seq
                 self._streams = self._writer.streams
             counters = self.counters
-            for (request, future), outcome in zip(group, outcomes, strict=True):
+            for (request, done), outcome in zip(group, outcomes, strict=True):
                 if isinstance(outcome, AtlasdError):
                     counters.refuse(outcome, len(request.events))
                 else:
                     counters.record_results(outcome)
-                if future.done():
-                    continue
-                if isinstance(outcome, AtlasdError):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+                _tell(done, outcome)
             self._changed.set()
             self._changed = asyncio.Event()
 
@@ -340,23 +354,24 @@ class EventStore:
         self._closing = True
         stranded = list(self._pending)
         self._pending.clear()
-        for _, future in stranded:
-            if not future.done():
-                future.set_exception(Internal(f"the store's writer failed: {error!r}"))
+        for _, done in stranded:
+            _tell(done, Internal(f"the store's writer failed: {error!r}"))
 
     async def _gather_appenders(self, expected: int, deadline: float) -> None:
         """Wait until ``expected`` requests are queued, the deadline passes or the store
         closes: the commit delay that keeps many waiting appenders in one group."""
+        if len(self._pending) >= expected or self._closing:
+            return
+        # one future and one timer per group, not a wake-up (and a wait_for) per append
         loop = asyncio.get_running_loop()
-        while len(self._pending) < expected and not self._closing:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), remaining)
-            except TimeoutError:
-                return
+        gathered = self._gathered = loop.create_future()
+        self._gather_target = expected
+        timer = loop.call_at(deadline, _resolve, gathered)
+        try:
+            await gathered
+        finally:
+            timer.cancel()
+            self._gathered = None
 
     async def append_stream(
         self, chunks: _Chunks, *, recorded_at: int | None = None
@@ -717,6 +732,33 @@ def _is_sequence(value: object) -> bool:
 
 def _is_iterable(value: object) -> bool:
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes))
+
+
+def _settler(future: asyncio.Future[list[AppendResult]]) -> Callable[[AppendOutcome], None]:
+    """The outcome callback of an awaited append: settles its future."""
+
+    def settle(outcome: AppendOutcome) -> None:
+        if future.done():
+            return  # the appender was cancelled; the append itself stands
+        if isinstance(outcome, AtlasdError):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+    return settle
+
+
+def _tell(done: Callable[[AppendOutcome], None], outcome: AppendOutcome) -> None:
+    """Give one append its outcome; a failing callback costs the others nothing."""
+    try:
+        done(outcome)
+    except Exception:
+        log.exception("append_callback_failed")
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _prepare(event: NewEvent, where: str, packs: PackSet | None) -> Prepared:
