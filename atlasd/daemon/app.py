@@ -27,6 +27,7 @@ import anyio
 from atlasd import __version__
 from atlasd.config import Config
 from atlasd.daemon.access import AccessPolicy, resolve_group
+from atlasd.daemon.gcpolicy import settle_heap
 from atlasd.daemon.handlers import DaemonState, Handlers
 from atlasd.daemon.hub import Hub
 from atlasd.daemon.listener import BoundSocket, ListenerError, adopt, bind_unix
@@ -166,6 +167,7 @@ async def _run(
             return "stopping" if state.stopping else await _status_line(served, store, sync)
 
         status = await describe()
+        settle_heap()
         notifier.notify("READY=1", f"STATUS={status}")
         tg.start_soon(_check_integrity, state)
         if notifier.enabled:
