@@ -28,7 +28,7 @@ from atlasd.cli._clientcli import UsageError, add_common, guarded, print_json, p
 from atlasd.client import Client
 from atlasd.daemon.spool import derive_event_id
 from atlasd.errors import AtlasdError
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 
 __all__ = ["add_parser", "run"]
 

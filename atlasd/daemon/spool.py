@@ -71,10 +71,9 @@ from atlasd import wire
 from atlasd.config import DEFAULT_MAX_LINE_BYTES
 from atlasd.daemon.log import log_event
 from atlasd.errors import AtlasdError, BadRequest, EventIdConflict, InvalidValue, VersionConflict
-from atlasd.eventlog.model import NewEvent
 from atlasd.eventlog.store import StreamResult
+from atlasd.events import NewEvent
 from atlasd.spoolname import REJECTED_DIR, TEMP_PREFIX, TEMP_SUFFIX, is_spool_name, is_temp_name
-from atlasd.wire import EventIn
 
 __all__ = [
     "CHUNK_EVENTS",
@@ -131,7 +130,7 @@ _PRIVATE_FILE_MODE = 0o600
 _PRIVATE_DIR_MODE = 0o700
 
 _log = logging.getLogger("atlasd.spool")
-_line_decoder = msgspec.json.Decoder(EventIn)
+_line_decoder = msgspec.json.Decoder(NewEvent)
 
 
 class SpoolStore(Protocol):
@@ -219,7 +218,7 @@ class SpoolScan:
     identity: _Identity
 
 
-def _decode_line(line: bytes, line_no: int) -> EventIn:
+def _decode_line(line: bytes, line_no: int) -> NewEvent:
     try:
         return _line_decoder.decode(line)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
@@ -330,7 +329,7 @@ def _chunks_fd(
         digest.update(line)
         if not line.strip():
             continue
-        event = _decode_line(line, line_no).to_new_event()
+        event = _decode_line(line, line_no)
         if event.event_id is None:
             event.event_id = derive_event_id(scan.digest, line_no, scan.name)
         chunk.append(event)

@@ -24,8 +24,8 @@ from atlasd.daemon.spool import (
 )
 from atlasd.errors import InvalidValue
 from atlasd.eventlog import EventStore
-from atlasd.eventlog.ids import new_event_id
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
+from atlasd.events.ids import new_event_id
 
 
 def _line(stream: str = "tool:a", type_: str = "Did", **extra: Any) -> dict[str, Any]:
