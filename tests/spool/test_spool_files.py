@@ -256,6 +256,16 @@ def test_the_client_writer_leaves_only_complete_group_readable_files(spool_dir: 
     assert [(e.event_id, e.data) for e in parsed] == [(e.event_id, e.data) for e in events]
 
 
+def test_the_client_writer_spools_a_protocol_request_as_a_plain_event(spool_dir: Path) -> None:
+    """An `append` request given as the event is spooled without its op and id fields."""
+    from atlasd import wire
+
+    request = wire.Append(id=3, stream="s", type="T", data={"a": 1}, event_id=new_event_id())
+    path = write_spool_file(spool_dir, [request])
+    assert b'"op"' not in path.read_bytes()
+    assert [(e.event_id, e.data) for e in parse_spool_file(path)] == [(request.event_id, {"a": 1})]
+
+
 def test_the_client_writer_refuses_what_it_cannot_spool_safely(spool_dir: Path) -> None:
     """No event id (re-ingest could duplicate) or an expected_version: refused, nothing written."""
     with pytest.raises(InvalidValue, match="event_id"):
