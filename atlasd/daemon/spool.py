@@ -57,7 +57,6 @@ import os
 import stat
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +72,7 @@ from atlasd.daemon.log import log_event
 from atlasd.errors import AtlasdError, BadRequest, EventIdConflict, InvalidValue, VersionConflict
 from atlasd.eventlog.store import StreamResult
 from atlasd.events import NewEvent
+from atlasd.events.ids import derive_event_id
 from atlasd.spoolname import REJECTED_DIR, TEMP_PREFIX, TEMP_SUFFIX, is_spool_name, is_temp_name
 
 __all__ = [
@@ -87,7 +87,6 @@ __all__ = [
     "SpoolReport",
     "SpoolScan",
     "SpoolStore",
-    "derive_event_id",
     "ingest_file",
     "ingest_pending",
     "iter_spool_chunks",
@@ -116,8 +115,6 @@ SETTLE_S = 0.5
 _READ_BLOCK = 64 * 1024
 #: Lines between two looks at the stop flag (a daemon stop never waits for a whole file).
 _STOP_EVERY = 1024
-#: Namespace of derived event ids; fixed forever so derivations stay stable.
-_ID_NAMESPACE = uuid.UUID("5b0c7f4e-3c1a-4f59-9d4e-8a6f2c1b7d20")
 #: Errors that say the file itself is wrong: reject it.
 _FILE_ERRORS = (BadRequest, InvalidValue, EventIdConflict, VersionConflict)
 
@@ -181,21 +178,6 @@ class SpoolDirError(Exception):
 
 class _Stopped(Exception):
     """The daemon is stopping: the file is left for the next start."""
-
-
-def derive_event_id(content_digest: str, line_no: int, file_name: str | None = None) -> str:
-    """The id of the event on ``line_no`` (1-based) of a file with this SHA-256.
-
-    Spool files pass their name, so two files with the same bytes stay two
-    sets of events; ``atlasd import`` passes none (a file imported twice is
-    the same events).
-    """
-    key = (
-        f"{content_digest}:{line_no}"
-        if file_name is None
-        else (f"{file_name}:{content_digest}:{line_no}")
-    )
-    return str(uuid.uuid5(_ID_NAMESPACE, key))
 
 
 # (st_dev, st_ino, st_size, st_mtime_ns): a file that keeps these was not written meanwhile.

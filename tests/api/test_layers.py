@@ -62,6 +62,13 @@ def test_the_client_commands_do_not_load_the_store() -> None:
     assert _store_modules_after(statement) == set()
 
 
+def test_building_the_command_line_does_not_load_the_store() -> None:
+    """Every ``atlasd`` command builds the whole parser first: the store loads only when
+    a command that opens it (backup, restore, rebuild, ...) runs."""
+    statement = "from atlasd.cli import build_parser; build_parser()"
+    assert _store_modules_after(statement) == set()
+
+
 def test_the_wire_and_the_config_do_not_load_the_store() -> None:
     """The socket protocol's types and the configuration sit below the store."""
     assert _store_modules_after("import atlasd.wire, atlasd.config") == set()

@@ -15,7 +15,6 @@ from atlasd.daemon.spool import (
     CHUNK_EVENTS,
     SpoolFileError,
     SpoolOutcome,
-    derive_event_id,
     ingest_file,
     ingest_pending,
     iter_spool_chunks,
@@ -25,7 +24,7 @@ from atlasd.daemon.spool import (
 from atlasd.errors import InvalidValue
 from atlasd.eventlog import EventStore
 from atlasd.events import NewEvent
-from atlasd.events.ids import new_event_id
+from atlasd.events.ids import derive_event_id, new_event_id
 
 
 def _line(stream: str = "tool:a", type_: str = "Did", **extra: Any) -> dict[str, Any]:
