@@ -185,7 +185,7 @@ class Handlers:
         try:
             if self.state.stopping:
                 raise Unavailable("daemon shutting down")
-            self.store.submit_append(request.to_new_event(), done)
+            self.store.submit_append(request, done)
         except Exception as exc:
             answer(self._failure(request, exc, in_handler=True))
 
@@ -205,11 +205,9 @@ class Handlers:
     async def _dispatch(self, request: wire.Request) -> Any:
         match request:
             case wire.Append():
-                return await self.store.append(request.to_new_event())
+                return await self.store.append(request)
             case wire.AppendBatch():
-                results = await self.store.append_batch(
-                    [event.to_new_event() for event in request.events]
-                )
+                results = await self.store.append_batch(request.events)
                 return {"results": results}
             case wire.Read():
                 return await self.read(request)
