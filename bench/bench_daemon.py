@@ -3,8 +3,11 @@
 Targets:
 - one client pipelining ``append_batch`` of 1,000: >= 0.6x the store's direct
   batched rate (``EventStore.append_batch`` in-process);
-- 64 concurrent clients, single acknowledged appends: >= 4x the raw
-  one-row-per-transaction sqlite3 FULL commit rate (p99 latency printed);
+- 64 concurrent clients, single acknowledged appends: >= 6x the raw
+  one-row-per-transaction sqlite3 FULL commit rate (the goal is 10x), with a
+  p99 latency <= 10 ms. The disk's speed drifts with the machine's other
+  work, so this ratio's baseline is measured right before and right after
+  the 64 clients run (their mean), beside the run's first baseline;
 - one client, one request at a time: p50/p99 printed, p99 <= 3x the raw
   single-commit p99;
 - 10 subscribers following a 100k-event burst: total delivery rate printed;
@@ -45,6 +48,8 @@ BATCHED_EVENTS = 100_000
 PIPELINE_BATCHES = 4
 CLIENTS = 64
 CONCURRENT_APPENDS = 12_800
+CONCURRENT_RATIO = 6
+CONCURRENT_P99_S = 0.010
 SEQUENTIAL_APPENDS = 2_000
 RAW_COMMITS = 3_000
 SUBSCRIBERS = 10
@@ -372,6 +377,16 @@ async def last_seq(path: Path) -> int:
     return seq
 
 
+def _raw_beside(root: Path, count: int) -> float:
+    """The raw single-commit rate, measured now on the daemon's file system."""
+    scratch = Path(tempfile.mkdtemp(prefix="raw-", dir=root))
+    try:
+        rate, _ = raw_single_commits(scratch, count)
+        return rate
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 
@@ -414,12 +429,25 @@ def main(argv: list[str]) -> int:
             piped >= 0.6 * direct,
             f"{piped:,.0f} events/s = {piped / direct:.2f}x",
         )
+        raw_before = _raw_beside(daemon.root, RAW_COMMITS // scale // 2)
         rate, lat = concurrent_singles(daemon.socket, CLIENTS, CONCURRENT_APPENDS // scale)
+        raw_after = _raw_beside(daemon.root, RAW_COMMITS // scale // 2)
+        raw_near = (raw_before + raw_after) / 2
+        report.figure(
+            "baseline: raw 1 row/txn FULL beside the 64 clients",
+            f"{raw_before:,.0f} before, {raw_after:,.0f} after: mean {raw_near:,.0f} commits/s",
+        )
+        lat_p99 = _pct(lat, 0.99)
         report.target(
-            "socket: 64 clients single appends >= 4x raw",
-            rate >= 4 * raw_rate,
-            f"{rate:,.0f} appends/s = {rate / raw_rate:.1f}x ({rate / store64:.2f}x the store"
-            f" in-process)  p50 {_ms(_pct(lat, 0.5))}  p99 {_ms(_pct(lat, 0.99))}",
+            f"socket: 64 clients single appends >= {CONCURRENT_RATIO}x raw",
+            rate >= CONCURRENT_RATIO * raw_near,
+            f"{rate:,.0f} appends/s = {rate / raw_near:.1f}x ({rate / raw_rate:.1f}x the first"
+            f" baseline, {rate / store64:.2f}x the store in-process)",
+        )
+        report.target(
+            "socket: 64 clients single appends p99 <= 10 ms",
+            lat_p99 <= CONCURRENT_P99_S,
+            f"p50 {_ms(_pct(lat, 0.5))}  p99 {_ms(lat_p99)}",
         )
         seq = sequential_singles(daemon.socket, SEQUENTIAL_APPENDS // scale)
         p99 = _pct(seq, 0.99)
