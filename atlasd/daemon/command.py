@@ -94,14 +94,6 @@ def run(args: argparse.Namespace) -> int:
     except PackError as exc:
         print(f"atlasd serve: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    from atlasd.packs.loader import PackError
-    from atlasd.packs.registry import load_packs
-
-    try:
-        load_packs(config.packs_dir)  # checked before anything starts
-    except PackError as exc:
-        print(f"atlasd serve: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     configure_logging(config.log_level)
     from atlasd.daemon.app import StartupError, serve
 
