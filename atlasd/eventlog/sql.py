@@ -216,6 +216,11 @@ def migrate(conn: sqlite3.Connection) -> int:
         raise Unavailable(
             f"the database has schema {found}, newer than this atlasd knows ({SCHEMA_VERSION})"
         )
+    if found == 0 and conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] == 0:
+        # a new file: free pages can go back to the file system in small steps (an
+        # existing file changes mode only through a VACUUM, done by `atlasd compact`)
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("VACUUM")  # of an empty file: instant; in WAL mode the mode takes only so
     for version in range(found, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
