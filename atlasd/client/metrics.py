@@ -52,6 +52,7 @@ class _StatusCollector(Collector):
         yield _gauge("atlasd_connections", "Open socket connections.", status.get("connections"))
         yield from self._appends(status.get("counters") or {})
         yield from self._sync(status.get("sync") or {})
+        yield from self._compaction(status.get("compaction") or {})
         spool = status.get("spool") or {}
         files = GaugeMetricFamily(
             "atlasd_spool_files", "Files in the spool directory.", labels=["state"]
@@ -107,6 +108,22 @@ class _StatusCollector(Collector):
         yield _gauge("atlasd_sync_oldest_pending_seconds",
                      "Age of the oldest event not yet on the remote (0 when none).",
                      age if age is not None else 0.0)  # fmt: skip
+
+
+    def _compaction(self, compaction: Mapping[str, Any]) -> Iterator[Metric]:
+        at_ms = compaction.get("last_at_ms")
+        yield _gauge("atlasd_compaction_last_timestamp_seconds",
+                     "When the last compaction that moved anything ended (unix time).",
+                     at_ms / 1000 if isinstance(at_ms, int) else None)  # fmt: skip
+        yield _gauge("atlasd_compaction_last_events",
+                     "Events the last compaction moved into archive segments.",
+                     compaction.get("last_events"))  # fmt: skip
+        yield _gauge("atlasd_compaction_last_bytes_freed",
+                     "Bytes the last compaction took off the database file and WAL.",
+                     compaction.get("last_bytes_freed"))  # fmt: skip
+        yield _gauge("atlasd_compaction_step_max_seconds",
+                     "Longest compaction step on the writer since start.",
+                     (compaction.get("step_max_ms") or 0) / 1000)  # fmt: skip
 
 
 def _gauge(name: str, documentation: str, value: Any) -> GaugeMetricFamily:

@@ -159,6 +159,7 @@ async def _run(
         if sync is not None:
             tg.start_soon(sync.run)  # type: ignore[attr-defined]
         _start_spool(tg, config, store)
+        _start_compaction(tg, config, store, state)
         await tg.start(run_server)
         served = str(bound.path) if bound.path is not None else "an inherited socket"
 
@@ -229,6 +230,20 @@ def _sync_worker(config: Config, store: Store) -> SyncControl | None:
         return None
     worker: Any = SyncWorker(store, config.sync)  # type: ignore[arg-type]
     return worker  # type: ignore[no-any-return]
+
+
+def _start_compaction(
+    tg: anyio.abc.TaskGroup, config: Config, store: Store, state: DaemonState
+) -> None:
+    from atlasd.daemon.compaction import compaction_rule, run_compaction
+    from atlasd.eventlog.autocompact import Compactor
+    from atlasd.eventlog.store import EventStore
+
+    rule = compaction_rule(config)
+    if rule is None or not isinstance(store, EventStore):
+        return
+    state.compactor = Compactor(store, rule)
+    tg.start_soon(run_compaction, config, store, state.compactor)
 
 
 def _start_spool(tg: anyio.abc.TaskGroup, config: Config, store: Store) -> None:

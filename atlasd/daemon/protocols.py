@@ -22,6 +22,7 @@ from atlasd.eventlog.model import (
     SyncState,
 )
 from atlasd.eventlog.projections import QueryPage, QueryParams
+from atlasd.eventlog.retention import LastCompaction
 from atlasd.eventlog.store import StreamResult
 from atlasd.packs.registry import PackSet
 
@@ -43,6 +44,12 @@ class Store(Protocol):
 
     @property
     def counters(self) -> AppendCounters: ...
+
+    @property
+    def last_compaction(self) -> LastCompaction | None: ...
+
+    compaction_steps: int
+    compaction_step_max_s: float
 
     async def append(self, event: NewEvent) -> AppendResult: ...
 
