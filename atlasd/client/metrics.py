@@ -109,7 +109,6 @@ class _StatusCollector(Collector):
                      "Age of the oldest event not yet on the remote (0 when none).",
                      age if age is not None else 0.0)  # fmt: skip
 
-
     def _compaction(self, compaction: Mapping[str, Any]) -> Iterator[Metric]:
         at_ms = compaction.get("last_at_ms")
         yield _gauge("atlasd_compaction_last_timestamp_seconds",

@@ -27,7 +27,7 @@ import msgspec
 from atlasd.eventlog import retention
 from atlasd.eventlog.archive import ArchiveRecord
 from atlasd.eventlog.chain import GENESIS_HASH
-from atlasd.eventlog.datadir import db_bytes, db_path
+from atlasd.eventlog.datadir import db_path
 from atlasd.eventlog.retention import CompactionRule, LastCompaction, Segment
 from atlasd.eventlog.sql import connect, translate_error
 from atlasd.eventlog.store import EventStore
@@ -46,7 +46,7 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     #: Recorded segments of an interrupted run whose rows this run moved.
     finished: int
     orphans_removed: int
-    #: How much smaller the database file plus WAL became (0 when it did not shrink).
+    #: How much smaller the database became, in pages given back (0: none).
     bytes_freed: int
     #: False when the database lacks incremental auto-vacuum (run ``atlasd compact``).
     shrinks: bool
@@ -58,6 +58,8 @@ class _Plan(msgspec.Struct, frozen=True, kw_only=True):
     until_seq: int
     total: int
     shrinks: bool
+    #: The database's size (pages) when the run began.
+    db_bytes: int
 
 
 class Compactor:
@@ -100,7 +102,6 @@ class Compactor:
         store = self._store
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         path = db_path(self._data_dir)
-        before = db_bytes(path)
         conn = await asyncio.to_thread(connect, path, readonly=True)
         try:
             plan = await asyncio.to_thread(self._plan, conn, store.archives.records, now)
@@ -122,16 +123,11 @@ class Compactor:
                 archived += segment.record.events
                 segments += 1
                 progress(archived, plan.total)
+            if archived or plan.unfinished:
+                await self._vacuum(plan)
+            freed = max(0, plan.db_bytes - await asyncio.to_thread(_file_bytes, conn))
         finally:
             await asyncio.to_thread(conn.close)
-        if archived or plan.unfinished:
-            free = -1
-            while plan.shrinks:
-                left = await store.archive_vacuum(self._vacuum_pages)
-                if left == 0 or left == free:  # done, or nothing more to give back
-                    break
-                free = left
-        freed = max(0, before - db_bytes(path))
         if archived or plan.unfinished:
             await store.note_compaction(
                 LastCompaction(
@@ -151,6 +147,14 @@ class Compactor:
             shrinks=plan.shrinks,
         )
 
+    async def _vacuum(self, plan: _Plan) -> None:
+        free = -1
+        while plan.shrinks:
+            left = await self._store.archive_vacuum(self._vacuum_pages)
+            if left == 0 or left == free:  # done, or nothing more to give back
+                break
+            free = left
+
     async def _move(self, segment: Segment) -> None:
         while await self._store.archive_move(segment, self._move_chunk):
             pass
@@ -168,6 +172,7 @@ class Compactor:
                     ).fetchone()[0]
                 )
                 shrinks = retention.auto_vacuum_incremental(conn)
+                size = _file_bytes(conn)
         except sqlite3.Error as exc:
             raise translate_error(exc) from exc
         orphans = retention.remove_orphans(self._data_dir, records)
@@ -177,6 +182,7 @@ class Compactor:
             until_seq=until,
             total=total,
             shrinks=shrinks,
+            db_bytes=size,
         )
 
 
@@ -185,6 +191,12 @@ def _rows(conn: sqlite3.Connection, after: int, until: int, count: int) -> list[
         return retention.next_rows(conn, after, until, count)
     except sqlite3.Error as exc:
         raise translate_error(exc) from exc
+
+
+def _file_bytes(conn: sqlite3.Connection) -> int:
+    """The database's size in pages (what the file comes to once checkpointed)."""
+    pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    return pages * int(conn.execute("PRAGMA page_size").fetchone()[0])
 
 
 @contextlib.contextmanager
