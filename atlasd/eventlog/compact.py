@@ -122,9 +122,8 @@ def compact(
                 archived += len(rows)
                 segments += 1
                 report(archived, total)
-            converted = False
-            if archived or left:
-                converted = _vacuum(conn)
+            # always: a database made before incremental auto-vacuum is converted here
+            converted = _vacuum(conn)
             after_bytes = db_bytes(path)
             if archived or left:
                 retention.store_last_compaction(

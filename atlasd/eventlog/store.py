@@ -513,21 +513,21 @@ class EventStore:
             raise BadRequest(f"max_bytes must be a non-negative integer, got {max_bytes!r:.40}")
         while True:
             archives = self._writer.archives
-            rows = await self._read_raw_once(from_seq, limit, max_bytes)
+            rows = await self._read_raw_once(from_seq, limit, max_bytes, archives)
             if self._writer.archives is archives:
                 return rows
             # a compaction recorded a segment meanwhile: its rows may have left the
             # live table after this read's archived part was taken; read again
 
     async def _read_raw_once(
-        self, from_seq: int, limit: int, max_bytes: int | None
+        self, from_seq: int, limit: int, max_bytes: int | None, archives: ArchiveSet
     ) -> list[tuple[int, bytes]]:
         if max_bytes is None:
-            rows = await self._read_rows(from_seq, None, None, limit)
+            rows = await self._read_rows(from_seq, None, None, limit, archives=archives)
             return [(int(seq), bytes(body)) for seq, body in rows]
-        if from_seq < self._writer.archives.last_seq:
+        if from_seq < archives.last_seq:
             # archived bodies are in memory once their segment is read: trim them here
-            rows = await self._read_rows(from_seq, None, None, limit)
+            rows = await self._read_rows(from_seq, None, None, limit, archives=archives)
             kept: list[tuple[int, bytes]] = []
             total = 0
             for seq, body in rows:
@@ -538,7 +538,9 @@ class EventStore:
             return kept
         # Sizes first (length() of a blob reads its header, not its pages), then only the
         # bodies that fit: a small budget never loads a thousand large events.
-        sizes = await self._read_rows(from_seq, None, None, limit, Statements.read_sizes)
+        sizes = await self._read_rows(
+            from_seq, None, None, limit, Statements.read_sizes, archives=archives
+        )
         if not sizes:
             return []
         last, total = int(sizes[0][0]), int(sizes[0][1])
@@ -557,7 +559,12 @@ class EventStore:
         types: Sequence[str] | None,
         limit: int,
         columns: str = "seq, body",
+        *,
+        archives: ArchiveSet | None = None,
     ) -> list[Any]:
+        """Rows after ``from_seq``: archived ones from ``archives`` (default: the current
+        set, read again if a segment is recorded meanwhile), then live ones. With
+        ``archives`` given the caller checks for a moved cut (see :meth:`read_raw`)."""
         if type(from_seq) is not int or from_seq < 0:
             raise BadRequest(f"from_seq must be a non-negative integer, got {from_seq!r:.40}")
         if type(limit) is not int or limit < 0:
@@ -580,15 +587,15 @@ class EventStore:
         sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
         while True:
             archived: list[Any] = []
-            archives = self._writer.archives
-            if from_seq < archives.last_seq:
+            cut = archives or self._writer.archives
+            if from_seq < cut.last_seq:
                 # archived events come from their segments, then the live table goes on
-                archived = await asyncio.to_thread(archives.read, from_seq, stream, types, limit)
+                archived = await asyncio.to_thread(cut.read, from_seq, stream, types, limit)
                 if len(archived) >= limit:
                     return archived
-            live_params = [max(from_seq, archives.last_seq), *params[1:], limit - len(archived)]
+            live_params = [max(from_seq, cut.last_seq), *params[1:], limit - len(archived)]
             live = await self._fetch(sql, live_params)
-            if self._writer.archives is archives:
+            if archives is not None or self._writer.archives is cut:
                 return archived + live
             # a compaction recorded a segment meanwhile (see read_raw): read again
 
