@@ -39,6 +39,7 @@ from atlasd.sync.remote import ConvexRemote, RemoteAuthError, RemoteError, Remot
 __all__ = [
     "Check",
     "Level",
+    "check_archive",
     "check_config",
     "check_data_dir",
     "check_database",
