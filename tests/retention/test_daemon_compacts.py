@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from atlasd.daemon.compaction import CAP_POLL_S
 from atlasd.eventlog.archive import archive_dir
 from tests.reading.test_export_import import ATLASD, _generated, _run, _views
 from tests.support.daemon import DaemonProcess, clean_env, start_daemon
@@ -149,3 +150,33 @@ def _db_size(daemon: DaemonProcess) -> int:
 def _short_root() -> Path:
     """A daemon root under /tmp: a socket path must stay short."""
     return Path(tempfile.mkdtemp(prefix="atlasd-", dir="/tmp"))
+
+
+def test_the_size_cap_alert_starts_a_compaction_before_the_interval() -> None:
+    """With an hour between scheduled runs, a database that reaches the cap's alert is
+    compacted within seconds, and appends go on under the cap."""
+    root = _short_root()
+    config = _config(
+        root,
+        "max_db_bytes = 3000000\n[retention]\narchive_after_days = 0\n"
+        "compact_interval_s = 3600\nsegment_events = 500\n",
+    )
+    daemon = start_daemon(root, args=["--config", str(config)])
+    try:
+        time.sleep(CAP_POLL_S + 1)  # past the first run, soon after start: it finds nothing
+        assert _status(daemon)["compaction"]["last_events"] is None
+        with daemon.connect() as conn:
+            start = 0
+            while not _status(daemon)["cap"]["alert"]:
+                batch = [_generated(i) for i in range(start, start + BATCH)]
+                assert conn.request("append_batch", events=batch)["ok"]
+                start += BATCH
+        _wait_for(lambda: _status(daemon)["compaction"]["last_events"] is not None, 30)
+        status = _status(daemon)
+        assert status["compaction"]["last_events"] > 0
+        with daemon.connect() as conn:
+            batch = [_generated(i) for i in range(start, start + BATCH)]
+            assert conn.request("append_batch", events=batch)["ok"]
+    finally:
+        daemon.stop()
+        shutil.rmtree(root, ignore_errors=True)
