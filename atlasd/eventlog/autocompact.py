@@ -29,7 +29,7 @@ from atlasd.eventlog.archive import ArchiveRecord
 from atlasd.eventlog.chain import GENESIS_HASH
 from atlasd.eventlog.datadir import db_path
 from atlasd.eventlog.retention import CompactionRule, LastCompaction, Segment
-from atlasd.eventlog.sql import connect, translate_error
+from atlasd.eventlog.sql import Statements, connect, translate_error
 from atlasd.eventlog.store import EventStore
 
 __all__ = ["Compactor", "RunReport"]
@@ -167,9 +167,7 @@ class Compactor:
                 until = retention.movable_until(conn, self._rule, now)
                 after = records[-1].last_seq if records else 0
                 total = int(
-                    conn.execute(
-                        "SELECT count(*) FROM events WHERE seq > ? AND seq <= ?", (after, until)
-                    ).fetchone()[0]
+                    conn.execute(Statements.count_live_between, (after, until)).fetchone()[0]
                 )
                 shrinks = retention.auto_vacuum_incremental(conn)
                 size = _file_bytes(conn)

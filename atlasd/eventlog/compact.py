@@ -26,7 +26,7 @@ from atlasd.eventlog.archive import ArchiveRecord, read_records
 from atlasd.eventlog.chain import GENESIS_HASH
 from atlasd.eventlog.datadir import DataDirLock, db_bytes, db_path
 from atlasd.eventlog.retention import CompactionRule, LastCompaction, Segment
-from atlasd.eventlog.sql import connect, migrate, translate_error
+from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
 
 __all__ = ["SEGMENT_EVENTS", "CompactReport", "compact"]
 
@@ -99,9 +99,7 @@ def compact(
                 _delete(conn, segment, move_chunk)
             orphans = retention.remove_orphans(data_dir, records)
             limit = retention.movable_until(conn, rule, now)
-            total = int(
-                conn.execute("SELECT count(*) FROM events WHERE seq <= ?", (limit,)).fetchone()[0]
-            )
+            total = int(conn.execute(Statements.count_live_between, (0, limit)).fetchone()[0])
             report(0, total)
             archived = segments = 0
             while True:

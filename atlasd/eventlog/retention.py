@@ -125,16 +125,14 @@ def movable_until(conn: sqlite3.Connection, rule: CompactionRule, now_ms: int) -
     last = int(end[0])
     chosen = 0
     if rule.older_than_ms is not None:
-        young = conn.execute(
-            "SELECT min(seq) FROM events WHERE recorded_at >= ?", (now_ms - rule.older_than_ms,)
-        ).fetchone()[0]
+        young = conn.execute(Statements.first_young, (now_ms - rule.older_than_ms,)).fetchone()[0]
         chosen = last if young is None else int(young) - 1
     if rule.past_bytes is not None:
         chosen = max(chosen, _past_bytes_until(conn, rule.past_bytes))
     limit = min(last, chosen)
     if rule.synced_only:
         limit = min(limit, int(conn.execute(Statements.acked_seq).fetchone()[0]))
-    quarantined = conn.execute("SELECT min(seq) FROM quarantine").fetchone()[0]
+    quarantined = conn.execute(Statements.first_quarantined).fetchone()[0]
     if quarantined is not None:
         limit = min(limit, int(quarantined) - 1)
     return max(0, limit)
@@ -147,13 +145,11 @@ def _past_bytes_until(conn: sqlite3.Connection, past_bytes: int) -> int:
     used = live_bytes(conn)
     if used <= past_bytes:
         return 0
-    live = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+    live = int(conn.execute(Statements.count_live).fetchone()[0])
     if live == 0:
         return 0
     moving = min(live, math.ceil((used - past_bytes) / (used / live)))
-    row = conn.execute(
-        "SELECT seq FROM events ORDER BY seq LIMIT 1 OFFSET ?", (moving - 1,)
-    ).fetchone()
+    row = conn.execute(Statements.live_seq_at, (moving - 1,)).fetchone()
     return int(row[0]) if row is not None else 0
 
 
@@ -162,11 +158,7 @@ def next_rows(
 ) -> list[tuple[object, ...]]:
     """The next segment's rows: up to ``count`` live events after ``after_seq`` up to
     ``until_seq`` (seq, event_id, stream, version, hash, body)."""
-    return conn.execute(
-        "SELECT seq, event_id, stream, version, hash, body FROM events"
-        " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-        (after_seq, until_seq, count),
-    ).fetchall()
+    return conn.execute(Statements.segment_rows, (after_seq, until_seq, count)).fetchall()
 
 
 # -- the steps ------------------------------------------------------------------------
@@ -219,9 +211,7 @@ def move_step(conn: sqlite3.Connection, segment: Segment, chunk: int = MOVE_CHUN
     record = segment.record
     with _transaction(conn):
         rows = conn.execute(
-            "SELECT seq, event_id, stream, version, body FROM events"
-            " WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?",
-            (record.first_seq, record.last_seq, chunk),
+            Statements.rows_to_move, (record.first_seq, record.last_seq, chunk)
         ).fetchall()
         if not rows:
             return 0
@@ -267,8 +257,7 @@ def unfinished(
     left: list[Segment] = []
     for record in records:
         live = conn.execute(
-            "SELECT 1 FROM events WHERE seq BETWEEN ? AND ? LIMIT 1",
-            (record.first_seq, record.last_seq),
+            Statements.any_live_between, (record.first_seq, record.last_seq)
         ).fetchone()
         if live is not None:
             bodies = read_segment(archive_dir(data_dir), record)

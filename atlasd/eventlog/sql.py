@@ -150,6 +150,21 @@ class Statements:
         " ON CONFLICT (stream) DO UPDATE SET version = max(version, excluded.version)"
     )
     delete_archived = "DELETE FROM events WHERE seq BETWEEN ? AND ?"
+    # compaction (atlasd/eventlog/retention.py)
+    first_young = "SELECT min(seq) FROM events WHERE recorded_at >= ?"
+    first_quarantined = "SELECT min(seq) FROM quarantine"
+    count_live = "SELECT count(*) FROM events"
+    live_seq_at = "SELECT seq FROM events ORDER BY seq LIMIT 1 OFFSET ?"
+    count_live_between = "SELECT count(*) FROM events WHERE seq > ? AND seq <= ?"
+    segment_rows = (
+        "SELECT seq, event_id, stream, version, hash, body FROM events"
+        " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+    )
+    rows_to_move = (
+        "SELECT seq, event_id, stream, version, body FROM events"
+        " WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?"
+    )
+    any_live_between = "SELECT 1 FROM events WHERE seq BETWEEN ? AND ? LIMIT 1"
     event_by_id = "SELECT seq, stream, version, type, body FROM events WHERE event_id = ?"
     read_raw = "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
     # columns for read_raw's byte budget: sizes first, then the bodies up to a seq
