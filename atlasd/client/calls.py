@@ -41,6 +41,7 @@ __all__ = [
     "to_event",
     "to_page",
     "to_results",
+    "to_rows",
     "watch_request",
 ]
 
@@ -210,3 +211,13 @@ def to_event(response: wire.Response) -> Event:
         return response.event
     check(response)
     raise Internal("subscription line carries no event")
+
+
+def to_rows(response: wire.Response) -> list[dict[str, Any]]:
+    """The rows of one ``watch`` line; raises the error a watch ends with."""
+    if response.rows is not None:
+        return response.rows
+    result = check(response)
+    if isinstance(result, dict) and isinstance(result.get("rows"), list):
+        return msgspec.convert(result["rows"], list[dict[str, Any]])
+    raise Internal("watch line carries no rows")
