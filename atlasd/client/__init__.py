@@ -8,7 +8,7 @@ daemon when it next starts (``AppendOutcome.spooled``).
 
 from __future__ import annotations
 
-from atlasd.eventlog.ids import new_event_id
+from atlasd.events.ids import new_event_id
 
 from .async_atlas import AsyncAtlas
 from .async_client import AsyncClient, AsyncSubscription, AsyncWatch

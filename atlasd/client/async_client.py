@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from atlasd import wire
 from atlasd.errors import AtlasdError, DaemonUnreachable
-from atlasd.eventlog.model import Event, NewEvent
+from atlasd.events import Event, NewEvent
 
 from . import calls
 from .connection import AsyncConnection, AsyncLock, run_blocking
@@ -311,7 +311,7 @@ class _Stream:
 
 
 class AsyncSubscription(_Stream):
-    """Iterator of :class:`~atlasd.eventlog.model.Event`; see ``AsyncClient.subscribe``."""
+    """Iterator of :class:`~atlasd.events.Event`; see ``AsyncClient.subscribe``."""
 
     _confirmed = False
 

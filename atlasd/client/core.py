@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from atlasd.errors import AtlasdError, DaemonUnreachable, Unavailable
-from atlasd.eventlog.model import AppendResult, NewEvent
+from atlasd.events import AppendResult, NewEvent
 
 from . import calls
 from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 
 from .calls import client_packs
 

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 from atlasd import wire
 from atlasd.errors import AtlasdError, DaemonUnreachable
-from atlasd.eventlog.model import Event, NewEvent
+from atlasd.events import Event, NewEvent
 
 from . import calls
 from .core import SPOOL_ON, ClientCore
@@ -307,7 +307,7 @@ class _Stream:
 
 
 class Subscription(_Stream):
-    """Iterator of :class:`~atlasd.eventlog.model.Event`; see ``Client.subscribe``."""
+    """Iterator of :class:`~atlasd.events.Event`; see ``Client.subscribe``."""
 
     _confirmed = False
 
