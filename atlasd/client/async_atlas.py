@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
 import msgspec
@@ -17,12 +16,13 @@ from . import atlas_events as ev
 from .async_client import AsyncClient
 from .async_pack_facade import AsyncPackMethods
 from .atlas_rows import Build, Execution, Learning, Order, Pattern, Row, Task, pattern_filter
+from .connection import AsyncResource
 from .results import AppendOutcome
 
 __all__ = ["AsyncAtlas"]
 
 
-class AsyncAtlas(AsyncPackMethods):
+class AsyncAtlas(AsyncPackMethods, AsyncResource):
     """The facade over ``client`` (:class:`~atlasd.client.AsyncClient`; made from the same
     arguments when not given).
 
@@ -40,17 +40,6 @@ class AsyncAtlas(AsyncPackMethods):
         self._owns_client = client is None
         self.client = client or AsyncClient(socket_path, data_dir=data_dir)
         self.meta = meta
-
-    async def __aenter__(self) -> AsyncAtlas:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._owns_client:

@@ -27,15 +27,14 @@ import functools
 import os
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from atlasd import wire
 from atlasd.errors import AtlasdError, DaemonUnreachable
 from atlasd.events import Event, NewEvent
 
 from . import calls
-from .connection import AsyncConnection, AsyncLock, run_blocking
+from .connection import AsyncConnection, AsyncLock, AsyncResource, run_blocking
 from .core import SPOOL_ON, ClientCore
 from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
 
@@ -44,7 +43,7 @@ __all__ = ["AsyncClient", "AsyncSubscription", "AsyncWatch"]
 Order = Literal["asc", "desc"]
 
 
-class AsyncClient(ClientCore):
+class AsyncClient(ClientCore, AsyncResource):
     """Talks to one daemon; see the module docstring and
     :class:`~atlasd.client.core.ClientCore` for the arguments."""
 
@@ -61,17 +60,6 @@ class AsyncClient(ClientCore):
         )
         self._conn: AsyncConnection | None = None
         self._connect_lock = AsyncLock()
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close the shared connection (open subscriptions close on their own)."""
@@ -276,7 +264,7 @@ class AsyncClient(ClientCore):
         )
 
 
-class _Stream:
+class _Stream(AsyncResource):
     """A one-way connection opened by ``subscribe`` or ``watch``."""
 
     def __init__(self, path: Path, timeout: float, request: wire.Subscribe | wire.Watch) -> None:
@@ -301,21 +289,13 @@ class _Stream:
         if conn is not None:
             await conn.aclose()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
 
 class AsyncSubscription(_Stream):
     """Iterator of :class:`~atlasd.events.Event`; see ``AsyncClient.subscribe``."""
 
     _confirmed = False
 
-    async def __aenter__(self) -> AsyncSubscription:
+    async def __aenter__(self) -> Self:
         await self._start()
         return self
 
@@ -341,7 +321,7 @@ class AsyncSubscription(_Stream):
 class AsyncWatch(_Stream):
     """Iterator of row lists; see ``AsyncClient.watch``."""
 
-    async def __aenter__(self) -> AsyncWatch:
+    async def __aenter__(self) -> Self:
         await self._open()
         return self
 

@@ -23,7 +23,8 @@ import os
 import socket
 from collections import deque
 from collections.abc import Callable
-from typing import TypeVar
+from types import TracebackType
+from typing import Self, TypeVar
 
 import anyio
 import anyio.abc
@@ -41,6 +42,7 @@ __all__ = [
     "MAX_LINE",
     "AsyncConnection",
     "AsyncLock",
+    "AsyncResource",
     "check_daemon_owner",
     "connect",
     "run_blocking",
@@ -56,6 +58,24 @@ AsyncLock = anyio.Lock
 async def run_blocking(work: Callable[[], _T]) -> _T:
     """Run blocking file I/O (a spool write) in a worker thread, off the event loop."""
     return await anyio.to_thread.run_sync(work)
+
+
+class AsyncResource:
+    """Something an ``async with`` block closes (by its ``aclose``) when it ends."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
 
 
 #: Longest answer line accepted; the largest ``read`` (10,000 events of up to

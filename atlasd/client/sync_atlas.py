@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any
 
 import msgspec
@@ -19,12 +18,13 @@ from . import atlas_events as ev
 from .atlas_rows import Build, Execution, Learning, Order, Pattern, Row, Task, pattern_filter
 from .results import AppendOutcome
 from .sync_client import Client
+from .sync_connection import SyncResource
 from .sync_pack_facade import PackMethods
 
 __all__ = ["Atlas"]
 
 
-class Atlas(PackMethods):
+class Atlas(PackMethods, SyncResource):
     """The facade over ``client`` (:class:`~atlasd.client.Client`; made from the same
     arguments when not given).
 
@@ -42,17 +42,6 @@ class Atlas(PackMethods):
         self._owns_client = client is None
         self.client = client or Client(socket_path, data_dir=data_dir)
         self.meta = meta
-
-    def __enter__(self) -> Atlas:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         if self._owns_client:

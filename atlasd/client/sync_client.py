@@ -29,8 +29,7 @@ import functools
 import os
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from atlasd import wire
 from atlasd.errors import AtlasdError, DaemonUnreachable
@@ -39,14 +38,14 @@ from atlasd.events import Event, NewEvent
 from . import calls
 from .core import SPOOL_ON, ClientCore
 from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
-from .sync_connection import SyncConnection, SyncLock, run_blocking
+from .sync_connection import SyncConnection, SyncLock, SyncResource, run_blocking
 
 __all__ = ["Client", "Subscription", "WatchStream"]
 
 Order = Literal["asc", "desc"]
 
 
-class Client(ClientCore):
+class Client(ClientCore, SyncResource):
     """Talks to one daemon; see the module docstring and
     :class:`~atlasd.client.core.ClientCore` for the arguments."""
 
@@ -63,17 +62,6 @@ class Client(ClientCore):
         )
         self._conn: SyncConnection | None = None
         self._connect_lock = SyncLock()
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the shared connection (open subscriptions close on their own)."""
@@ -272,7 +260,7 @@ class Client(ClientCore):
         return self._sync_result(self.call(wire.SyncNow(wait=wait, retry_rejected=retry_rejected)))
 
 
-class _Stream:
+class _Stream(SyncResource):
     """A one-way connection opened by ``subscribe`` or ``watch``."""
 
     def __init__(self, path: Path, timeout: float, request: wire.Subscribe | wire.Watch) -> None:
@@ -297,21 +285,13 @@ class _Stream:
         if conn is not None:
             conn.close()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 class Subscription(_Stream):
     """Iterator of :class:`~atlasd.events.Event`; see ``Client.subscribe``."""
 
     _confirmed = False
 
-    def __enter__(self) -> Subscription:
+    def __enter__(self) -> Self:
         self._start()
         return self
 
@@ -337,7 +317,7 @@ class Subscription(_Stream):
 class WatchStream(_Stream):
     """Iterator of row lists; see ``Client.watch``."""
 
-    def __enter__(self) -> WatchStream:
+    def __enter__(self) -> Self:
         self._open()
         return self
 

@@ -18,7 +18,8 @@ import os
 import socket
 import threading
 from collections.abc import Callable
-from typing import BinaryIO, TypeVar
+from types import TracebackType
+from typing import BinaryIO, Self, TypeVar
 
 import msgspec
 
@@ -28,7 +29,7 @@ from atlasd.errors import AtlasdError, DaemonUnreachable, Internal
 from . import calls
 from .connection import MAX_LINE, check_daemon_owner, unreachable
 
-__all__ = ["SyncConnection", "SyncLock", "run_blocking"]
+__all__ = ["SyncConnection", "SyncLock", "SyncResource", "run_blocking"]
 
 _T = TypeVar("_T")
 
@@ -39,6 +40,24 @@ SyncLock = threading.Lock
 def run_blocking(work: Callable[[], _T]) -> _T:
     """Run blocking file I/O (a spool write) here: the caller is blocking already."""
     return work()
+
+
+class SyncResource:
+    """Something a ``with`` block closes (by its ``close``) when it ends."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
 
 
 class SyncConnection:
