@@ -1,7 +1,7 @@
-"""The ATLAS facade over the async client; :mod:`atlasd.client.atlas` describes it.
+"""The ATLAS facade :class:`AsyncAtlas`; :mod:`atlasd.client.atlas` describes it.
 
-The blocking :class:`~atlasd.client.sync_atlas.Atlas` is generated from
-:mod:`atlasd.client.async_atlas`.
+The blocking facade (:mod:`atlasd.client.sync_atlas`) is generated from the async
+one (:mod:`atlasd.client.async_atlas`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class AsyncAtlas(AsyncPackMethods, AsyncResource):
             await self.client.aclose()
 
     async def _write(self, event: Any) -> AppendOutcome:
-        return (await self.client.append_batch([event]))[0]
+        outcomes = await self.client.append_batch([event])
+        return outcomes[0]
 
     async def start_build(self, prd_id: str, prd_name: str, build_id: str | None = None) -> str:
         """Record that a build started; returns its id (a new one unless given)."""
@@ -109,7 +110,8 @@ class AsyncAtlas(AsyncPackMethods, AsyncResource):
             error,
             self.meta,
         )
-        return (await self._write(event)).event_id
+        outcome = await self._write(event)
+        return outcome.event_id
 
     async def store_pattern(
         self,

@@ -1,8 +1,8 @@
-"""The built-in packs' facade methods over an :class:`~atlasd.client.AsyncClient`.
+"""The built-in packs' facade methods as :class:`AsyncPackMethods`, mixed into the facade.
 
-The blocking :class:`~atlasd.client.sync_pack_facade.PackMethods` is generated
-from :mod:`atlasd.client.async_pack_facade`; :mod:`atlasd.client.pack_facade`
-describes both.
+The blocking methods (:mod:`atlasd.client.sync_pack_facade`) are generated from
+the async ones (:mod:`atlasd.client.async_pack_facade`);
+:mod:`atlasd.client.pack_facade` describes both.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ class AsyncPackMethods:
 
     async def _pack_record(self, event_type: str, **fields: Any) -> AppendOutcome:
         event = pack_event(event_type, fields, self.meta)
-        outcome: AppendOutcome = (await self.client.append_batch([event]))[0]
-        return outcome
+        outcomes = await self.client.append_batch([event])
+        return outcomes[0]
 
     async def _pack_rows(self, view: str, **filter: Any) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = await self.client.query(view, filter=present(**filter))

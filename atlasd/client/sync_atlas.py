@@ -1,9 +1,9 @@
 # Generated from atlasd/client/async_atlas.py by scripts/generate_sync.py: do not edit.
 # Change the source, then run `make generate`; `make lint` fails while this file is stale.
-"""The ATLAS facade over the async client; :mod:`atlasd.client.atlas` describes it.
+"""The ATLAS facade :class:`Atlas`; :mod:`atlasd.client.atlas` describes it.
 
-The blocking :class:`~atlasd.client.sync_atlas.Atlas` is generated from
-:mod:`atlasd.client.async_atlas`.
+The blocking facade (:mod:`atlasd.client.sync_atlas`) is generated from the async
+one (:mod:`atlasd.client.async_atlas`).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class Atlas(PackMethods, SyncResource):
             self.client.close()
 
     def _write(self, event: Any) -> AppendOutcome:
-        return (self.client.append_batch([event]))[0]
+        outcomes = self.client.append_batch([event])
+        return outcomes[0]
 
     def start_build(self, prd_id: str, prd_name: str, build_id: str | None = None) -> str:
         """Record that a build started; returns its id (a new one unless given)."""
@@ -109,7 +110,8 @@ class Atlas(PackMethods, SyncResource):
             error,
             self.meta,
         )
-        return (self._write(event)).event_id
+        outcome = self._write(event)
+        return outcome.event_id
 
     def store_pattern(
         self,

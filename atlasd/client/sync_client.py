@@ -2,10 +2,12 @@
 # Change the source, then run `make generate`; `make lint` fails while this file is stale.
 """The client for the daemon's socket (docs/protocol.md): :class:`Client` and its streams.
 
-The blocking client (:mod:`atlasd.client.sync_client`) is generated from this
-module; both share :class:`~atlasd.client.core.ClientCore` (settings, event
-stamping, answers) and differ only in their transport (:mod:`atlasd.client.connection`
-here, :mod:`atlasd.client.sync_connection` there).
+The blocking client (:mod:`atlasd.client.sync_client`) is generated from the
+async one (:mod:`atlasd.client.async_client`); both share
+:class:`~atlasd.client.core.ClientCore` (settings, event stamping, answers) and
+differ only in their transport: :mod:`atlasd.client.connection` (pipelined) for
+the async one, :mod:`atlasd.client.sync_connection` (one call at a time, shareable
+between threads) for the blocking one.
 
 Resource handling: one connection is opened on first use and reused; concurrent
 calls share it (see the transport). ``subscribe`` and ``watch`` open a

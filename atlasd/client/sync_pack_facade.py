@@ -1,10 +1,10 @@
 # Generated from atlasd/client/async_pack_facade.py by scripts/generate_sync.py: do not edit.
 # Change the source, then run `make generate`; `make lint` fails while this file is stale.
-"""The built-in packs' facade methods over an :class:`~atlasd.client.Client`.
+"""The built-in packs' facade methods as :class:`PackMethods`, mixed into the facade.
 
-The blocking :class:`~atlasd.client.sync_pack_facade.PackMethods` is generated
-from :mod:`atlasd.client.async_pack_facade`; :mod:`atlasd.client.pack_facade`
-describes both.
+The blocking methods (:mod:`atlasd.client.sync_pack_facade`) are generated from
+the async ones (:mod:`atlasd.client.async_pack_facade`);
+:mod:`atlasd.client.pack_facade` describes both.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ class PackMethods:
 
     def _pack_record(self, event_type: str, **fields: Any) -> AppendOutcome:
         event = pack_event(event_type, fields, self.meta)
-        outcome: AppendOutcome = (self.client.append_batch([event]))[0]
-        return outcome
+        outcomes = self.client.append_batch([event])
+        return outcomes[0]
 
     def _pack_rows(self, view: str, **filter: Any) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.client.query(view, filter=present(**filter))
