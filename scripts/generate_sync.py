@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import unasync
+import unasync  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 
