@@ -15,7 +15,8 @@ import msgspec
 from . import atlas_events as ev
 from .async_client import AsyncClient
 from .async_pack_facade import AsyncPackMethods
-from .atlas_rows import Build, Execution, Learning, Order, Pattern, Row, Task, pattern_filter
+from .atlas_rows import Build, Execution, Learning, Pattern, Row, Task, pattern_filter
+from .calls import Order
 from .connection import AsyncResource
 from .results import AppendOutcome
 

@@ -42,8 +42,6 @@ from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
 
 __all__ = ["AsyncClient", "AsyncSubscription", "AsyncWatch"]
 
-Order = Literal["asc", "desc"]
-
 
 class AsyncClient(ClientCore, AsyncResource):
     """Talks to one daemon; see the module docstring and
@@ -174,7 +172,7 @@ class AsyncClient(ClientCore, AsyncResource):
         *,
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
@@ -211,7 +209,7 @@ class AsyncClient(ClientCore, AsyncResource):
         view: str,
         *,
         filter: dict[str, Any] | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
@@ -241,7 +239,7 @@ class AsyncClient(ClientCore, AsyncResource):
         *,
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,

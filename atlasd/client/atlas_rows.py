@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
-__all__ = ["Build", "Execution", "Learning", "Order", "Pattern", "Row", "Task", "pattern_filter"]
+__all__ = ["Build", "Execution", "Learning", "Pattern", "Row", "Task", "pattern_filter"]
 
 
 class Build(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,7 +79,6 @@ class Learning(msgspec.Struct, frozen=True, kw_only=True):
     recorded_at: int
 
 
-Order = Literal["asc", "desc"]
 #: One of the row types, for methods that read any of them.
 Row = TypeVar("Row", Build, Task, Execution, Pattern, Learning)
 

@@ -26,6 +26,7 @@ from .results import QueryPage
 
 __all__ = [
     "PAGE_SIZE",
+    "Order",
     "QueryArgs",
     "append_request",
     "batch_request",
@@ -46,6 +47,8 @@ __all__ = [
 ]
 
 FromSeq = int | Literal["end"]
+#: The order of a query's rows by the view's main column.
+Order = Literal["asc", "desc"]
 
 
 def stamped(event: NewEvent) -> NewEvent:
@@ -100,7 +103,7 @@ class QueryArgs(msgspec.Struct, frozen=True, kw_only=True):
 
     filter: dict[str, Any] | None = None
     limit: int | None = None
-    order: Literal["asc", "desc"] | None = None
+    order: Order | None = None
     order_by: str | None = None
     since: int | None = None
     until: int | None = None

@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 
 from . import atlas_events as ev
-from .atlas_rows import Build, Execution, Learning, Order, Pattern, Row, Task, pattern_filter
+from .atlas_rows import Build, Execution, Learning, Pattern, Row, Task, pattern_filter
+from .calls import Order
 from .results import AppendOutcome
 from .sync_client import Client
 from .sync_connection import SyncResource

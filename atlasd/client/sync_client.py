@@ -44,8 +44,6 @@ from .sync_connection import SyncConnection, SyncLock, SyncResource, run_blockin
 
 __all__ = ["Client", "Subscription", "WatchStream"]
 
-Order = Literal["asc", "desc"]
-
 
 class Client(ClientCore, SyncResource):
     """Talks to one daemon; see the module docstring and
@@ -174,7 +172,7 @@ class Client(ClientCore, SyncResource):
         *,
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
@@ -209,7 +207,7 @@ class Client(ClientCore, SyncResource):
         view: str,
         *,
         filter: dict[str, Any] | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
@@ -239,7 +237,7 @@ class Client(ClientCore, SyncResource):
         *,
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
