@@ -2,7 +2,8 @@
 
 The counterpart of :mod:`atlasd.client.connection` with the same methods, so
 that the blocking client can be generated from the async one: requests are
-answered strictly in order, one call at a time (a lock serializes them, so a
+answered strictly in order, one call at a time (a lock serializes them, and a close
+waits for the call in flight, so a
 connection may be shared between threads).
 
 Error handling: as the async connection's. Connection failures become
@@ -67,7 +68,8 @@ class SyncConnection:
         self._path = path
         self._sock = sock
         self._file: BinaryIO = sock.makefile("rb")
-        self._lock = threading.Lock()
+        # Reentrant: a failing call closes the connection while holding it.
+        self._lock = threading.RLock()
         self._next_id = 0
         self._failed = False
 
@@ -155,10 +157,12 @@ class SyncConnection:
             raise Internal(f"unreadable answer from the daemon: {exc}") from exc
 
     def close(self) -> None:
-        self._failed = True
-        try:
-            self._file.close()
-            self._sock.close()
-        except OSError as exc:  # pragma: no cover - close of a dead socket
-            if exc.errno != errno.EBADF:
-                raise
+        """Close the socket once the call in flight, if any, has its answer."""
+        with self._lock:
+            self._failed = True
+            try:
+                self._file.close()
+                self._sock.close()
+            except OSError as exc:  # pragma: no cover - close of a dead socket
+                if exc.errno != errno.EBADF:
+                    raise
