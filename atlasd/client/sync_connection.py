@@ -2,9 +2,8 @@
 
 The counterpart of :mod:`atlasd.client.connection` with the same methods, so
 that the blocking client can be generated from the async one: requests are
-answered strictly in order, one call at a time (a lock serializes them, and a close
-waits for the call in flight, so a
-connection may be shared between threads).
+answered strictly in order, one call at a time (a lock serializes them, and a
+close waits for the call in flight, so a connection may be shared between threads).
 
 Error handling: as the async connection's. Connection failures become
 :class:`~atlasd.errors.DaemonUnreachable` and leave the connection unusable;
