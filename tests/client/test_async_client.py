@@ -207,3 +207,16 @@ async def test_cancelled_callers_do_not_stall_or_break_the_others(client: AsyncC
     assert page.events[-1].event_id == after.event_id
     for i, outcome in done.items():
         assert page.events[(outcome.seq or 0) - 1].data == {"i": i}
+
+
+async def test_a_refused_subscription_raises_on_entry_and_closes_its_connection(
+    client: AsyncClient,
+) -> None:
+    """The daemon's refusal of a subscribe is raised by ``async with`` as its class, and
+    the stream's own connection is closed rather than left open."""
+    subscription = client.subscribe(-1)
+    with pytest.raises(BadRequest):
+        async with subscription:
+            pass
+    assert subscription._conn is None
+    assert (await client.ping()).origin
