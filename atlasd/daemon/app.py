@@ -240,6 +240,7 @@ def _start_compaction(
     from atlasd.eventlog.store import EventStore
 
     rule = compaction_rule(config)
+    # the compactor drives the store's writer steps: only the concrete store has them
     if rule is None or not isinstance(store, EventStore):
         return
     state.compactor = Compactor(store, rule)

@@ -455,6 +455,10 @@ class Writer:
     def _compaction_step(self, step: Callable[..., _T], *args: Any) -> _T:
         # The size cap refuses appends, not the compaction that makes room under it.
         self.conn.execute("PRAGMA max_page_count = 2147483646")
+        # No fsync of its own: a step lost to a power cut is undone whole (the WAL keeps
+        # commit order, and the next FULL commit syncs the step with it), and every step
+        # can be lost without harm (atlasd/eventlog/retention.py).
+        self.conn.execute("PRAGMA synchronous = NORMAL")
         try:
             return step(self.conn, *args)
         except sqlite3.Error as exc:
@@ -462,6 +466,7 @@ class Writer:
                 self.conn.execute("ROLLBACK")
             raise translate_error(exc) from exc
         finally:
+            self.conn.execute(f"PRAGMA synchronous = {self._config.synchronous}")
             self.set_size_cap(self._cap)
 
     # -- sync bookkeeping ------------------------------------------------------
