@@ -11,8 +11,10 @@ and chosen by age (recorded more than ``older_than_ms`` ago) or by size (the
 oldest ones, while the database's pages in use exceed ``past_bytes``): an
 event moves when either rule picks it.
 
-A segment goes through these steps, each its own transaction, each durable
-before the next:
+A segment goes through these steps, in order, each its own transaction (the
+file is on disk before its record commits; later steps may be undone by a
+power cut, latest first, since the WAL keeps commit order, and each is
+harmless to lose):
 
 1. :func:`atlasd.eventlog.archive.write_segment`: the file (temporary name,
    fsync, rename, fsync dir). A crash leaves an unrecorded file: an orphan,
