@@ -75,6 +75,9 @@ async def _run_once(compactor: Compactor, reason: str) -> bool:
     except AtlasdError as error:
         log_event(log, logging.WARNING, "compaction_failed", reason=reason, error=error.message)
         return False
+    except Exception as exc:  # a bug: keep serving, the next tick tries again
+        log_event(log, logging.ERROR, "compaction_failed", exc_info=True, reason=reason, error=exc)
+        return False
     if report.archived or report.finished or report.orphans_removed:
         log_event(
             log,

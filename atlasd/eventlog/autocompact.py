@@ -21,9 +21,11 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import msgspec
 
+from atlasd.errors import Unavailable
 from atlasd.eventlog import retention
 from atlasd.eventlog.archive import ArchiveRecord
 from atlasd.eventlog.chain import GENESIS_HASH
@@ -117,7 +119,7 @@ class Compactor:
                 if not rows:
                     break
                 prev = archives.records[-1].last_hash if archives.records else GENESIS_HASH
-                segment = await asyncio.to_thread(retention.write_rows, self._data_dir, rows, prev)
+                segment = await asyncio.to_thread(_write_rows, self._data_dir, rows, prev)
                 await store.archive_record(segment.record, now)
                 await self._move(segment)
                 archived += segment.record.events
@@ -173,7 +175,10 @@ class Compactor:
                 size = _file_bytes(conn)
         except sqlite3.Error as exc:
             raise translate_error(exc) from exc
-        orphans = retention.remove_orphans(self._data_dir, records)
+        try:
+            orphans = retention.remove_orphans(self._data_dir, records)
+        except OSError as exc:
+            raise Unavailable(f"cannot clean the archive directory: {exc}") from exc
         return _Plan(
             unfinished=unfinished,
             orphans_removed=orphans,
@@ -182,6 +187,13 @@ class Compactor:
             shrinks=shrinks,
             db_bytes=size,
         )
+
+
+def _write_rows(data_dir: Path, rows: list[tuple[object, ...]], prev: str) -> Segment:
+    try:
+        return retention.write_rows(data_dir, rows, prev)
+    except OSError as exc:  # a full disk, say: nothing is recorded, the rows stay live
+        raise Unavailable(f"cannot write an archive segment: {exc.strerror or exc}") from exc
 
 
 def _rows(conn: sqlite3.Connection, after: int, until: int, count: int) -> list[tuple[object, ...]]:

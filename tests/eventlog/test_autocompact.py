@@ -167,3 +167,18 @@ async def test_a_database_without_incremental_vacuum_is_converted_only_offline(
         report = await Compactor(store, rule).run()
         assert report.shrinks
         assert report.bytes_freed > 0
+
+
+async def test_a_segment_that_cannot_be_written_moves_nothing_and_appends_go_on(
+    data_dir: Path,
+) -> None:
+    """With a file where the archive directory should be, a run fails with unavailable,
+    every event stays live, and the store keeps taking appends."""
+    await _fill(data_dir, 300)
+    archive_dir(data_dir).write_text("not a directory")
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        with pytest.raises(Unavailable, match="cannot write an archive segment"):
+            await Compactor(store, EVERYTHING).run()
+        assert (await store.append(_event(300))).seq == 301
+    assert len(_dump(data_dir, "events")) == 301
+    assert _dump(data_dir, "archives") == []

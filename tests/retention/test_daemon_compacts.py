@@ -249,3 +249,21 @@ def _live_events(daemon: DaemonProcess) -> int:
         return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
     finally:
         conn.close()
+
+
+def test_a_failing_compaction_is_logged_and_the_daemon_keeps_serving() -> None:
+    """A compaction that cannot write its segment is a warning in the log; the daemon
+    answers and appends as before."""
+    root = _short_root()
+    config = _config(root, "[retention]\narchive_after_days = 0\ncompact_interval_s = 0.2\n")
+    (root / "data").mkdir()
+    (root / "data" / "archive").write_text("not a directory")
+    daemon = start_daemon(root, args=["--no-spool", "--config", str(config)])
+    try:
+        assert daemon.request("append", **_generated(0))["ok"]
+        _wait_for(lambda: "compaction_failed" in daemon.log())
+        assert daemon.request("append", **_generated(1))["result"]["seq"] == 2
+        assert _status(daemon)["compaction"]["last_events"] is None
+    finally:
+        assert daemon.stop() == 0
+        shutil.rmtree(root, ignore_errors=True)
