@@ -14,8 +14,9 @@ import pytest
 from atlasd.config import ConfigError, check_ingest_url, resolve_config
 from atlasd.eventlog import EventStore
 from atlasd.eventlog.model import NewEvent
+from atlasd.redact import MASK, Redactor
 from atlasd.sync.origin_key import load_or_create_origin_key
-from atlasd.sync.remote import MAX_ANSWER_BYTES, ConvexRemote, RemoteProtocolError, redact
+from atlasd.sync.remote import MAX_ANSWER_BYTES, ConvexRemote, RemoteProtocolError
 from atlasd.sync.worker import SyncWorker
 from tests.sync.fault_proxy import FaultProxy
 from tests.sync.helpers import fast_config, local_events, running, wait_synced
@@ -183,12 +184,12 @@ def test_redaction_covers_every_form_a_secret_may_be_echoed_in() -> None:
 
     forms = [TOKEN, quote(TOKEN, safe=""), quote_plus(TOKEN), msgspec.json.encode(TOKEN).decode()]
     text = " | ".join(forms) + " https://user:pa55@host.example/x"
-    cleaned = redact(text, TOKEN)
+    cleaned = Redactor([TOKEN])(text)
     assert "pa55" not in cleaned
     assert "user" not in cleaned
     for form in forms:
         assert form.strip('"') not in cleaned
-    assert cleaned.count("[redacted]") >= 5
+    assert cleaned.count(MASK) >= 5
 
 
 async def test_a_token_echoed_by_the_remote_never_reaches_status(
