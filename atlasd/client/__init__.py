@@ -13,7 +13,15 @@ from atlasd.eventlog.ids import new_event_id
 from .async_client import AsyncClient, AsyncSubscription, AsyncWatch
 from .atlas import AsyncAtlas, Atlas, Build, Execution, Learning, Pattern, Task
 from .calls import QueryArgs
-from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport, SyncStatus
+from .results import (
+    AppendOutcome,
+    Pong,
+    QueryPage,
+    ReadResult,
+    StatusReport,
+    SyncNowResult,
+    SyncStatus,
+)
 from .sync_client import Client, Subscription, WatchStream
 
 __all__ = [
@@ -34,6 +42,7 @@ __all__ = [
     "ReadResult",
     "StatusReport",
     "Subscription",
+    "SyncNowResult",
     "SyncStatus",
     "Task",
     "WatchStream",

@@ -34,7 +34,7 @@ from atlasd.eventlog.model import AppendResult, Event, NewEvent
 from . import calls
 from .connection import AsyncConnection, connect
 from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
-from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport, SyncNowResult
 from .spool import spool_events
 
 __all__ = ["AsyncClient", "AsyncSubscription", "AsyncWatch"]
@@ -170,10 +170,10 @@ class AsyncClient:
         stream: str | None = None,
         types: Sequence[str] | None = None,
         limit: int | None = None,
-    ) -> ReadResult:
+    ) -> ReadResult[Event]:
         """Events with ``seq > from_seq``, oldest first."""
         result = await self.call(calls.read_request(from_seq, stream, types, limit))
-        return msgspec.convert(result, ReadResult)
+        return msgspec.convert(result, ReadResult[Event])
 
     def subscribe(
         self,
@@ -280,12 +280,12 @@ class AsyncClient:
         return msgspec.convert(await self.call(wire.Status()), dict[str, Any])
 
     async def status(self) -> StatusReport:
-        return StatusReport.from_wire(await self.status_raw())
+        return msgspec.convert(await self.call(wire.Status()), StatusReport)
 
-    async def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> dict[str, Any]:
+    async def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> SyncNowResult:
         """Start a sync round now; ``wait`` for its outcome, ``retry_rejected`` requeues first."""
         result = await self.call(wire.SyncNow(wait=wait, retry_rejected=retry_rejected))
-        return msgspec.convert(result, dict[str, Any])
+        return msgspec.convert(result, SyncNowResult)
 
 
 class _Stream:

@@ -32,7 +32,7 @@ from atlasd.eventlog.model import AppendResult, Event, NewEvent
 from . import calls
 from .connection import MAX_LINE, check_daemon_owner, unreachable
 from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
-from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport, SyncNowResult
 from .spool import spool_events
 
 __all__ = ["Client", "Subscription", "WatchStream"]
@@ -243,9 +243,9 @@ class Client:
         stream: str | None = None,
         types: Sequence[str] | None = None,
         limit: int | None = None,
-    ) -> ReadResult:
+    ) -> ReadResult[Event]:
         result = self.call(calls.read_request(from_seq, stream, types, limit))
-        return msgspec.convert(result, ReadResult)
+        return msgspec.convert(result, ReadResult[Event])
 
     def subscribe(
         self,
@@ -336,11 +336,11 @@ class Client:
         return msgspec.convert(self.call(wire.Status()), dict[str, Any])
 
     def status(self) -> StatusReport:
-        return StatusReport.from_wire(self.status_raw())
+        return msgspec.convert(self.call(wire.Status()), StatusReport)
 
-    def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> dict[str, Any]:
+    def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> SyncNowResult:
         result = self.call(wire.SyncNow(wait=wait, retry_rejected=retry_rejected))
-        return msgspec.convert(result, dict[str, Any])
+        return msgspec.convert(result, SyncNowResult)
 
 
 class _BlockingStream:

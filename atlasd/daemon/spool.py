@@ -74,7 +74,7 @@ from atlasd.errors import AtlasdError, BadRequest, EventIdConflict, InvalidValue
 from atlasd.eventlog.model import NewEvent
 from atlasd.eventlog.store import StreamResult
 from atlasd.spoolname import REJECTED_DIR, TEMP_PREFIX, TEMP_SUFFIX, is_spool_name, is_temp_name
-from atlasd.wire import EventIn
+from atlasd.wire import EventIn, SpoolCounts
 
 __all__ = [
     "CHUNK_EVENTS",
@@ -756,13 +756,6 @@ async def run_spool(
             tg.cancel_scope.cancel()
     finally:
         spool.close()
-
-
-class SpoolCounts(msgspec.Struct, frozen=True, kw_only=True):
-    """Files in the spool: waiting to be appended, and refused (``rejected/``)."""
-
-    waiting: int
-    rejected: int
 
 
 def spool_counts(spool_dir: Path) -> SpoolCounts:

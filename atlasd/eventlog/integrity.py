@@ -19,18 +19,27 @@ from typing import Literal
 
 import msgspec
 
-__all__ = ["IntegrityReport", "quick_check"]
+__all__ = ["CHECKING", "IntegrityReport", "quick_check"]
 
 #: SQLite virtual-machine steps between two looks at the clock.
 _PROGRESS_STEPS = 10_000
 
 
 class IntegrityReport(msgspec.Struct, frozen=True, kw_only=True):
-    """``ok``, ``corrupt`` (with the problems found) or ``unchecked`` (and why)."""
+    """``ok``, ``corrupt`` (with the problems found) or ``unchecked`` (and why);
+    ``checking`` while the check runs."""
 
-    state: Literal["ok", "corrupt", "unchecked"]
+    state: Literal["checking", "ok", "corrupt", "unchecked"]
     problems: list[str] = []
     ms: float = 0.0
+
+
+class _Checking(IntegrityReport, frozen=True, kw_only=True, omit_defaults=True):
+    """Sent as ``{"state": "checking"}`` alone: there is nothing to report yet."""
+
+
+#: The report while the check runs.
+CHECKING: IntegrityReport = _Checking(state="checking")
 
 
 def quick_check(path: Path, max_errors: int = 10, time_limit_s: float = 10.0) -> IntegrityReport:
