@@ -45,7 +45,7 @@ DAEMON_INGEST_TIMEOUT_S = 300.0
 
 
 def _write_file(path: Path, count: int) -> None:
-    from atlasd.eventlog.ids import new_event_id
+    from atlasd.events.ids import new_event_id
 
     pad = "x" * 150  # ~200-byte payloads, as in the store's figures
     with path.open("wb") as f:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-from atlasd.eventlog.model import AppendResult
+from atlasd.events import AppendResult
 from atlasd.wire import QueryPage, ReadResult, StatusReport, SyncNowResult, SyncStatus
 
 __all__ = [

@@ -30,11 +30,12 @@ from atlasd.daemon.log import log_event
 from atlasd.daemon.spool import spool_counts
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
 from atlasd.eventlog.capacity import cap_state
-from atlasd.eventlog.integrity import CHECKING, IntegrityReport
-from atlasd.eventlog.model import AppendResult
+from atlasd.eventlog.integrity import IntegrityReport
 from atlasd.eventlog.projections import DEFAULT_LIMIT, QueryPage, QueryParams
 from atlasd.eventlog.store import EventStore
+from atlasd.events import AppendResult
 from atlasd.redact import redact
+from atlasd.reports import CHECKING
 
 if TYPE_CHECKING:  # the worker (and httpx) load only when sync is on
     from atlasd.sync.worker import SyncWorker
@@ -182,7 +183,7 @@ class Handlers:
         try:
             if self.state.stopping:
                 raise Unavailable("daemon shutting down")
-            future = self.store.submit_append(request.to_new_event())
+            future = self.store.submit_append(request)
         except Exception as exc:
             answer(self._failure(request, exc, in_handler=True))
             return
@@ -214,11 +215,9 @@ class Handlers:
     async def _dispatch(self, request: wire.Request) -> Any:
         match request:
             case wire.Append():
-                return await self.store.append(request.to_new_event())
+                return await self.store.append(request)
             case wire.AppendBatch():
-                results = await self.store.append_batch(
-                    [event.to_new_event() for event in request.events]
-                )
+                results = await self.store.append_batch(request.events)
                 return {"results": results}
             case wire.Read():
                 return await self.read(request)

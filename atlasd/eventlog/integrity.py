@@ -15,31 +15,13 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Literal
 
-import msgspec
+from atlasd.reports import CHECKING, IntegrityReport
 
 __all__ = ["CHECKING", "IntegrityReport", "quick_check"]
 
 #: SQLite virtual-machine steps between two looks at the clock.
 _PROGRESS_STEPS = 10_000
-
-
-class IntegrityReport(msgspec.Struct, frozen=True, kw_only=True):
-    """``ok``, ``corrupt`` (with the problems found) or ``unchecked`` (and why);
-    ``checking`` while the check runs."""
-
-    state: Literal["checking", "ok", "corrupt", "unchecked"]
-    problems: list[str] = []
-    ms: float = 0.0
-
-
-class _Checking(IntegrityReport, frozen=True, kw_only=True, omit_defaults=True):
-    """Sent as ``{"state": "checking"}`` alone: there is nothing to report yet."""
-
-
-#: The report while the check runs.
-CHECKING: IntegrityReport = _Checking(state="checking")
 
 
 def quick_check(path: Path, max_errors: int = 10, time_limit_s: float = 10.0) -> IntegrityReport:

@@ -13,9 +13,10 @@ from typing import Any
 
 import msgspec
 
-from atlasd.eventlog.model import Event, Rejection, SyncState
+from atlasd.eventlog.model import Rejection, SyncState
 from atlasd.eventlog.sql import Statements
 from atlasd.eventlog.writer import Writer
+from atlasd.events import Event
 
 __all__ = ["SyncLedger"]
 

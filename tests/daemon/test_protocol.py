@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from atlasd import wire
-from atlasd.eventlog.model import Event
+from atlasd.events import Event
 from atlasd.packs.registry import builtin_packs
 from tests.daemon.conftest import event
 from tests.support.daemon import DaemonProcess

@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from atlasd.config import Secret, SyncConfig
-from atlasd.eventlog.model import Event
+from atlasd.events import Event
 from atlasd.sync.worker import SyncWorker
 from atlasd.wire import SyncStatus
 from tests.support.convex_double import ConvexDouble
