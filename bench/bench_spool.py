@@ -79,21 +79,16 @@ async def _child(mode: str, root: Path, file: Path) -> dict[str, float]:
         await store.close()
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss over
-    exec from the forking parent, so under ``python -m bench`` (a large parent by
-    then) every child would report the parent's size."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _vmhwm_mb(pid: int) -> float:
+def _peak_rss_mb(pid: int | str = "self") -> float:
+    """The peak RSS of process ``pid`` (this one by default). VmHWM, not ru_maxrss:
+    Linux carries ru_maxrss over exec from the forking parent, so under ``python -m
+    bench`` (a large parent by then) every child would report the parent's size."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc (not Linux?)")
+    if pid != "self":
+        raise RuntimeError("no VmHWM in /proc (not Linux?)")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def daemon_peak_rss(source: Path, count: int) -> dict[str, float]:
@@ -104,7 +99,7 @@ def daemon_peak_rss(source: Path, count: int) -> dict[str, float]:
     daemon = start_daemon()
     try:
         assert daemon.proc is not None
-        idle = _vmhwm_mb(daemon.proc.pid)
+        idle = _peak_rss_mb(daemon.proc.pid)
         spool = daemon.data_dir / "spool"
         spool.mkdir(mode=0o700, exist_ok=True)
         # the producer's contract: write under a temporary name, then rename
@@ -120,7 +115,7 @@ def daemon_peak_rss(source: Path, count: int) -> dict[str, float]:
                 )
             time.sleep(0.1)
         seconds = time.perf_counter() - started
-        return {"idle_mb": idle, "peak_mb": _vmhwm_mb(daemon.proc.pid), "seconds": seconds}
+        return {"idle_mb": idle, "peak_mb": _peak_rss_mb(daemon.proc.pid), "seconds": seconds}
     finally:
         daemon.stop()
         shutil.rmtree(daemon.root, ignore_errors=True)
