@@ -38,7 +38,7 @@ from atlasd.events import Event, NewEvent
 from . import calls
 from .connection import AsyncConnection, AsyncLock, AsyncResource, run_blocking
 from .core import SPOOL_ON, ClientCore
-from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport, SyncNowResult
 
 __all__ = ["AsyncClient", "AsyncSubscription", "AsyncWatch"]
 
@@ -144,7 +144,7 @@ class AsyncClient(ClientCore, AsyncResource):
         stream: str | None = None,
         types: Sequence[str] | None = None,
         limit: int | None = None,
-    ) -> ReadResult:
+    ) -> ReadResult[Event]:
         """Events with ``seq > from_seq``, oldest first."""
         return self._read_result(
             await self.call(calls.read_request(from_seq, stream, types, limit))
@@ -255,9 +255,9 @@ class AsyncClient(ClientCore, AsyncResource):
         return self._status_raw(await self.call(wire.Status()))
 
     async def status(self) -> StatusReport:
-        return self._status(await self.status_raw())
+        return self._status(await self.call(wire.Status()))
 
-    async def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> dict[str, Any]:
+    async def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> SyncNowResult:
         """Start a sync round now; ``wait`` for its outcome, ``retry_rejected`` requeues first."""
         return self._sync_result(
             await self.call(wire.SyncNow(wait=wait, retry_rejected=retry_rejected))

@@ -18,11 +18,11 @@ from typing import Any
 import msgspec
 
 from atlasd.errors import AtlasdError, DaemonUnreachable, Unavailable
-from atlasd.events import AppendResult, NewEvent
+from atlasd.events import AppendResult, Event, NewEvent
 
 from . import calls
 from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
-from .results import AppendOutcome, Pong, ReadResult, StatusReport
+from .results import AppendOutcome, Pong, ReadResult, StatusReport, SyncNowResult
 from .spool import spool_events
 
 __all__ = ["SPOOL_ON", "ClientCore"]
@@ -108,17 +108,17 @@ class ClientCore:
         return [AppendOutcome.from_result(r) for r in calls.to_results(result)]
 
     @staticmethod
-    def _read_result(result: Any) -> ReadResult:
-        return msgspec.convert(result, ReadResult)
+    def _read_result(result: Any) -> ReadResult[Event]:
+        return msgspec.convert(result, ReadResult[Event])
 
     @staticmethod
     def _status_raw(result: Any) -> dict[str, Any]:
         return msgspec.convert(result, dict[str, Any])
 
     @staticmethod
-    def _status(raw: dict[str, Any]) -> StatusReport:
-        return StatusReport.from_wire(raw)
+    def _status(result: Any) -> StatusReport:
+        return msgspec.convert(result, StatusReport)
 
     @staticmethod
-    def _sync_result(result: Any) -> dict[str, Any]:
-        return msgspec.convert(result, dict[str, Any])
+    def _sync_result(result: Any) -> SyncNowResult:
+        return msgspec.convert(result, SyncNowResult)

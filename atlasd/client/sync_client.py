@@ -39,7 +39,7 @@ from atlasd.events import Event, NewEvent
 
 from . import calls
 from .core import SPOOL_ON, ClientCore
-from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport, SyncNowResult
 from .sync_connection import SyncConnection, SyncLock, SyncResource, run_blocking
 
 __all__ = ["Client", "Subscription", "WatchStream"]
@@ -146,7 +146,7 @@ class Client(ClientCore, SyncResource):
         stream: str | None = None,
         types: Sequence[str] | None = None,
         limit: int | None = None,
-    ) -> ReadResult:
+    ) -> ReadResult[Event]:
         """Events with ``seq > from_seq``, oldest first."""
         return self._read_result(self.call(calls.read_request(from_seq, stream, types, limit)))
 
@@ -253,9 +253,9 @@ class Client(ClientCore, SyncResource):
         return self._status_raw(self.call(wire.Status()))
 
     def status(self) -> StatusReport:
-        return self._status(self.status_raw())
+        return self._status(self.call(wire.Status()))
 
-    def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> dict[str, Any]:
+    def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> SyncNowResult:
         """Start a sync round now; ``wait`` for its outcome, ``retry_rejected`` requeues first."""
         return self._sync_result(self.call(wire.SyncNow(wait=wait, retry_rejected=retry_rejected)))
 

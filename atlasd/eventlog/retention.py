@@ -40,6 +40,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
@@ -97,8 +98,8 @@ class LastCompaction(msgspec.Struct, frozen=True, kw_only=True):
     segments: int
     #: How much smaller the database file (plus WAL) became.
     bytes_freed: int
-    #: ``"daemon"`` or ``"offline"`` (``atlasd compact``).
-    by: str
+    #: ``"offline"``: ``atlasd compact``.
+    by: Literal["daemon", "offline"]
 
 
 class Segment(msgspec.Struct, frozen=True, kw_only=True):
