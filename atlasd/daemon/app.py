@@ -3,10 +3,11 @@
 Start-up, in order: take the data dir lock, open the store, create (or take
 over) the socket, then start the hub, the sync worker, the spool watcher,
 the compaction schedule (retention set), the server and the watchdog in one
-task group; ``READY=1`` once the socket serves. A SIGTERM or SIGINT then stops the server (no new connections, no
-new requests, the requests already read are answered), cancels the group,
-closes the store (every acknowledged append is committed before its answer
-was sent), removes the socket and releases the lock.
+task group; ``READY=1`` once the socket serves. A SIGTERM or SIGINT then
+stops the server (no new connections, no new requests, the requests already
+read are answered), cancels the group, closes the store (every acknowledged
+append is committed before its answer was sent), removes the socket and
+releases the lock.
 
 Error handling: start-up problems raise :class:`StartupError` with an
 operator-facing message (``atlasd serve`` exits 1 on it).
