@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -31,13 +31,10 @@ from atlasd.eventlog.archive import ArchiveRecord
 from atlasd.eventlog.chain import GENESIS_HASH
 from atlasd.eventlog.datadir import db_path
 from atlasd.eventlog.retention import CompactionRule, LastCompaction, Segment
-from atlasd.eventlog.sql import Statements, connect, translate_error
+from atlasd.eventlog.sql import connect, translate_error
 from atlasd.eventlog.store import EventStore
 
 __all__ = ["Compactor", "RunReport"]
-
-#: ``progress(done, total)``: events moved so far out of the run's total.
-Progress = Callable[[int, int], None]
 
 
 class RunReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,7 +55,6 @@ class _Plan(msgspec.Struct, frozen=True, kw_only=True):
     unfinished: list[Segment]
     orphans_removed: int
     until_seq: int
-    total: int
     shrinks: bool
     #: The database's size (pages) when the run began.
     db_bytes: int
@@ -89,18 +85,16 @@ class Compactor:
         #: True while a run is going on (``status``).
         self.running = False
 
-    async def run(
-        self, *, now_ms: int | None = None, progress: Progress | None = None
-    ) -> RunReport:
+    async def run(self, *, now_ms: int | None = None) -> RunReport:
         """Finish an interrupted run, move what may move, give the pages back."""
         async with self._lock:
             self.running = True
             try:
-                return await self._run(now_ms, progress or (lambda done, total: None))
+                return await self._run(now_ms)
             finally:
                 self.running = False
 
-    async def _run(self, now_ms: int | None, progress: Progress) -> RunReport:
+    async def _run(self, now_ms: int | None) -> RunReport:
         store = self._store
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         path = db_path(self._data_dir)
@@ -109,7 +103,6 @@ class Compactor:
             plan = await asyncio.to_thread(self._plan, conn, store.archives.records, now)
             for segment in plan.unfinished:
                 await self._move(segment)
-            progress(0, plan.total)
             archived = segments = 0
             while True:
                 archives = store.archives
@@ -124,7 +117,6 @@ class Compactor:
                 await self._move(segment)
                 archived += segment.record.events
                 segments += 1
-                progress(archived, plan.total)
             if archived or plan.unfinished:
                 await self._vacuum(plan)
             freed = max(0, plan.db_bytes - await asyncio.to_thread(_file_bytes, conn))
@@ -167,10 +159,6 @@ class Compactor:
             with _snapshot(conn):
                 unfinished = retention.unfinished(conn, self._data_dir, records)
                 until = retention.movable_until(conn, self._rule, now)
-                after = records[-1].last_seq if records else 0
-                total = int(
-                    conn.execute(Statements.count_live_between, (after, until)).fetchone()[0]
-                )
                 shrinks = retention.auto_vacuum_incremental(conn)
                 size = _file_bytes(conn)
         except sqlite3.Error as exc:
@@ -183,7 +171,6 @@ class Compactor:
             unfinished=unfinished,
             orphans_removed=orphans,
             until_seq=until,
-            total=total,
             shrinks=shrinks,
             db_bytes=size,
         )
