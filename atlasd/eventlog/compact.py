@@ -40,7 +40,7 @@ from atlasd.eventlog.archive import (
 )
 from atlasd.eventlog.chain import GENESIS_HASH
 from atlasd.eventlog.datadir import DataDirLock, db_bytes, db_path
-from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
+from atlasd.eventlog.sql import Statements, connect, migrate, transaction, translated
 
 __all__ = ["SEGMENT_EVENTS", "CompactReport", "compact"]
 
@@ -86,39 +86,39 @@ def compact(
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     with DataDirLock(data_dir):
         before = db_bytes(path)
-        conn = connect(path)
+        with translated():
+            conn = connect(path)
         try:
-            migrate(conn)
-            records = read_records(conn)
-            finished = _finish(conn, data_dir, records)
-            orphans = _remove_orphans(data_dir, records)
-            limit = _limit(conn, now - older_than_ms, synced_only)
-            archived = segments = 0
-            while True:
-                rows = conn.execute(
-                    "SELECT seq, event_id, stream, version, hash, body FROM events"
-                    " WHERE seq <= ? ORDER BY seq LIMIT ?",
-                    (limit, segment_events),
-                ).fetchall()
-                if not rows:
-                    break
+            with translated():
+                migrate(conn)
                 records = read_records(conn)
-                prev = records[-1].last_hash if records else GENESIS_HASH
-                expected_first = records[-1].last_seq + 1 if records else 1
-                if int(rows[0][0]) != expected_first:
-                    raise Unavailable(
-                        f"the live log starts at seq {rows[0][0]}, not {expected_first}:"
-                        " run atlasd verify"
-                    )
-                record = _write(data_dir, rows, prev)
-                _record(conn, record, rows, now)
-                _delete(conn, record)
-                archived += len(rows)
-                segments += 1
-            if archived or finished:
-                _vacuum(conn)
-        except sqlite3.Error as exc:
-            raise translate_error(exc) from exc
+                finished = _finish(conn, data_dir, records)
+                orphans = _remove_orphans(data_dir, records)
+                limit = _limit(conn, now - older_than_ms, synced_only)
+                archived = segments = 0
+                while True:
+                    rows = conn.execute(
+                        "SELECT seq, event_id, stream, version, hash, body FROM events"
+                        " WHERE seq <= ? ORDER BY seq LIMIT ?",
+                        (limit, segment_events),
+                    ).fetchall()
+                    if not rows:
+                        break
+                    records = read_records(conn)
+                    prev = records[-1].last_hash if records else GENESIS_HASH
+                    expected_first = records[-1].last_seq + 1 if records else 1
+                    if int(rows[0][0]) != expected_first:
+                        raise Unavailable(
+                            f"the live log starts at seq {rows[0][0]}, not {expected_first}:"
+                            " run atlasd verify"
+                        )
+                    record = _write(data_dir, rows, prev)
+                    _record(conn, record, rows, now)
+                    _delete(conn, record)
+                    archived += len(rows)
+                    segments += 1
+                if archived or finished:
+                    _vacuum(conn)
         finally:
             conn.close()
         after = db_bytes(path)
@@ -173,8 +173,7 @@ def _record(
     versions: dict[str, int] = defaultdict(int)
     for _seq, _id, stream, version, _hash, _body in rows:
         versions[str(stream)] = max(versions[str(stream)], int(str(version)))
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.execute(
             Statements.put_archive,
             (
@@ -191,21 +190,12 @@ def _record(
         )
         conn.executemany(Statements.put_archived_id, [(row[1], row[0]) for row in rows])
         conn.executemany(Statements.put_archived_stream, list(versions.items()))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _delete(conn: sqlite3.Connection, record: ArchiveRecord) -> None:
     """Step 3: the archived rows leave the live table."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.execute(Statements.delete_archived, (record.first_seq, record.last_seq))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _finish(conn: sqlite3.Connection, data_dir: Path, records: list[ArchiveRecord]) -> int:

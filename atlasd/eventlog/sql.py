@@ -7,8 +7,12 @@ which drop and recreate them when their version changes.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import Literal
 
 from atlasd.errors import AtlasdError, Internal, Unavailable
 
@@ -16,9 +20,13 @@ __all__ = [
     "DELETE_TRIGGER_SQL",
     "SCHEMA_VERSION",
     "Statements",
+    "Transaction",
     "connect",
     "migrate",
+    "snapshot",
+    "transaction",
     "translate_error",
+    "translated",
 ]
 
 SCHEMA_VERSION = 2
@@ -217,15 +225,10 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"the database has schema {found}, newer than this atlasd knows ({SCHEMA_VERSION})"
         )
     for version in range(found, SCHEMA_VERSION):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             for statement in _split(_MIGRATIONS[version]):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     return found
 
 
@@ -262,3 +265,104 @@ def translate_error(exc: sqlite3.Error, *, size_cap: int | None = None) -> Atlas
     if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
         return Unavailable(f"database cannot be written: {exc}")
     return Internal(f"sqlite error ({name or type(exc).__name__}): {exc}")
+
+
+#: Called after a database error to tell a full disk from the size cap: the cap in
+#: bytes when the database is at it, else None.
+SizeCap = Callable[[], int | None]
+
+
+class Transaction:
+    """One explicit transaction on an autocommit connection: begin, commit, roll back,
+    and every sqlite3 error raised as the store's own (:func:`translate_error`).
+
+    Used as a context manager (``with transaction(conn): ...``: commit on success,
+    rollback on any exception), or step by step when a transaction spans several
+    calls (a streamed append): :meth:`begin`, :meth:`guard` around each piece of
+    work, then :meth:`commit` or :meth:`rollback`.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        mode: Literal["IMMEDIATE", "DEFERRED"] = "IMMEDIATE",
+        size_cap: SizeCap | None = None,
+    ) -> None:
+        self.conn = conn
+        self._mode = mode
+        self._size_cap = size_cap
+
+    def error(self, exc: sqlite3.Error) -> AtlasdError:
+        """The store's error for ``exc`` (a full database names its cap when at it)."""
+        return _translate(exc, self._size_cap)
+
+    def guard(self) -> contextlib.AbstractContextManager[None]:
+        """Raise sqlite3 errors of the enclosed work as the store's errors (no rollback:
+        the caller decides)."""
+        return translated(self._size_cap)
+
+    def begin(self) -> None:
+        with self.guard():
+            self.conn.execute(f"BEGIN {self._mode}")
+
+    def commit(self) -> None:
+        """Commit; on failure roll back and raise the translated error."""
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.rollback()
+            raise self.error(exc) from exc
+
+    def rollback(self) -> None:
+        """Undo whatever is open (nothing when SQLite already rolled back)."""
+        if self.conn.in_transaction:
+            # a failing ROLLBACK must not hide the error that led here
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.begin()
+        return self.conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.commit()
+            return
+        self.rollback()
+        if isinstance(exc, sqlite3.Error):
+            raise self.error(exc) from exc
+
+
+@contextlib.contextmanager
+def translated(size_cap: SizeCap | None = None) -> Iterator[None]:
+    """Raise the sqlite3 errors of the enclosed work as the store's errors
+    (:func:`translate_error`); outside a transaction, or around one's pieces."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _translate(exc, size_cap) from exc
+
+
+def _translate(exc: sqlite3.Error, size_cap: SizeCap | None) -> AtlasdError:
+    cap = None
+    if size_cap is not None and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+        with contextlib.suppress(sqlite3.Error):
+            cap = size_cap()
+    return translate_error(exc, size_cap=cap)
+
+
+def transaction(conn: sqlite3.Connection, *, size_cap: SizeCap | None = None) -> Transaction:
+    """A write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front, so it
+    never fails half-way for want of it); see :class:`Transaction`."""
+    return Transaction(conn, size_cap=size_cap)
+
+
+def snapshot(conn: sqlite3.Connection) -> Transaction:
+    """A read transaction: one consistent view of the database for everything inside."""
+    return Transaction(conn, mode="DEFERRED")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -51,7 +50,7 @@ from atlasd.eventlog.projections import (
     page_from_rows,
     view_specs,
 )
-from atlasd.eventlog.sql import Statements, translate_error
+from atlasd.eventlog.sql import Statements, translated
 from atlasd.eventlog.validation import validate_new_event
 from atlasd.eventlog.writer import Prepared, Request, Writer
 from atlasd.packs.registry import PackSet, load_packs
@@ -145,14 +144,12 @@ class EventStore:
         readers: list[aiosqlite.Connection] = []
         try:
             await loop.run_in_executor(executor, writer.open)
-            for _ in range(max(1, config.read_connections)):
-                reader = await aiosqlite.connect(path, isolation_level=None)
-                readers.append(reader)
-                await reader.execute("PRAGMA query_only = ON")
-                await reader.execute("PRAGMA busy_timeout = 5000")
-        except sqlite3.Error as exc:
-            await cls._dispose(loop, executor, writer, readers)
-            raise translate_error(exc) from exc
+            with translated():
+                for _ in range(max(1, config.read_connections)):
+                    reader = await aiosqlite.connect(path, isolation_level=None)
+                    readers.append(reader)
+                    await reader.execute("PRAGMA query_only = ON")
+                    await reader.execute("PRAGMA busy_timeout = 5000")
         except BaseException:
             await cls._dispose(loop, executor, writer, readers)
             raise
@@ -477,10 +474,8 @@ class EventStore:
             raise Unavailable("the store is closed")
         reader = self._readers[self._next_reader]
         self._next_reader = (self._next_reader + 1) % len(self._readers)
-        try:
+        with translated():
             return list(await reader.execute_fetchall(sql, params))
-        except sqlite3.Error as exc:
-            raise translate_error(exc) from exc
 
     async def read(
         self,

@@ -45,7 +45,8 @@ from atlasd.eventlog.sql import (
     SCHEMA_VERSION,
     Statements,
     connect,
-    translate_error,
+    snapshot,
+    translated,
 )
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet, load_packs
@@ -102,16 +103,11 @@ def verify(
     if not path.exists():
         raise Unavailable(f"no atlasd database at {path}")
     findings = _Findings()
-    try:
+    with translated():
         conn = connect(path, readonly=True)
-    except sqlite3.Error as exc:
-        raise translate_error(exc) from exc
     try:
-        conn.execute("BEGIN")  # one snapshot for every check
-        events = _verify(conn, path, packs, findings, progress)
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        raise translate_error(exc) from exc
+        with snapshot(conn):  # one snapshot for every check
+            events = _verify(conn, path, packs, findings, progress)
     finally:
         conn.close()
     items = findings.finish()
