@@ -16,7 +16,8 @@ import msgspec
 from atlasd.errors import Unavailable
 from atlasd.eventlog.archive import ArchiveSet, read_records
 from atlasd.eventlog.datadir import db_path
-from atlasd.eventlog.sql import connect, snapshot, translated
+from atlasd.eventlog.rows import body_of
+from atlasd.eventlog.sql import Statements, connect, snapshot, translated
 
 __all__ = ["stored_events"]
 
@@ -62,18 +63,15 @@ def stored_events(
                 yield seq, body
             cursor = max(from_seq, archives.last_seq)
             while True:
-                rows = conn.execute(
-                    "SELECT seq, stream, type, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                    (cursor, _CHUNK),
-                ).fetchall()
+                rows = conn.execute(Statements.rows_after, (cursor, _CHUNK)).fetchall()
                 if not rows:
                     break
-                for seq, row_stream, row_type, body in rows:
-                    if (stream is not None and row_stream != stream) or (
-                        wanted is not None and row_type not in wanted
+                for row in rows:
+                    if (stream is not None and row[2] != stream) or (
+                        wanted is not None and row[4] not in wanted
                     ):
                         continue
-                    yield int(seq), bytes(body)
+                    yield int(row[0]), body_of(*row)
                 cursor = int(rows[-1][0])
     finally:
         conn.close()

@@ -21,6 +21,7 @@ import msgspec
 from atlasd.errors import Unavailable
 from atlasd.eventlog.archive import ArchiveSet, read_records
 from atlasd.eventlog.datadir import DataDirLock, db_path
+from atlasd.eventlog.rows import event_id_text, payload_object
 from atlasd.eventlog.sql import Statements, connect, migrate, transaction, translated
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet, builtin_packs, load_packs
@@ -71,7 +72,7 @@ def _archives_of(conn: sqlite3.Connection) -> ArchiveSet:
 def _chunk_sql(packs: PackSet) -> str:
     types = ", ".join("'" + t.replace("'", "''") + "'" for t in sorted(packs.event_types))
     return (
-        "SELECT seq, event_id, type, recorded_at, body FROM events"
+        "SELECT seq, event_id, type, recorded_at, payload FROM events"
         f" WHERE seq > ? AND seq <= ? AND type IN ({types}) ORDER BY seq LIMIT ?"
     )
 
@@ -185,10 +186,10 @@ def _chunks(
     while True:
         rows = conn.execute(sql, (cursor, last_seq, CHUNK)).fetchall()
         events = []
-        for s, e, ty, recorded_at, body in rows:
-            stored = _decode_data(body)
+        for s, e, ty, recorded_at, payload in rows:
+            stored = _decode_data(payload_object(payload))
             t = recorded_at if stored.occurred_at is None else stored.occurred_at
-            events.append((s, e, ty, stored.data, t))
+            events.append((s, event_id_text(e), ty, stored.data, t))
         cursor = rows[-1][0] if len(rows) == CHUNK else last_seq
         yield events, cursor
         if cursor >= last_seq:

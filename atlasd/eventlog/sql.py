@@ -29,7 +29,7 @@ __all__ = [
     "translated",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The one delete the events table allows: rows a recorded archive covers
 #: (``verify`` compares the stored trigger with this text).
@@ -39,8 +39,77 @@ DELETE_TRIGGER_SQL = (
     " BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END"
 )
 
-# Each entry moves the schema from user_version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (
+#: The events table since schema 3: each part of an event stored once, in its
+#: smallest form (atlasd/eventlog/rows.py rebuilds the stored event from a row).
+EVENTS_TABLE_SQL = """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        event_id BLOB NOT NULL UNIQUE,  -- the UUID's 16 bytes
+        stream TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        hash BLOB NOT NULL,  -- the SHA-256's 32 bytes
+        payload BLOB NOT NULL,  -- the event's JSON from "data" up to the hash
+        UNIQUE (stream, version)
+    )
+"""
+_UPDATE_TRIGGER_SQL = (
+    "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END"
+)
+_MIGRATE_CHUNK = 5_000
+
+
+def _compact_events(conn: sqlite3.Connection) -> None:
+    """3: the events table in its compact layout: the id and hash as bytes, the body
+    without the parts its columns hold. Every row is rebuilt from its new form and
+    compared with the old body before the old table goes, so a row that does not
+    round-trip (a body that disagrees with its columns) stops the migration and
+    leaves the database at schema 2."""
+    # imported here: rows sits above this module (it knows the stored event's JSON)
+    from atlasd.eventlog.rows import body_of, stored_row
+
+    conn.execute(EVENTS_TABLE_SQL.replace("CREATE TABLE events", "CREATE TABLE events_compact"))
+    cursor = 0
+    while rows := conn.execute(
+        "SELECT seq, event_id, stream, version, type, recorded_at, hash, body FROM events"
+        " WHERE seq > ? ORDER BY seq LIMIT ?",
+        (cursor, _MIGRATE_CHUNK),
+    ).fetchall():
+        new = []
+        for seq, event_id, stream, version, event_type, recorded_at, digest, body in rows:
+            try:
+                row = stored_row(
+                    seq, event_id, stream, version, event_type, recorded_at, digest, bytes(body)
+                )
+                same = body_of(row[0], row[1], row[2], row[3], row[4], row[6], row[7]) == bytes(
+                    body
+                )
+            except ValueError:
+                same = False
+            if not same:
+                raise Unavailable(
+                    f"seq {seq}: the stored event disagrees with its columns; the database"
+                    " is left at schema 2 (run atlasd verify with the version that wrote it)"
+                )
+            new.append(row)
+        conn.executemany(
+            "INSERT INTO events_compact (seq, event_id, stream, version, type, recorded_at,"
+            " hash, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            new,
+        )
+        cursor = int(rows[-1][0])
+    # dropping a table drops its triggers first, so no delete trigger fires
+    conn.execute("DROP TABLE events")
+    conn.execute("ALTER TABLE events_compact RENAME TO events")
+    conn.execute(_UPDATE_TRIGGER_SQL)
+    conn.execute(DELETE_TRIGGER_SQL)
+
+
+# Each entry moves the schema from user_version i to i + 1: a script, or a function
+# run inside the migration's transaction.
+_MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """
     CREATE TABLE IF NOT EXISTS meta (
         key TEXT PRIMARY KEY,
@@ -113,8 +182,17 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     + DELETE_TRIGGER_SQL
     + ";",
+    _compact_events,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+
+def _row_columns(table: str) -> str:
+    return (
+        f"{table}seq, CAST({table}event_id AS BLOB), CAST({table}stream AS TEXT),"
+        f" CAST({table}version AS INTEGER), CAST({table}type AS TEXT),"
+        f" CAST({table}hash AS BLOB), CAST({table}payload AS BLOB)"
+    )
 
 
 class Statements:
@@ -127,14 +205,14 @@ class Statements:
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
     )
     insert_event = (
-        "INSERT INTO events (seq, event_id, stream, version, type, recorded_at, hash, body)"
+        "INSERT INTO events (seq, event_id, stream, version, type, recorded_at, hash, payload)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     )
-    last_event = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-    first_live = "SELECT min(seq) FROM events"
-    # the end of the log: the last live event, else the last archived one
+    last_seq = "SELECT max(seq) FROM events"
+    # the end of the log: the last live event, else the last archived one (hash as hex)
     log_end = (
-        "SELECT seq, hash FROM (SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1)"
+        "SELECT seq, hash FROM (SELECT seq, lower(hex(hash)) AS hash FROM events"
+        " ORDER BY seq DESC LIMIT 1)"
         " UNION ALL SELECT last_seq, last_hash FROM"
         " (SELECT last_seq, last_hash FROM archives ORDER BY first_seq DESC LIMIT 1)"
         " ORDER BY seq DESC LIMIT 1"
@@ -158,12 +236,18 @@ class Statements:
         " ON CONFLICT (stream) DO UPDATE SET version = max(version, excluded.version)"
     )
     delete_archived = "DELETE FROM events WHERE seq BETWEEN ? AND ?"
-    event_by_id = "SELECT seq, stream, version, type, body FROM events WHERE event_id = ?"
-    read_raw = "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
-    # columns for read_raw's byte budget: sizes first, then the bodies up to a seq
-    read_sizes = "seq, length(body)"
-    read_raw_until = "SELECT seq, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
-    read_stream = "SELECT seq, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?"
+    event_by_id = "SELECT seq, stream, version, type, payload FROM events WHERE event_id = ?"
+    # a row as rows.body_of takes it; the casts keep a row altered by hand (a blob made
+    # text, a number made a string) readable, so that verify reports it as a finding
+    row = _row_columns("")
+    # what read_raw's byte budget needs (rows.body_length): sizes first, then the rows
+    read_sizes = "seq, stream, version, type, length(payload)"
+    read_raw_until = f"SELECT {row} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
+    rows_between = f"SELECT {row} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq"
+    rows_up_to = f"SELECT {row} FROM events WHERE seq <= ? ORDER BY seq LIMIT ?"
+    rows_after = f"SELECT {row} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+    # verify: a row with every column
+    checked_rows_after = f"SELECT {row}, recorded_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
     count_streams = (
         "SELECT count(*) FROM (SELECT stream FROM events UNION SELECT stream FROM archived_streams)"
     )
@@ -185,7 +269,7 @@ class Statements:
     quarantine_first = "SELECT seq, event_id, code, message FROM quarantine ORDER BY seq LIMIT ?"
     quarantine_requeue = "UPDATE quarantine SET retry = 1 WHERE retry = 0"
     quarantine_to_retry = (
-        "SELECT e.body FROM quarantine q JOIN events e ON e.seq = q.seq"
+        f"SELECT {_row_columns('e.')} FROM quarantine q JOIN events e ON e.seq = q.seq"
         " WHERE q.retry = 1 ORDER BY q.seq LIMIT ?"
     )
     quarantine_delete = "DELETE FROM quarantine WHERE event_id = ?"
@@ -225,9 +309,13 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"the database has schema {found}, newer than this atlasd knows ({SCHEMA_VERSION})"
         )
     for version in range(found, SCHEMA_VERSION):
+        step = _MIGRATIONS[version]
         with transaction(conn):
-            for statement in _split(_MIGRATIONS[version]):
-                conn.execute(statement)
+            if callable(step):
+                step(conn)
+            else:
+                for statement in _split(step):
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
     return found
 

@@ -50,6 +50,7 @@ from atlasd.eventlog.projections import (
     page_from_rows,
     view_specs,
 )
+from atlasd.eventlog.rows import body_length, body_of
 from atlasd.eventlog.sql import Statements, translated
 from atlasd.eventlog.validation import validate_new_event
 from atlasd.eventlog.writer import Prepared, Request, Writer
@@ -520,14 +521,14 @@ class EventStore:
         sizes = await self._read_rows(from_seq, None, None, limit, Statements.read_sizes)
         if not sizes:
             return []
-        last, total = int(sizes[0][0]), int(sizes[0][1])
-        for seq, size in sizes[1:]:
-            total += size
+        last, total = int(sizes[0][0]), body_length(*sizes[0])
+        for row in sizes[1:]:
+            total += body_length(*row)
             if total > max_bytes:
                 break
-            last = int(seq)
+            last = int(row[0])
         rows = await self._fetch(Statements.read_raw_until, (from_seq, last))
-        return [(int(seq), bytes(body)) for seq, body in rows]
+        return [(int(row[0]), body_of(*row)) for row in rows]
 
     async def _read_rows(
         self,
@@ -535,8 +536,9 @@ class EventStore:
         stream: str | None,
         types: Sequence[str] | None,
         limit: int,
-        columns: str = "seq, body",
+        columns: str = Statements.row,
     ) -> list[Any]:
+        """``(seq, stored event)`` in seq order (or ``columns`` of the live rows)."""
         if type(from_seq) is not int or from_seq < 0:
             raise BadRequest(f"from_seq must be a non-negative integer, got {from_seq!r:.40}")
         if type(limit) is not int or limit < 0:
@@ -566,7 +568,10 @@ class EventStore:
             params[0] = archives.last_seq
         params.append(limit - len(archived))
         sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        return archived + await self._fetch(sql, params)
+        live = await self._fetch(sql, params)
+        if columns == Statements.row:
+            live = [(row[0], body_of(*row)) for row in live]
+        return archived + live
 
     async def iter_events(
         self,
@@ -691,7 +696,7 @@ class EventStore:
 
     async def events_to_retry(self, limit: int) -> list[Event]:
         rows = await self._fetch(Statements.quarantine_to_retry, (limit,))
-        return [_decode_event(body) for (body,) in rows]
+        return [_decode_event(body_of(*row)) for row in rows]
 
     async def resolve_retried(
         self, delivered_event_ids: Sequence[str], still_rejected: Sequence[Rejection] = ()

@@ -40,6 +40,7 @@ from atlasd.eventlog.lineage import LineageEntry, origin_for_seq, read_lineage
 from atlasd.eventlog.model import Event
 from atlasd.eventlog.projections import view_specs
 from atlasd.eventlog.replay import KEEP_ROWS
+from atlasd.eventlog.rows import body_of, event_id_text
 from atlasd.eventlog.sql import (
     DELETE_TRIGGER_SQL,
     SCHEMA_VERSION,
@@ -196,13 +197,13 @@ def _archived_rows(
 def _live_rows(conn: sqlite3.Connection, after: int) -> Iterator[list[_Row]]:
     cursor = after
     while True:
-        rows = conn.execute(
-            "SELECT seq, event_id, stream, version, type, recorded_at, hash, body FROM events"
-            " WHERE seq > ? ORDER BY seq LIMIT ?",
-            (cursor, _CHUNK),
-        ).fetchall()
-        if not rows:
+        stored = conn.execute(Statements.checked_rows_after, (cursor, _CHUNK)).fetchall()
+        if not stored:
             return
+        rows: list[_Row] = [
+            (s, event_id_text(i), st, v, ty, at, h.hex(), body_of(s, i, st, v, ty, h, p))
+            for s, i, st, v, ty, h, p, at in stored
+        ]
         yield rows
         cursor = rows[-1][0]
 
@@ -253,10 +254,9 @@ def _check_overlap(
 ) -> None:
     """Live rows an interrupted compaction archived but did not delete yet must be the
     very events their segment holds (the next compaction deletes them)."""
-    rows = conn.execute(
-        "SELECT seq, body FROM events WHERE seq <= ? ORDER BY seq", (archived_end,)
-    ).fetchall()
-    for seq, body in rows:
+    rows = conn.execute(Statements.rows_between, (1, archived_end)).fetchall()
+    for row in rows:
+        seq, body = row[0], body_of(*row)
         try:
             archived = archives.body_of(int(seq))
         except Unavailable:

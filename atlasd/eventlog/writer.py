@@ -30,6 +30,7 @@ from atlasd.eventlog.ids import new_event_ids
 from atlasd.eventlog.lineage import LineageEntry, read_lineage, reorigin
 from atlasd.eventlog.model import AppendResult, Rejection
 from atlasd.eventlog.replay import catch_up, stale_views
+from atlasd.eventlog.rows import event_id_bytes, payload_object, stored_row
 from atlasd.eventlog.sql import Statements, Transaction, connect, migrate, transaction, translated
 from atlasd.eventlog.validation import MAX_EVENT_BYTES, check_document_size
 from atlasd.packs.engine import Fold
@@ -201,7 +202,7 @@ class Writer:
                         group_ids.update(claimed)
                     outcomes.append(results)
                 if all_rows:
-                    conn.executemany(Statements.insert_event, all_rows)
+                    conn.executemany(Statements.insert_event, [stored_row(*r) for r in all_rows])
                     # the views move in the same transaction as the log: never behind, never ahead
                     fold = self._fold or self._new_fold(conn)
                     self._fold = None  # until this commit succeeds its cache is not to be trusted
@@ -265,7 +266,7 @@ class Writer:
         folded: list[tuple[int, str, str, dict[str, Any], int]] = []
         self._take(rows, datas, folded)
         with tx.guard():
-            self.conn.executemany(Statements.insert_event, rows)
+            self.conn.executemany(Statements.insert_event, [stored_row(*r) for r in rows])
             fold.apply_many(folded)
             fold.flush()
         return len(rows), len(results) - len(rows), int(rows[0][0])
@@ -350,8 +351,12 @@ class Writer:
                         )
                     )
                     continue
-                stored = conn.execute(Statements.event_by_id, (event_id,)).fetchone()
-                if stored is None and self.archives.records:
+                stored = conn.execute(
+                    Statements.event_by_id, (event_id_bytes(event_id),)
+                ).fetchone()
+                if stored is not None:  # its data as a JSON object, like an archived body
+                    stored = (*stored[:4], payload_object(stored[4]))
+                elif self.archives.records:
                     stored = self._archived_by_id(event_id)
                 if stored is not None:
                     if (
@@ -417,7 +422,8 @@ class Writer:
         return rows, datas, results, in_batch
 
     def _archived_by_id(self, event_id: str) -> tuple[int, str, int, str, bytes] | None:
-        """An archived event as :attr:`Statements.event_by_id` gives a live one."""
+        """An archived event as a live one: seq, stream, version, type, a JSON object
+        holding its data."""
         row = self.conn.execute(Statements.archived_seq_of, (event_id,)).fetchone()
         if row is None:
             return None
