@@ -32,9 +32,9 @@ from typing import Any
 
 from atlasd.eventlog import EventStore, NewEvent, StoreConfig, rebuild
 from atlasd.eventlog.chain import GENESIS_HASH, seal
-from atlasd.eventlog.ids import new_event_ids
 from atlasd.eventlog.rows import stored_row
 from atlasd.eventlog.sql import EVENTS_TABLE_SQL
+from atlasd.events.ids import new_event_ids
 
 BATCHED_EVENTS = 100_000
 CONCURRENT_EVENTS = 20_000

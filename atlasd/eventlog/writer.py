@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 
@@ -26,13 +26,14 @@ from atlasd.eventlog.archive import ArchiveSet, read_records
 from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.datadir import db_bytes
-from atlasd.eventlog.ids import new_event_ids
 from atlasd.eventlog.lineage import LineageEntry, read_lineage, reorigin
-from atlasd.eventlog.model import AppendResult, Rejection
+from atlasd.eventlog.model import Rejection
 from atlasd.eventlog.replay import catch_up, stale_views
 from atlasd.eventlog.rows import event_id_bytes, payload_object, stored_row
 from atlasd.eventlog.sql import Statements, Transaction, connect, migrate, transaction, translated
-from atlasd.eventlog.validation import MAX_EVENT_BYTES, check_document_size
+from atlasd.events import AppendResult, NewEvent
+from atlasd.events.ids import new_event_ids
+from atlasd.events.validation import MAX_EVENT_BYTES, check_document_size
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet
 
@@ -62,16 +63,9 @@ _STREAM_CACHE_MAX = 100_000
 _KEEP_ROWS = 20_000
 
 
-class Prepared(msgspec.Struct, kw_only=True):
-    """A validated event waiting for its position."""
-
-    stream: str
-    type: str
-    data: dict[str, Any]
-    meta: dict[str, Any]
-    event_id: str | None
-    expected_version: int | None
-    occurred_at: int | None = None
+#: A validated event waiting for its position: what ``validate_new_event`` returned
+#: (values normalised, ``meta`` an object, the id canonical), not copied again.
+Prepared: TypeAlias = NewEvent
 
 
 class Request(msgspec.Struct, kw_only=True):
@@ -185,35 +179,34 @@ class Writer:
         )
         tx = transaction(conn, size_cap=self._cap_reached)
         try:
-            with tx.guard():
-                tx.begin()
-                for request in requests:
-                    # Each request is checked whole before anything of it is written, so a
-                    # failing one leaves no trace and needs no savepoint.
-                    try:
-                        planned = self._plan(request, now, fresh_ids, group_ids)
-                    except AtlasdError as error:
-                        outcomes.append(error)
-                        continue
-                    rows, datas, results, claimed = planned
-                    if rows:
-                        self._take(rows, datas, folded)
-                        all_rows.extend(rows)
-                        group_ids.update(claimed)
-                    outcomes.append(results)
-                if all_rows:
-                    conn.executemany(Statements.insert_event, [stored_row(*r) for r in all_rows])
-                    # the views move in the same transaction as the log: never behind, never ahead
-                    fold = self._fold or self._new_fold(conn)
-                    self._fold = None  # until this commit succeeds its cache is not to be trusted
-                    fold.apply_many(folded)
-                    fold.flush(checkpoint=self.last_seq)
-                    tx.commit()
-                    self._fold = fold
-                else:
-                    tx.commit()
-        except AtlasdError as failure:  # a database error: the whole group is rolled back
+            tx.begin()
+            for request in requests:
+                # Each request is checked whole before anything of it is written, so a
+                # failing one leaves no trace and needs no savepoint.
+                try:
+                    rows, datas, results, claimed = self._plan(request, now, fresh_ids, group_ids)
+                except AtlasdError as error:
+                    outcomes.append(error)
+                    continue
+                if rows:
+                    self._take(rows, datas, folded)
+                    all_rows.extend(rows)
+                    group_ids.update(claimed)
+                outcomes.append(results)
+            if all_rows:
+                conn.executemany(Statements.insert_event, [stored_row(*r) for r in all_rows])
+                # the views move in the same transaction as the log: never behind, never ahead
+                fold = self._fold or self._new_fold(conn)
+                self._fold = None  # until this commit succeeds its cache is not to be trusted
+                fold.apply_many(folded)
+                fold.flush(checkpoint=self.last_seq)
+                tx.commit()
+                self._fold = fold
+            else:
+                tx.commit()
+        except (sqlite3.Error, AtlasdError) as exc:  # the database failed: the group rolls back
             self._abort(saved, tx)
+            failure = tx.error(exc) if isinstance(exc, sqlite3.Error) else exc
             return [failure] * len(requests)
         except BaseException:
             self._abort(saved, tx)
@@ -398,7 +391,7 @@ class Writer:
                     version,
                     event.type,
                     event.data,
-                    event.meta,
+                    event.meta or {},  # validated: always an object
                     t,
                     occurred,
                     origin,
