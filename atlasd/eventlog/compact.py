@@ -139,7 +139,7 @@ _Moved = tuple[int, str, str, int, str, bytes]
 
 def _limit(conn: sqlite3.Connection, cutoff_ms: int, synced_only: bool) -> int:
     """The last seq that may move."""
-    row = conn.execute("SELECT min(seq) FROM events WHERE recorded_at >= ?", (cutoff_ms,))
+    row = conn.execute(Statements.first_recorded_since, (cutoff_ms,))
     young = row.fetchone()[0]
     end = conn.execute(Statements.last_seq).fetchone()[0]
     limit = int(end) if end is not None else 0
@@ -147,7 +147,7 @@ def _limit(conn: sqlite3.Connection, cutoff_ms: int, synced_only: bool) -> int:
         limit = min(limit, int(young) - 1)
     if synced_only:
         limit = min(limit, int(conn.execute(Statements.acked_seq).fetchone()[0]))
-    quarantined = conn.execute("SELECT min(seq) FROM quarantine").fetchone()[0]
+    quarantined = conn.execute(Statements.first_quarantined).fetchone()[0]
     if quarantined is not None:
         limit = min(limit, int(quarantined) - 1)
     return limit

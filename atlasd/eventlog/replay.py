@@ -71,10 +71,7 @@ def _archives_of(conn: sqlite3.Connection) -> ArchiveSet:
 
 def _chunk_sql(packs: PackSet) -> str:
     types = ", ".join("'" + t.replace("'", "''") + "'" for t in sorted(packs.event_types))
-    return (
-        "SELECT seq, event_id, type, recorded_at, payload FROM events"
-        f" WHERE seq > ? AND seq <= ? AND type IN ({types}) ORDER BY seq LIMIT ?"
-    )
+    return Statements.projected_chunk.format(types=types)
 
 
 class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):

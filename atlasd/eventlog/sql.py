@@ -1,5 +1,6 @@
 """The store's SQL: schema, migrations keyed on ``PRAGMA user_version``, named
-statements, connection set-up, and the one place sqlite3 errors become atlasd's.
+statements, connection set-up, the one transaction helper (:func:`transaction`,
+:func:`snapshot`) and the one place sqlite3 errors become atlasd's.
 
 View tables belong to the projectors (:mod:`atlasd.eventlog.projections.schema`),
 which drop and recreate them when their version changes.
@@ -246,6 +247,21 @@ class Statements:
     rows_between = f"SELECT {row} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq"
     rows_up_to = f"SELECT {row} FROM events WHERE seq <= ? ORDER BY seq LIMIT ?"
     rows_after = f"SELECT {row} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+    # replay: the projected events of a seq range ({types}: the quoted type names)
+    projected_chunk = (
+        "SELECT seq, event_id, type, recorded_at, payload FROM events"
+        " WHERE seq > ? AND seq <= ? AND type IN ({types}) ORDER BY seq LIMIT ?"
+    )
+    # compaction's cut: the first event recorded at or after a time, the first quarantined
+    first_recorded_since = "SELECT min(seq) FROM events WHERE recorded_at >= ?"
+    first_quarantined = "SELECT min(seq) FROM quarantine"
+    # a backup's counts: live events, archived ones, and rows both live and archived
+    live_counts = "SELECT coalesce(max(seq), 0), count(*) FROM events"
+    archived_counts = "SELECT coalesce(max(last_seq), 0), coalesce(sum(events), 0) FROM archives"
+    live_up_to = "SELECT count(*) FROM events WHERE seq <= ?"
+    has_archives = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archives'"
+    trigger_names = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    trigger_sql = "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?"
     # verify: a row with every column
     checked_rows_after = f"SELECT {row}, recorded_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
     count_streams = (
@@ -256,7 +272,6 @@ class Statements:
     put_projection = (
         "INSERT OR REPLACE INTO projections (name, version, checkpoint) VALUES (?, ?, ?)"
     )
-    set_checkpoint = "UPDATE projections SET checkpoint = ? WHERE name = ?"
     acked_seq = "SELECT acked_seq FROM sync_cursor WHERE id = 1"
     advance_cursor = "UPDATE sync_cursor SET acked_seq = max(acked_seq, ?) WHERE id = 1"
     rewind_cursor = "UPDATE sync_cursor SET acked_seq = 0 WHERE id = 1"

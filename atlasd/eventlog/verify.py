@@ -132,9 +132,7 @@ def _verify(
     if version != SCHEMA_VERSION:
         findings.add("schema", f"schema version is {version}, expected {SCHEMA_VERSION}")
         return 0
-    triggers = {
-        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-    }
+    triggers = {name for (name,) in conn.execute(Statements.trigger_names)}
     for name in (
         "events_refuse_update",
         "events_refuse_delete",
@@ -143,9 +141,7 @@ def _verify(
     ):
         if name not in triggers:
             findings.add("schema", f"immutability trigger {name} is missing")
-    delete_rule = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'events_refuse_delete'"
-    ).fetchone()
+    delete_rule = conn.execute(Statements.trigger_sql, ("events_refuse_delete",)).fetchone()
     if delete_rule is not None and delete_rule[0] != DELETE_TRIGGER_SQL:
         findings.add("schema", "immutability trigger events_refuse_delete was altered")
     row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
