@@ -21,7 +21,7 @@ import msgspec
 
 __all__ = [
     "COLUMNS",
-    "body_length",
+    "FIXED_BYTES",
     "body_of",
     "event_id_bytes",
     "event_id_text",
@@ -36,8 +36,9 @@ _HASH_AT = len(b',"hash":"') + 64 + len(b'"}')
 _FORMAT = (
     b'{"seq":%d,"event_id":"%b-%b-%b-%b-%b","stream":%b,"version":%d,"type":%b,%b,"hash":"%b"}'
 )
-# the format's own bytes, plus the id's 32 and the hash's 64 hex digits
-_FIXED = len(_FORMAT % (0, b"", b"", b"", b"", b"", b"", 0, b"", b"", b"")) - 2 + 32 + 64
+#: What a stored event has beyond its seq and version digits, quoted stream and type
+#: and payload: the format's own bytes and the id's 32 and the hash's 64 hex digits.
+FIXED_BYTES = len(_FORMAT % (0, b"", b"", b"", b"", b"", b"", 0, b"", b"", b"")) - 2 + 32 + 64
 _encode = msgspec.json.encode
 
 
@@ -75,18 +76,6 @@ def body_of(
         _encode(event_type),
         payload,
         digest.hex().encode(),
-    )
-
-
-def body_length(seq: int, stream: str, version: int, event_type: str, payload_bytes: int) -> int:
-    """``len(body_of(...))`` without building it (``read_raw``'s byte budget)."""
-    return (
-        _FIXED
-        + len(str(seq))
-        + len(str(version))
-        + len(_encode(stream))
-        + len(_encode(event_type))
-        + payload_bytes
     )
 
 

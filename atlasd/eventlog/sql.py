@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Literal
 
 from atlasd.errors import AtlasdError, Internal, Unavailable
+from atlasd.eventlog.rows import FIXED_BYTES, body_of, stored_row
 
 __all__ = [
     "DELETE_TRIGGER_SQL",
@@ -68,9 +69,6 @@ def _compact_events(conn: sqlite3.Connection) -> None:
     compared with the old body before the old table goes, so a row that does not
     round-trip (a body that disagrees with its columns) stops the migration and
     leaves the database at schema 2."""
-    # imported here: rows sits above this module (it knows the stored event's JSON)
-    from atlasd.eventlog.rows import body_of, stored_row
-
     conn.execute(EVENTS_TABLE_SQL.replace("CREATE TABLE events", "CREATE TABLE events_compact"))
     cursor = 0
     while rows := conn.execute(
@@ -241,8 +239,12 @@ class Statements:
     # a row as rows.body_of takes it; the casts keep a row altered by hand (a blob made
     # text, a number made a string) readable, so that verify reports it as a finding
     row = _row_columns("")
-    # what read_raw's byte budget needs (rows.body_length): sizes first, then the rows
-    read_sizes = "seq, stream, version, type, length(payload)"
+    # read_raw's byte budget: the length of each rebuilt event, without its payload's
+    # pages (json_quote writes a stream or type exactly as the event's JSON does)
+    read_sizes = (
+        f"seq, {FIXED_BYTES} + length(seq) + length(version) + length(payload)"
+        " + length(CAST(json_quote(stream) AS BLOB)) + length(CAST(json_quote(type) AS BLOB))"
+    )
     read_raw_until = f"SELECT {row} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
     rows_between = f"SELECT {row} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq"
     rows_up_to = f"SELECT {row} FROM events WHERE seq <= ? ORDER BY seq LIMIT ?"

@@ -42,7 +42,7 @@ from atlasd.eventlog.projections import (
     page_from_rows,
     view_specs,
 )
-from atlasd.eventlog.rows import body_length, body_of
+from atlasd.eventlog.rows import body_of
 from atlasd.eventlog.sql import Statements, translated
 from atlasd.eventlog.writer import Prepared, Request, Writer
 from atlasd.events import AppendResult, Event, NewEvent
@@ -514,12 +514,12 @@ class EventStore:
         sizes = await self._read_rows(from_seq, None, None, limit, Statements.read_sizes)
         if not sizes:
             return []
-        last, total = int(sizes[0][0]), body_length(*sizes[0])
-        for row in sizes[1:]:
-            total += body_length(*row)
+        last, total = int(sizes[0][0]), int(sizes[0][1])
+        for seq, size in sizes[1:]:
+            total += size
             if total > max_bytes:
                 break
-            last = int(row[0])
+            last = int(seq)
         rows = await self._fetch(Statements.read_raw_until, (from_seq, last))
         return [(int(row[0]), body_of(*row)) for row in rows]
 

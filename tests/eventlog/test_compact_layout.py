@@ -16,8 +16,8 @@ from atlasd.eventlog import EventStore, NewEvent, StoreConfig, verify
 from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.compact import compact
 from atlasd.eventlog.datadir import db_path
-from atlasd.eventlog.rows import body_length, body_of, event_id_text, stored_row
-from atlasd.eventlog.sql import SCHEMA_VERSION
+from atlasd.eventlog.rows import body_of, event_id_text, stored_row
+from atlasd.eventlog.sql import SCHEMA_VERSION, Statements, connect, migrate
 from tests.eventlog.legacy import write_schema_2
 from tests.reading.test_export_import import _generated
 
@@ -34,9 +34,11 @@ def _awkward_events() -> list[NewEvent]:
 
 
 @pytest.mark.parametrize("item", _AWKWARD)
-def test_a_sealed_event_is_rebuilt_byte_for_byte_from_its_row(item: dict[str, Any]) -> None:
-    """The row stored for a sealed event rebuilds exactly the sealed bytes, and its
-    length is known without building it."""
+def test_a_sealed_event_is_rebuilt_byte_for_byte_from_its_row(
+    item: dict[str, Any], tmp_path: Path
+) -> None:
+    """The row stored for a sealed event rebuilds exactly the sealed bytes, and SQL
+    knows its length without building it (read_raw's byte budget)."""
     event_id = str(uuid.uuid4())
     digest, body = seal(
         GENESIS_HASH, 12345, event_id, item["stream"], 7, item["type"], item["data"],
@@ -47,7 +49,13 @@ def test_a_sealed_event_is_rebuilt_byte_for_byte_from_its_row(item: dict[str, An
     assert (len(raw_id), len(raw_hash)) == (16, 32)
     assert event_id_text(raw_id) == event_id
     assert body_of(seq, raw_id, stream, version, event_type, raw_hash, payload) == body
-    assert body_length(seq, stream, version, event_type, len(payload)) == len(body)
+    conn = connect(tmp_path / "t.db")
+    migrate(conn)
+    conn.execute(Statements.insert_event, row)
+    assert conn.execute(f"SELECT {Statements.read_sizes} FROM events").fetchall() == [
+        (12345, len(body))
+    ]
+    conn.close()
     assert b'"seq"' not in payload
     assert digest.encode() not in payload
 
