@@ -17,7 +17,7 @@ from atlasd.errors import Unavailable
 from atlasd.eventlog.archive import ArchiveSet, read_records
 from atlasd.eventlog.datadir import db_path
 from atlasd.eventlog.rows import body_of
-from atlasd.eventlog.sql import Statements, connect, snapshot, translated
+from atlasd.eventlog.sql import Statements, connect, require_current, snapshot, translated
 
 __all__ = ["stored_events"]
 
@@ -52,6 +52,7 @@ def stored_events(
         conn = connect(path, readonly=True)
     try:
         with snapshot(conn):  # one snapshot from the first event to the last
+            require_current(conn)
             archives = ArchiveSet(data_dir, read_records(conn))
             for seq, body in archives.iter_after(from_seq):
                 if stream is not None or wanted is not None:

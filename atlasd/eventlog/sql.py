@@ -25,6 +25,7 @@ __all__ = [
     "Transaction",
     "connect",
     "migrate",
+    "require_current",
     "snapshot",
     "transaction",
     "translate_error",
@@ -335,6 +336,21 @@ def migrate(conn: sqlite3.Connection) -> int:
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
     return found
+
+
+def require_current(conn: sqlite3.Connection) -> None:
+    """Refuse to read a database whose schema is not this code's (a read-only reader
+    cannot migrate it): :class:`Unavailable` saying what to do."""
+    found: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found != SCHEMA_VERSION:
+        raise Unavailable(
+            f"the database has schema {found}, this atlasd reads {SCHEMA_VERSION}:"
+            + (
+                " start the daemon (or run atlasd rebuild) once to migrate it"
+                if found < SCHEMA_VERSION
+                else " it was written by a newer atlasd"
+            )
+        )
 
 
 def _split(script: str) -> list[str]:

@@ -16,6 +16,7 @@ from atlasd.eventlog import EventStore, NewEvent, StoreConfig, verify
 from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.compact import compact
 from atlasd.eventlog.datadir import db_path
+from atlasd.eventlog.offline import stored_events
 from atlasd.eventlog.rows import body_of, event_id_text, stored_row
 from atlasd.eventlog.sql import SCHEMA_VERSION, Statements, connect, migrate
 from tests.eventlog.legacy import write_schema_2
@@ -136,3 +137,15 @@ async def test_a_schema_2_row_that_disagrees_with_its_body_stops_the_migration(
     conn = sqlite3.connect(db_path(data_dir))
     assert conn.execute("SELECT * FROM events ORDER BY seq").fetchall() == rows
     conn.close()
+
+
+async def test_reading_a_schema_2_data_dir_offline_asks_for_a_migration_first(
+    data_dir: Path,
+) -> None:
+    """The read-only offline export cannot migrate: it refuses a schema 2 database with
+    what to do, and the file stays at schema 2."""
+    await _fill(data_dir)
+    write_schema_2(db_path(data_dir))
+    with pytest.raises(Unavailable, match=f"schema 2, this atlasd reads {SCHEMA_VERSION}: start"):
+        list(stored_events(data_dir))
+    assert _schema(data_dir)[0] == 2
