@@ -47,7 +47,7 @@ from atlasd.eventlog.archive import ArchiveRecord, archive_dir, read_records, re
 from atlasd.eventlog.datadir import DataDirLock, db_path, ensure_data_dir
 from atlasd.eventlog.lineage import reorigin
 from atlasd.eventlog.sql import Statements
-from atlasd.files import create_private
+from atlasd.files import create_private, fsync_dir
 
 __all__ = [
     "BackupInfo",
@@ -98,7 +98,7 @@ def backup(data_dir: Path, dest: Path, *, overwrite: bool = False) -> BackupInfo
         _copy_segments(_records(temp), archive_dir(data_dir), segments_of(target), now=None)
         _fsync_file(temp)
         os.replace(temp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
@@ -158,7 +158,7 @@ def _copy_segments(
         finally:
             os.close(fd)
         os.replace(part, final)
-    _fsync_dir(dest)
+    fsync_dir(dest)
 
 
 def _copy(source_path: Path, temp: Path) -> None:
@@ -217,14 +217,6 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @dataclass(frozen=True, slots=True)
 class RestoreInfo:
     """What a restore did."""
@@ -264,7 +256,7 @@ def restore(source: Path, data_dir: Path, *, now: float | None = None) -> Restor
             _fsync_file(temp)
             replaced = _set_aside(target, now)
             os.replace(temp, target)
-            _fsync_dir(data_dir)
+            fsync_dir(data_dir)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()

@@ -26,22 +26,12 @@ import uuid
 import msgspec
 
 from atlasd.eventlog.sql import Statements, transaction
+from atlasd.reports import LineageEntry
 
 __all__ = ["LineageEntry", "origin_for_seq", "read_lineage", "reorigin"]
 
 #: The meta key holding the JSON list of earlier origins.
 LINEAGE_KEY = "origin_lineage"
-
-
-class LineageEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """An origin this log had: events up to ``until_seq`` were written under it."""
-
-    origin: str
-    until_seq: int
-    #: When the log left this origin (ms since the epoch).
-    ended_at: int
-    #: Why: ``restore`` of a backup, or ``seq_conflict`` found by the sync.
-    reason: str
 
 
 _decode = msgspec.json.Decoder(list[LineageEntry]).decode

@@ -1,4 +1,4 @@
-"""The event store: group-committed appends, reads, the change signal, views, sync bookkeeping.
+"""The event store: group-committed appends, reads, the change signal, views.
 
 One writer task owns the write side (:class:`~atlasd.eventlog.writer.Writer`
 on a dedicated thread): appends queue up, and the writer takes everything
@@ -32,7 +32,7 @@ from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.datadir import db_path, ensure_data_dir, secure_db_files
 from atlasd.eventlog.lineage import LineageEntry
-from atlasd.eventlog.model import ProjectionInfo, Rejection, StoreStats, SyncState
+from atlasd.eventlog.model import ProjectionInfo, StoreStats
 from atlasd.eventlog.projections import (
     DEFAULT_LIMIT,
     QueryPage,
@@ -44,6 +44,7 @@ from atlasd.eventlog.projections import (
 )
 from atlasd.eventlog.rows import body_of
 from atlasd.eventlog.sql import Statements, translated
+from atlasd.eventlog.syncstate import SyncLedger
 from atlasd.eventlog.writer import Prepared, Request, Writer
 from atlasd.events import AppendResult, Event, NewEvent
 from atlasd.events.validation import validate_new_event
@@ -118,6 +119,8 @@ class EventStore:
         self._streams = writer.streams
         #: What was appended, refused and committed since open (``status``, metrics).
         self.counters = AppendCounters()
+        #: The sync's cursor and quarantine (read and written by the sync worker).
+        self.sync = SyncLedger(writer, self._fetch, self._on_writer, lambda: self._last_seq)
         self._writer_task = asyncio.create_task(self._write_loop(), name="atlasd-writer")
         self._writer_task.add_done_callback(self._writer_ended)
 
@@ -630,7 +633,7 @@ class EventStore:
             ],
         )
 
-    # -- sync bookkeeping -----------------------------------------------------------
+    # -- writer-side bookkeeping --------------------------------------------------------
 
     async def _on_writer(self, fn: Any, *args: Any) -> Any:
         async with self._gate:
@@ -638,37 +641,6 @@ class EventStore:
                 raise Unavailable("the store is closed")
             future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
             return await asyncio.shield(future)
-
-    async def sync_state(self) -> SyncState:
-        last_seq = self._last_seq
-        acked = int((await self._fetch(Statements.acked_seq, ()))[0][0])
-        rejected = int((await self._fetch(Statements.quarantine_count, ()))[0][0])
-        oldest = None
-        if last_seq > acked:
-            rows = await self._fetch(Statements.recorded_at_of, (acked + 1,))
-            oldest = int(rows[0][0]) if rows else None
-            if oldest is None and acked < self._writer.archives.last_seq:
-                # after a re-origin the first unsent event may be archived
-                body = await asyncio.to_thread(self._writer.archives.body_of, acked + 1)
-                oldest = _decode_event(body).recorded_at if body is not None else None
-        return SyncState(
-            acked_seq=acked,
-            pending=max(0, last_seq - acked),
-            oldest_pending_ms=oldest,
-            rejected=rejected,
-        )
-
-    async def mark_synced(self, acked_seq: int, rejected: Sequence[Rejection] = ()) -> None:
-        """Advance the cursor (never backwards) and quarantine ``rejected``, in one transaction."""
-        await self._on_writer(self._writer.mark_synced, acked_seq, list(rejected))
-
-    async def rejected_events(self, limit: int | None = None) -> list[Rejection]:
-        """The quarantine, oldest first; the first ``limit`` entries when given."""
-        if limit is None:
-            rows = await self._fetch(Statements.quarantine_all, ())
-        else:
-            rows = await self._fetch(Statements.quarantine_first, (limit,))
-        return [Rejection(seq=s, event_id=e, code=c, message=m) for s, e, c, m in rows]
 
     @property
     def lineage(self) -> list[LineageEntry]:
@@ -681,23 +653,6 @@ class EventStore:
         _old, new, _last = await self._on_writer(self._writer.reorigin, reason)
         self.origin = new
         return str(new)
-
-    async def requeue_rejected(self) -> int:
-        """Flag every quarantined event for another try; returns how many."""
-        count: int = await self._on_writer(self._writer.requeue_rejected)
-        return count
-
-    async def events_to_retry(self, limit: int) -> list[Event]:
-        rows = await self._fetch(Statements.quarantine_to_retry, (limit,))
-        return [_decode_event(body_of(*row)) for row in rows]
-
-    async def resolve_retried(
-        self, delivered_event_ids: Sequence[str], still_rejected: Sequence[Rejection] = ()
-    ) -> None:
-        """Drop delivered events from quarantine; keep the others with their new reason."""
-        await self._on_writer(
-            self._writer.resolve_retried, list(delivered_event_ids), list(still_rejected)
-        )
 
     async def set_size_cap(self, max_db_bytes: int | None) -> None:
         """Change the size cap of a running store (None: no cap)."""

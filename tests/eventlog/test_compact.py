@@ -38,7 +38,7 @@ async def _fill(data_dir: Path, count: int = EVENTS, *, acked: int | None = None
         for start in range(0, count, 100):
             await store.append_batch([_event(i) for i in range(start, min(count, start + 100))])
         if acked is not None:
-            await store.mark_synced(acked)
+            await store.sync.mark_synced(acked)
 
 
 async def _snapshot(data_dir: Path) -> tuple[list[bytes], dict[str, list[dict[str, object]]]]:
@@ -242,7 +242,7 @@ async def test_reads_across_the_cut_keep_filters_budgets_and_order(data_dir: Pat
     async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
         await store.reorigin("restore of a test backup")
         first = (await store.read(0, limit=1))[0]
-        assert (await store.sync_state()).oldest_pending_ms == first.recorded_at
+        assert (await store.sync.state()).oldest_pending_ms == first.recorded_at
         seqs = [e.seq for e in await store.read(200, stream="build-3", limit=1000)]
         assert seqs == [s for s in range(201, 401) if (s - 1) % 7 == 3]
         typed = await store.read(0, types=["build.started"], limit=1000)
