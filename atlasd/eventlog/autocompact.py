@@ -17,10 +17,8 @@ are reused by new events, and ``atlasd compact`` run once offline converts it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -31,7 +29,7 @@ from atlasd.eventlog.archive import ArchiveRecord
 from atlasd.eventlog.chain import GENESIS_HASH
 from atlasd.eventlog.datadir import db_path
 from atlasd.eventlog.retention import CompactionRule, LastCompaction, Segment
-from atlasd.eventlog.sql import connect, translate_error
+from atlasd.eventlog.sql import connect, snapshot, translated
 from atlasd.eventlog.store import EventStore
 
 __all__ = ["Compactor", "RunReport"]
@@ -98,7 +96,7 @@ class Compactor:
         store = self._store
         now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         path = db_path(self._data_dir)
-        conn = await asyncio.to_thread(connect, path, readonly=True)
+        conn = await asyncio.to_thread(_connect, path)
         try:
             plan = await asyncio.to_thread(self._plan, conn, store.archives.records, now)
             for segment in plan.unfinished:
@@ -155,14 +153,11 @@ class Compactor:
 
     def _plan(self, conn: sqlite3.Connection, records: list[ArchiveRecord], now: int) -> _Plan:
         """On a worker thread: an interrupted run's leftovers, and what may move now."""
-        try:
-            with _snapshot(conn):
-                unfinished = retention.unfinished(conn, self._data_dir, records)
-                until = retention.movable_until(conn, self._rule, now)
-                shrinks = retention.auto_vacuum_incremental(conn)
-                size = _file_bytes(conn)
-        except sqlite3.Error as exc:
-            raise translate_error(exc) from exc
+        with snapshot(conn):  # every figure of the plan from the same moment
+            unfinished = retention.unfinished(conn, self._data_dir, records)
+            until = retention.movable_until(conn, self._rule, now)
+            shrinks = retention.auto_vacuum_incremental(conn)
+            size = _file_bytes(conn)
         try:
             orphans = retention.remove_orphans(self._data_dir, records)
         except OSError as exc:
@@ -184,23 +179,17 @@ def _write_rows(data_dir: Path, rows: list[tuple[object, ...]], prev: str) -> Se
 
 
 def _rows(conn: sqlite3.Connection, after: int, until: int, count: int) -> list[tuple[object, ...]]:
-    try:
+    with translated():
         return retention.next_rows(conn, after, until, count)
-    except sqlite3.Error as exc:
-        raise translate_error(exc) from exc
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    with translated():
+        return connect(path, readonly=True)
 
 
 def _file_bytes(conn: sqlite3.Connection) -> int:
     """The database's size in pages (what the file comes to once checkpointed)."""
-    pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
-    return pages * int(conn.execute("PRAGMA page_size").fetchone()[0])
-
-
-@contextlib.contextmanager
-def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
-    """One read transaction, so every figure of a plan comes from the same moment."""
-    conn.execute("BEGIN")
-    try:
-        yield
-    finally:
-        conn.execute("ROLLBACK")
+    with translated():
+        pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+        return pages * int(conn.execute("PRAGMA page_size").fetchone()[0])

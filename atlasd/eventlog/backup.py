@@ -120,9 +120,7 @@ def segments_of(backup_file: Path) -> Path:
 def _records(path: Path) -> list[ArchiveRecord]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        if not conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archives'"
-        ).fetchone():
+        if not conn.execute(Statements.has_archives).fetchone():
             return []
         return read_records(conn)
     finally:
@@ -196,20 +194,14 @@ def _check(path: Path) -> tuple[int, int]:
             problems = "; ".join(str(r[0]) for r in rows[:5])
             raise Internal(f"backup copy failed its integrity check: {problems}")
         try:
-            last_seq, events = conn.execute(
-                "SELECT coalesce(max(seq), 0), count(*) FROM events"
-            ).fetchone()
+            last_seq, events = conn.execute(Statements.live_counts).fetchone()
         except sqlite3.Error:
             # Not an event log (or an empty one without its schema yet).
             return 0, 0
         with contextlib.suppress(sqlite3.Error):  # a log from before retention has none
-            archived_end, archived = conn.execute(
-                "SELECT coalesce(max(last_seq), 0), coalesce(sum(events), 0) FROM archives"
-            ).fetchone()
+            archived_end, archived = conn.execute(Statements.archived_counts).fetchone()
             # rows an interrupted compaction left live are counted once
-            overlap = conn.execute(
-                "SELECT count(*) FROM events WHERE seq <= ?", (archived_end,)
-            ).fetchone()[0]
+            overlap = conn.execute(Statements.live_up_to, (archived_end,)).fetchone()[0]
             last_seq = max(int(last_seq), int(archived_end))
             events = int(events) + int(archived) - int(overlap)
         return int(last_seq), int(events)

@@ -26,7 +26,7 @@ from atlasd.eventlog.archive import ArchiveRecord, read_records
 from atlasd.eventlog.chain import GENESIS_HASH
 from atlasd.eventlog.datadir import DataDirLock, db_bytes, db_path
 from atlasd.eventlog.retention import CompactionRule, LastCompaction, Segment
-from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
+from atlasd.eventlog.sql import Statements, connect, migrate, translated
 
 __all__ = ["SEGMENT_EVENTS", "CompactReport", "compact"]
 
@@ -90,53 +90,53 @@ def compact(
     report = progress or (lambda done, total: None)
     with DataDirLock(data_dir):
         before = db_bytes(path)
-        conn = connect(path)
+        with translated():
+            conn = connect(path)
         try:
-            migrate(conn)
-            records = read_records(conn)
-            left = retention.unfinished(conn, data_dir, records)
-            for segment in left:
-                _delete(conn, segment, move_chunk)
-            orphans = retention.remove_orphans(data_dir, records)
-            limit = retention.movable_until(conn, rule, now)
-            total = int(conn.execute(Statements.count_live_between, (0, limit)).fetchone()[0])
-            report(0, total)
-            archived = segments = 0
-            while True:
+            with translated():
+                migrate(conn)
                 records = read_records(conn)
-                after = records[-1].last_seq if records else 0
-                rows = retention.next_rows(conn, after, limit, segment_events)
-                if not rows:
-                    break
-                if int(str(rows[0][0])) != after + 1:
-                    raise Unavailable(
-                        f"the live log starts at seq {rows[0][0]}, not {after + 1}:"
-                        " run atlasd verify"
+                left = retention.unfinished(conn, data_dir, records)
+                for segment in left:
+                    _delete(conn, segment, move_chunk)
+                orphans = retention.remove_orphans(data_dir, records)
+                limit = retention.movable_until(conn, rule, now)
+                total = int(conn.execute(Statements.live_up_to, (limit,)).fetchone()[0])
+                report(0, total)
+                archived = segments = 0
+                while True:
+                    records = read_records(conn)
+                    after = records[-1].last_seq if records else 0
+                    rows = retention.next_rows(conn, after, limit, segment_events)
+                    if not rows:
+                        break
+                    if int(str(rows[0][0])) != after + 1:
+                        raise Unavailable(
+                            f"the live log starts at seq {rows[0][0]}, not {after + 1}:"
+                            " run atlasd verify"
+                        )
+                    prev = records[-1].last_hash if records else GENESIS_HASH
+                    segment = _write(data_dir, rows, prev)
+                    _record(conn, segment.record, now)
+                    _delete(conn, segment, move_chunk)
+                    archived += len(rows)
+                    segments += 1
+                    report(archived, total)
+                # always: a database made before incremental auto-vacuum is converted here
+                converted = _vacuum(conn)
+                after_bytes = db_bytes(path)
+                if archived or left:
+                    retention.store_last_compaction(
+                        conn,
+                        LastCompaction(
+                            at_ms=time.time_ns() // 1_000_000,
+                            events=archived,
+                            segments=segments,
+                            bytes_freed=max(0, before - after_bytes),
+                            by="offline",
+                        ),
                     )
-                prev = records[-1].last_hash if records else GENESIS_HASH
-                segment = _write(data_dir, rows, prev)
-                _record(conn, segment.record, now)
-                _delete(conn, segment, move_chunk)
-                archived += len(rows)
-                segments += 1
-                report(archived, total)
-            # always: a database made before incremental auto-vacuum is converted here
-            converted = _vacuum(conn)
-            after_bytes = db_bytes(path)
-            if archived or left:
-                retention.store_last_compaction(
-                    conn,
-                    LastCompaction(
-                        at_ms=time.time_ns() // 1_000_000,
-                        events=archived,
-                        segments=segments,
-                        bytes_freed=max(0, before - after_bytes),
-                        by="offline",
-                    ),
-                )
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error as exc:
-            raise translate_error(exc) from exc
+                    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
         after_bytes = db_bytes(path)

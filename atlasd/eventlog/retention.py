@@ -46,7 +46,8 @@ import msgspec
 
 from atlasd.errors import Unavailable
 from atlasd.eventlog.archive import ArchiveRecord, archive_dir, read_segment, write_segment
-from atlasd.eventlog.sql import Statements
+from atlasd.eventlog.rows import body_of, event_id_text
+from atlasd.eventlog.sql import Statements, transaction
 
 __all__ = [
     "MOVE_CHUNK",
@@ -122,13 +123,15 @@ def live_bytes(conn: sqlite3.Connection) -> int:
 
 def movable_until(conn: sqlite3.Connection, rule: CompactionRule, now_ms: int) -> int:
     """The last seq that may move now (0: none)."""
-    end = conn.execute(Statements.last_event).fetchone()
+    end = conn.execute(Statements.last_seq).fetchone()[0]
     if end is None:
         return 0
-    last = int(end[0])
+    last = int(end)
     chosen = 0
     if rule.older_than_ms is not None:
-        young = conn.execute(Statements.first_young, (now_ms - rule.older_than_ms,)).fetchone()[0]
+        young = conn.execute(
+            Statements.first_recorded_since, (now_ms - rule.older_than_ms,)
+        ).fetchone()[0]
         chosen = last if young is None else int(young) - 1
     if rule.past_bytes is not None:
         chosen = max(chosen, _past_bytes_until(conn, rule.past_bytes))
@@ -160,8 +163,11 @@ def next_rows(
     conn: sqlite3.Connection, after_seq: int, until_seq: int, count: int
 ) -> list[tuple[object, ...]]:
     """The next segment's rows: up to ``count`` live events after ``after_seq`` up to
-    ``until_seq`` (seq, event_id, stream, version, hash, body)."""
-    return conn.execute(Statements.segment_rows, (after_seq, until_seq, count)).fetchall()
+    ``until_seq`` (seq, event_id, stream, version, hash as hex, stored event)."""
+    return [
+        (row[0], event_id_text(row[1]), row[2], row[3], row[5].hex(), body_of(*row))
+        for row in conn.execute(Statements.rows_in_range, (after_seq, until_seq, count))
+    ]
 
 
 # -- the steps ------------------------------------------------------------------------
@@ -187,7 +193,7 @@ def write_rows(data_dir: Path, rows: Sequence[tuple[object, ...]], prev_hash: st
 
 def record_step(conn: sqlite3.Connection, record: ArchiveRecord, now_ms: int) -> None:
     """Step 2: the segment's record, in one transaction."""
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute(
             Statements.put_archive,
             (
@@ -212,15 +218,16 @@ def move_step(conn: sqlite3.Connection, segment: Segment, chunk: int = MOVE_CHUN
     :class:`Unavailable` and nothing is deleted.
     """
     record = segment.record
-    with _transaction(conn):
+    with transaction(conn):
         rows = conn.execute(
             Statements.rows_to_move, (record.first_seq, record.last_seq, chunk)
         ).fetchall()
         if not rows:
             return 0
         versions: dict[str, int] = defaultdict(int)
-        for seq, _id, stream, version, body in rows:
-            if segment.bodies[int(seq) - record.first_seq] != bytes(body):
+        for row in rows:
+            seq, stream, version = row[0], row[2], row[3]
+            if segment.bodies[int(seq) - record.first_seq] != body_of(*row):
                 raise Unavailable(
                     f"archive segment {record.file} disagrees with live seq {seq};"
                     " nothing deleted: run atlasd verify"
@@ -228,7 +235,9 @@ def move_step(conn: sqlite3.Connection, segment: Segment, chunk: int = MOVE_CHUN
             versions[str(stream)] = max(versions[str(stream)], int(version))
         # the delete first: its pages serve the ids' rows (a log at its size cap has no others)
         conn.execute(Statements.delete_archived, (record.first_seq, int(rows[-1][0])))
-        conn.executemany(Statements.put_archived_id, [(row[1], row[0]) for row in rows])
+        conn.executemany(
+            Statements.put_archived_id, [(event_id_text(row[1]), row[0]) for row in rows]
+        )
         conn.executemany(Statements.put_archived_stream, list(versions.items()))
     return len(rows)
 
@@ -295,7 +304,7 @@ _decode_last = msgspec.json.Decoder(LastCompaction).decode
 
 
 def store_last_compaction(conn: sqlite3.Connection, last: LastCompaction) -> None:
-    with _transaction(conn):
+    with transaction(conn):
         conn.execute(Statements.set_meta, (_LAST_KEY, _encode_last(last).decode()))
 
 
@@ -307,19 +316,3 @@ def read_last_compaction(conn: sqlite3.Connection) -> LastCompaction | None:
         return _decode_last(str(row[0]))
     except msgspec.DecodeError:
         return None  # figures only: an unreadable entry is as good as none
-
-
-class _transaction:
-    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any exception."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        if kind is None:
-            self._conn.execute("COMMIT")
-        elif self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -45,7 +44,8 @@ from atlasd.eventlog.projections import (
     view_specs,
 )
 from atlasd.eventlog.retention import LastCompaction, Segment
-from atlasd.eventlog.sql import Statements, translate_error
+from atlasd.eventlog.rows import body_of
+from atlasd.eventlog.sql import Statements, translated
 from atlasd.eventlog.syncstate import SyncLedger
 from atlasd.eventlog.writer import Prepared, Request, Writer
 from atlasd.events import AppendResult, Event, NewEvent
@@ -146,14 +146,12 @@ class EventStore:
         readers: list[aiosqlite.Connection] = []
         try:
             await loop.run_in_executor(executor, writer.open)
-            for _ in range(max(1, config.read_connections)):
-                reader = await aiosqlite.connect(path, isolation_level=None)
-                readers.append(reader)
-                await reader.execute("PRAGMA query_only = ON")
-                await reader.execute("PRAGMA busy_timeout = 5000")
-        except sqlite3.Error as exc:
-            await cls._dispose(loop, executor, writer, readers)
-            raise translate_error(exc) from exc
+            with translated():
+                for _ in range(max(1, config.read_connections)):
+                    reader = await aiosqlite.connect(path, isolation_level=None)
+                    readers.append(reader)
+                    await reader.execute("PRAGMA query_only = ON")
+                    await reader.execute("PRAGMA busy_timeout = 5000")
         except BaseException:
             await cls._dispose(loop, executor, writer, readers)
             raise
@@ -478,10 +476,8 @@ class EventStore:
             raise Unavailable("the store is closed")
         reader = self._readers[self._next_reader]
         self._next_reader = (self._next_reader + 1) % len(self._readers)
-        try:
+        with translated():
             return list(await reader.execute_fetchall(sql, params))
-        except sqlite3.Error as exc:
-            raise translate_error(exc) from exc
 
     async def read(
         self,
@@ -546,7 +542,7 @@ class EventStore:
                 break
             last = int(seq)
         rows = await self._fetch(Statements.read_raw_until, (from_seq, last))
-        return [(int(seq), bytes(body)) for seq, body in rows]
+        return [(int(row[0]), body_of(*row)) for row in rows]
 
     async def _read_rows(
         self,
@@ -554,13 +550,14 @@ class EventStore:
         stream: str | None,
         types: Sequence[str] | None,
         limit: int,
-        columns: str = "seq, body",
+        columns: str = Statements.row,
         *,
         archives: ArchiveSet | None = None,
     ) -> list[Any]:
-        """Rows after ``from_seq``: archived ones from ``archives`` (default: the current
-        set, read again if a segment is recorded meanwhile), then live ones. With
-        ``archives`` given the caller checks for a moved cut (see :meth:`read_raw`)."""
+        """``(seq, stored event)`` in seq order (or ``columns`` of the live rows): archived
+        ones from ``archives`` (default: the current set, read again if a segment is
+        recorded meanwhile), then live ones. With ``archives`` given the caller checks
+        for a moved cut (see :meth:`read_raw`)."""
         if type(from_seq) is not int or from_seq < 0:
             raise BadRequest(f"from_seq must be a non-negative integer, got {from_seq!r:.40}")
         if type(limit) is not int or limit < 0:
@@ -592,6 +589,8 @@ class EventStore:
             live_params = [max(from_seq, cut.last_seq), *params[1:], limit - len(archived)]
             live = await self._fetch(sql, live_params)
             if archives is not None or self._writer.archives is cut:
+                if columns == Statements.row:
+                    live = [(row[0], body_of(*row)) for row in live]
                 return archived + live
             # a compaction recorded a segment meanwhile (see read_raw): read again
 

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from atlasd.eventlog.model import Rejection, SyncState
+from atlasd.eventlog.rows import body_of
 from atlasd.eventlog.sql import Statements
 from atlasd.eventlog.writer import Writer
 from atlasd.events import Event
@@ -83,7 +84,7 @@ class SyncLedger:
     async def events_to_retry(self, limit: int) -> list[Event]:
         """Flagged quarantined events, in seq order, at most ``limit``."""
         rows = await self._fetch(Statements.quarantine_to_retry, (limit,))
-        return [_decode_event(body) for (body,) in rows]
+        return [_decode_event(body_of(*row)) for row in rows]
 
     async def resolve_retried(
         self, delivered_event_ids: Sequence[str], still_rejected: Sequence[Rejection] = ()

@@ -19,6 +19,7 @@ from atlasd.eventlog.archive import archive_dir
 from atlasd.eventlog.backup import backup, restore, segments_of
 from atlasd.eventlog.compact import compact
 from atlasd.eventlog.datadir import db_path
+from tests.eventlog.legacy import write_schema_2
 
 EVENTS = 600
 
@@ -264,6 +265,7 @@ async def test_a_schema_1_log_is_migrated_at_open_and_can_then_be_compacted(
     trigger at open, keeps every event, and compacts."""
     await _fill(data_dir, 50)
     before = await _snapshot(data_dir)
+    write_schema_2(db_path(data_dir))
     conn = sqlite3.connect(db_path(data_dir), isolation_level=None)
     try:
         for statement in (
