@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
@@ -26,14 +26,18 @@ from atlasd.config import Config
 from atlasd.daemon.budget import ByteBudget
 from atlasd.daemon.hub import Hub
 from atlasd.daemon.log import log_event
-from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.daemon.spool import spool_counts
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
+from atlasd.eventlog.autocompact import Compactor
 from atlasd.eventlog.capacity import cap_state
 from atlasd.eventlog.integrity import IntegrityReport
 from atlasd.eventlog.projections import DEFAULT_LIMIT, QueryPage, QueryParams
-from atlasd.eventlog.store import AppendOutcome
+from atlasd.eventlog.store import AppendOutcome, EventStore
 from atlasd.redact import redact
+from atlasd.reports import CHECKING
+
+if TYPE_CHECKING:  # the worker (and httpx) load only when sync is on
+    from atlasd.sync.worker import SyncWorker
 
 __all__ = ["DaemonState", "Handlers", "normalize_types", "read_page"]
 
@@ -61,12 +65,14 @@ class DaemonState:
     """What handlers share: the store, the hub, the sync worker and counters."""
 
     config: Config
-    store: Store
+    store: EventStore
     hub: Hub
-    sync: SyncControl | None = None
+    sync: SyncWorker | None = None
     started: float = field(default_factory=time.monotonic)
     connections: int = 0
     stopping: bool = False
+    #: The daemon's own compaction (None: retention off).
+    compactor: Compactor | None = None
     #: The start-up page check's outcome (None while it runs).
     integrity: IntegrityReport | None = None
     #: Bytes of watch answers being written, across every watch (see streams).
@@ -81,7 +87,7 @@ def normalize_types(types: list[str] | None) -> frozenset[str] | None:
 
 
 async def read_page(
-    store: Store,
+    store: EventStore,
     from_seq: int,
     stream: str | None,
     types: frozenset[str] | None,
@@ -109,7 +115,7 @@ async def read_page(
 
 
 async def _read_filtered(
-    store: Store,
+    store: EventStore,
     from_seq: int,
     stream: str | None,
     types: frozenset[str] | None,
@@ -213,7 +219,7 @@ class Handlers:
                 return await self.read(request)
             case wire.Query():
                 page = await self.query_page(request)
-                return {"rows": page.rows, "next": page.next}
+                return wire.QueryPage(page.rows, page.next)
             case wire.Ping():
                 return {"version": atlasd.__version__, "origin": self.store.origin}
             case wire.Status():
@@ -223,7 +229,7 @@ class Handlers:
                 return await self.sync_now(request)
         raise BadRequest(f"op {type(request).__name__.lower()} cannot be used here")
 
-    async def read(self, request: wire.Read) -> dict[str, Any]:
+    async def read(self, request: wire.Read) -> wire.ReadResult[msgspec.Raw]:
         if request.from_seq < 0:
             raise BadRequest("from_seq must be >= 0")
         limit = wire.DEFAULT_READ_LIMIT if request.limit is None else request.limit
@@ -232,7 +238,7 @@ class Handlers:
         raws, cursor = await read_page(
             self.store, request.from_seq, request.stream, normalize_types(request.types), limit
         )
-        return {"events": [msgspec.Raw(raw) for raw in raws], "last_seq": cursor}
+        return wire.ReadResult(events=[msgspec.Raw(raw) for raw in raws], last_seq=cursor)
 
     async def query(self, request: wire.Query | wire.Watch) -> list[dict[str, Any]]:
         return (await self.query_page(request)).rows
@@ -251,64 +257,77 @@ class Handlers:
             )
         )
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> wire.StatusReport:
         stats = await self.store.stats()
         state = self.state
-        return {
-            "origin": self.store.origin,
-            # The origins this log had before (restored, or a copied data dir).
-            "origin_lineage": [msgspec.to_builtins(entry) for entry in self.store.lineage],
-            "version": atlasd.__version__,
-            "pid": os.getpid(),
-            "last_seq": stats.last_seq,
-            "events": stats.events,
-            "streams": stats.streams,
-            "sync": await self.sync_status(),
-            "projections": stats.projections,
-            "db_bytes": stats.db_bytes,
-            # how near the size cap (None: no cap); alerts well before appends are refused
-            "cap": (
-                None
-                if state.config.max_db_bytes is None
-                else msgspec.to_builtins(cap_state(stats.db_bytes, state.config.max_db_bytes))
-            ),
-            "uptime_s": round(time.monotonic() - state.started, 3),
-            "counters": self.store.counters.snapshot(),
-            "spool": spool_counts(state.config.spool_dir),
-            "connections": state.connections,
-            "subscribers": len(state.hub.subscribers),
-            "watchers": len(state.hub.watchers),
-            "socket": str(state.config.socket),
-            "data_dir": str(state.config.data_dir),
-            "integrity": state.integrity or {"state": "checking"},
-        }
+        max_db_bytes = state.config.max_db_bytes
+        return wire.StatusReport(
+            origin=self.store.origin,
+            origin_lineage=self.store.lineage,
+            version=atlasd.__version__,
+            pid=os.getpid(),
+            last_seq=stats.last_seq,
+            events=stats.events,
+            streams=stats.streams,
+            sync=await self.sync_status(),
+            projections=stats.projections,
+            db_bytes=stats.db_bytes,
+            # alerts well before appends are refused at the cap
+            cap=None if max_db_bytes is None else cap_state(stats.db_bytes, max_db_bytes),
+            uptime_s=round(time.monotonic() - state.started, 3),
+            counters=self.store.counters.snapshot(),
+            spool=spool_counts(state.config.spool_dir),
+            connections=state.connections,
+            subscribers=len(state.hub.subscribers),
+            watchers=len(state.hub.watchers),
+            socket=str(state.config.socket),
+            data_dir=str(state.config.data_dir),
+            integrity=state.integrity or CHECKING,
+            compaction=self._compaction(),
+        )
 
-    async def sync_status(self) -> dict[str, Any]:
+    def _compaction(self) -> wire.CompactionStatus:
+        """Retention: whether the daemon compacts, and the last compaction's figures."""
+        store, compactor = self.store, self.state.compactor
+        last = store.last_compaction
+        return wire.CompactionStatus(
+            auto=compactor is not None,
+            running=compactor is not None and compactor.running,
+            last_at_ms=None if last is None else last.at_ms,
+            last_events=None if last is None else last.events,
+            last_bytes_freed=None if last is None else last.bytes_freed,
+            last_by=None if last is None else last.by,
+            steps=store.compaction_steps,
+            step_max_ms=round(store.compaction_step_max_s * 1000, 3),
+        )
+
+    async def sync_status(self) -> wire.SyncStatus:
         status = await self._sync_figures()
-        rejected = await self.store.rejected_events(QUARANTINE_SHOWN) if status["rejected"] else []
-        status["quarantine"] = [msgspec.structs.asdict(r) for r in rejected]
-        return status
+        if not status.rejected:
+            return status
+        shown = await self.store.sync.rejected_events(QUARANTINE_SHOWN)
+        return msgspec.structs.replace(status, quarantine=shown)
 
-    async def _sync_figures(self) -> dict[str, Any]:
+    async def _sync_figures(self) -> wire.SyncStatus:
         if self.state.sync is not None:
             return await self.state.sync.status()
-        sync = await self.store.sync_state()
-        return {
-            "state": "disabled",
-            "acked_seq": sync.acked_seq,
-            "pending": sync.pending,
-            "oldest_pending_ms": sync.oldest_pending_ms,
-            "rejected": sync.rejected,
-            "last_error": None,
-            "next_attempt_ms": None,
-        }
+        sync = await self.store.sync.state()
+        return wire.SyncStatus(
+            state="disabled",
+            acked_seq=sync.acked_seq,
+            pending=sync.pending,
+            oldest_pending_ms=sync.oldest_pending_ms,
+            rejected=sync.rejected,
+            last_error=None,
+            next_attempt_ms=None,
+        )
 
-    async def sync_now(self, request: wire.SyncNow) -> dict[str, Any]:
+    async def sync_now(self, request: wire.SyncNow) -> wire.SyncNowResult:
         worker = self.state.sync
         if worker is None:
-            return {"triggered": False, "reason": SYNC_DISABLED_REASON}
+            return wire.SyncNowResult(triggered=False, reason=SYNC_DISABLED_REASON)
         requeued = await worker.retry_rejected() if request.retry_rejected else None
-        result = dict(await worker.sync_now(request.wait))
+        result = await worker.sync_now(request.wait)
         if requeued is not None:
-            result["requeued"] = requeued
+            result = msgspec.structs.replace(result, requeued=requeued)
         return result

@@ -25,7 +25,7 @@ import msgspec
 
 from atlasd.errors import Unavailable
 from atlasd.eventlog.sql import Statements
-from atlasd.files import create_private
+from atlasd.files import create_private, fsync_dir
 
 __all__ = [
     "ARCHIVE_DIR",
@@ -114,11 +114,7 @@ def write_segment(
     finally:
         os.close(fd)
     os.replace(temp, directory / name)
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(directory)
     return name, len(blob), hashlib.sha256(blob).hexdigest()
 
 
@@ -154,14 +150,21 @@ def read_segment(directory: Path, record: ArchiveRecord, *, check: bool = True) 
 class ArchiveSet:
     """The recorded segments of one data dir, read on demand (the last one cached).
 
-    The set is fixed for the life of the object: compaction runs with the
-    daemon stopped, so a running store's archives never change under it.
+    The set is fixed for the life of the object: a compaction step that records
+    a segment replaces the store's set with :meth:`extended`, so a reader holding
+    the old one sees a consistent (if older) cut.
     """
 
     def __init__(self, data_dir: Path, records: list[ArchiveRecord]) -> None:
         self.directory = archive_dir(data_dir)
         self.records = records
         self._cached: tuple[int, list[bytes]] | None = None
+
+    def extended(self, record: ArchiveRecord) -> ArchiveSet:
+        """A new set with ``record`` appended (the cached segment carries over)."""
+        grown = ArchiveSet(self.directory.parent, [*self.records, record])
+        grown._cached = self._cached
+        return grown
 
     @property
     def last_seq(self) -> int:

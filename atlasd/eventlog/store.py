@@ -1,4 +1,4 @@
-"""The event store: group-committed appends, reads, the change signal, views, sync bookkeeping.
+"""The event store: group-committed appends, reads, the change signal, views.
 
 One writer task owns the write side (:class:`~atlasd.eventlog.writer.Writer`
 on a dedicated thread): appends queue up, and the writer takes everything
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -30,11 +29,12 @@ import aiosqlite
 import msgspec
 
 from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unavailable
+from atlasd.eventlog.archive import ArchiveRecord, ArchiveSet
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.datadir import db_path, ensure_data_dir, secure_db_files
 from atlasd.eventlog.lineage import LineageEntry
-from atlasd.eventlog.model import ProjectionInfo, Rejection, StoreStats, SyncState
+from atlasd.eventlog.model import ProjectionInfo, StoreStats
 from atlasd.eventlog.projections import (
     DEFAULT_LIMIT,
     QueryPage,
@@ -44,7 +44,10 @@ from atlasd.eventlog.projections import (
     page_from_rows,
     view_specs,
 )
-from atlasd.eventlog.sql import Statements, translate_error
+from atlasd.eventlog.retention import LastCompaction, Segment
+from atlasd.eventlog.rows import body_of
+from atlasd.eventlog.sql import Statements, translated
+from atlasd.eventlog.syncstate import SyncLedger
 from atlasd.eventlog.writer import Prepared, Request, Writer
 from atlasd.events import AppendResult, Event, NewEvent
 from atlasd.events.validation import validate_new_event
@@ -126,6 +129,11 @@ class EventStore:
         self._streams = writer.streams
         #: What was appended, refused and committed since open (``status``, metrics).
         self.counters = AppendCounters()
+        #: The sync's cursor and quarantine (read and written by the sync worker).
+        self.sync = SyncLedger(writer, self._fetch, self._on_writer, lambda: self._last_seq)
+        #: Compaction steps run on the writer since open, and the longest one (seconds).
+        self.compaction_steps = 0
+        self.compaction_step_max_s = 0.0
         self._writer_task = asyncio.create_task(self._write_loop(), name="atlasd-writer")
         self._writer_task.add_done_callback(self._writer_ended)
 
@@ -146,14 +154,12 @@ class EventStore:
         readers: list[aiosqlite.Connection] = []
         try:
             await loop.run_in_executor(executor, writer.open)
-            for _ in range(max(1, config.read_connections)):
-                reader = await aiosqlite.connect(path, isolation_level=None)
-                readers.append(reader)
-                await reader.execute("PRAGMA query_only = ON")
-                await reader.execute("PRAGMA busy_timeout = 5000")
-        except sqlite3.Error as exc:
-            await cls._dispose(loop, executor, writer, readers)
-            raise translate_error(exc) from exc
+            with translated():
+                for _ in range(max(1, config.read_connections)):
+                    reader = await aiosqlite.connect(path, isolation_level=None)
+                    readers.append(reader)
+                    await reader.execute("PRAGMA query_only = ON")
+                    await reader.execute("PRAGMA busy_timeout = 5000")
         except BaseException:
             await cls._dispose(loop, executor, writer, readers)
             raise
@@ -485,10 +491,8 @@ class EventStore:
             raise Unavailable("the store is closed")
         reader = self._readers[self._next_reader]
         self._next_reader = (self._next_reader + 1) % len(self._readers)
-        try:
+        with translated():
             return list(await reader.execute_fetchall(sql, params))
-        except sqlite3.Error as exc:
-            raise translate_error(exc) from exc
 
     async def read(
         self,
@@ -514,12 +518,23 @@ class EventStore:
         """
         if max_bytes is not None and (type(max_bytes) is not int or max_bytes < 0):
             raise BadRequest(f"max_bytes must be a non-negative integer, got {max_bytes!r:.40}")
+        while True:
+            archives = self._writer.archives
+            rows = await self._read_raw_once(from_seq, limit, max_bytes, archives)
+            if self._writer.archives is archives:
+                return rows
+            # a compaction recorded a segment meanwhile: its rows may have left the
+            # live table after this read's archived part was taken; read again
+
+    async def _read_raw_once(
+        self, from_seq: int, limit: int, max_bytes: int | None, archives: ArchiveSet
+    ) -> list[tuple[int, bytes]]:
         if max_bytes is None:
-            rows = await self._read_rows(from_seq, None, None, limit)
+            rows = await self._read_rows(from_seq, None, None, limit, archives=archives)
             return [(int(seq), bytes(body)) for seq, body in rows]
-        if from_seq < self._writer.archives.last_seq:
+        if from_seq < archives.last_seq:
             # archived bodies are in memory once their segment is read: trim them here
-            rows = await self._read_rows(from_seq, None, None, limit)
+            rows = await self._read_rows(from_seq, None, None, limit, archives=archives)
             kept: list[tuple[int, bytes]] = []
             total = 0
             for seq, body in rows:
@@ -530,7 +545,9 @@ class EventStore:
             return kept
         # Sizes first (length() of a blob reads its header, not its pages), then only the
         # bodies that fit: a small budget never loads a thousand large events.
-        sizes = await self._read_rows(from_seq, None, None, limit, Statements.read_sizes)
+        sizes = await self._read_rows(
+            from_seq, None, None, limit, Statements.read_sizes, archives=archives
+        )
         if not sizes:
             return []
         last, total = int(sizes[0][0]), int(sizes[0][1])
@@ -540,7 +557,7 @@ class EventStore:
                 break
             last = int(seq)
         rows = await self._fetch(Statements.read_raw_until, (from_seq, last))
-        return [(int(seq), bytes(body)) for seq, body in rows]
+        return [(int(row[0]), body_of(*row)) for row in rows]
 
     async def _read_rows(
         self,
@@ -548,8 +565,14 @@ class EventStore:
         stream: str | None,
         types: Sequence[str] | None,
         limit: int,
-        columns: str = "seq, body",
+        columns: str = Statements.row,
+        *,
+        archives: ArchiveSet | None = None,
     ) -> list[Any]:
+        """``(seq, stored event)`` in seq order (or ``columns`` of the live rows): archived
+        ones from ``archives`` (default: the current set, read again if a segment is
+        recorded meanwhile), then live ones. With ``archives`` given the caller checks
+        for a moved cut (see :meth:`read_raw`)."""
         if type(from_seq) is not int or from_seq < 0:
             raise BadRequest(f"from_seq must be a non-negative integer, got {from_seq!r:.40}")
         if type(limit) is not int or limit < 0:
@@ -569,17 +592,22 @@ class EventStore:
             unique = list(dict.fromkeys(types))
             where.append(f"type IN ({', '.join('?' * len(unique))})")
             params.extend(unique)
-        archived: list[Any] = []
-        archives = self._writer.archives
-        if from_seq < archives.last_seq:
-            # archived events come from their segments, then the live table goes on
-            archived = await asyncio.to_thread(archives.read, from_seq, stream, types, limit)
-            if len(archived) >= limit:
-                return archived
-            params[0] = archives.last_seq
-        params.append(limit - len(archived))
         sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        return archived + await self._fetch(sql, params)
+        while True:
+            archived: list[Any] = []
+            cut = archives or self._writer.archives
+            if from_seq < cut.last_seq:
+                # archived events come from their segments, then the live table goes on
+                archived = await asyncio.to_thread(cut.read, from_seq, stream, types, limit)
+                if len(archived) >= limit:
+                    return archived
+            live_params = [max(from_seq, cut.last_seq), *params[1:], limit - len(archived)]
+            live = await self._fetch(sql, live_params)
+            if archives is not None or self._writer.archives is cut:
+                if columns == Statements.row:
+                    live = [(row[0], body_of(*row)) for row in live]
+                return archived + live
+            # a compaction recorded a segment meanwhile (see read_raw): read again
 
     async def iter_events(
         self,
@@ -645,7 +673,7 @@ class EventStore:
             ],
         )
 
-    # -- sync bookkeeping -----------------------------------------------------------
+    # -- writer-side bookkeeping --------------------------------------------------------
 
     async def _on_writer(self, fn: Any, *args: Any) -> Any:
         async with self._gate:
@@ -653,37 +681,6 @@ class EventStore:
                 raise Unavailable("the store is closed")
             future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
             return await asyncio.shield(future)
-
-    async def sync_state(self) -> SyncState:
-        last_seq = self._last_seq
-        acked = int((await self._fetch(Statements.acked_seq, ()))[0][0])
-        rejected = int((await self._fetch(Statements.quarantine_count, ()))[0][0])
-        oldest = None
-        if last_seq > acked:
-            rows = await self._fetch(Statements.recorded_at_of, (acked + 1,))
-            oldest = int(rows[0][0]) if rows else None
-            if oldest is None and acked < self._writer.archives.last_seq:
-                # after a re-origin the first unsent event may be archived
-                body = await asyncio.to_thread(self._writer.archives.body_of, acked + 1)
-                oldest = _decode_event(body).recorded_at if body is not None else None
-        return SyncState(
-            acked_seq=acked,
-            pending=max(0, last_seq - acked),
-            oldest_pending_ms=oldest,
-            rejected=rejected,
-        )
-
-    async def mark_synced(self, acked_seq: int, rejected: Sequence[Rejection] = ()) -> None:
-        """Advance the cursor (never backwards) and quarantine ``rejected``, in one transaction."""
-        await self._on_writer(self._writer.mark_synced, acked_seq, list(rejected))
-
-    async def rejected_events(self, limit: int | None = None) -> list[Rejection]:
-        """The quarantine, oldest first; the first ``limit`` entries when given."""
-        if limit is None:
-            rows = await self._fetch(Statements.quarantine_all, ())
-        else:
-            rows = await self._fetch(Statements.quarantine_first, (limit,))
-        return [Rejection(seq=s, event_id=e, code=c, message=m) for s, e, c, m in rows]
 
     @property
     def lineage(self) -> list[LineageEntry]:
@@ -697,22 +694,49 @@ class EventStore:
         self.origin = new
         return str(new)
 
-    async def requeue_rejected(self) -> int:
-        """Flag every quarantined event for another try; returns how many."""
-        count: int = await self._on_writer(self._writer.requeue_rejected)
-        return count
+    # -- compaction steps (atlasd/eventlog/autocompact.py) ------------------------------
 
-    async def events_to_retry(self, limit: int) -> list[Event]:
-        rows = await self._fetch(Statements.quarantine_to_retry, (limit,))
-        return [_decode_event(body) for (body,) in rows]
+    @property
+    def archives(self) -> ArchiveSet:
+        """The recorded archive segments (a new object each time one is recorded)."""
+        return self._writer.archives
 
-    async def resolve_retried(
-        self, delivered_event_ids: Sequence[str], still_rejected: Sequence[Rejection] = ()
-    ) -> None:
-        """Drop delivered events from quarantine; keep the others with their new reason."""
-        await self._on_writer(
-            self._writer.resolve_retried, list(delivered_event_ids), list(still_rejected)
-        )
+    async def archive_record(self, record: ArchiveRecord, now_ms: int) -> None:
+        """Record a written segment (one short transaction on the writer)."""
+        await self._compaction_step(self._writer.archive_record, record, now_ms)
+
+    async def archive_move(self, segment: Segment, chunk: int) -> int:
+        """Move up to ``chunk`` live rows of a recorded segment; returns how many."""
+        moved: int = await self._compaction_step(self._writer.archive_move, segment, chunk)
+        return moved
+
+    async def archive_vacuum(self, pages: int) -> int:
+        """Give up to ``pages`` free pages back to the file system; returns those left."""
+        left: int = await self._compaction_step(self._writer.archive_vacuum, pages)
+        return left
+
+    async def note_compaction(self, last: LastCompaction) -> None:
+        """Keep a compaction's figures (``status``)."""
+        await self._compaction_step(self._writer.note_compaction, last)
+
+    @property
+    def last_compaction(self) -> LastCompaction | None:
+        """The last compaction that moved or freed anything, online or offline."""
+        return self._writer.last_compaction
+
+    async def _compaction_step(self, fn: Any, *args: Any) -> Any:
+        """One step on the writer, between group commits; its time goes to the counters."""
+        loop = asyncio.get_running_loop()
+        async with self._gate:
+            if self._closing or self._closed:
+                raise Unavailable("the store is closing")
+            started = loop.time()
+            try:
+                return await asyncio.shield(loop.run_in_executor(self._executor, fn, *args))
+            finally:
+                took = loop.time() - started
+                self.compaction_steps += 1
+                self.compaction_step_max_s = max(self.compaction_step_max_s, took)
 
     async def set_size_cap(self, max_db_bytes: int | None) -> None:
         """Change the size cap of a running store (None: no cap)."""
