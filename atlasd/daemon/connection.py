@@ -15,10 +15,11 @@ Why plain asyncio inside: this is the per-request path. During the request
 phase the connection is the transport's *sink*: lines are split and
 dispatched in the protocol's ``data_received`` callback, a single append
 goes straight to the store (``submit_append``) and its answer is written
-from the commit's done-callback, so an append costs no task, coroutine or
-reader wake-up (together they were most of the daemon's time per append
-under many clients; see bench/bench_daemon.py). Other ops run as bare
-asyncio tasks.
+from the callback the store's writer calls right after the group's commit,
+so an append costs no task, coroutine, future or reader wake-up (together
+they were most of the daemon's time per append under many clients; see
+bench/bench_daemon.py and docs/eventlog.md). Other ops run as bare asyncio
+tasks.
 
 Resource handling: at most ``PIPELINE_DEPTH`` requests of one connection are
 queued or running; past that the transport stops reading (the kernel buffer
