@@ -117,14 +117,9 @@ class _ViewCode:
             f" VALUES ({', '.join('?' for _ in names)})"
         )
         self.rest = tuple(i for i in range(1, len(names)) if i not in self.key_pos)
-        #: where the non-key cells start when the key columns come first (a slice then)
-        self.rest_from = (
-            1 + len(self.key_pos) if self.key_pos == tuple(range(1, 1 + len(self.key_pos))) else 0
-        )
-        self.update = (
-            f"UPDATE {self.table} SET {', '.join(f'{names[i]} = ?' for i in self.rest)}"
-            " WHERE row_seq = ?"
-        )
+        self._names = names
+        self._updates: dict[tuple[int, ...], str] = {}
+        self.update = self.update_of(self.rest)
         self.delete = f"DELETE FROM {self.table} WHERE row_seq = ?"
         template: list[Any] = [None] * len(names)
         counted = {count.column for count in view.counts}
@@ -141,6 +136,18 @@ class _ViewCode:
         self.counted_by: list[tuple[_ViewCode, int, tuple[int, ...], tuple[Any, ...]]] = []
         #: positions of this view's columns that counts look at (by and where)
         self.contrib: tuple[int, ...] = ()
+
+    def update_of(self, positions: tuple[int, ...]) -> str:
+        """The UPDATE that writes the cells at ``positions`` (and no other: SQLite then
+        leaves the indexes of the other columns, and their pages, alone)."""
+        sql = self._updates.get(positions)
+        if sql is None:
+            names = self._names
+            sql = self._updates[positions] = (
+                f"UPDATE {self.table} SET {', '.join(f'{names[i]} = ?' for i in positions)}"
+                " WHERE row_seq = ?"
+            )
+        return sql
 
     def key_of(self, row: Sequence[Any]) -> Any:
         if self.single:
@@ -474,6 +481,9 @@ class _Rows:
         #: hashes of the keys a fresh fold created (a key not among them has no row)
         self.seen: set[int] = set()
         self.known: dict[Any, Any] | None = None
+        #: the cached rows as the table holds them (cells shared, not copied), so that a
+        #: flush writes only the cells that changed, and no row that did not
+        self.stored: dict[Any, tuple[Any, ...]] = {}
 
     def find(self, key: Any) -> list[Any] | None:
         """The row for a key the cache lacks, from the table (None: there is none)."""
@@ -493,6 +503,8 @@ class _Rows:
             return None
         row = self.code.decode(found)
         self.cache[key] = row
+        if not fold.fresh:
+            self.stored[key] = tuple(row)
         return row
 
     def get(self, key: Any, seq: int) -> list[Any]:
@@ -535,6 +547,7 @@ class _Rows:
         if self.code.contrib:
             self.fold.adjusters[self.code.name](tuple(row[p] for p in self.code.contrib), None)
         del self.cache[key]
+        self.stored.pop(key, None)
         self.dirty.discard(key)
         if key in self.new:
             self.new.discard(key)
@@ -569,25 +582,54 @@ class _Rows:
         conn, code = self.fold.conn, self.code
         if self.removed:
             conn.executemany(code.delete, [(row_seq,) for row_seq in self.removed.values()])
-        inserts, updates = [], []
-        rest, rest_from = code.rest, code.rest_from
-        new = self.new
+        inserts = []
+        # rows grouped by the cells that changed: one UPDATE per group, naming only those
+        updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
+        rest = code.rest
+        new, cache, stored = self.new, self.cache, self.stored
+        # a rebuild fills tables without secondary indexes: whole-row updates cost it
+        # nothing more, so it keeps no copies
+        keep = not self.fold.fresh
         for key in self.dirty:
-            row = code.encode(self.cache[key])
+            row = cache[key]
+            before = stored.get(key)
+            if keep:
+                stored[key] = tuple(row)
             if key in new:
-                inserts.append(row)
+                inserts.append(code.encode(row))
+                continue
+            if before is None:
+                changed = rest
             else:
-                if rest_from:
-                    updates.append((*row[rest_from:], row[0]))
-                else:
-                    updates.append((*(row[i] for i in rest), row[0]))
-        if updates:
-            conn.executemany(code.update, updates)
+                changed = tuple(
+                    [i for i in rest if before[i] is not row[i] and not _unchanged(before[i], row[i])]
+                )
+                if not changed:
+                    continue
+            out = code.encode(row)
+            batch = updates.get(changed)
+            if batch is None:
+                batch = updates[changed] = []
+            batch.append((*(out[i] for i in changed), out[0]))
+        for changed, params in updates.items():
+            conn.executemany(code.update_of(changed), params)
         if inserts:
             conn.executemany(code.insert, inserts)
         self.dirty.clear()
         self.new.clear()
         self.removed.clear()
+
+    def forget(self) -> None:
+        """Drop the cached rows (the table keeps them)."""
+        self.cache.clear()
+        self.stored.clear()
+
+
+def _unchanged(before: Any, after: Any) -> bool:
+    """A cell that is another object holds what the table holds: an equal string or
+    integer (a bool is never taken for an integer, nor a list compared deeply)."""
+    t = type(before)
+    return (t is str or t is int) and type(after) is t and before == after
 
 
 class Fold:
@@ -759,12 +801,12 @@ class Fold:
             else:
                 rows.new.clear()
             if name in event_keyed:
-                rows.cache.clear()  # one row per event: never looked up again
+                rows.forget()  # one row per event: never looked up again
             else:
                 cached += len(rows.cache)
         if cached > self._keep_rows:
             for rows in self.rows.values():
-                rows.cache.clear()
+                rows.forget()
         self._pending[0] = 0
         if checkpoint is not None:
             self.conn.execute(_CHECKPOINT, (checkpoint, self._view_list))
