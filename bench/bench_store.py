@@ -1,14 +1,20 @@
-"""Store benchmarks (issue 2): each figure beside its baseline measured in the same run.
+"""Store benchmarks (issues 2 and 16): each figure beside its baseline measured in the same run.
+
+Every comparison is like for like: the same events, synchronous=FULL on both
+sides (checked, not assumed), the same indexes and the same id kind (UUIDv7).
 
 Targets:
 - batched appends (1,000 per batch, views on) >= 0.5x raw sqlite3 executemany
-  into an equivalent table (same indexes, same id kind: UUIDv7);
-- 64 concurrent single-event appenders >= 5x the raw one-row-per-transaction
-  FULL commit rate;
-- rebuild of all views >= 100k events/s;
-- >= 3x the eventsourcing library's SQLite rate at 100 events per save;
+  into an equivalent table (the very rows, precomputed);
+- 64 concurrent single-event appenders >= 7x the raw one-row-per-transaction
+  FULL commit rate (the daemon's socket path is held to 6x and adds its own
+  work to the store's, so the store alone must do better);
+- rebuild of all views >= 150k events/s;
+- 100 events per batch, one client, >= 2x the eventsourcing library at the
+  same batch size and client count (its SQLite recorder, WAL, synchronous
+  FULL), the two measured in alternating runs;
 - peak RSS while appending and while rebuilding 1M events < 150 MB (each in a
-  child process: ru_maxrss of that child).
+  child process: VmHWM of that child).
 
 ``python -m bench.bench_store [--quick]``; a missed target prints
 "TARGET MISSED" and makes ``main`` return 1.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import resource
 import shutil
 import sqlite3
@@ -41,6 +48,7 @@ RAW_COMMITS = 3_000
 ES_EVENTS = 30_000
 RSS_EVENTS = 1_000_000
 RSS_LIMIT_MB = 150
+REBUILD_TARGET = 150_000
 REPEATS = 2
 
 _RAW_SCHEMA = """
@@ -199,8 +207,16 @@ def raw_single_commit_rate(tmp: Path, events: list[NewEvent]) -> float:
     return len(rows) / elapsed
 
 
+#: Both sides of every comparison sync each commit to disk.
+DURABILITY = "FULL"
+
+
+def _config(data_dir: Path) -> StoreConfig:
+    return StoreConfig(data_dir=data_dir, synchronous=DURABILITY)
+
+
 async def store_batched_rate(data_dir: Path, events: list[NewEvent], batch: int) -> float:
-    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+    async with await EventStore.open(_config(data_dir)) as store:
         started = time.perf_counter()
         for i in range(0, len(events), batch):
             await store.append_batch(events[i : i + batch])
@@ -208,7 +224,7 @@ async def store_batched_rate(data_dir: Path, events: list[NewEvent], batch: int)
 
 
 async def store_concurrent_rate(data_dir: Path, events: list[NewEvent]) -> float:
-    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+    async with await EventStore.open(_config(data_dir)) as store:
         per_worker = len(events) // CONCURRENCY
 
         async def worker(w: int) -> None:
@@ -220,46 +236,55 @@ async def store_concurrent_rate(data_dir: Path, events: list[NewEvent]) -> float
         return per_worker * CONCURRENCY / (time.perf_counter() - started)
 
 
-async def store_concurrent_batches_rate(
-    data_dir: Path, events: list[NewEvent], batch: int, clients: int = 4
-) -> float:
-    """``clients`` appenders sending ``batch``-event batches at once (group commit merges them)."""
-    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
-        per_client = len(events) // clients
-
-        async def client(c: int) -> None:
-            mine = events[c * per_client : (c + 1) * per_client]
-            for i in range(0, len(mine), batch):
-                await store.append_batch(mine[i : i + batch])
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client(c) for c in range(clients)))
-        return per_client * clients / (time.perf_counter() - started)
-
-
-def eventsourcing_rate(tmp: Path, count: int) -> float | None:
-    try:
-        from eventsourcing.application import Application
-        from eventsourcing.domain import Aggregate, event
-    except ImportError:
-        return None
+@functools.cache
+def _es_aggregate() -> Any:
+    """The aggregate class, made once (the library refuses a second class of one name)."""
+    from eventsourcing.domain import Aggregate, event
 
     class Build(Aggregate):
         @event("TaskLogged")
         def log_task(self, data: dict[str, Any]) -> None:
             pass
 
+    return Build
+
+
+def eventsourcing_rate(tmp: Path, events: list[NewEvent], batch: int = 100) -> float | None:
+    """The eventsourcing library's SQLite recorder saving ``batch`` events at a time from
+    one client: one aggregate's creation event plus ``batch - 1`` more per save (one
+    transaction each), the same event data as ours. Raises when its connection does not
+    sync each commit as ours does (WAL, synchronous FULL)."""
+    try:
+        from eventsourcing.application import Application
+    except ImportError:
+        return None
+    build = _es_aggregate()
+    tmp.mkdir(parents=True, exist_ok=True)
     app = Application(
         env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "es.db")}
     )
-    datas = [ev.data for ev in atlas_events(count)]
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=False) as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        journal = str(cursor.fetchone()[0]).lower()
+        cursor.execute("PRAGMA synchronous")
+        synchronous = int(cursor.fetchone()[0])
+    if (journal, synchronous) != ("wal", 2):
+        raise RuntimeError(
+            f"eventsourcing runs journal_mode={journal} synchronous={synchronous},"
+            f" not WAL and FULL as the store does: not a like-for-like baseline"
+        )
+    datas = [ev.data for ev in events]
+    count = len(datas) - len(datas) % batch
     started = time.perf_counter()
-    for i in range(0, count, 100):
-        aggregate = Build()  # its creation event + 99 more: 100 events per save
-        for data in datas[i + 1 : i + 100]:
+    for i in range(0, count, batch):
+        aggregate = build()  # its creation event + batch - 1 more: batch events per save
+        for data in datas[i + 1 : i + batch]:
             aggregate.log_task(data)
         app.save(aggregate)
-    return count / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    app.close()
+    return count / elapsed
 
 
 def _child_rss(mode: str, data_dir: Path) -> tuple[float, float]:
@@ -275,7 +300,7 @@ def _child_rss(mode: str, data_dir: Path) -> tuple[float, float]:
 
 
 async def _child_append(data_dir: Path, count: int) -> float:
-    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+    async with await EventStore.open(_config(data_dir)) as store:
         started = time.perf_counter()
         batch: list[NewEvent] = []
         for ev in atlas_events(count):
@@ -386,7 +411,7 @@ def main(argv: list[str]) -> int:
             concurrent,
             raw_single,
             "ev/s",
-            5,
+            7,
             "concurrent",
         )
 
@@ -397,31 +422,29 @@ def main(argv: list[str]) -> int:
         ok &= _line(
             f"rebuild of all views, {report.events:,} events",
             rebuild_rate,
-            100_000,
+            REBUILD_TARGET,
             "ev/s",
             1,
             "rebuild",
         )
 
+        # eventsourcing and ours at 100 per batch, one client, alternating runs
         es_events = events[: ES_EVENTS // scale]
-        es = eventsourcing_rate(tmp, len(es_events))
-        if es is None:
+        es = ours_100 = 0.0
+        for i in range(REPEATS):
+            es_rate = eventsourcing_rate(tmp / f"es{i}", es_events)
+            if es_rate is None:
+                break
+            es = max(es, es_rate)
+            ours_100 = max(
+                ours_100, asyncio.run(store_batched_rate(tmp / f"b100-{i}", es_events, 100))
+            )
+        if not es:
             print("eventsourcing not installed: peer comparison skipped")
         else:
-            ours_100 = ours_100_concurrent = 0.0
-            for i in range(REPEATS):
-                ours_100 = max(
-                    ours_100, asyncio.run(store_batched_rate(tmp / f"b100-{i}", es_events, 100))
-                )
-                ours_100_concurrent = max(
-                    ours_100_concurrent,
-                    asyncio.run(store_concurrent_batches_rate(tmp / f"c100-{i}", es_events, 100)),
-                )
             ok &= _line(
-                "100/batch, one client, vs eventsourcing", ours_100, es, "ev/s", 3, "eventsourcing"
+                "100/batch, one client, vs eventsourcing", ours_100, es, "ev/s", 2, "eventsourcing"
             )
-            _line("100/batch, 4 clients, vs eventsourcing", ours_100_concurrent, es, "ev/s", 3)
-            _line("1000/batch, one client, vs eventsourcing", ours, es, "ev/s", 3)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
