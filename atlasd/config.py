@@ -50,7 +50,6 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from atlasd.eventlog.datadir import default_data_dir
 from atlasd.packs.registry import default_packs_dir
 
 __all__ = [
@@ -192,6 +191,22 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
+
+
+def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """$ATLASD_DATA_DIR, /var/lib/atlasd as root, else the XDG state dir (docs/protocol.md).
+
+    ``env`` defaults to ``os.environ`` (the config resolver passes its own).
+    """
+    env = os.environ if env is None else env
+    explicit = env.get("ATLASD_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    if os.geteuid() == 0:
+        return Path("/var/lib/atlasd")
+    state = env.get("XDG_STATE_HOME")
+    base = Path(state) if state else Path.home() / ".local" / "state"
+    return base / "atlasd"
 
 
 def default_socket_path(env: Mapping[str, str] | None = None) -> Path:

@@ -27,7 +27,8 @@ from typing import Annotated, Any, Literal, TypeAlias
 import msgspec
 
 from atlasd.errors import AtlasdError, BadRequest
-from atlasd.eventlog.model import Event, NewEvent
+from atlasd.events import Event, NewEvent
+from atlasd.events.model import MAX_INT64, Int64, JsonObject
 
 __all__ = [
     "Append",
@@ -61,25 +62,10 @@ RequestId: TypeAlias = int | float | str | bool | None
 DEFAULT_READ_LIMIT = 1000
 #: The largest ``limit`` a ``read`` accepts (bounds one response line).
 MAX_READ_LIMIT = 10_000
-#: The largest integer any request field takes (SQLite's signed 64 bits).
-MAX_INT64 = 2**63 - 1
-
 #: A sequence number, version or cursor: what fits the store's integer columns.
 Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
-#: ``expected_version``, ``occurred_at``: their ranges are the store's validation's to
-#: check (invalid_value); the decoder only keeps them within 64 bits.
-Int64 = Annotated[int, msgspec.Meta(ge=-MAX_INT64, le=MAX_INT64)]
 ReadLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_READ_LIMIT)]
 QueryLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT64)]
-
-
-#: ``data``, ``meta`` and ``filter``. Convex's nesting limit on them is the store's
-#: validation's to enforce (``invalid_value`` naming the path, as a client checking
-#: offline says too). The decoder itself recurses only as deep as the interpreter's
-#: recursion guard lets it: a line nested deeper than that is a ``bad_request``. (A
-#: depth-limited union type would stop it sooner, but building one 15 levels deep
-#: cost seconds at every start: exponential in typing's hashing.)
-JsonObject: TypeAlias = dict[str, Any]
 
 
 class _Base(
@@ -92,57 +78,37 @@ class _Base(
     id: RequestId = None
 
 
-def _new_event(params: EventIn | Append) -> NewEvent:
-    """The store's input from an ``append`` request or an ``append_batch`` item."""
-    return NewEvent(
-        stream=params.stream,
-        type=params.type,
-        data=params.data,
-        event_id=params.event_id,
-        meta=params.meta,
-        expected_version=params.expected_version,
-        occurred_at=params.occurred_at,
-    )
-
-
-class EventIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """One event to append, as sent by a client (an ``append_batch`` item)."""
-
-    stream: str
-    type: str
-    data: JsonObject
-    event_id: str | None = None
-    meta: JsonObject | None = None
-    expected_version: Int64 | None = None
-    occurred_at: Int64 | None = None
-
-    def to_new_event(self) -> NewEvent:
-        return _new_event(self)
+#: One event to append, as a client sends it (an ``append_batch`` item, a spool line):
+#: the store's own input struct, decoded as is.
+EventIn = NewEvent
 
 
 class Ping(_Base, tag="ping"):
     """Result: ``{"version", "origin"}``; a ready daemon always answers."""
 
 
-class Append(_Base, tag="append"):
-    """Result: ``{"seq", "event_id", "version", "duplicate"}``."""
+class Append(
+    NewEvent,
+    tag_field="op",
+    tag="append",
+    kw_only=True,
+    forbid_unknown_fields=True,
+    omit_defaults=True,
+):
+    """Result: ``{"seq", "event_id", "version", "duplicate"}``.
 
-    stream: str
-    type: str
-    data: JsonObject
-    event_id: str | None = None
-    meta: JsonObject | None = None
-    expected_version: Int64 | None = None
-    occurred_at: Int64 | None = None
+    The event's own fields at top level: the request is the store's input
+    (:class:`~atlasd.events.NewEvent`) plus the request ``id``, and is handed
+    to the store as decoded.
+    """
 
-    def to_new_event(self) -> NewEvent:
-        return _new_event(self)
+    id: RequestId = None
 
 
 class AppendBatch(_Base, tag="append_batch"):
     """Result: ``{"results": [...]}``; all events or none are appended."""
 
-    events: list[EventIn]
+    events: list[NewEvent]
 
 
 class Read(_Base, tag="read"):

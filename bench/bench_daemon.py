@@ -37,8 +37,8 @@ from typing import Any
 import msgspec
 
 from atlasd.eventlog.config import StoreConfig
-from atlasd.eventlog.model import NewEvent
 from atlasd.eventlog.store import EventStore
+from atlasd.events import NewEvent
 
 BATCH = 1_000
 BATCHED_EVENTS = 100_000

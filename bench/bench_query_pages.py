@@ -19,8 +19,8 @@ from pathlib import Path
 
 from atlasd.eventlog import EventStore
 from atlasd.eventlog.config import StoreConfig
-from atlasd.eventlog.model import NewEvent
 from atlasd.eventlog.projections import QueryParams
+from atlasd.events import NewEvent
 
 ROWS = 50_000
 PAGE = 100

@@ -34,7 +34,7 @@ RSS_RATIO_TARGET = 1.5
 
 
 def _write_file(path: Path, count: int) -> None:
-    from atlasd.eventlog.ids import new_event_id
+    from atlasd.events.ids import new_event_id
 
     pad = "x" * 150  # ~200-byte payloads, as in the store's figures
     with path.open("wb") as f:

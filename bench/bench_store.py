@@ -39,7 +39,7 @@ from typing import Any
 
 from atlasd.eventlog import EventStore, NewEvent, StoreConfig, rebuild
 from atlasd.eventlog.chain import GENESIS_HASH, seal
-from atlasd.eventlog.ids import new_event_ids
+from atlasd.events.ids import new_event_ids
 
 BATCHED_EVENTS = 100_000
 CONCURRENT_EVENTS = 20_000

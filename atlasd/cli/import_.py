@@ -26,9 +26,9 @@ import msgspec
 
 from atlasd.cli._clientcli import UsageError, add_common, guarded, print_json, progress
 from atlasd.client import Client
-from atlasd.daemon.spool import derive_event_id
 from atlasd.errors import AtlasdError
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
+from atlasd.events.ids import derive_event_id
 
 __all__ = ["add_parser", "run"]
 

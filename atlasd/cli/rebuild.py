@@ -32,7 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from atlasd.eventlog import default_data_dir, rebuild
+    from atlasd.config import default_data_dir
+    from atlasd.eventlog import rebuild
     from atlasd.packs.loader import PackError
     from atlasd.packs.registry import default_packs_dir
 

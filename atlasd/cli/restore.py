@@ -22,7 +22,6 @@ from typing import Any
 from atlasd.cli._clientcli import UsageError, add_common, guarded, print_json
 from atlasd.client.paths import resolve_data_dir
 from atlasd.errors import Internal, Unavailable
-from atlasd.eventlog.backup import restore
 
 __all__ = ["add_parser", "run"]
 
@@ -40,6 +39,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # the store loads only when this runs: every other command starts without it
+    from atlasd.eventlog.backup import restore
+
     def body() -> int:
         data_dir = resolve_data_dir(args.data_dir)
         try:

@@ -19,7 +19,7 @@ import msgspec
 
 from atlasd.cli._clientcli import UsageError, add_common, format_cell, guarded
 from atlasd.client import Client
-from atlasd.eventlog.model import Event
+from atlasd.events import Event
 
 __all__ = ["add_parser", "run"]
 

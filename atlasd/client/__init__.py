@@ -8,7 +8,7 @@ daemon when it next starts (``AppendOutcome.spooled``).
 
 from __future__ import annotations
 
-from atlasd.eventlog.ids import new_event_id
+from atlasd.events.ids import new_event_id
 
 from .async_client import AsyncClient, AsyncSubscription, AsyncWatch
 from .atlas import AsyncAtlas, Atlas, Build, Execution, Learning, Pattern, Task

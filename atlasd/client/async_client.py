@@ -29,7 +29,7 @@ import msgspec
 
 from atlasd import wire
 from atlasd.errors import AtlasdError, DaemonUnreachable, Internal, Unavailable
-from atlasd.eventlog.model import AppendResult, Event, NewEvent
+from atlasd.events import AppendResult, Event, NewEvent
 
 from . import calls
 from .connection import AsyncConnection, connect
@@ -320,7 +320,7 @@ class _Stream:
 
 
 class AsyncSubscription(_Stream):
-    """Async iterator of :class:`~atlasd.eventlog.model.Event`; see ``AsyncClient.subscribe``."""
+    """Async iterator of :class:`~atlasd.events.Event`; see ``AsyncClient.subscribe``."""
 
     _confirmed = False
 

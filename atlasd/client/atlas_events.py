@@ -1,6 +1,6 @@
 """The ATLAS lifecycle events (docs/views.md), built and checked.
 
-Each builder returns a :class:`~atlasd.eventlog.model.NewEvent` with its
+Each builder returns a :class:`~atlasd.events.NewEvent` with its
 ``event_id`` already set, or raises :class:`~atlasd.errors.InvalidValue`
 naming the bad argument, before anything is sent or spooled.
 """
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import Any, Final, Literal, TypeAlias
 
 from atlasd.errors import InvalidValue
-from atlasd.eventlog.ids import new_event_id
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
+from atlasd.events.ids import new_event_id
 
 __all__ = [
     "BUILD_STATUSES",

@@ -16,9 +16,9 @@ import msgspec
 
 from atlasd import wire
 from atlasd.errors import AtlasdError, Internal, InvalidValue, error_from_wire
-from atlasd.eventlog.ids import new_event_id
-from atlasd.eventlog.model import AppendResult, Event, NewEvent
-from atlasd.eventlog.validation import validate_new_event
+from atlasd.events import AppendResult, Event, NewEvent
+from atlasd.events.ids import new_event_id
+from atlasd.events.validation import validate_new_event
 from atlasd.packs.loader import PackError
 from atlasd.packs.registry import PackSet, builtin_packs, default_packs_dir, load_packs
 
@@ -72,20 +72,7 @@ def append_request(event: NewEvent) -> wire.Append:
 
 
 def batch_request(events: Sequence[NewEvent]) -> wire.AppendBatch:
-    return wire.AppendBatch(
-        events=[
-            wire.EventIn(
-                stream=e.stream,
-                type=e.type,
-                data=e.data,
-                event_id=e.event_id,
-                meta=e.meta,
-                expected_version=e.expected_version,
-                occurred_at=e.occurred_at,
-            )
-            for e in events
-        ]
-    )
+    return wire.AppendBatch(events=list(events))
 
 
 def read_request(

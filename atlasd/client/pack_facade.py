@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 
 from .calls import client_packs
 from .results import AppendOutcome

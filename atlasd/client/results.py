@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from atlasd.eventlog.model import AppendResult, Event
+from atlasd.events import AppendResult, Event
 
 __all__ = ["AppendOutcome", "Pong", "QueryPage", "ReadResult", "StatusReport", "SyncStatus"]
 

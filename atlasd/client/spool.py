@@ -25,9 +25,8 @@ from pathlib import Path
 import msgspec
 
 from atlasd.errors import AtlasdError, DaemonUnreachable, InvalidValue
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from atlasd.spoolname import SPOOL_SUFFIX, TEMP_PREFIX, new_spool_names
-from atlasd.wire import EventIn
 
 from .calls import check_offline
 from .results import AppendOutcome
@@ -117,8 +116,12 @@ def spool_events(
     return [AppendOutcome.spooled_to(e.event_id or "", str(path), reason) for e in events]
 
 
-def _to_line(event: NewEvent) -> EventIn:
-    return EventIn(
+def _to_line(event: NewEvent) -> NewEvent:
+    """The event as its spool line holds it: a plain NewEvent (a subclass, such as the
+    socket protocol's ``append`` request, would carry its own fields into the file)."""
+    if type(event) is NewEvent:
+        return event
+    return NewEvent(
         stream=event.stream,
         type=event.type,
         data=event.data,

@@ -27,7 +27,7 @@ import msgspec
 
 from atlasd import wire
 from atlasd.errors import AtlasdError, DaemonUnreachable, Internal, Unavailable
-from atlasd.eventlog.model import AppendResult, Event, NewEvent
+from atlasd.events import AppendResult, Event, NewEvent
 
 from . import calls
 from .connection import MAX_LINE, check_daemon_owner, unreachable
@@ -365,7 +365,7 @@ class _BlockingStream:
 
 
 class Subscription(_BlockingStream):
-    """Blocking iterator of :class:`~atlasd.eventlog.model.Event`."""
+    """Blocking iterator of :class:`~atlasd.events.Event`."""
 
     def __init__(self, conn: _BlockingConnection, request: wire.Subscribe) -> None:
         super().__init__(conn, request)

@@ -32,8 +32,8 @@ from atlasd.daemon.spool import spool_counts
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
 from atlasd.eventlog.capacity import cap_state
 from atlasd.eventlog.integrity import IntegrityReport
-from atlasd.eventlog.model import AppendResult
 from atlasd.eventlog.projections import DEFAULT_LIMIT, QueryPage, QueryParams
+from atlasd.events import AppendResult
 from atlasd.redact import redact
 
 __all__ = ["DaemonState", "Handlers", "normalize_types", "read_page"]
@@ -179,7 +179,7 @@ class Handlers:
         try:
             if self.state.stopping:
                 raise Unavailable("daemon shutting down")
-            future = self.store.submit_append(request.to_new_event())
+            future = self.store.submit_append(request)
         except Exception as exc:
             answer(self._failure(request, exc, in_handler=True))
             return
@@ -211,11 +211,9 @@ class Handlers:
     async def _dispatch(self, request: wire.Request) -> Any:
         match request:
             case wire.Append():
-                return await self.store.append(request.to_new_event())
+                return await self.store.append(request)
             case wire.AppendBatch():
-                results = await self.store.append_batch(
-                    [event.to_new_event() for event in request.events]
-                )
+                results = await self.store.append_batch(request.events)
                 return {"results": results}
             case wire.Read():
                 return await self.read(request)

@@ -13,16 +13,10 @@ from typing import Any, Protocol
 
 from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.lineage import LineageEntry
-from atlasd.eventlog.model import (
-    AppendResult,
-    Event,
-    NewEvent,
-    Rejection,
-    StoreStats,
-    SyncState,
-)
+from atlasd.eventlog.model import Rejection, StoreStats, SyncState
 from atlasd.eventlog.projections import QueryPage, QueryParams
 from atlasd.eventlog.store import StreamResult
+from atlasd.events import AppendResult, Event, NewEvent
 from atlasd.packs.registry import PackSet
 
 __all__ = ["Store", "SyncControl"]

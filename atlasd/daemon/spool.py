@@ -57,7 +57,6 @@ import os
 import stat
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,10 +70,10 @@ from atlasd import wire
 from atlasd.config import DEFAULT_MAX_LINE_BYTES
 from atlasd.daemon.log import log_event
 from atlasd.errors import AtlasdError, BadRequest, EventIdConflict, InvalidValue, VersionConflict
-from atlasd.eventlog.model import NewEvent
 from atlasd.eventlog.store import StreamResult
+from atlasd.events import NewEvent
+from atlasd.events.ids import derive_event_id
 from atlasd.spoolname import REJECTED_DIR, TEMP_PREFIX, TEMP_SUFFIX, is_spool_name, is_temp_name
-from atlasd.wire import EventIn
 
 __all__ = [
     "CHUNK_EVENTS",
@@ -88,7 +87,6 @@ __all__ = [
     "SpoolReport",
     "SpoolScan",
     "SpoolStore",
-    "derive_event_id",
     "ingest_file",
     "ingest_pending",
     "iter_spool_chunks",
@@ -117,8 +115,6 @@ SETTLE_S = 0.5
 _READ_BLOCK = 64 * 1024
 #: Lines between two looks at the stop flag (a daemon stop never waits for a whole file).
 _STOP_EVERY = 1024
-#: Namespace of derived event ids; fixed forever so derivations stay stable.
-_ID_NAMESPACE = uuid.UUID("5b0c7f4e-3c1a-4f59-9d4e-8a6f2c1b7d20")
 #: Errors that say the file itself is wrong: reject it.
 _FILE_ERRORS = (BadRequest, InvalidValue, EventIdConflict, VersionConflict)
 
@@ -131,7 +127,7 @@ _PRIVATE_FILE_MODE = 0o600
 _PRIVATE_DIR_MODE = 0o700
 
 _log = logging.getLogger("atlasd.spool")
-_line_decoder = msgspec.json.Decoder(EventIn)
+_line_decoder = msgspec.json.Decoder(NewEvent)
 
 
 class SpoolStore(Protocol):
@@ -184,21 +180,6 @@ class _Stopped(Exception):
     """The daemon is stopping: the file is left for the next start."""
 
 
-def derive_event_id(content_digest: str, line_no: int, file_name: str | None = None) -> str:
-    """The id of the event on ``line_no`` (1-based) of a file with this SHA-256.
-
-    Spool files pass their name, so two files with the same bytes stay two
-    sets of events; ``atlasd import`` passes none (a file imported twice is
-    the same events).
-    """
-    key = (
-        f"{content_digest}:{line_no}"
-        if file_name is None
-        else (f"{file_name}:{content_digest}:{line_no}")
-    )
-    return str(uuid.uuid5(_ID_NAMESPACE, key))
-
-
 # (st_dev, st_ino, st_size, st_mtime_ns): a file that keeps these was not written meanwhile.
 _Identity = tuple[int, int, int, int]
 
@@ -219,7 +200,7 @@ class SpoolScan:
     identity: _Identity
 
 
-def _decode_line(line: bytes, line_no: int) -> EventIn:
+def _decode_line(line: bytes, line_no: int) -> NewEvent:
     try:
         return _line_decoder.decode(line)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError) as exc:
@@ -330,7 +311,7 @@ def _chunks_fd(
         digest.update(line)
         if not line.strip():
             continue
-        event = _decode_line(line, line_no).to_new_event()
+        event = _decode_line(line, line_no)
         if event.event_id is None:
             event.event_id = derive_event_id(scan.digest, line_no, scan.name)
         chunk.append(event)

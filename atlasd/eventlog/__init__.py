@@ -7,21 +7,15 @@ The only package that talks to SQLite. Public entry points:
 - :class:`DataDirLock` and :func:`default_data_dir`: the data dir.
 """
 
+from atlasd.config import default_data_dir
 from atlasd.eventlog.config import StoreConfig
-from atlasd.eventlog.datadir import DataDirLock, default_data_dir
-from atlasd.eventlog.model import (
-    AppendResult,
-    Event,
-    NewEvent,
-    ProjectionInfo,
-    Rejection,
-    StoreStats,
-    SyncState,
-)
+from atlasd.eventlog.datadir import DataDirLock
+from atlasd.eventlog.model import ProjectionInfo, Rejection, StoreStats, SyncState
 from atlasd.eventlog.projections import VIEWS
 from atlasd.eventlog.replay import RebuildReport, rebuild
 from atlasd.eventlog.store import EventStore, StreamResult
 from atlasd.eventlog.verify import VerifyReport, verify
+from atlasd.events import AppendResult, Event, NewEvent
 
 __all__ = [
     "VIEWS",

@@ -16,7 +16,7 @@ writes them). ``meta`` is ``{}`` when the client gave none. Then::
 
 with ``prev_hash`` the previous event's hash (64 ``"0"`` for seq 1), as ASCII.
 The stored event is ``C`` with ``,"hash":"…"`` added before its closing brace,
-which is exactly how msgspec encodes :class:`~atlasd.eventlog.model.Event`,
+which is exactly how msgspec encodes :class:`~atlasd.events.Event`,
 so the content is encoded once for both the hash and the stored body.
 """
 
@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from atlasd.eventlog.model import Event
+from atlasd.events import Event
 
 __all__ = ["GENESIS_HASH", "content_hash", "seal"]
 

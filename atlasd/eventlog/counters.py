@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import msgspec
 
 from atlasd.errors import AtlasdError
-from atlasd.eventlog.model import AppendResult
+from atlasd.events import AppendResult
 
 __all__ = ["COMMIT_BUCKETS_S", "AppendCounters", "CountersSnapshot"]
 

@@ -1,4 +1,6 @@
-"""The data dir: its default place, its creation, and the lock that keeps one daemon in it.
+"""The data dir: its creation, its files, and the lock that keeps one daemon in it.
+
+Its default place is the configuration's (:func:`atlasd.config.default_data_dir`).
 
 Layout: ``DATA_DIR/atlasd.db`` (with ``-wal`` and ``-shm``), ``DATA_DIR/spool/``,
 ``DATA_DIR/atlasd.lock``.
@@ -9,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -22,29 +23,12 @@ __all__ = [
     "DataDirLock",
     "db_bytes",
     "db_path",
-    "default_data_dir",
     "ensure_data_dir",
     "secure_db_files",
 ]
 
 DB_NAME = "atlasd.db"
 LOCK_NAME = "atlasd.lock"
-
-
-def default_data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """$ATLASD_DATA_DIR, /var/lib/atlasd as root, else the XDG state dir (docs/protocol.md).
-
-    ``env`` defaults to ``os.environ`` (the config resolver passes its own).
-    """
-    env = os.environ if env is None else env
-    explicit = env.get("ATLASD_DATA_DIR")
-    if explicit:
-        return Path(explicit)
-    if os.geteuid() == 0:
-        return Path("/var/lib/atlasd")
-    state = env.get("XDG_STATE_HOME")
-    base = Path(state) if state else Path.home() / ".local" / "state"
-    return base / "atlasd"
 
 
 def ensure_data_dir(data_dir: Path) -> Path:

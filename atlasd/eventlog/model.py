@@ -1,68 +1,18 @@
-"""The event as stored, read and synced (docs/eventlog.md), and append inputs."""
+"""The store's own records: sync bookkeeping and figures (docs/eventlog.md).
+
+The event itself and the append input are :mod:`atlasd.events`, below every layer.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 import msgspec
 
 __all__ = [
-    "AppendResult",
-    "Event",
-    "NewEvent",
     "ProjectionInfo",
     "Rejection",
     "StoreStats",
     "SyncState",
 ]
-
-
-class NewEvent(msgspec.Struct, kw_only=True):
-    """What a client asks to append; the store assigns everything else."""
-
-    stream: str
-    type: str
-    data: dict[str, Any]
-    event_id: str | None = None
-    meta: dict[str, Any] | None = None
-    #: The stream's current version must equal this (0: the stream must not exist).
-    expected_version: int | None = None
-    #: When the thing happened (ms since the epoch); the log's own clock when absent.
-    occurred_at: int | None = None
-
-
-class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """An immutable, stored event. ``meta`` is ``{}`` when the client gave none.
-
-    ``occurred_at`` is set on every event appended since it was introduced; an
-    older event lacks it and its moment is ``recorded_at`` (see :attr:`when`).
-    """
-
-    seq: int
-    event_id: str
-    stream: str
-    version: int
-    type: str
-    data: dict[str, Any]
-    meta: dict[str, Any]
-    recorded_at: int
-    occurred_at: int | None = None
-    origin: str
-    hash: str
-
-    @property
-    def when(self) -> int:
-        """When the thing happened: ``occurred_at``, or ``recorded_at`` for older events."""
-        return self.recorded_at if self.occurred_at is None else self.occurred_at
-
-
-class AppendResult(msgspec.Struct, frozen=True, kw_only=True):
-    """Where an appended event stands; ``duplicate`` when it was there already."""
-
-    seq: int
-    event_id: str
-    version: int
-    duplicate: bool
 
 
 class Rejection(msgspec.Struct, frozen=True, kw_only=True):

@@ -33,15 +33,7 @@ from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.datadir import db_path, ensure_data_dir, secure_db_files
 from atlasd.eventlog.lineage import LineageEntry
-from atlasd.eventlog.model import (
-    AppendResult,
-    Event,
-    NewEvent,
-    ProjectionInfo,
-    Rejection,
-    StoreStats,
-    SyncState,
-)
+from atlasd.eventlog.model import ProjectionInfo, Rejection, StoreStats, SyncState
 from atlasd.eventlog.projections import (
     DEFAULT_LIMIT,
     QueryPage,
@@ -52,8 +44,9 @@ from atlasd.eventlog.projections import (
     view_specs,
 )
 from atlasd.eventlog.sql import Statements, translate_error
-from atlasd.eventlog.validation import validate_new_event
 from atlasd.eventlog.writer import Prepared, Request, Writer
+from atlasd.events import AppendResult, Event, NewEvent
+from atlasd.events.validation import validate_new_event
 from atlasd.packs.registry import PackSet, load_packs
 
 __all__ = ["EventStore", "StreamResult"]
@@ -732,12 +725,4 @@ def _prepare(event: NewEvent, where: str, packs: PackSet | None) -> Prepared:
         if not where:
             raise
         raise InvalidValue(f"{where}{error.message}", **error.extra) from None
-    return Prepared(
-        stream=valid.stream,
-        type=valid.type,
-        data=valid.data,
-        meta=valid.meta if valid.meta is not None else {},
-        event_id=valid.event_id,
-        expected_version=valid.expected_version,
-        occurred_at=valid.occurred_at,
-    )
+    return valid

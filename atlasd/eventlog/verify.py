@@ -37,7 +37,6 @@ from atlasd.eventlog.archive import (
 from atlasd.eventlog.chain import GENESIS_HASH, content_hash
 from atlasd.eventlog.datadir import db_path
 from atlasd.eventlog.lineage import LineageEntry, origin_for_seq, read_lineage
-from atlasd.eventlog.model import Event
 from atlasd.eventlog.projections import view_specs
 from atlasd.eventlog.replay import KEEP_ROWS
 from atlasd.eventlog.sql import (
@@ -47,6 +46,7 @@ from atlasd.eventlog.sql import (
     connect,
     translate_error,
 )
+from atlasd.events import Event
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet, load_packs
 from atlasd.packs.tables import create_view_tables

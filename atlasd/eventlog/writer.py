@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import msgspec
 
@@ -26,12 +26,13 @@ from atlasd.eventlog.archive import ArchiveSet, read_records
 from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.datadir import db_bytes
-from atlasd.eventlog.ids import new_event_ids
 from atlasd.eventlog.lineage import LineageEntry, read_lineage, reorigin
-from atlasd.eventlog.model import AppendResult, Rejection
+from atlasd.eventlog.model import Rejection
 from atlasd.eventlog.replay import catch_up, stale_views
 from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
-from atlasd.eventlog.validation import MAX_EVENT_BYTES, check_document_size
+from atlasd.events import AppendResult, NewEvent
+from atlasd.events.ids import new_event_ids
+from atlasd.events.validation import MAX_EVENT_BYTES, check_document_size
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet
 
@@ -61,16 +62,9 @@ _STREAM_CACHE_MAX = 100_000
 _KEEP_ROWS = 20_000
 
 
-class Prepared(msgspec.Struct, kw_only=True):
-    """A validated event waiting for its position."""
-
-    stream: str
-    type: str
-    data: dict[str, Any]
-    meta: dict[str, Any]
-    event_id: str | None
-    expected_version: int | None
-    occurred_at: int | None = None
+#: A validated event waiting for its position: what ``validate_new_event`` returned
+#: (values normalised, ``meta`` an object, the id canonical), not copied again.
+Prepared: TypeAlias = NewEvent
 
 
 class Request(msgspec.Struct, kw_only=True):
@@ -389,7 +383,7 @@ class Writer:
                     version,
                     event.type,
                     event.data,
-                    event.meta,
+                    event.meta or {},  # validated: always an object
                     t,
                     occurred,
                     origin,

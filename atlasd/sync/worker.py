@@ -56,7 +56,8 @@ import msgspec
 from atlasd.config import ConfigError, SyncConfig
 from atlasd.errors import AtlasdError
 from atlasd.eventlog.lineage import LineageEntry
-from atlasd.eventlog.model import Event, Rejection, SyncState
+from atlasd.eventlog.model import Rejection, SyncState
+from atlasd.events import Event
 from atlasd.sync.backoff import Backoff
 from atlasd.sync.batching import BatchBuffer, Row, split_in_halves, take_batch
 from atlasd.sync.origin_key import load_or_create_origin_key

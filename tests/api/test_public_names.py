@@ -27,8 +27,8 @@ MODULES = [module for module in _modules() if hasattr(module, "__all__")]
 def test_every_package_declares_its_public_names() -> None:
     """The packages that form the API say what is public."""
     declared = {module.__name__ for module in MODULES}
-    packages = ("atlasd", "atlasd.client", "atlasd.eventlog", "atlasd.errors", "atlasd.wire")
-    for package in (*packages, "atlasd.dashboard", "atlasd.packs"):
+    packages = ("atlasd", "atlasd.client", "atlasd.events", "atlasd.eventlog", "atlasd.errors")
+    for package in (*packages, "atlasd.wire", "atlasd.dashboard", "atlasd.packs"):
         assert package in declared
 
 

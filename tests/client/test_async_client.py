@@ -13,8 +13,8 @@ from atlasd.errors import (
     InvalidValue,
     VersionConflict,
 )
-from atlasd.eventlog.ids import new_event_id
-from atlasd.eventlog.model import Event, NewEvent
+from atlasd.events import Event, NewEvent
+from atlasd.events.ids import new_event_id
 from tests.support.daemon import DaemonProcess
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from atlasd.client import Client
 from atlasd.eventlog.backup import backup
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from tests.support.daemon import DaemonProcess
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from atlasd.client import Client
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from tests.support.daemon import DaemonProcess, clean_env, start_daemon
 
 WAIT_S = 20.0

@@ -26,7 +26,7 @@ import pytest
 from rich.cells import cell_len
 
 from atlasd.client import Client
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from tests.support.daemon import DaemonProcess, clean_env, start_daemon
 from tests.sync.ingest_server import IngestServer
 

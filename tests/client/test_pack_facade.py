@@ -10,7 +10,7 @@ import pytest
 from atlasd.client import AsyncAtlas, Atlas, Client
 from atlasd.client.pack_facade import WRITE_METHODS, AsyncPackMethods, PackMethods
 from atlasd.errors import InvalidValue
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from atlasd.packs.loader import BUILTIN_PACKS
 from atlasd.packs.registry import builtin_packs
 from tests.support.daemon import DaemonProcess

@@ -14,7 +14,7 @@ from atlasd import wire
 from atlasd.client import AsyncClient, Client
 from atlasd.client.calls import connection_refusal
 from atlasd.errors import DaemonUnreachable, Forbidden, InvalidValue, TooLarge, Unavailable
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from tests.support.daemon import DaemonProcess, RawConnection, clean_env, running_daemon
 
 ATLASD = str(Path(sys.executable).parent / "atlasd")

@@ -10,7 +10,7 @@ import pytest
 
 from atlasd.client import AsyncClient, Client
 from atlasd.errors import DaemonUnreachable
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from tests.support.daemon import DaemonProcess
 
 WAIT_S = 20.0

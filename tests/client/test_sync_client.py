@@ -8,7 +8,7 @@ import pytest
 
 from atlasd.client import Client
 from atlasd.errors import DaemonUnreachable, VersionConflict
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from tests.support.daemon import DaemonProcess
 
 

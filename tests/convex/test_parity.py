@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from atlasd.errors import AtlasdError
 from atlasd.eventlog.chain import GENESIS_HASH, seal
-from atlasd.eventlog.validation import check_document_size, check_stream, check_value
+from atlasd.events.validation import check_document_size, check_stream, check_value
 from tests.support.convex_double import CONVEX_DIR
 
 ORIGIN = "0190dddd-0000-7000-8000-000000000001"

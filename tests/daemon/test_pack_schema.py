@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from atlasd.client.spool import write_spool_file
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from tests.support.daemon import clean_env, running_daemon, start_daemon
 
 WAIT_S = 20.0

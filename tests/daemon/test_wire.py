@@ -9,6 +9,7 @@ import pytest
 
 from atlasd import wire
 from atlasd.errors import VersionConflict
+from atlasd.events import NewEvent
 
 
 def test_requests_round_trip_through_encode_and_decode() -> None:
@@ -38,6 +39,40 @@ def test_the_op_tag_names_the_request() -> None:
         for r in (wire.Ping(), wire.Status(), wire.SyncNow(), wire.Subscribe())
     }
     assert names == {"ping", "status", "sync_now", "subscribe"}
+
+
+def test_an_append_request_is_the_store_input_as_decoded() -> None:
+    """`append` decodes to a NewEvent (plus its id) and `append_batch` to plain NewEvents."""
+    single = wire.decode_request(
+        b'{"op":"append","id":7,"stream":"s","type":"T","data":{"a":1},"occurred_at":5}'
+    )
+    assert isinstance(single, wire.Append)
+    assert isinstance(single, NewEvent)
+    assert (single.id, single.stream, single.data, single.occurred_at) == (7, "s", {"a": 1}, 5)
+    batch = wire.decode_request(
+        b'{"op":"append_batch","events":[{"stream":"s","type":"T","data":{},"meta":{"m":1}}]}'
+    )
+    assert isinstance(batch, wire.AppendBatch)
+    assert [type(e) for e in batch.events] == [NewEvent]
+    assert batch.events[0].meta == {"m": 1}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"op":"append","stream":"s","type":"T","data":{},"expected_verison":1}',
+        b'{"op":"append","stream":"s","type":"T","data":{},"occurred_at":9223372036854775808}',
+        b'{"op":"append","stream":"s","type":"T","data":[]}',
+        b'{"op":"append_batch","events":[{"stream":"s","type":"T","data":{},"op":"append"}]}',
+        b'{"op":"append_batch","events":[{"stream":"s","type":"T","data":{},"id":1}]}',
+        b'{"op":"append_batch","events":[{"stream":"s","type":"T","expected_version":-9223372036854775808,"data":{}}]}',
+    ],
+)
+def test_the_shared_input_struct_keeps_the_decoders_bounds(line: bytes) -> None:
+    """Unknown fields, integers beyond 64 bits and a non-object `data` are refused in
+    both an append and a batch item, though both are the store's own struct."""
+    with pytest.raises(wire.UnreadableRequest):
+        wire.decode_request(line)
 
 
 @pytest.mark.parametrize(

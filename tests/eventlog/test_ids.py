@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from atlasd.errors import InvalidValue
-from atlasd.eventlog.ids import canonical_event_id, new_event_id, new_event_ids
+from atlasd.events.ids import canonical_event_id, new_event_id, new_event_ids
 
 
 def test_new_ids_are_increasing_unique_uuid7() -> None:

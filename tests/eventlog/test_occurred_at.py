@@ -11,8 +11,8 @@ import pytest
 from atlasd.errors import InvalidValue
 from atlasd.eventlog import EventStore, NewEvent, StoreConfig, rebuild, verify
 from atlasd.eventlog.chain import GENESIS_HASH, content_hash
-from atlasd.eventlog.model import Event
 from atlasd.eventlog.projections.schema import VIEW_SPECS
+from atlasd.events import Event
 
 
 def started(build_id: str, occurred_at: int | None = None) -> NewEvent:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from atlasd.eventlog import EventStore
-from atlasd.eventlog.model import NewEvent
 from atlasd.eventlog.projections import QueryParams
+from atlasd.events import NewEvent
 
 
 async def _builds(store: EventStore) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from atlasd.errors import InvalidValue
 from atlasd.eventlog import EventStore, NewEvent
-from atlasd.eventlog.validation import (
+from atlasd.events.validation import (
     MAX_EVENT_BYTES,
     MAX_VALUE_DEPTH,
     check_stream,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from atlasd.client import AsyncAtlas, Atlas, Client
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from tests.support.daemon import DaemonProcess, clean_env, running_daemon
 
 ATLASD = str(Path(sys.executable).parent / "atlasd")

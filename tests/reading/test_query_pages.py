@@ -17,7 +17,7 @@ from atlasd.client.calls import QueryArgs
 from atlasd.errors import BadRequest
 from atlasd.eventlog import EventStore
 from atlasd.eventlog.config import StoreConfig
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from tests.support.daemon import DaemonProcess, start_daemon
 
 ROWS = 50_000

@@ -15,7 +15,6 @@ from atlasd.daemon.spool import (
     CHUNK_EVENTS,
     SpoolFileError,
     SpoolOutcome,
-    derive_event_id,
     ingest_file,
     ingest_pending,
     iter_spool_chunks,
@@ -24,8 +23,8 @@ from atlasd.daemon.spool import (
 )
 from atlasd.errors import InvalidValue
 from atlasd.eventlog import EventStore
-from atlasd.eventlog.ids import new_event_id
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
+from atlasd.events.ids import derive_event_id, new_event_id
 
 
 def _line(stream: str = "tool:a", type_: str = "Did", **extra: Any) -> dict[str, Any]:
@@ -254,6 +253,16 @@ def test_the_client_writer_leaves_only_complete_group_readable_files(spool_dir: 
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     parsed = parse_spool_file(path)
     assert [(e.event_id, e.data) for e in parsed] == [(e.event_id, e.data) for e in events]
+
+
+def test_the_client_writer_spools_a_protocol_request_as_a_plain_event(spool_dir: Path) -> None:
+    """An `append` request given as the event is spooled without its op and id fields."""
+    from atlasd import wire
+
+    request = wire.Append(id=3, stream="s", type="T", data={"a": 1}, event_id=new_event_id())
+    path = write_spool_file(spool_dir, [request])
+    assert b'"op"' not in path.read_bytes()
+    assert [(e.event_id, e.data) for e in parse_spool_file(path)] == [(request.event_id, {"a": 1})]
 
 
 def test_the_client_writer_refuses_what_it_cannot_spool_safely(spool_dir: Path) -> None:

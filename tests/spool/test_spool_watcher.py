@@ -15,7 +15,7 @@ import pytest
 
 from atlasd.daemon.spool import ingest_file, run_spool
 from atlasd.eventlog import EventStore
-from atlasd.eventlog.ids import new_event_id
+from atlasd.events.ids import new_event_id
 
 #: Generous bound for a wake-up the test waits for; reaching it fails the test.
 WAIT_S = 20.0

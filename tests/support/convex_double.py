@@ -42,7 +42,7 @@ import msgspec
 import pytest
 
 from atlasd.eventlog.chain import GENESIS_HASH, content_hash
-from atlasd.eventlog.model import Event
+from atlasd.events import Event
 
 __all__ = [
     "CONVEX_DIR",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from atlasd.eventlog import EventStore, StoreConfig
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 
 from .daemon import DaemonProcess
 

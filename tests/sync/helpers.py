@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from atlasd.config import Secret, SyncConfig
-from atlasd.eventlog.model import Event
+from atlasd.events import Event
 from atlasd.sync.worker import SyncWorker
 from tests.support.convex_double import ConvexDouble
 from tests.sync.workload import VIEW_KEYS, sorted_rows

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 import msgspec
 
 from atlasd.eventlog.chain import GENESIS_HASH, content_hash
-from atlasd.eventlog.model import Event
+from atlasd.events import Event
 
 __all__ = ["IngestServer", "IngestState"]
 

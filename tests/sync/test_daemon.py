@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from atlasd.client import Client
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from tests.support.convex_double import ConvexDouble
 from tests.support.daemon import DaemonProcess, running_daemon, start_daemon
 from tests.sync.proxy_thread import ProxyThread

@@ -7,7 +7,7 @@ import time
 
 from atlasd.config import Secret, SyncConfig
 from atlasd.eventlog import EventStore
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from atlasd.sync.worker import SyncWorker
 from tests.sync.fault_proxy import FaultProxy
 from tests.sync.flaky import HANG_S, imposed_wait_s, one_in_five

@@ -13,7 +13,7 @@ import pytest
 
 from atlasd.config import ConfigError, check_ingest_url, resolve_config
 from atlasd.eventlog import EventStore
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from atlasd.sync.origin_key import load_or_create_origin_key
 from atlasd.sync.remote import MAX_ANSWER_BYTES, ConvexRemote, RemoteProtocolError, redact
 from atlasd.sync.worker import SyncWorker

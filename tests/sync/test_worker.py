@@ -12,7 +12,7 @@ import pytest
 
 from atlasd.config import SyncConfig
 from atlasd.eventlog import EventStore
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 from atlasd.sync.worker import SyncWorker
 from tests.sync.fault_proxy import FaultProxy
 from tests.sync.helpers import fast_config, local_events, running, wait_synced

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from atlasd.eventlog.model import NewEvent
+from atlasd.events import NewEvent
 
 __all__ = ["VIEW_COLUMNS", "VIEW_KEYS", "domain_events", "sorted_rows"]
 

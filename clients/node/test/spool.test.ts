@@ -135,8 +135,7 @@ describe("spool files ingested by the daemon", () => {
     const pythonIds = python(
       "import json, sys; from pathlib import Path\n" +
         "from atlasd.client.spool import write_spool_file\n" +
-        "from atlasd.eventlog.model import NewEvent\n" +
-        "from atlasd.eventlog.ids import new_event_id\n" +
+        "from atlasd.events import NewEvent, new_event_id\n" +
         "events = [NewEvent(stream='mix:py', type='FromPython', data={'i': i}, event_id=new_event_id(), occurred_at=1_500_000_000_000 + i) for i in (1, 2)]\n" +
         "write_spool_file(Path(input()), events)\n" +
         "print(json.dumps([e.event_id for e in events]))",

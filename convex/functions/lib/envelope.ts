@@ -7,7 +7,7 @@
  * - a well-formed event whose `data`/`meta` Convex cannot store is reported
  *   by {@link storageProblem}: only that event is rejected, the rest stored.
  *
- * Every rule is the daemon's (atlasd/eventlog/validation.py), measured the
+ * Every rule is the daemon's (atlasd/events/validation.py), measured the
  * same way: string lengths in code points, sizes as Convex counts them
  * (`getDocumentSize`), so an event the daemon logged is never refused or
  * changed here, and what is refused here was refused there first.

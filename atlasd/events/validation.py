@@ -50,8 +50,8 @@ from typing import Any
 import msgspec
 
 from atlasd.errors import InvalidValue
-from atlasd.eventlog.ids import canonical_event_id
-from atlasd.eventlog.model import NewEvent
+from atlasd.events.ids import canonical_event_id
+from atlasd.events.model import NewEvent
 
 __all__ = [
     "CONVEX_SIZE_FLOOR",

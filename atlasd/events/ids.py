@@ -1,4 +1,5 @@
-"""Event ids: new UUIDv7s (RFC 9562; the stdlib has none before 3.14) and client ids checked."""
+"""Event ids: new UUIDv7s (RFC 9562; the stdlib has none before 3.14), client ids checked,
+and the ids derived for events read from a file that carries none."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ import os
 import re
 import threading
 import time
+import uuid
 
 from atlasd.errors import InvalidValue
 
-__all__ = ["canonical_event_id", "new_event_id", "new_event_ids"]
+__all__ = ["canonical_event_id", "derive_event_id", "new_event_id", "new_event_ids"]
 
 _HEX = "[0-9a-fA-F]"
 _CANONICAL = re.compile(f"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}")
 # a random hex digit -> the RFC 9562 variant digit (binary 10xx) keeping its low 2 bits
 _VARIANT_DIGIT = {d: "89ab"[int(d, 16) & 0x3] for d in "0123456789abcdef"}
+
+#: Namespace of derived event ids; fixed forever so derivations stay stable.
+_ID_NAMESPACE = uuid.UUID("5b0c7f4e-3c1a-4f59-9d4e-8a6f2c1b7d20")
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -66,3 +71,18 @@ def canonical_event_id(value: object) -> str:
     if type(value) is not str or not _CANONICAL.fullmatch(value):
         raise InvalidValue(f"event_id must be a UUID in 8-4-4-4-12 hex form, got {value!r:.60}")
     return value.lower()
+
+
+def derive_event_id(content_digest: str, line_no: int, file_name: str | None = None) -> str:
+    """The id of the event on ``line_no`` (1-based) of a file with this SHA-256.
+
+    Spool files pass their name, so two files with the same bytes stay two
+    sets of events; ``atlasd import`` passes none (a file imported twice is
+    the same events).
+    """
+    key = (
+        f"{content_digest}:{line_no}"
+        if file_name is None
+        else (f"{file_name}:{content_digest}:{line_no}")
+    )
+    return str(uuid.uuid5(_ID_NAMESPACE, key))
