@@ -602,7 +602,7 @@ class _Rows:
                 changed = rest
             else:
                 changed = tuple(
-                    [i for i in rest if before[i] is not row[i] and not _unchanged(before[i], row[i])]
+                    [i for i in rest if before[i] is not row[i] and _changed(before[i], row[i])]
                 )
                 if not changed:
                     continue
@@ -625,11 +625,12 @@ class _Rows:
         self.stored.clear()
 
 
-def _unchanged(before: Any, after: Any) -> bool:
-    """A cell that is another object holds what the table holds: an equal string or
-    integer (a bool is never taken for an integer, nor a list compared deeply)."""
+def _changed(before: Any, after: Any) -> bool:
+    """A cell that is another object than the table's holds something else, unless both
+    are equal strings or integers (a bool is never taken for an integer, nor a list
+    compared deeply: ``[1] == [True]`` in Python, not in JSON)."""
     t = type(before)
-    return (t is str or t is int) and type(after) is t and before == after
+    return not ((t is str or t is int) and type(after) is t and before == after)
 
 
 class Fold:

@@ -60,7 +60,8 @@ def test_a_status_change_updates_only_the_cells_it_changed(conn: sqlite3.Connect
     updates = [sql for sql in writes(conn, fold) if sql.startswith("UPDATE")]
     tasks = next(sql for sql in updates if "view_tasks" in sql)
     assert '"status"' in tasks
-    assert '"created_at"' not in tasks and '"title"' not in tasks
+    assert '"created_at"' not in tasks
+    assert '"title"' not in tasks
     builds = [sql for sql in updates if "view_builds" in sql]
     assert all('"prd_id"' not in sql and '"status"' not in sql for sql in builds)
     row = conn.execute('SELECT "status", "attempts" FROM view_tasks').fetchone()
@@ -105,4 +106,5 @@ async def test_a_value_equal_in_python_but_not_in_json_is_written(data_dir: Path
     assert report.events == 5
     async with await EventStore.open(config) as store:
         (row,) = await store.query("agent_jobs")
-    assert row["result"] == [True] and type(row["result"][0]) is bool
+    assert row["result"] == [True]
+    assert type(row["result"][0]) is bool
