@@ -220,6 +220,13 @@ class _Program:
         for child in self.views.values():
             if child.counted_by:
                 lines.extend(self._adjust(child))
+        #: per event type, the function naming the keys a prefetch reads (see Fold._prefetch)
+        self.prefetchers: dict[str, str] = {}
+        for n, (event_type, event) in enumerate(packs.events.items()):
+            wants = self._wants(f"q{n}", event)
+            if wants:
+                self.prefetchers[event_type] = f"q{n}"
+                lines.extend(wants)
         self.source = "\n".join(lines) + "\n"
         self.code = compile(self.source, "<atlasd packs fold>", "exec")
 
@@ -302,6 +309,38 @@ class _Program:
                 else:
                     body.append(f"pr[{column}] {op}= 1")
         return lines + [f"{pad}    {line}" for line in body or ["pass"]]
+
+    def _wants(self, fn: str, event: EventDef) -> list[str]:
+        """``fn(data)``: put in ``W_view`` each key the event upserts in ``view`` that the
+        cache lacks (rows keyed by the event's id cannot be stored yet: left out)."""
+        plan: dict[tuple[str, tuple[str, ...]], None] = {}
+        for action in event.apply:
+            if action.op != "upsert" or action.view in self.event_keyed:
+                continue
+            by_column = dict(action.key)
+            sources = tuple(by_column[k] for k in self.views[action.view].view.key)
+            if not any(source.startswith("$") for source in sources):  # $event_id, $time
+                plan[(action.view, sources)] = None
+        if not plan:
+            return []
+        out = [f"def {fn}(data):"]
+        names: dict[str, str] = {}
+        for _view, sources in plan:
+            for source in sources:
+                if source not in names:
+                    names[source] = f"a{len(names)}"
+                    out.append(f"    {names[source]} = data.get({self.const(source)})")
+        for view_name, sources in plan:
+            parts = [names[source] for source in sources]
+            good = " and ".join(f"type({a}) is str and {a}" for a in parts)
+            key = parts[0] if len(parts) == 1 else f"({', '.join(parts)},)"
+            out += [
+                f"    if {good}:",
+                f"        k = {key}",
+                f"        if k not in C_{view_name}:",
+                f"            W_{view_name}[k] = None",
+            ]
+        return out
 
     def _event(self, fn: str, event: EventDef) -> list[str]:
         out = [f"def {fn}(seq, event_id, data, t):"]
@@ -694,7 +733,10 @@ class Fold:
         }
         for pack in packs.packs:
             ns[f"FROM_{pack.name}"] = pack_from.get(pack.name, _NEVER)
+        #: keys a prefetch is to read, per view (filled by the generated ``q`` functions)
+        self._wanted: dict[str, dict[Any, None]] = {name: {} for name in self.rows}
         for name, rows in self.rows.items():
+            ns[f"W_{name}"] = self._wanted[name]
             ns[f"C_{name}"] = rows.cache
             ns[f"D_{name}"] = rows.dirty
             ns[f"N_{name}"] = rows.new
@@ -713,20 +755,11 @@ class Fold:
             if packs.events[event_type].pack in pack_from
         }
         self._program = program
-        # per event type: the (view, cache, key sources in key order) of its upserts whose
-        # rows may be stored (rows keyed by the event's id cannot be)
-        self._plans: dict[str, list[tuple[str, dict[Any, list[Any]], tuple[str, ...]]]] = {}
-        for event_type in self._handlers:
-            plan: dict[tuple[str, tuple[str, ...]], None] = {}
-            for action in packs.events[event_type].apply:
-                if action.op != "upsert" or action.view in program.event_keyed:
-                    continue
-                by_column = dict(action.key)
-                view = packs.views[action.view]
-                plan[(action.view, tuple(by_column[k] for k in view.key))] = None
-            self._plans[event_type] = [
-                (view, self.rows[view].cache, sources) for view, sources in plan
-            ]
+        self._prefetchers: dict[str, Callable[[dict[str, Any]], None]] = {
+            event_type: ns[fn]
+            for event_type, fn in program.prefetchers.items()
+            if event_type in self._handlers
+        }
 
     @property
     def pending(self) -> int:
@@ -755,42 +788,28 @@ class Fold:
     def _prefetch(self, events: Sequence[FoldEvent]) -> None:
         """Read the stored rows of every key these events upsert and the cache lacks, with
         one statement per view; :meth:`_Rows.find` then answers from them."""
-        wanted: dict[str, dict[Any, None]] = {}
-        plans = self._plans
+        prefetchers = self._prefetchers
         for _seq, _event_id, event_type, data, _t in events:
-            plan = plans.get(event_type)
-            if plan is None:
-                continue
-            for view, cache, sources in plan:
-                if len(sources) == 1:
-                    key = data.get(sources[0])
-                    if type(key) is not str or not key or key in cache:
-                        continue
-                elif len(sources) == 2:
-                    a, b = data.get(sources[0]), data.get(sources[1])
-                    if type(a) is not str or type(b) is not str or not a or not b:
-                        continue
-                    key = (a, b)
-                    if key in cache:
-                        continue
-                else:
-                    key = tuple(data.get(source) for source in sources)
-                    if key in cache or not all(type(p) is str and p for p in key):
-                        continue
-                keys = wanted.get(view)
-                if keys is None:
-                    keys = wanted[view] = {}
-                keys[key] = None
-        if sum(len(keys) for keys in wanted.values()) < _PREFETCH_MIN:
-            return
-        for view, keys in wanted.items():
-            rows = self.rows[view]
-            code = rows.code
-            found: dict[Any, Any] = dict.fromkeys(keys)  # None: not stored
-            encoded = _encode([list(k) if type(k) is tuple else k for k in keys]).decode()
-            for row in self.conn.execute(code.select_many, (encoded,)):
-                found[code.key_of(row)] = row
-            rows.known = found
+            wants = prefetchers.get(event_type)
+            if wants is not None:
+                wants(data)
+        wanted = self._wanted
+        try:
+            if sum(len(keys) for keys in wanted.values()) < _PREFETCH_MIN:
+                return
+            for view, keys in wanted.items():
+                if not keys:
+                    continue
+                rows = self.rows[view]
+                code = rows.code
+                found: dict[Any, Any] = dict.fromkeys(keys)  # None: not stored
+                encoded = _encode([list(k) if type(k) is tuple else k for k in keys]).decode()
+                for row in self.conn.execute(code.select_many, (encoded,)):
+                    found[code.key_of(row)] = row
+                rows.known = found
+        finally:
+            for keys in wanted.values():
+                keys.clear()
 
     def flush(self, checkpoint: int | None = None) -> None:
         """Write every changed row and record ``checkpoint`` for the views."""
