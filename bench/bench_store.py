@@ -335,16 +335,17 @@ def _peak_rss_mb() -> float:
 
 # What bounds each figure, as profiled (docs/eventlog.md, "Benchmarks"); printed when missed.
 _LIMITS = {
-    "batched": "per event, profiled in the writer thread: SQLite ~8.5 us (the event"
-    " insert 2.7 and a COMMIT share 1.5-3.7, which the baseline pays too, plus view row"
-    " writes ~2.1 and reads ~0.3) and Python ~7.5 us (planning with the encoding and"
-    " SHA-256 chain 2.1, fold 1.5, prefetch 0.7, flush 0.4, UUIDv7 0.4, and validation"
-    " 1.4 on the event loop); 0.5x needs ~9 us in all",
+    "batched": "per event, profiled in the writer thread: SQLite ~9 us (the event insert"
+    " 2.7 and the COMMIT 3.7, most of which the baseline pays too, view row writes 2.1 and"
+    " reads 0.3) and Python ~5.5 us (planning with the encoding and SHA-256 chain 2.1,"
+    " fold 1.1, prefetch 1.1, UUIDv7 0.4), plus validation 1.4 on the event loop; 0.5x"
+    " allows ~9 us in all",
     "concurrent": "a 64-event group from 64 builds writes ~170 WAL pages (2.7 per event:"
     " the (stream, version) index, the view rows and their indexes land on different"
     " pages); its COMMIT, with the checkpoints it triggers, is ~60% of the group's time",
-    "rebuild": "in one thread: reading the bodies ~1.4 us per event, decoding ~0.5, the"
-    " fold ~3 and the row writes ~3; the figure moves by up to 2x with the machine's load",
+    "rebuild": "in one thread: reading the bodies ~1.4 us per event and decoding ~0.5"
+    " (measured alone), the fold's handlers and the row writes the rest; the figure moves"
+    " by up to 2x with the machine's load",
     "eventsourcing": "at 100 per batch a COMMIT costs ~7.8 us per event (the view rows and"
     " their indexes add pages eventsourcing's bare rows do not write) and SQL ~14 of our"
     " ~21 us per event; 2x needs ~10.5 us per event in all",
