@@ -11,7 +11,7 @@ CLIENT_STAMP := clients/node/node_modules/.installed
 # The browser tests drive Debian's Chromium (Playwright cannot download its own here).
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest convex-test node-test bench screenshots chromium clean
+.PHONY: run test lint generate typecheck pytest convex-test node-test bench screenshots chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,13 @@ run: $(RUN_STAMP)
 test: lint typecheck convex-test node-test pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check atlasd tests bench
-	$(BIN)/ruff format --check atlasd tests bench
+	$(BIN)/ruff check atlasd tests bench scripts
+	$(BIN)/ruff format --check atlasd tests bench scripts
+	$(BIN)/python scripts/generate_sync.py --check
+
+# The blocking client modules, generated from their async sources.
+generate: $(STAMP)
+	$(BIN)/python scripts/generate_sync.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

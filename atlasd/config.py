@@ -51,6 +51,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from atlasd.packs.registry import default_packs_dir
+from atlasd.redact import Redactor
 
 __all__ = [
     "DEFAULT_MAX_LINE_BYTES",
@@ -248,12 +249,13 @@ def derive_ingest_url(convex_url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path.rstrip('/')}/http/atlasd/ingest"
 
 
+#: Masks the credentials of any URL (no secret is known yet while the config is read).
+_without_credentials = Redactor(())
+
+
 def _shown(url: str) -> str:
     """``url`` as it may appear in a message: without credentials."""
-    parts = urlsplit(url.strip())
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="[redacted]@" + parts.netloc.rpartition("@")[2]).geturl()
+    return _without_credentials(url)
 
 
 def _is_loopback(host: str) -> bool:

@@ -1,4 +1,5 @@
-"""Files only their owner may read, whatever the umask: data, backups, exports.
+"""Files only their owner may read, whatever the umask: data, backups, exports;
+and making a new name in a directory durable.
 
 Resource handling: :func:`create_private` returns an open descriptor the
 caller closes. Error handling: ``OSError`` propagates (``FileExistsError``
@@ -11,7 +12,7 @@ import contextlib
 import os
 from pathlib import Path
 
-__all__ = ["PRIVATE_MODE", "create_private", "make_private"]
+__all__ = ["PRIVATE_MODE", "create_private", "fsync_dir", "make_private"]
 
 PRIVATE_MODE = 0o600
 
@@ -37,3 +38,12 @@ def make_private(path: Path) -> None:
             os.fchmod(fd, PRIVATE_MODE)
         finally:
             os.close(fd)
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make the names created, renamed or removed in directory ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

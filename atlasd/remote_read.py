@@ -34,6 +34,7 @@ import httpx
 import msgspec
 
 from atlasd.errors import AtlasdError
+from atlasd.redact import Redactor
 
 __all__ = [
     "ConvexReader",
@@ -152,7 +153,7 @@ class ConvexReader:
     ) -> None:
         self.url = url.rstrip("/")
         self._token = token or ""
-        self._secrets = [secret for secret in (token, identity_token) if secret]
+        self._clean = Redactor(secret for secret in (token, identity_token) if secret)
         headers = {"Content-Type": "application/json", "User-Agent": "atlasd-remote-read"}
         if identity_token:
             headers["Authorization"] = f"Bearer {identity_token}"
@@ -273,11 +274,6 @@ class ConvexReader:
             message = str(data.get("message") or answer.error_message or code)
             raise RemoteReadRefused(self._clean(f"{code}: {message}"), remote_code=code)
         raise RemoteReadRefused(self._clean(answer.error_message or f"{path} failed"))
-
-    def _clean(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "[redacted]")
-        return text
 
 
 def _opts(cursor: str | None, page_size: int) -> dict[str, Any]:

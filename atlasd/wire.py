@@ -15,6 +15,13 @@ Response lines::
     {"id": ..., "event": {...}}        subscribe, one per event
     {"id": ..., "rows": [...]}         watch, each time the answer changes
 
+Results: the answers of ``status``, ``sync_now``, ``read`` and ``query`` are
+Structs here too (:class:`StatusReport`, :class:`SyncStatus`,
+:class:`SyncNowResult`, :class:`ReadResult`, :class:`QueryPage`): the daemon
+encodes them and the clients decode them, so both sides agree on one shape.
+Fields only some answers carry are ``UNSET`` (left out of the line), fields
+that may be ``null`` are always sent.
+
 Error handling: :func:`decode_request` raises :class:`~atlasd.errors.BadRequest`
 for anything that is not a well-typed request; the caller still learns the
 request's ``id`` when the line was a JSON object that carried one.
@@ -22,13 +29,22 @@ request's ``id`` when the line was a JSON object that carried one.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Generic, Literal, TypeAlias, TypeVar
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from atlasd.errors import AtlasdError, BadRequest
 from atlasd.events import Event, NewEvent
 from atlasd.events.model import MAX_INT64, Int64, JsonObject
+from atlasd.reports import (
+    CapState,
+    CountersSnapshot,
+    IntegrityReport,
+    LineageEntry,
+    ProjectionInfo,
+    Rejection,
+)
 
 __all__ = [
     "Append",
@@ -36,13 +52,19 @@ __all__ = [
     "EventIn",
     "Ping",
     "Query",
+    "QueryPage",
     "Read",
+    "ReadResult",
     "Request",
     "RequestId",
     "Response",
+    "SpoolCounts",
     "Status",
+    "StatusReport",
     "Subscribe",
     "SyncNow",
+    "SyncNowResult",
+    "SyncStatus",
     "UnreadableRequest",
     "Watch",
     "decode_request",
@@ -66,6 +88,14 @@ MAX_READ_LIMIT = 10_000
 Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
 ReadLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_READ_LIMIT)]
 QueryLimit = Annotated[int, msgspec.Meta(ge=1, le=MAX_INT64)]
+#: A count of things (events, files, connections, bytes): never negative.
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
+#: A moment in ms since the epoch.
+EpochMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_INT64)]
+#: Seconds, never negative (uptime).
+Seconds = Annotated[float, msgspec.Meta(ge=0)]
+#: What the sync is doing (docs/sync.md).
+SyncStateName = Literal["disabled", "idle", "sending", "backoff", "auth_error"]
 
 
 class _Base(
@@ -176,6 +206,109 @@ class SyncNow(_Base, tag="sync_now"):
 
     wait: bool = False
     retry_rejected: bool = False
+
+
+# -- results ------------------------------------------------------------------------
+
+
+class SyncStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """``status.sync``: where the sync stands (docs/protocol.md, docs/sync.md).
+
+    ``remote_high_water``, ``failures`` and ``ingest_url`` are sent only while
+    sync is on.
+    """
+
+    state: SyncStateName
+    #: Every event up to this seq was accepted (or quarantined) by the remote.
+    acked_seq: Seq
+    #: Events with seq > ``acked_seq``.
+    pending: Count
+    #: ``recorded_at`` of the first pending event; null when nothing is pending.
+    oldest_pending_ms: EpochMs | None
+    #: Events in the quarantine.
+    rejected: Count
+    last_error: str | None
+    next_attempt_ms: EpochMs | None
+    remote_high_water: Seq | UnsetType | None = UNSET
+    failures: Count | UnsetType = UNSET
+    ingest_url: str | UnsetType | None = UNSET
+    #: The first quarantined events, oldest first (``rejected`` counts them all).
+    quarantine: list[Rejection] = []
+
+
+class SpoolCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """Files in the spool: waiting to be appended, and refused (``rejected/``)."""
+
+    waiting: Count
+    rejected: Count
+
+
+class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
+    """The ``status`` answer (docs/protocol.md, "status")."""
+
+    origin: str
+    #: The origins this log had before (restored, or a copied data dir), oldest first.
+    origin_lineage: list[LineageEntry]
+    version: str
+    pid: Count
+    last_seq: Seq
+    events: Count
+    streams: Count
+    sync: SyncStatus
+    projections: list[ProjectionInfo]
+    db_bytes: Count
+    #: How near the size cap (null: no cap).
+    cap: CapState | None
+    uptime_s: Seconds
+    counters: CountersSnapshot
+    spool: SpoolCounts
+    connections: Count
+    subscribers: Count
+    watchers: Count
+    socket: str
+    data_dir: str
+    integrity: IntegrityReport
+
+
+class SyncNowResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The ``sync_now`` answer: whether a round was started and, with ``wait``, its outcome.
+
+    Sync off: ``reason`` says why nothing was triggered. ``requeued``: events
+    taken out of quarantine first (``retry_rejected``).
+    """
+
+    triggered: bool
+    reason: str | UnsetType = UNSET
+    #: The round (or the refusal to run one, ``state`` then says why) ended without error.
+    ok: bool | UnsetType = UNSET
+    state: SyncStateName | UnsetType = UNSET
+    sent: Count | UnsetType = UNSET
+    accepted: Count | UnsetType = UNSET
+    duplicates: Count | UnsetType = UNSET
+    rejected: Count | UnsetType = UNSET
+    retried: Count | UnsetType = UNSET
+    acked_seq: Seq | UnsetType = UNSET
+    error: str | UnsetType | None = UNSET
+    next_attempt_ms: EpochMs | UnsetType | None = UNSET
+    requeued: Count | UnsetType = UNSET
+
+
+#: The daemon sends the stored JSON of each event as is; clients decode :class:`Event`.
+EventT = TypeVar("EventT", Event, msgspec.Raw)
+
+
+class ReadResult(msgspec.Struct, Generic[EventT], frozen=True, kw_only=True):
+    """The ``read`` answer: events after ``from_seq``; read again from ``last_seq``."""
+
+    events: list[EventT]
+    last_seq: Seq
+
+
+class QueryPage(msgspec.Struct, frozen=True):
+    """The ``query`` answer: one page of rows and the cursor to the next (null: last)."""
+
+    rows: list[dict[str, Any]]
+    next: str | None = None
 
 
 Request: TypeAlias = (

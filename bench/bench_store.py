@@ -39,6 +39,8 @@ from typing import Any
 
 from atlasd.eventlog import EventStore, NewEvent, StoreConfig, rebuild
 from atlasd.eventlog.chain import GENESIS_HASH, seal
+from atlasd.eventlog.rows import stored_row
+from atlasd.eventlog.sql import EVENTS_TABLE_SQL
 from atlasd.events.ids import new_event_ids
 
 BATCHED_EVENTS = 100_000
@@ -51,19 +53,8 @@ RSS_LIMIT_MB = 150
 REBUILD_TARGET = 150_000
 REPEATS = 2
 
-_RAW_SCHEMA = """
-CREATE TABLE events (
-    seq INTEGER PRIMARY KEY,
-    event_id TEXT NOT NULL UNIQUE,
-    stream TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    type TEXT NOT NULL,
-    recorded_at INTEGER NOT NULL,
-    hash TEXT NOT NULL,
-    body BLOB NOT NULL,
-    UNIQUE (stream, version)
-)
-"""
+# the store's own events table: the baseline writes the very rows the store writes
+_RAW_SCHEMA = EVENTS_TABLE_SQL
 
 
 def atlas_events(count: int, builds_in_flight: int = 8) -> Iterator[NewEvent]:
@@ -167,7 +158,7 @@ def _raw_rows(events: list[NewEvent]) -> list[tuple[Any, ...]]:
         prev, body = seal(
             prev, seq, event_id, ev.stream, version, ev.type, ev.data, {}, t, t, origin
         )
-        rows.append((seq, event_id, ev.stream, version, ev.type, t, prev, body))
+        rows.append(stored_row(seq, event_id, ev.stream, version, ev.type, t, prev, body))
     return rows
 
 

@@ -41,6 +41,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 BACKLOG = 200_000
 DOUBLE_BACKLOG = 3_000
 QUICK_BACKLOG = 20_000
@@ -106,7 +108,7 @@ async def _drain(data_dir: Path, url: str, token: str, batch: int) -> dict[str, 
         worker = SyncWorker(store, config)
         started = time.perf_counter()
         task = asyncio.create_task(worker.run())
-        while (await store.sync_state()).acked_seq < target:  # noqa: ASYNC110 - a DB cursor
+        while (await store.sync.state()).acked_seq < target:  # noqa: ASYNC110 - a DB cursor
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
         task.cancel()
@@ -115,7 +117,12 @@ async def _drain(data_dir: Path, url: str, token: str, batch: int) -> dict[str, 
         status = await worker.status()
     finally:
         await store.close()
-    return {"events": target, "seconds": elapsed, "vmhwm_mb": _vmhwm_mb(), "status": status}
+    return {
+        "events": target,
+        "seconds": elapsed,
+        "vmhwm_mb": _vmhwm_mb(),
+        "status": msgspec.to_builtins(status),
+    }
 
 
 def _child_drain(data_dir: Path, url: str, token: str, batch: int) -> dict[str, Any]:
@@ -201,10 +208,10 @@ async def _recovery(data_dir: Path, url: str) -> tuple[float, int]:
             worker = SyncWorker(store, config)
             task = asyncio.create_task(worker.run())
             await asyncio.sleep(DOWN_S)
-            failures = (await worker.status())["failures"]
+            failures = (await worker.status()).failures
             await proxy.accept()
             back = time.perf_counter()
-            while (await store.sync_state()).acked_seq == 0:  # noqa: ASYNC110 - a DB cursor
+            while (await store.sync.state()).acked_seq == 0:  # noqa: ASYNC110 - a DB cursor
                 await asyncio.sleep(0.01)
             recovered = time.perf_counter() - back
             task.cancel()
@@ -233,7 +240,7 @@ async def _flaky_drain(data_dir: Path, url: str, faulty: bool) -> tuple[float, f
             worker = SyncWorker(store, config)
             started = time.perf_counter()
             task = asyncio.create_task(worker.run())
-            while (await store.sync_state()).acked_seq < store.last_seq:  # noqa: ASYNC110
+            while (await store.sync.state()).acked_seq < store.last_seq:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
             elapsed = time.perf_counter() - started
             task.cancel()

@@ -119,18 +119,35 @@ def add_utc(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def guarded(name: str, body: Callable[[], int]) -> int:
-    """Run ``body``, turning errors into the contract's exit codes and a one-line message."""
+def guarded(
+    name: str,
+    body: Callable[[], int],
+    *,
+    unreachable: type[AtlasdError] = DaemonUnreachable,
+    refused: tuple[type[AtlasdError], ...] = (),
+    unreachable_note: str = "",
+    with_code: bool = True,
+) -> int:
+    """Run ``body``, turning errors into the contract's exit codes and a one-line
+    ``atlasd NAME: ...`` message on stderr.
+
+    ``unreachable`` is the error meaning the other side could not be reached (exit
+    3, its message after ``unreachable_note``), except its subclasses in ``refused``;
+    every other :class:`~atlasd.errors.AtlasdError` is a refusal (exit 1), shown as
+    ``code: message``, or as the message alone without ``with_code`` (for errors
+    whose code is not what the user needs to read).
+    """
     try:
         return body()
     except UsageError as exc:
         print(f"atlasd {name}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except DaemonUnreachable as exc:
-        print(f"atlasd {name}: {exc.message}", file=sys.stderr)
-        return EXIT_UNREACHABLE
     except AtlasdError as exc:
-        print(f"atlasd {name}: {exc.code}: {exc.message}", file=sys.stderr)
+        if isinstance(exc, unreachable) and not isinstance(exc, refused):
+            print(f"atlasd {name}: {unreachable_note}{exc.message}", file=sys.stderr)
+            return EXIT_UNREACHABLE
+        detail = f"{exc.code}: {exc.message}" if with_code else exc.message
+        print(f"atlasd {name}: {detail}", file=sys.stderr)
         return EXIT_DAEMON_ERROR
     except BrokenPipeError:
         # ``atlasd export | head``: the reader left; not an error of ours.

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"exported {count} events to {args.output}", file=sys.stderr)
             return 0
         with Client(args.socket, spool=False) as client:
-            last_seq = int(client.status_raw().get("last_seq", 0))
+            last_seq = client.status().last_seq
             with _output(args.output) as out:
                 count = _export(client, args, out, last_seq)
         if args.output:

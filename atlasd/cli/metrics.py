@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     def body() -> int:
         with Client(args.socket, spool=False) as client:
-            text = exposition(client.status_raw())
+            text = exposition(client.status())
         if args.textfile is None:
             sys.stdout.buffer.write(text)
             sys.stdout.flush()

@@ -22,8 +22,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from atlasd.cli import EXIT_DAEMON_ERROR, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
-from atlasd.cli._clientcli import UsageError, add_utc, print_json, print_table
+from atlasd.cli import EXIT_OK
+from atlasd.cli._clientcli import UsageError, add_utc, guarded, print_json, print_table
 from atlasd.cli.query import parse_filters
 
 if TYPE_CHECKING:
@@ -104,20 +104,16 @@ def _reader(args: argparse.Namespace) -> ConvexReader:
 def _guarded(name: str, body: Callable[[], int]) -> int:
     from atlasd.remote_read import RemoteReadError, RemoteReadRefused
 
-    try:
-        return body()
-    except UsageError as exc:
-        print(f"atlasd remote {name}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except RemoteReadRefused as exc:
-        print(f"atlasd remote {name}: {exc.message}", file=sys.stderr)
-        return EXIT_DAEMON_ERROR
-    except RemoteReadError as exc:
-        print(f"atlasd remote {name}: unreachable: {exc.message}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except BrokenPipeError:
-        sys.stderr.close()
-        return EXIT_OK
+    # The deployment's refusals carry their reason in the message; the code they
+    # inherit (``unavailable``) would only mislead.
+    return guarded(
+        f"remote {name}",
+        body,
+        unreachable=RemoteReadError,
+        refused=(RemoteReadRefused,),
+        unreachable_note="unreachable: ",
+        with_code=False,
+    )
 
 
 def run_query(args: argparse.Namespace) -> int:

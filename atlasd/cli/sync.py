@@ -21,6 +21,8 @@ import argparse
 import sys
 from typing import Any
 
+import msgspec
+
 from atlasd.cli import EXIT_DAEMON_ERROR, EXIT_OK
 from atlasd.cli._clientcli import (
     STATE_STYLES,
@@ -32,7 +34,7 @@ from atlasd.cli._clientcli import (
     print_pairs,
     print_table,
 )
-from atlasd.client import Client
+from atlasd.client import Client, SyncNowResult, SyncStatus
 
 __all__ = ["add_parser", "run"]
 
@@ -89,23 +91,40 @@ def _pairs(fields: tuple[str, ...], values: dict[str, Any], utc: bool) -> list[t
     return [(n, format_cell(n, values[n], width=200, utc=utc)) for n in names]
 
 
-def _show_rejected(sync: dict[str, Any], as_json: bool) -> None:
+def _show_rejected(sync: SyncStatus, as_json: bool) -> None:
     """The quarantine as the status shows it: its first entries, and how many there are."""
-    quarantine = [q for q in sync.get("quarantine") or [] if isinstance(q, dict)]
-    total = sync.get("rejected")
-    total = total if isinstance(total, int) else len(quarantine)
+    quarantine = msgspec.to_builtins(sync.quarantine)
     if as_json:
-        print_json({"rejected": total, "quarantine": quarantine})
+        print_json({"rejected": sync.rejected, "quarantine": quarantine})
         return
     if not quarantine:
         print("nothing is quarantined")
         return
     print_table(quarantine, ("seq", "event_id", "code", "message"), title="quarantined:")
-    if total > len(quarantine):
+    if sync.rejected > len(quarantine):
         print(
-            f"atlasd sync: {total} events are quarantined; the first {len(quarantine)} are shown",
+            f"atlasd sync: {sync.rejected} events are quarantined;"
+            f" the first {len(quarantine)} are shown",
             file=sys.stderr,
         )
+
+
+def _show_outcome(result: SyncNowResult, args: argparse.Namespace) -> int:
+    """What ``sync_now`` answered; exit 1 when a round waited for did not complete."""
+    values = msgspec.to_builtins(result)  # the fields this answer carries
+    if args.json:
+        print_json(values)
+    elif args.now:
+        print_pairs(
+            _pairs(("requeued", *_OUTCOME_FIELDS), values, args.utc), value_styles=STATE_STYLES
+        )
+    else:
+        print(f"requeued {result.requeued or 0} rejected events")
+    if args.now and result.ok is not True:
+        error = result.error or result.reason or "the round did not complete"
+        print(f"atlasd sync: round failed: {error}", file=sys.stderr)
+        return EXIT_DAEMON_ERROR
+    return EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,31 +135,21 @@ def run(args: argparse.Namespace) -> int:
             )
         with Client(args.socket, spool=False) as client:
             if args.now or args.retry_rejected:
-                result = client.sync_now(wait=args.now, retry_rejected=args.retry_rejected)
-            else:
-                result = dict(client.status_raw().get("sync") or {})
+                return _show_outcome(
+                    client.sync_now(wait=args.now, retry_rejected=args.retry_rejected), args
+                )
+            sync = client.status().sync
         if args.rejected:
-            _show_rejected(result, args.json)
-            return EXIT_OK
-        failed = args.now and not result.get("ok", False)
-        if args.json:
-            print_json(result)
-        elif args.now:
-            print_pairs(
-                _pairs(("requeued", *_OUTCOME_FIELDS), result, args.utc), value_styles=STATE_STYLES
-            )
-        elif args.retry_rejected:
-            print(f"requeued {result.get('requeued', 0)} rejected events")
+            _show_rejected(sync, args.json)
+        elif args.json:
+            print_json(msgspec.to_builtins(sync))
         else:
-            quarantine = result.pop("quarantine", None) or []
-            print_pairs(_pairs(_FIELDS, result, args.utc), value_styles=STATE_STYLES)
-            if quarantine:
+            fields = msgspec.to_builtins(sync)
+            del fields["quarantine"]  # listed as a table below
+            print_pairs(_pairs(_FIELDS, fields, args.utc), value_styles=STATE_STYLES)
+            if sync.quarantine:
                 print()
-                _show_rejected({**result, "quarantine": quarantine}, as_json=False)
-        if failed:
-            error = result.get("error") or result.get("reason") or "the round did not complete"
-            print(f"atlasd sync: round failed: {error}", file=sys.stderr)
-            return EXIT_DAEMON_ERROR
+                _show_rejected(sync, as_json=False)
         return EXIT_OK
 
     return guarded("sync", body)

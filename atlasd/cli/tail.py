@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_existing(client: Client, args: argparse.Namespace) -> int:
     """Print what is there now; returns the seq to follow from."""
-    last_seq = int(client.status_raw().get("last_seq", 0))
+    last_seq = client.status().last_seq
     end = last_seq if args.to_seq is None else args.to_seq
     if args.from_seq is not None:
         for event in _events(client, args.from_seq, end, args):

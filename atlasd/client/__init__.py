@@ -10,10 +10,20 @@ from __future__ import annotations
 
 from atlasd.events.ids import new_event_id
 
+from .async_atlas import AsyncAtlas
 from .async_client import AsyncClient, AsyncSubscription, AsyncWatch
-from .atlas import AsyncAtlas, Atlas, Build, Execution, Learning, Pattern, Task
+from .atlas_rows import Build, Execution, Learning, Pattern, Task
 from .calls import QueryArgs
-from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport, SyncStatus
+from .results import (
+    AppendOutcome,
+    Pong,
+    QueryPage,
+    ReadResult,
+    StatusReport,
+    SyncNowResult,
+    SyncStatus,
+)
+from .sync_atlas import Atlas
 from .sync_client import Client, Subscription, WatchStream
 
 __all__ = [
@@ -34,6 +44,7 @@ __all__ = [
     "ReadResult",
     "StatusReport",
     "Subscription",
+    "SyncNowResult",
     "SyncStatus",
     "Task",
     "WatchStream",

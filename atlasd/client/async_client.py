@@ -1,10 +1,18 @@
-"""The asyncio/anyio client for the daemon's socket (docs/protocol.md).
+"""The client for the daemon's socket (docs/protocol.md): :class:`AsyncClient` and its streams.
 
-Resource handling: one connection is opened on first use and reused; calls
-made concurrently on one client are pipelined on it. ``subscribe`` and
-``watch`` open a connection of their own (the contract makes it one-way),
-closed when the iterator is closed or its ``async with`` block ends. Use the
-client as an async context manager, or call :meth:`AsyncClient.aclose`.
+The blocking client (:mod:`atlasd.client.sync_client`) is generated from the
+async one (:mod:`atlasd.client.async_client`); both share
+:class:`~atlasd.client.core.ClientCore` (settings, event stamping, answers) and
+differ only in their transport: :mod:`atlasd.client.connection` (pipelined) for
+the async one, :mod:`atlasd.client.sync_connection` (one call at a time, shareable
+between threads) for the blocking one.
+
+Resource handling: one connection is opened on first use and reused; concurrent
+calls share it (see the transport). ``subscribe`` and ``watch`` open a
+connection of their own (the contract makes it one-way) when their ``async with``
+block is entered or their first item is asked for, closed when the block ends or
+by ``aclose()``. Use the client as an async context manager, or call
+:meth:`AsyncClient.aclose`.
 
 Error handling: daemon failures raise the :mod:`atlasd.errors` exception of
 their code. When the connection drops between calls or mid-call, the call is
@@ -21,35 +29,23 @@ import functools
 import os
 from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
-
-import anyio
-import msgspec
+from typing import Any, Literal, Self
 
 from atlasd import wire
-from atlasd.errors import AtlasdError, DaemonUnreachable, Internal, Unavailable
-from atlasd.events import AppendResult, Event, NewEvent
+from atlasd.errors import AtlasdError, DaemonUnreachable
+from atlasd.events import Event, NewEvent
 
 from . import calls
-from .connection import AsyncConnection, connect
-from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
-from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
-from .spool import spool_events
+from .connection import AsyncConnection, AsyncLock, AsyncResource, run_blocking
+from .core import SPOOL_ON, ClientCore
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport, SyncNowResult
 
 __all__ = ["AsyncClient", "AsyncSubscription", "AsyncWatch"]
 
-Order = Literal["asc", "desc"]
 
-
-class AsyncClient:
-    """Talks to one daemon; see the module docstring.
-
-    ``socket_path`` and ``data_dir`` default as the daemon's do (flags, then
-    ``ATLASD_SOCKET`` / ``ATLASD_DATA_DIR``, then the built-in defaults).
-    ``spool=False`` turns the offline fallback off (appends then raise
-    :class:`~atlasd.errors.DaemonUnreachable`).
-    """
+class AsyncClient(ClientCore, AsyncResource):
+    """Talks to one daemon; see the module docstring and
+    :class:`~atlasd.client.core.ClientCore` for the arguments."""
 
     def __init__(
         self,
@@ -59,28 +55,11 @@ class AsyncClient:
         spool: bool = True,
         connect_timeout: float = 5.0,
     ) -> None:
-        self.socket_path: Path = resolve_socket_path(socket_path)
-        self._data_dir = data_dir
-        self.spool_enabled = spool
-        self.connect_timeout = connect_timeout
+        super().__init__(
+            socket_path, data_dir=data_dir, spool=spool, connect_timeout=connect_timeout
+        )
         self._conn: AsyncConnection | None = None
-        self._connect_lock = anyio.Lock()
-
-    @property
-    def spool_dir(self) -> Path:
-        """Where offline appends go: ``DATA_DIR/spool``."""
-        return spool_dir_for(resolve_data_dir(self._data_dir, socket_path=self.socket_path))
-
-    async def __aenter__(self) -> AsyncClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+        self._connect_lock = AsyncLock()
 
     async def aclose(self) -> None:
         """Close the shared connection (open subscriptions close on their own)."""
@@ -108,14 +87,13 @@ class AsyncClient:
     async def _connection(self) -> AsyncConnection:
         async with self._connect_lock:
             if self._conn is None or not self._conn.usable:
-                stream = await connect(self.socket_path, self.connect_timeout)
-                self._conn = AsyncConnection(stream, self.socket_path)
+                self._conn = await AsyncConnection.open(self.socket_path, self.connect_timeout)
             return self._conn
 
     # -- the contract's ops --------------------------------------------------
 
     async def ping(self) -> Pong:
-        return msgspec.convert(await self.call(wire.Ping()), Pong)
+        return self._pong(await self.call(wire.Ping()))
 
     async def append(
         self,
@@ -129,39 +107,35 @@ class AsyncClient:
         occurred_at: int | None = None,
     ) -> AppendOutcome:
         """Append one event; spooled when no daemon answers (unless ``expected_version``)."""
-        event = calls.stamped(
-            NewEvent(
-                stream=stream,
-                type=type,
-                data=data,
-                event_id=event_id,
-                meta=meta,
-                expected_version=expected_version,
-                occurred_at=occurred_at,
-            )
+        event = self._new_event(
+            stream,
+            type,
+            data,
+            event_id=event_id,
+            meta=meta,
+            expected_version=expected_version,
+            occurred_at=occurred_at,
         )
         try:
             result = await self.call(calls.append_request(event))
-        except (DaemonUnreachable, Unavailable) as exc:
-            return (await self._spool([event], exc, batch=False))[0]
-        return AppendOutcome.from_result(msgspec.convert(result, AppendResult))
+        except SPOOL_ON as exc:
+            outcomes = await self._spool([event], exc, batch=False)
+            return outcomes[0]
+        return self._outcome(result)
 
     async def append_batch(self, events: Sequence[NewEvent]) -> list[AppendOutcome]:
         """Append all ``events`` or none; spooled as one file when no daemon answers."""
         prepared = [calls.stamped(e) for e in events]
         try:
             result = await self.call(calls.batch_request(prepared))
-        except (DaemonUnreachable, Unavailable) as exc:
+        except SPOOL_ON as exc:
             return await self._spool(prepared, exc, batch=True)
-        return [AppendOutcome.from_result(r) for r in calls.to_results(result)]
+        return self._outcomes(result)
 
     async def _spool(
         self, events: list[NewEvent], cause: AtlasdError, *, batch: bool
     ) -> list[AppendOutcome]:
-        spool_dir = self.spool_dir if self.spool_enabled else None
-        return await anyio.to_thread.run_sync(
-            functools.partial(spool_events, events, cause, spool_dir, batch=batch)
-        )
+        return await run_blocking(functools.partial(self._spool_now, events, cause, batch=batch))
 
     async def read(
         self,
@@ -170,10 +144,11 @@ class AsyncClient:
         stream: str | None = None,
         types: Sequence[str] | None = None,
         limit: int | None = None,
-    ) -> ReadResult:
+    ) -> ReadResult[Event]:
         """Events with ``seq > from_seq``, oldest first."""
-        result = await self.call(calls.read_request(from_seq, stream, types, limit))
-        return msgspec.convert(result, ReadResult)
+        return self._read_result(
+            await self.call(calls.read_request(from_seq, stream, types, limit))
+        )
 
     def subscribe(
         self,
@@ -197,7 +172,7 @@ class AsyncClient:
         *,
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
@@ -234,7 +209,7 @@ class AsyncClient:
         view: str,
         *,
         filter: dict[str, Any] | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
@@ -264,7 +239,7 @@ class AsyncClient:
         *,
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
@@ -277,18 +252,19 @@ class AsyncClient:
 
     async def status_raw(self) -> dict[str, Any]:
         """The ``status`` answer exactly as the daemon sent it."""
-        return msgspec.convert(await self.call(wire.Status()), dict[str, Any])
+        return self._status_raw(await self.call(wire.Status()))
 
     async def status(self) -> StatusReport:
-        return StatusReport.from_wire(await self.status_raw())
+        return self._status(await self.call(wire.Status()))
 
-    async def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> dict[str, Any]:
+    async def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> SyncNowResult:
         """Start a sync round now; ``wait`` for its outcome, ``retry_rejected`` requeues first."""
-        result = await self.call(wire.SyncNow(wait=wait, retry_rejected=retry_rejected))
-        return msgspec.convert(result, dict[str, Any])
+        return self._sync_result(
+            await self.call(wire.SyncNow(wait=wait, retry_rejected=retry_rejected))
+        )
 
 
-class _Stream:
+class _Stream(AsyncResource):
     """A one-way connection opened by ``subscribe`` or ``watch``."""
 
     def __init__(self, path: Path, timeout: float, request: wire.Subscribe | wire.Watch) -> None:
@@ -299,10 +275,13 @@ class _Stream:
 
     async def _open(self) -> AsyncConnection:
         if self._conn is None:
-            stream = await connect(self._path, self._timeout)
-            self._conn = AsyncConnection(stream, self._path)
+            self._conn = await AsyncConnection.open(self._path, self._timeout)
             self._request.id = 1
-            await self._conn.send_only(self._request)
+            try:
+                await self._conn.send_only(self._request)
+            except AtlasdError:
+                await self.aclose()
+                raise
         return self._conn
 
     async def aclose(self) -> None:
@@ -310,21 +289,13 @@ class _Stream:
         if conn is not None:
             await conn.aclose()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
 
 class AsyncSubscription(_Stream):
-    """Async iterator of :class:`~atlasd.events.Event`; see ``AsyncClient.subscribe``."""
+    """Iterator of :class:`~atlasd.events.Event`; see ``AsyncClient.subscribe``."""
 
     _confirmed = False
 
-    async def __aenter__(self) -> AsyncSubscription:
+    async def __aenter__(self) -> Self:
         await self._start()
         return self
 
@@ -334,7 +305,11 @@ class AsyncSubscription(_Stream):
     async def _start(self) -> AsyncConnection:
         conn = await self._open()
         if not self._confirmed:
-            calls.check(await conn.receive())  # {"subscribed": true}, or the refusal
+            try:
+                calls.check(await conn.receive())  # {"subscribed": true}, or the refusal
+            except AtlasdError:
+                await self.aclose()
+                raise
             self._confirmed = True
         return conn
 
@@ -344,9 +319,9 @@ class AsyncSubscription(_Stream):
 
 
 class AsyncWatch(_Stream):
-    """Async iterator of row lists; see ``AsyncClient.watch``."""
+    """Iterator of row lists; see ``AsyncClient.watch``."""
 
-    async def __aenter__(self) -> AsyncWatch:
+    async def __aenter__(self) -> Self:
         await self._open()
         return self
 
@@ -355,10 +330,4 @@ class AsyncWatch(_Stream):
 
     async def __anext__(self) -> list[dict[str, Any]]:
         conn = await self._open()
-        response = await conn.receive()
-        if response.rows is not None:
-            return response.rows
-        result = calls.check(response)  # raises the daemon's error
-        if isinstance(result, dict) and isinstance(result.get("rows"), list):
-            return msgspec.convert(result["rows"], list[dict[str, Any]])
-        raise Internal("watch line carries no rows")
+        return calls.to_rows(await conn.receive())

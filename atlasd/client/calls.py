@@ -26,6 +26,7 @@ from .results import QueryPage
 
 __all__ = [
     "PAGE_SIZE",
+    "Order",
     "QueryArgs",
     "append_request",
     "batch_request",
@@ -41,10 +42,13 @@ __all__ = [
     "to_event",
     "to_page",
     "to_results",
+    "to_rows",
     "watch_request",
 ]
 
 FromSeq = int | Literal["end"]
+#: The order of a query's rows by the view's main column.
+Order = Literal["asc", "desc"]
 
 
 def stamped(event: NewEvent) -> NewEvent:
@@ -99,7 +103,7 @@ class QueryArgs(msgspec.Struct, frozen=True, kw_only=True):
 
     filter: dict[str, Any] | None = None
     limit: int | None = None
-    order: Literal["asc", "desc"] | None = None
+    order: Order | None = None
     order_by: str | None = None
     since: int | None = None
     until: int | None = None
@@ -197,3 +201,13 @@ def to_event(response: wire.Response) -> Event:
         return response.event
     check(response)
     raise Internal("subscription line carries no event")
+
+
+def to_rows(response: wire.Response) -> list[dict[str, Any]]:
+    """The rows of one ``watch`` line; raises the error a watch ends with."""
+    if response.rows is not None:
+        return response.rows
+    result = check(response)
+    if isinstance(result, dict) and isinstance(result.get("rows"), list):
+        return msgspec.convert(result["rows"], list[dict[str, Any]])
+    raise Internal("watch line carries no rows")

@@ -22,6 +22,9 @@ import errno
 import os
 import socket
 from collections import deque
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self, TypeVar
 
 import anyio
 import anyio.abc
@@ -35,7 +38,45 @@ from atlasd.peercred import peer_credentials, trusted_daemon_uids
 
 from . import calls
 
-__all__ = ["MAX_LINE", "AsyncConnection", "check_daemon_owner", "connect", "unreachable"]
+__all__ = [
+    "MAX_LINE",
+    "AsyncConnection",
+    "AsyncLock",
+    "AsyncResource",
+    "check_daemon_owner",
+    "connect",
+    "run_blocking",
+    "unreachable",
+]
+
+_T = TypeVar("_T")
+
+#: The lock the async client guards its connection with (threading's in the blocking one).
+AsyncLock = anyio.Lock
+
+
+async def run_blocking(work: Callable[[], _T]) -> _T:
+    """Run blocking file I/O (a spool write) in a worker thread, off the event loop."""
+    return await anyio.to_thread.run_sync(work)
+
+
+class AsyncResource:
+    """Something an ``async with`` block closes (by its ``aclose``) when it ends."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
 
 #: Longest answer line accepted; the largest ``read`` (10,000 events of up to
 #: 1 MiB each) could exceed it, but a line this long means something is wrong.
@@ -128,6 +169,11 @@ class AsyncConnection:
         self._pending: deque[_Slot] = deque()
         self._next_id = 0
         self._failure: AtlasdError | None = None
+
+    @classmethod
+    async def open(cls, path: os.PathLike[str] | str, timeout: float) -> AsyncConnection:
+        """A connection to the expected daemon at ``path`` (see :func:`connect`)."""
+        return cls(await connect(path, timeout), path)
 
     @property
     def usable(self) -> bool:

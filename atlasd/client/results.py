@@ -1,14 +1,25 @@
-"""Typed results of client calls, decoded from the daemon's answers."""
+"""Typed results of client calls, decoded from the daemon's answers.
+
+The answers of ``status``, ``sync_now``, ``read`` and ``query`` are the
+:mod:`atlasd.wire` Structs the daemon encodes, as they are.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
-from atlasd.events import AppendResult, Event
+from atlasd.events import AppendResult
+from atlasd.wire import QueryPage, ReadResult, StatusReport, SyncNowResult, SyncStatus
 
-__all__ = ["AppendOutcome", "Pong", "QueryPage", "ReadResult", "StatusReport", "SyncStatus"]
+__all__ = [
+    "AppendOutcome",
+    "Pong",
+    "QueryPage",
+    "ReadResult",
+    "StatusReport",
+    "SyncNowResult",
+    "SyncStatus",
+]
 
 
 class AppendOutcome(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,48 +65,3 @@ class Pong(msgspec.Struct, frozen=True, kw_only=True):
 
     version: str
     origin: str
-
-
-class ReadResult(msgspec.Struct, frozen=True, kw_only=True):
-    """Events after ``from_seq``; read again from ``last_seq`` to go on."""
-
-    events: list[Event]
-    last_seq: int
-
-
-class SyncStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """The ``status.sync`` fields of the contract."""
-
-    state: str
-    acked_seq: int | None = None
-    pending: int | None = None
-    oldest_pending_ms: int | None = None
-    rejected: int | None = None
-    last_error: Any = None
-    next_attempt_ms: int | None = None
-
-
-class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
-    """The ``status`` answer; ``raw`` keeps every field the daemon sent."""
-
-    origin: str
-    last_seq: int
-    events: int
-    streams: int
-    sync: SyncStatus
-    projections: Any
-    db_bytes: int
-    uptime_s: float
-    raw: dict[str, Any] = {}
-
-    @classmethod
-    def from_wire(cls, result: dict[str, Any]) -> StatusReport:
-        known = {k: v for k, v in result.items() if k in cls.__struct_fields__}
-        return msgspec.convert({**known, "raw": result}, cls, strict=False)
-
-
-class QueryPage(msgspec.Struct, frozen=True):
-    """One page of a ``query``: its rows and the cursor to the next page (None: last)."""
-
-    rows: list[dict[str, Any]]
-    next: str | None = None

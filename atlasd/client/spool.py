@@ -26,6 +26,7 @@ import msgspec
 
 from atlasd.errors import AtlasdError, DaemonUnreachable, InvalidValue
 from atlasd.events import NewEvent
+from atlasd.files import fsync_dir
 from atlasd.spoolname import SPOOL_SUFFIX, TEMP_PREFIX, new_spool_names
 
 from .calls import check_offline
@@ -77,7 +78,7 @@ def write_spool_file(spool_dir: Path, events: Sequence[NewEvent]) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
-    _fsync_dir(spool_dir)
+    fsync_dir(spool_dir)
     return final
 
 
@@ -129,11 +130,3 @@ def _to_line(event: NewEvent) -> NewEvent:
         meta=event.meta,
         occurred_at=event.occurred_at,
     )
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,137 +1,53 @@
-"""The blocking client: the same calls as :class:`~atlasd.client.AsyncClient`.
+# Generated from atlasd/client/async_client.py by scripts/generate_sync.py: do not edit.
+# Change the source, then run `make generate`; `make lint` fails while this file is stale.
+"""The client for the daemon's socket (docs/protocol.md): :class:`Client` and its streams.
 
-Resource handling: one socket, opened on first use and reused; calls are
-serialized by a lock, so a ``Client`` may be shared between threads.
-``subscribe`` and ``watch`` use a socket of their own, closed by the
-iterator's ``close()`` or its ``with`` block. Use the client as a context
-manager, or call :meth:`Client.close`.
+The blocking client (:mod:`atlasd.client.sync_client`) is generated from the
+async one (:mod:`atlasd.client.async_client`); both share
+:class:`~atlasd.client.core.ClientCore` (settings, event stamping, answers) and
+differ only in their transport: :mod:`atlasd.client.connection` (pipelined) for
+the async one, :mod:`atlasd.client.sync_connection` (one call at a time, shareable
+between threads) for the blocking one.
 
-Error handling: as the async client (module :mod:`atlasd.client.async_client`):
-daemon errors raise their :mod:`atlasd.errors` class, a dropped connection is
-retried once, appends fall back to the spool when no daemon answers.
+Resource handling: one connection is opened on first use and reused; concurrent
+calls share it (see the transport). ``subscribe`` and ``watch`` open a
+connection of their own (the contract makes it one-way) when their ``with``
+block is entered or their first item is asked for, closed when the block ends or
+by ``close()``. Use the client as a context manager, or call
+:meth:`Client.close`.
+
+Error handling: daemon failures raise the :mod:`atlasd.errors` exception of
+their code. When the connection drops between calls or mid-call, the call is
+retried once on a new connection: appends always carry an ``event_id`` (made
+here when the caller gave none), so a retry can never append twice. When no
+daemon answers at all, ``append``/``append_batch`` write to the spool and say
+so (``AppendOutcome.spooled``); every other call raises
+:class:`~atlasd.errors.DaemonUnreachable`.
 """
 
 from __future__ import annotations
 
-import errno
-import itertools
+import functools
 import os
-import socket
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import Any, BinaryIO, Literal
-
-import msgspec
+from typing import Any, Literal, Self
 
 from atlasd import wire
-from atlasd.errors import AtlasdError, DaemonUnreachable, Internal, Unavailable
-from atlasd.events import AppendResult, Event, NewEvent
+from atlasd.errors import AtlasdError, DaemonUnreachable
+from atlasd.events import Event, NewEvent
 
 from . import calls
-from .connection import MAX_LINE, check_daemon_owner, unreachable
-from .paths import resolve_data_dir, resolve_socket_path, spool_dir_for
-from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport
-from .spool import spool_events
+from .core import SPOOL_ON, ClientCore
+from .results import AppendOutcome, Pong, QueryPage, ReadResult, StatusReport, SyncNowResult
+from .sync_connection import SyncConnection, SyncLock, SyncResource, run_blocking
 
 __all__ = ["Client", "Subscription", "WatchStream"]
 
-Order = Literal["asc", "desc"]
 
-
-class _BlockingConnection:
-    """One socket; requests answered strictly in order."""
-
-    def __init__(self, path: Path, timeout: float) -> None:
-        self.path = path
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(os.fspath(path))
-        except TimeoutError as exc:
-            sock.close()
-            raise DaemonUnreachable(f"no daemon answers on {path} (connect timed out)") from exc
-        except OSError as exc:
-            sock.close()
-            raise unreachable(path, exc) from exc
-        try:
-            check_daemon_owner(sock, path)
-        except BaseException:
-            sock.close()
-            raise
-        sock.settimeout(None)
-        self._sock = sock
-        self._file: BinaryIO = sock.makefile("rb")
-        self._next_id = 0
-        self.failed = False
-
-    def send(self, request: wire.Request) -> int:
-        self._next_id += 1
-        request.id = self._next_id
-        try:
-            self._sock.sendall(wire.encode_request(request))
-        except OSError as exc:
-            # The daemon may have refused the connection before reading (connection
-            # limit, peer not allowed) and closed it: its reason is waiting to be read.
-            refusal = self._pending_refusal()
-            self._break()
-            if refusal is not None:
-                raise refusal from None
-            raise DaemonUnreachable(f"connection to {self.path} lost") from exc
-        return self._next_id
-
-    def _pending_refusal(self) -> AtlasdError | None:
-        try:
-            line = self._file.readline(MAX_LINE + 1)
-            return calls.connection_refusal(wire.decode_response(line)) if line else None
-        except (OSError, ValueError, msgspec.MsgspecError):
-            return None
-
-    def receive(self) -> wire.Response:
-        try:
-            line = self._file.readline(MAX_LINE + 1)
-        except OSError as exc:
-            self._break()
-            raise DaemonUnreachable(f"connection to {self.path} lost") from exc
-        if not line.endswith(b"\n"):
-            self._break()
-            if len(line) > MAX_LINE:
-                raise Internal(f"answer line over {MAX_LINE} bytes")
-            raise DaemonUnreachable(f"connection to {self.path} closed by the daemon")
-        try:
-            return wire.decode_response(line)
-        except msgspec.MsgspecError as exc:
-            self._break()
-            raise Internal(f"unreadable answer from the daemon: {exc}") from exc
-
-    def call(self, request: wire.Request) -> wire.Response:
-        request_id = self.send(request)
-        response = self.receive()
-        if response.id != request_id:
-            self._break()
-            refusal = calls.connection_refusal(response)
-            if refusal is not None:
-                raise refusal
-            raise Internal(f"answer for id {response.id!r} out of order")
-        return response
-
-    def _break(self) -> None:
-        self.failed = True
-        self.close()
-
-    def close(self) -> None:
-        self.failed = True
-        try:
-            self._file.close()
-            self._sock.close()
-        except OSError as exc:  # pragma: no cover - close of a dead socket
-            if exc.errno != errno.EBADF:
-                raise
-
-
-class Client:
-    """Blocking client; arguments as :class:`~atlasd.client.AsyncClient`."""
+class Client(ClientCore, SyncResource):
+    """Talks to one daemon; see the module docstring and
+    :class:`~atlasd.client.core.ClientCore` for the arguments."""
 
     def __init__(
         self,
@@ -141,55 +57,45 @@ class Client:
         spool: bool = True,
         connect_timeout: float = 5.0,
     ) -> None:
-        self.socket_path: Path = resolve_socket_path(socket_path)
-        self._data_dir = data_dir
-        self.spool_enabled = spool
-        self.connect_timeout = connect_timeout
-        self._conn: _BlockingConnection | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def spool_dir(self) -> Path:
-        return spool_dir_for(resolve_data_dir(self._data_dir, socket_path=self.socket_path))
-
-    def __enter__(self) -> Client:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        super().__init__(
+            socket_path, data_dir=data_dir, spool=spool, connect_timeout=connect_timeout
+        )
+        self._conn: SyncConnection | None = None
+        self._connect_lock = SyncLock()
 
     def close(self) -> None:
-        with self._lock:
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                conn.close()
+        """Close the shared connection (open subscriptions close on their own)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    # -- raw calls -----------------------------------------------------------
 
     def call(self, request: wire.Request) -> Any:
         """Send one request and return its ``result``; retried once if the connection drops."""
-        with self._lock:
-            reused = self._conn is not None and not self._conn.failed
-            try:
-                response = self._connection().call(request)
-            except DaemonUnreachable:
-                if not reused:
-                    raise
-                # The daemon restarted or dropped an idle connection; a new
-                # one tells whether it is really gone.
-                response = self._connection().call(request)
-            return calls.check(response)
+        reused = self._conn is not None and self._conn.usable
+        conn = self._connection()
+        try:
+            response = conn.call(request)
+        except DaemonUnreachable:
+            if not reused:
+                raise
+            # The daemon restarted or dropped an idle connection; a new one
+            # tells whether it is really gone.
+            conn = self._connection()
+            response = conn.call(request)
+        return calls.check(response)
 
-    def _connection(self) -> _BlockingConnection:
-        if self._conn is None or self._conn.failed:
-            self._conn = _BlockingConnection(self.socket_path, self.connect_timeout)
-        return self._conn
+    def _connection(self) -> SyncConnection:
+        with self._connect_lock:
+            if self._conn is None or not self._conn.usable:
+                self._conn = SyncConnection.open(self.socket_path, self.connect_timeout)
+            return self._conn
+
+    # -- the contract's ops --------------------------------------------------
 
     def ping(self) -> Pong:
-        return msgspec.convert(self.call(wire.Ping()), Pong)
+        return self._pong(self.call(wire.Ping()))
 
     def append(
         self,
@@ -203,38 +109,35 @@ class Client:
         occurred_at: int | None = None,
     ) -> AppendOutcome:
         """Append one event; spooled when no daemon answers (unless ``expected_version``)."""
-        event = calls.stamped(
-            NewEvent(
-                stream=stream,
-                type=type,
-                data=data,
-                event_id=event_id,
-                meta=meta,
-                expected_version=expected_version,
-                occurred_at=occurred_at,
-            )
+        event = self._new_event(
+            stream,
+            type,
+            data,
+            event_id=event_id,
+            meta=meta,
+            expected_version=expected_version,
+            occurred_at=occurred_at,
         )
         try:
             result = self.call(calls.append_request(event))
-        except (DaemonUnreachable, Unavailable) as exc:
-            return self._spool([event], exc, batch=False)[0]
-        return AppendOutcome.from_result(msgspec.convert(result, AppendResult))
+        except SPOOL_ON as exc:
+            outcomes = self._spool([event], exc, batch=False)
+            return outcomes[0]
+        return self._outcome(result)
 
     def append_batch(self, events: Sequence[NewEvent]) -> list[AppendOutcome]:
         """Append all ``events`` or none; spooled as one file when no daemon answers."""
         prepared = [calls.stamped(e) for e in events]
         try:
             result = self.call(calls.batch_request(prepared))
-        except (DaemonUnreachable, Unavailable) as exc:
+        except SPOOL_ON as exc:
             return self._spool(prepared, exc, batch=True)
-        return [AppendOutcome.from_result(r) for r in calls.to_results(result)]
+        return self._outcomes(result)
 
     def _spool(
         self, events: list[NewEvent], cause: AtlasdError, *, batch: bool
     ) -> list[AppendOutcome]:
-        return spool_events(
-            events, cause, self.spool_dir if self.spool_enabled else None, batch=batch
-        )
+        return run_blocking(functools.partial(self._spool_now, events, cause, batch=batch))
 
     def read(
         self,
@@ -243,9 +146,9 @@ class Client:
         stream: str | None = None,
         types: Sequence[str] | None = None,
         limit: int | None = None,
-    ) -> ReadResult:
-        result = self.call(calls.read_request(from_seq, stream, types, limit))
-        return msgspec.convert(result, ReadResult)
+    ) -> ReadResult[Event]:
+        """Events with ``seq > from_seq``, oldest first."""
+        return self._read_result(self.call(calls.read_request(from_seq, stream, types, limit)))
 
     def subscribe(
         self,
@@ -254,9 +157,14 @@ class Client:
         stream: str | None = None,
         types: Sequence[str] | None = None,
     ) -> Subscription:
-        """Iterator of events after ``from_seq``, then live ones; close it when done."""
+        """Events after ``from_seq`` (``"end"``: only new ones), then live ones, forever.
+
+        Use as ``with client.subscribe(...) as events: for event in events``.
+        A subscriber that falls behind gets :class:`~atlasd.errors.SlowConsumer`
+        and may resume from the last ``seq`` it saw.
+        """
         request = calls.subscribe_request(from_seq, stream, types)
-        return Subscription(_BlockingConnection(self.socket_path, self.connect_timeout), request)
+        return Subscription(self.socket_path, self.connect_timeout, request)
 
     def query(
         self,
@@ -264,14 +172,15 @@ class Client:
         *,
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
     ) -> list[dict[str, Any]]:
         """Every matching row of a view, or the first ``limit``: read a page at a time,
         never cut short silently (:meth:`query_page` reads one page)."""
-        rows = self.query_all(
+        rows: list[dict[str, Any]] = []
+        pages = self.query_all(
             view,
             filter=filter,
             order=order,
@@ -280,7 +189,14 @@ class Client:
             until=until,
             page_size=calls.page_size(limit),
         )
-        return list(itertools.islice(rows, limit))
+        try:
+            for row in pages:
+                rows.append(row)
+                if limit is not None and len(rows) >= limit:
+                    break
+        finally:
+            pages.close()
+        return rows
 
     def query_page(self, view: str, args: calls.QueryArgs, after: str | None = None) -> QueryPage:
         """One page of a view: the rows after cursor ``after`` and the next cursor."""
@@ -291,12 +207,12 @@ class Client:
         view: str,
         *,
         filter: dict[str, Any] | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
         page_size: int | None = None,
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Generator[dict[str, Any], None]:
         """Every matching row, once each and in order, fetched a page at a time."""
         args = calls.QueryArgs(
             filter=filter,
@@ -309,7 +225,8 @@ class Client:
         after: str | None = None
         while True:
             page = self.query_page(view, args, after)
-            yield from page.rows
+            for row in page.rows:
+                yield row
             if page.next is None:
                 return
             after = page.next
@@ -320,85 +237,93 @@ class Client:
         *,
         filter: dict[str, Any] | None = None,
         limit: int | None = None,
-        order: Order | None = None,
+        order: calls.Order | None = None,
         order_by: str | None = None,
         since: int | None = None,
         until: int | None = None,
     ) -> WatchStream:
-        """Iterator of row lists: the answer now, then each time it changes."""
+        """The rows of a query now (its first page), then again each time they change."""
         args = calls.QueryArgs(
             filter=filter, limit=limit, order=order, order_by=order_by, since=since, until=until
         )
-        request = calls.watch_request(view, args)
-        return WatchStream(_BlockingConnection(self.socket_path, self.connect_timeout), request)
+        return WatchStream(self.socket_path, self.connect_timeout, calls.watch_request(view, args))
 
     def status_raw(self) -> dict[str, Any]:
-        return msgspec.convert(self.call(wire.Status()), dict[str, Any])
+        """The ``status`` answer exactly as the daemon sent it."""
+        return self._status_raw(self.call(wire.Status()))
 
     def status(self) -> StatusReport:
-        return StatusReport.from_wire(self.status_raw())
+        return self._status(self.call(wire.Status()))
 
-    def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> dict[str, Any]:
-        result = self.call(wire.SyncNow(wait=wait, retry_rejected=retry_rejected))
-        return msgspec.convert(result, dict[str, Any])
+    def sync_now(self, *, wait: bool = False, retry_rejected: bool = False) -> SyncNowResult:
+        """Start a sync round now; ``wait`` for its outcome, ``retry_rejected`` requeues first."""
+        return self._sync_result(self.call(wire.SyncNow(wait=wait, retry_rejected=retry_rejected)))
 
 
-class _BlockingStream:
-    def __init__(self, conn: _BlockingConnection, request: wire.Subscribe | wire.Watch) -> None:
-        self._conn = conn
-        try:
-            conn.send(request)
-        except AtlasdError:
-            conn.close()
-            raise
+class _Stream(SyncResource):
+    """A one-way connection opened by ``subscribe`` or ``watch``."""
+
+    def __init__(self, path: Path, timeout: float, request: wire.Subscribe | wire.Watch) -> None:
+        self._path = path
+        self._timeout = timeout
+        self._request = request
+        self._conn: SyncConnection | None = None
+
+    def _open(self) -> SyncConnection:
+        if self._conn is None:
+            self._conn = SyncConnection.open(self._path, self._timeout)
+            self._request.id = 1
+            try:
+                self._conn.send_only(self._request)
+            except AtlasdError:
+                self.close()
+                raise
+        return self._conn
 
     def close(self) -> None:
-        self._conn.close()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class Subscription(_BlockingStream):
-    """Blocking iterator of :class:`~atlasd.events.Event`."""
-
-    def __init__(self, conn: _BlockingConnection, request: wire.Subscribe) -> None:
-        super().__init__(conn, request)
-        try:
-            calls.check(conn.receive())  # {"subscribed": true}, or the refusal
-        except AtlasdError:
+        conn, self._conn = self._conn, None
+        if conn is not None:
             conn.close()
-            raise
 
-    def __enter__(self) -> Subscription:
+
+class Subscription(_Stream):
+    """Iterator of :class:`~atlasd.events.Event`; see ``Client.subscribe``."""
+
+    _confirmed = False
+
+    def __enter__(self) -> Self:
+        self._start()
         return self
 
-    def __iter__(self) -> Iterator[Event]:
+    def __iter__(self) -> Subscription:
         return self
+
+    def _start(self) -> SyncConnection:
+        conn = self._open()
+        if not self._confirmed:
+            try:
+                calls.check(conn.receive())  # {"subscribed": true}, or the refusal
+            except AtlasdError:
+                self.close()
+                raise
+            self._confirmed = True
+        return conn
 
     def __next__(self) -> Event:
-        return calls.to_event(self._conn.receive())
+        conn = self._start()
+        return calls.to_event(conn.receive())
 
 
-class WatchStream(_BlockingStream):
-    """Blocking iterator of row lists."""
+class WatchStream(_Stream):
+    """Iterator of row lists; see ``Client.watch``."""
 
-    def __enter__(self) -> WatchStream:
+    def __enter__(self) -> Self:
+        self._open()
         return self
 
-    def __iter__(self) -> Iterator[list[dict[str, Any]]]:
+    def __iter__(self) -> WatchStream:
         return self
 
     def __next__(self) -> list[dict[str, Any]]:
-        response = self._conn.receive()
-        if response.rows is not None:
-            return response.rows
-        result = calls.check(response)
-        if isinstance(result, dict) and isinstance(result.get("rows"), list):
-            return msgspec.convert(result["rows"], list[dict[str, Any]])
-        raise Internal("watch line carries no rows")
+        conn = self._open()
+        return calls.to_rows(conn.receive())

@@ -20,7 +20,7 @@ import os
 import resource
 import signal
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -31,12 +31,15 @@ from atlasd.daemon.handlers import DaemonState, Handlers
 from atlasd.daemon.hub import Hub
 from atlasd.daemon.listener import BoundSocket, ListenerError, adopt, bind_unix
 from atlasd.daemon.log import log_event
-from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.daemon.server import Server
 from atlasd.daemon.signals import StopSignals
 from atlasd.daemon.systemd import Notifier, inherited_listener, notify_loop, watchdog_interval
 from atlasd.errors import AtlasdError
 from atlasd.packs.loader import PackError
+
+if TYPE_CHECKING:
+    from atlasd.eventlog.store import EventStore
+    from atlasd.sync.worker import SyncWorker
 
 __all__ = ["StartupError", "serve"]
 
@@ -125,19 +128,19 @@ def _listen(config: Config) -> BoundSocket:
         raise StartupError(str(exc)) from exc
 
 
-async def _status_line(served: str, store: Store, sync: SyncControl | None) -> str:
+async def _status_line(served: str, store: EventStore, sync: SyncWorker | None) -> str:
     """What ``systemctl status`` shows: the socket served, the log and the sync."""
     if sync is not None:
         figures = await sync.status()
-        state, pending = figures["state"], figures["pending"]
+        state, pending = figures.state, figures.pending
     else:
-        state, pending = "disabled", (await store.sync_state()).pending
+        state, pending = "disabled", (await store.sync.state()).pending
     return f"serving on {served}, last_seq {store.last_seq}, sync {state}, pending {pending}"
 
 
 async def _run(
     config: Config,
-    store: Store,
+    store: EventStore,
     bound: BoundSocket,
     notifier: Notifier,
     signals: StopSignals,
@@ -157,7 +160,7 @@ async def _run(
     async with anyio.create_task_group() as tg:
         tg.start_soon(hub.run)
         if sync is not None:
-            tg.start_soon(sync.run)  # type: ignore[attr-defined]
+            tg.start_soon(sync.run)
         _start_spool(tg, config, store)
         await tg.start(run_server)
         served = str(bound.path) if bound.path is not None else "an inherited socket"
@@ -219,7 +222,7 @@ async def _check_integrity(state: DaemonState) -> None:
         log_event(log, logging.INFO, "integrity_ok", ms=report.ms)
 
 
-def _sync_worker(config: Config, store: Store) -> SyncControl | None:
+def _sync_worker(config: Config, store: EventStore) -> SyncWorker | None:
     if not config.sync.enabled:
         return None
     try:
@@ -227,11 +230,10 @@ def _sync_worker(config: Config, store: Store) -> SyncControl | None:
     except ImportError as exc:
         log_event(log, logging.WARNING, "sync_unavailable", error=exc)
         return None
-    worker: Any = SyncWorker(store, config.sync)  # type: ignore[arg-type]
-    return worker  # type: ignore[no-any-return]
+    return SyncWorker(store, config.sync)
 
 
-def _start_spool(tg: anyio.abc.TaskGroup, config: Config, store: Store) -> None:
+def _start_spool(tg: anyio.abc.TaskGroup, config: Config, store: EventStore) -> None:
     if not config.spool_enabled:
         return
     try:

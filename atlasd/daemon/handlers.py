@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import msgspec
@@ -27,14 +27,18 @@ from atlasd.config import Config
 from atlasd.daemon.budget import ByteBudget
 from atlasd.daemon.hub import Hub
 from atlasd.daemon.log import log_event
-from atlasd.daemon.protocols import Store, SyncControl
 from atlasd.daemon.spool import spool_counts
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
 from atlasd.eventlog.capacity import cap_state
 from atlasd.eventlog.integrity import IntegrityReport
 from atlasd.eventlog.projections import DEFAULT_LIMIT, QueryPage, QueryParams
+from atlasd.eventlog.store import EventStore
 from atlasd.events import AppendResult
 from atlasd.redact import redact
+from atlasd.reports import CHECKING
+
+if TYPE_CHECKING:  # the worker (and httpx) load only when sync is on
+    from atlasd.sync.worker import SyncWorker
 
 __all__ = ["DaemonState", "Handlers", "normalize_types", "read_page"]
 
@@ -62,9 +66,9 @@ class DaemonState:
     """What handlers share: the store, the hub, the sync worker and counters."""
 
     config: Config
-    store: Store
+    store: EventStore
     hub: Hub
-    sync: SyncControl | None = None
+    sync: SyncWorker | None = None
     started: float = field(default_factory=time.monotonic)
     connections: int = 0
     stopping: bool = False
@@ -82,7 +86,7 @@ def normalize_types(types: list[str] | None) -> frozenset[str] | None:
 
 
 async def read_page(
-    store: Store,
+    store: EventStore,
     from_seq: int,
     stream: str | None,
     types: frozenset[str] | None,
@@ -110,7 +114,7 @@ async def read_page(
 
 
 async def _read_filtered(
-    store: Store,
+    store: EventStore,
     from_seq: int,
     stream: str | None,
     types: frozenset[str] | None,
@@ -219,7 +223,7 @@ class Handlers:
                 return await self.read(request)
             case wire.Query():
                 page = await self.query_page(request)
-                return {"rows": page.rows, "next": page.next}
+                return wire.QueryPage(page.rows, page.next)
             case wire.Ping():
                 return {"version": atlasd.__version__, "origin": self.store.origin}
             case wire.Status():
@@ -229,7 +233,7 @@ class Handlers:
                 return await self.sync_now(request)
         raise BadRequest(f"op {type(request).__name__.lower()} cannot be used here")
 
-    async def read(self, request: wire.Read) -> dict[str, Any]:
+    async def read(self, request: wire.Read) -> wire.ReadResult[msgspec.Raw]:
         if request.from_seq < 0:
             raise BadRequest("from_seq must be >= 0")
         limit = wire.DEFAULT_READ_LIMIT if request.limit is None else request.limit
@@ -238,7 +242,7 @@ class Handlers:
         raws, cursor = await read_page(
             self.store, request.from_seq, request.stream, normalize_types(request.types), limit
         )
-        return {"events": [msgspec.Raw(raw) for raw in raws], "last_seq": cursor}
+        return wire.ReadResult(events=[msgspec.Raw(raw) for raw in raws], last_seq=cursor)
 
     async def query(self, request: wire.Query | wire.Watch) -> list[dict[str, Any]]:
         return (await self.query_page(request)).rows
@@ -257,64 +261,61 @@ class Handlers:
             )
         )
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> wire.StatusReport:
         stats = await self.store.stats()
         state = self.state
-        return {
-            "origin": self.store.origin,
-            # The origins this log had before (restored, or a copied data dir).
-            "origin_lineage": [msgspec.to_builtins(entry) for entry in self.store.lineage],
-            "version": atlasd.__version__,
-            "pid": os.getpid(),
-            "last_seq": stats.last_seq,
-            "events": stats.events,
-            "streams": stats.streams,
-            "sync": await self.sync_status(),
-            "projections": stats.projections,
-            "db_bytes": stats.db_bytes,
-            # how near the size cap (None: no cap); alerts well before appends are refused
-            "cap": (
-                None
-                if state.config.max_db_bytes is None
-                else msgspec.to_builtins(cap_state(stats.db_bytes, state.config.max_db_bytes))
-            ),
-            "uptime_s": round(time.monotonic() - state.started, 3),
-            "counters": self.store.counters.snapshot(),
-            "spool": spool_counts(state.config.spool_dir),
-            "connections": state.connections,
-            "subscribers": len(state.hub.subscribers),
-            "watchers": len(state.hub.watchers),
-            "socket": str(state.config.socket),
-            "data_dir": str(state.config.data_dir),
-            "integrity": state.integrity or {"state": "checking"},
-        }
+        max_db_bytes = state.config.max_db_bytes
+        return wire.StatusReport(
+            origin=self.store.origin,
+            origin_lineage=self.store.lineage,
+            version=atlasd.__version__,
+            pid=os.getpid(),
+            last_seq=stats.last_seq,
+            events=stats.events,
+            streams=stats.streams,
+            sync=await self.sync_status(),
+            projections=stats.projections,
+            db_bytes=stats.db_bytes,
+            # alerts well before appends are refused at the cap
+            cap=None if max_db_bytes is None else cap_state(stats.db_bytes, max_db_bytes),
+            uptime_s=round(time.monotonic() - state.started, 3),
+            counters=self.store.counters.snapshot(),
+            spool=spool_counts(state.config.spool_dir),
+            connections=state.connections,
+            subscribers=len(state.hub.subscribers),
+            watchers=len(state.hub.watchers),
+            socket=str(state.config.socket),
+            data_dir=str(state.config.data_dir),
+            integrity=state.integrity or CHECKING,
+        )
 
-    async def sync_status(self) -> dict[str, Any]:
+    async def sync_status(self) -> wire.SyncStatus:
         status = await self._sync_figures()
-        rejected = await self.store.rejected_events(QUARANTINE_SHOWN) if status["rejected"] else []
-        status["quarantine"] = [msgspec.structs.asdict(r) for r in rejected]
-        return status
+        if not status.rejected:
+            return status
+        shown = await self.store.sync.rejected_events(QUARANTINE_SHOWN)
+        return msgspec.structs.replace(status, quarantine=shown)
 
-    async def _sync_figures(self) -> dict[str, Any]:
+    async def _sync_figures(self) -> wire.SyncStatus:
         if self.state.sync is not None:
             return await self.state.sync.status()
-        sync = await self.store.sync_state()
-        return {
-            "state": "disabled",
-            "acked_seq": sync.acked_seq,
-            "pending": sync.pending,
-            "oldest_pending_ms": sync.oldest_pending_ms,
-            "rejected": sync.rejected,
-            "last_error": None,
-            "next_attempt_ms": None,
-        }
+        sync = await self.store.sync.state()
+        return wire.SyncStatus(
+            state="disabled",
+            acked_seq=sync.acked_seq,
+            pending=sync.pending,
+            oldest_pending_ms=sync.oldest_pending_ms,
+            rejected=sync.rejected,
+            last_error=None,
+            next_attempt_ms=None,
+        )
 
-    async def sync_now(self, request: wire.SyncNow) -> dict[str, Any]:
+    async def sync_now(self, request: wire.SyncNow) -> wire.SyncNowResult:
         worker = self.state.sync
         if worker is None:
-            return {"triggered": False, "reason": SYNC_DISABLED_REASON}
+            return wire.SyncNowResult(triggered=False, reason=SYNC_DISABLED_REASON)
         requeued = await worker.retry_rejected() if request.retry_rejected else None
-        result = dict(await worker.sync_now(request.wait))
+        result = await worker.sync_now(request.wait)
         if requeued is not None:
-            result["requeued"] = requeued
+            result = msgspec.structs.replace(result, requeued=requeued)
         return result

@@ -26,7 +26,7 @@ import anyio
 import msgspec
 
 from atlasd.daemon.log import log_event
-from atlasd.daemon.protocols import Store
+from atlasd.eventlog.store import EventStore
 from atlasd.packs.registry import builtin_packs
 
 __all__ = ["VIEW_TYPES", "Hub", "Subscriber", "Watcher"]
@@ -132,7 +132,9 @@ class Watcher:
 class Hub:
     """Follows the store after ``fed_seq`` and offers new events to listeners."""
 
-    def __init__(self, store: Store, view_types: dict[str, frozenset[str]] | None = None) -> None:
+    def __init__(
+        self, store: EventStore, view_types: dict[str, frozenset[str]] | None = None
+    ) -> None:
         self._store = store
         #: the event types that can change each view (the loaded packs'); others: any
         self.view_types = VIEW_TYPES if view_types is None else view_types

@@ -74,6 +74,7 @@ from atlasd.eventlog.store import StreamResult
 from atlasd.events import NewEvent
 from atlasd.events.ids import derive_event_id
 from atlasd.spoolname import REJECTED_DIR, TEMP_PREFIX, TEMP_SUFFIX, is_spool_name, is_temp_name
+from atlasd.wire import SpoolCounts
 
 __all__ = [
     "CHUNK_EVENTS",
@@ -737,13 +738,6 @@ async def run_spool(
             tg.cancel_scope.cancel()
     finally:
         spool.close()
-
-
-class SpoolCounts(msgspec.Struct, frozen=True, kw_only=True):
-    """Files in the spool: waiting to be appended, and refused (``rejected/``)."""
-
-    waiting: int
-    rejected: int
 
 
 def spool_counts(spool_dir: Path) -> SpoolCounts:

@@ -23,7 +23,7 @@ from typing import Any, Literal, cast
 import msgspec
 
 from atlasd import wire
-from atlasd.client import AsyncClient
+from atlasd.client import AsyncClient, StatusReport, SyncNowResult
 from atlasd.errors import BadRequest
 
 __all__ = ["MAX_PAGE", "DaemonLink", "Page", "PageQuery", "sort_rows"]
@@ -94,21 +94,16 @@ class DaemonLink:
         #: None until known; False once the daemon refused the paging parameters.
         self.cursor_paging: bool | None = None
 
-    async def status(self) -> dict[str, Any]:
-        return await self._client.status_raw()
+    async def status(self) -> StatusReport:
+        return await self._client.status()
 
-    async def view_names(self, status: dict[str, Any] | None = None) -> list[str]:
+    async def view_names(self, status: StatusReport | None = None) -> list[str]:
         """Every view the daemon projects, as its ``status`` (asked now if not given) lists them."""
         if status is None:
             status = await self.status()
-        names: list[str] = []
-        for item in status.get("projections") or []:
-            name = item.get("name") if isinstance(item, dict) else item
-            if isinstance(name, str) and name not in names:
-                names.append(name)
-        return names
+        return list(dict.fromkeys(p.name for p in status.projections))
 
-    async def requeue_quarantine(self) -> dict[str, Any]:
+    async def requeue_quarantine(self) -> SyncNowResult:
         """Flag every quarantined event for another try (``sync_now`` with ``retry_rejected``)."""
         return await self._client.sync_now(retry_rejected=True)
 

@@ -25,7 +25,7 @@ import msgspec
 
 from atlasd.errors import Unavailable
 from atlasd.eventlog.sql import Statements
-from atlasd.files import create_private
+from atlasd.files import create_private, fsync_dir
 
 __all__ = [
     "ARCHIVE_DIR",
@@ -114,11 +114,7 @@ def write_segment(
     finally:
         os.close(fd)
     os.replace(temp, directory / name)
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_dir(directory)
     return name, len(blob), hashlib.sha256(blob).hexdigest()
 
 

@@ -47,7 +47,7 @@ from atlasd.eventlog.archive import ArchiveRecord, archive_dir, read_records, re
 from atlasd.eventlog.datadir import DataDirLock, db_path, ensure_data_dir
 from atlasd.eventlog.lineage import reorigin
 from atlasd.eventlog.sql import Statements
-from atlasd.files import create_private
+from atlasd.files import create_private, fsync_dir
 
 __all__ = [
     "BackupInfo",
@@ -98,7 +98,7 @@ def backup(data_dir: Path, dest: Path, *, overwrite: bool = False) -> BackupInfo
         _copy_segments(_records(temp), archive_dir(data_dir), segments_of(target), now=None)
         _fsync_file(temp)
         os.replace(temp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
@@ -120,9 +120,7 @@ def segments_of(backup_file: Path) -> Path:
 def _records(path: Path) -> list[ArchiveRecord]:
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        if not conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archives'"
-        ).fetchone():
+        if not conn.execute(Statements.has_archives).fetchone():
             return []
         return read_records(conn)
     finally:
@@ -160,7 +158,7 @@ def _copy_segments(
         finally:
             os.close(fd)
         os.replace(part, final)
-    _fsync_dir(dest)
+    fsync_dir(dest)
 
 
 def _copy(source_path: Path, temp: Path) -> None:
@@ -196,20 +194,14 @@ def _check(path: Path) -> tuple[int, int]:
             problems = "; ".join(str(r[0]) for r in rows[:5])
             raise Internal(f"backup copy failed its integrity check: {problems}")
         try:
-            last_seq, events = conn.execute(
-                "SELECT coalesce(max(seq), 0), count(*) FROM events"
-            ).fetchone()
+            last_seq, events = conn.execute(Statements.live_counts).fetchone()
         except sqlite3.Error:
             # Not an event log (or an empty one without its schema yet).
             return 0, 0
         with contextlib.suppress(sqlite3.Error):  # a log from before retention has none
-            archived_end, archived = conn.execute(
-                "SELECT coalesce(max(last_seq), 0), coalesce(sum(events), 0) FROM archives"
-            ).fetchone()
+            archived_end, archived = conn.execute(Statements.archived_counts).fetchone()
             # rows an interrupted compaction left live are counted once
-            overlap = conn.execute(
-                "SELECT count(*) FROM events WHERE seq <= ?", (archived_end,)
-            ).fetchone()[0]
+            overlap = conn.execute(Statements.live_up_to, (archived_end,)).fetchone()[0]
             last_seq = max(int(last_seq), int(archived_end))
             events = int(events) + int(archived) - int(overlap)
         return int(last_seq), int(events)
@@ -219,14 +211,6 @@ def _check(path: Path) -> tuple[int, int]:
 
 def _fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
@@ -272,7 +256,7 @@ def restore(source: Path, data_dir: Path, *, now: float | None = None) -> Restor
             _fsync_file(temp)
             replaced = _set_aside(target, now)
             os.replace(temp, target)
-            _fsync_dir(data_dir)
+            fsync_dir(data_dir)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-import msgspec
+from atlasd.reports import CapState
 
 __all__ = ["CAP_FAIL", "CAP_WARN", "CapState", "cap_state"]
 
@@ -18,18 +18,6 @@ __all__ = ["CAP_FAIL", "CAP_WARN", "CapState", "cap_state"]
 CAP_WARN = 0.75
 #: Share of the cap from which ``doctor`` fails.
 CAP_FAIL = 0.90
-
-
-class CapState(msgspec.Struct, frozen=True, kw_only=True):
-    #: The cap (``max_db_bytes``).
-    bytes: int
-    #: The database file plus its WAL.
-    used: int
-    #: ``used / bytes``, rounded to 4 places.
-    share: float
-    #: True from :data:`CAP_WARN` on.
-    alert: bool
-    level: Literal["ok", "warn", "fail"]
 
 
 def cap_state(used: int, cap: int) -> CapState:

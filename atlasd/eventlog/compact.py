@@ -40,7 +40,8 @@ from atlasd.eventlog.archive import (
 )
 from atlasd.eventlog.chain import GENESIS_HASH
 from atlasd.eventlog.datadir import DataDirLock, db_bytes, db_path
-from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
+from atlasd.eventlog.rows import body_of, event_id_text
+from atlasd.eventlog.sql import Statements, connect, migrate, transaction, translated
 
 __all__ = ["SEGMENT_EVENTS", "CompactReport", "compact"]
 
@@ -86,39 +87,38 @@ def compact(
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     with DataDirLock(data_dir):
         before = db_bytes(path)
-        conn = connect(path)
+        with translated():
+            conn = connect(path)
         try:
-            migrate(conn)
-            records = read_records(conn)
-            finished = _finish(conn, data_dir, records)
-            orphans = _remove_orphans(data_dir, records)
-            limit = _limit(conn, now - older_than_ms, synced_only)
-            archived = segments = 0
-            while True:
-                rows = conn.execute(
-                    "SELECT seq, event_id, stream, version, hash, body FROM events"
-                    " WHERE seq <= ? ORDER BY seq LIMIT ?",
-                    (limit, segment_events),
-                ).fetchall()
-                if not rows:
-                    break
+            with translated():
+                migrate(conn)
                 records = read_records(conn)
-                prev = records[-1].last_hash if records else GENESIS_HASH
-                expected_first = records[-1].last_seq + 1 if records else 1
-                if int(rows[0][0]) != expected_first:
-                    raise Unavailable(
-                        f"the live log starts at seq {rows[0][0]}, not {expected_first}:"
-                        " run atlasd verify"
-                    )
-                record = _write(data_dir, rows, prev)
-                _record(conn, record, rows, now)
-                _delete(conn, record)
-                archived += len(rows)
-                segments += 1
-            if archived or finished:
-                _vacuum(conn)
-        except sqlite3.Error as exc:
-            raise translate_error(exc) from exc
+                finished = _finish(conn, data_dir, records)
+                orphans = _remove_orphans(data_dir, records)
+                limit = _limit(conn, now - older_than_ms, synced_only)
+                archived = segments = 0
+                while True:
+                    rows = [
+                        (row[0], event_id_text(row[1]), row[2], row[3], row[5].hex(), body_of(*row))
+                        for row in conn.execute(Statements.rows_up_to, (limit, segment_events))
+                    ]
+                    if not rows:
+                        break
+                    records = read_records(conn)
+                    prev = records[-1].last_hash if records else GENESIS_HASH
+                    expected_first = records[-1].last_seq + 1 if records else 1
+                    if int(rows[0][0]) != expected_first:
+                        raise Unavailable(
+                            f"the live log starts at seq {rows[0][0]}, not {expected_first}:"
+                            " run atlasd verify"
+                        )
+                    record = _write(data_dir, rows, prev)
+                    _record(conn, record, rows, now)
+                    _delete(conn, record)
+                    archived += len(rows)
+                    segments += 1
+                if archived or finished:
+                    _vacuum(conn)
         finally:
             conn.close()
         after = db_bytes(path)
@@ -133,32 +133,36 @@ def compact(
     )
 
 
+# a moved event: seq, event_id, stream, version, hash (hex), stored event
+_Moved = tuple[int, str, str, int, str, bytes]
+
+
 def _limit(conn: sqlite3.Connection, cutoff_ms: int, synced_only: bool) -> int:
     """The last seq that may move."""
-    row = conn.execute("SELECT min(seq) FROM events WHERE recorded_at >= ?", (cutoff_ms,))
+    row = conn.execute(Statements.first_recorded_since, (cutoff_ms,))
     young = row.fetchone()[0]
-    end = conn.execute(Statements.last_event).fetchone()
-    limit = int(end[0]) if end else 0
+    end = conn.execute(Statements.last_seq).fetchone()[0]
+    limit = int(end) if end is not None else 0
     if young is not None:
         limit = min(limit, int(young) - 1)
     if synced_only:
         limit = min(limit, int(conn.execute(Statements.acked_seq).fetchone()[0]))
-    quarantined = conn.execute("SELECT min(seq) FROM quarantine").fetchone()[0]
+    quarantined = conn.execute(Statements.first_quarantined).fetchone()[0]
     if quarantined is not None:
         limit = min(limit, int(quarantined) - 1)
     return limit
 
 
-def _write(data_dir: Path, rows: list[tuple[object, ...]], prev_hash: str) -> ArchiveRecord:
+def _write(data_dir: Path, rows: list[_Moved], prev_hash: str) -> ArchiveRecord:
     """Step 1: the segment file."""
-    first, last = int(str(rows[0][0])), int(str(rows[-1][0]))
-    bodies = [bytes(row[5]) for row in rows]  # type: ignore[call-overload]
+    first, last = rows[0][0], rows[-1][0]
+    bodies = [row[5] for row in rows]
     name, size, digest = write_segment(archive_dir(data_dir), first, last, bodies)
     return ArchiveRecord(
         first_seq=first,
         last_seq=last,
         prev_hash=prev_hash,
-        last_hash=str(rows[-1][4]),
+        last_hash=rows[-1][4],
         events=len(rows),
         file=name,
         bytes=size,
@@ -166,15 +170,12 @@ def _write(data_dir: Path, rows: list[tuple[object, ...]], prev_hash: str) -> Ar
     )
 
 
-def _record(
-    conn: sqlite3.Connection, record: ArchiveRecord, rows: list[tuple[object, ...]], now: int
-) -> None:
+def _record(conn: sqlite3.Connection, record: ArchiveRecord, rows: list[_Moved], now: int) -> None:
     """Step 2: the record, the moved ids and the streams' versions, in one transaction."""
     versions: dict[str, int] = defaultdict(int)
     for _seq, _id, stream, version, _hash, _body in rows:
-        versions[str(stream)] = max(versions[str(stream)], int(str(version)))
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+        versions[stream] = max(versions[stream], version)
+    with transaction(conn):
         conn.execute(
             Statements.put_archive,
             (
@@ -191,31 +192,22 @@ def _record(
         )
         conn.executemany(Statements.put_archived_id, [(row[1], row[0]) for row in rows])
         conn.executemany(Statements.put_archived_stream, list(versions.items()))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _delete(conn: sqlite3.Connection, record: ArchiveRecord) -> None:
     """Step 3: the archived rows leave the live table."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.execute(Statements.delete_archived, (record.first_seq, record.last_seq))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _finish(conn: sqlite3.Connection, data_dir: Path, records: list[ArchiveRecord]) -> int:
     """Delete the live rows an interrupted run had recorded; returns how many records."""
     finished = 0
     for record in records:
-        live = conn.execute(
-            "SELECT seq, body FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq",
-            (record.first_seq, record.last_seq),
-        ).fetchall()
+        live = [
+            (row[0], body_of(*row))
+            for row in conn.execute(Statements.rows_between, (record.first_seq, record.last_seq))
+        ]
         if not live:
             continue
         bodies = read_segment(archive_dir(data_dir), record)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-import msgspec
-
 from atlasd.errors import AtlasdError
 from atlasd.events import AppendResult
+from atlasd.reports import CountersSnapshot
 
 __all__ = ["COMMIT_BUCKETS_S", "AppendCounters", "CountersSnapshot"]
 
@@ -21,25 +20,6 @@ __all__ = ["COMMIT_BUCKETS_S", "AppendCounters", "CountersSnapshot"]
 COMMIT_BUCKETS_S: tuple[float, ...] = (
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )  # fmt: skip
-
-
-class CountersSnapshot(msgspec.Struct, frozen=True, kw_only=True):
-    """The counters at one moment."""
-
-    #: Events stored (not duplicates).
-    appended: int
-    #: Events answered as duplicates of a stored one.
-    duplicates: int
-    #: Events refused, by error code.
-    refused: dict[str, int]
-    #: Group commits (one transaction each).
-    groups: int
-    #: Upper bounds of the commit time buckets, in seconds (``COMMIT_BUCKETS_S``).
-    commit_bounds: list[float]
-    #: Commits per bucket: ``commit_buckets[i]`` took at most ``commit_bounds[i]``
-    #: seconds (not cumulative; one more item counts the slower ones).
-    commit_buckets: list[int]
-    commit_seconds_sum: float
 
 
 class AppendCounters:

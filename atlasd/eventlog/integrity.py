@@ -15,22 +15,13 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
-from typing import Literal
 
-import msgspec
+from atlasd.reports import CHECKING, IntegrityReport
 
-__all__ = ["IntegrityReport", "quick_check"]
+__all__ = ["CHECKING", "IntegrityReport", "quick_check"]
 
 #: SQLite virtual-machine steps between two looks at the clock.
 _PROGRESS_STEPS = 10_000
-
-
-class IntegrityReport(msgspec.Struct, frozen=True, kw_only=True):
-    """``ok``, ``corrupt`` (with the problems found) or ``unchecked`` (and why)."""
-
-    state: Literal["ok", "corrupt", "unchecked"]
-    problems: list[str] = []
-    ms: float = 0.0
 
 
 def quick_check(path: Path, max_errors: int = 10, time_limit_s: float = 10.0) -> IntegrityReport:

@@ -13,8 +13,8 @@ The remote stores each event once by ``event_id``: the events it already has
 count as duplicates, the rest are new, so it ends up holding every event
 exactly once, and the new origin's high water covers the whole log.
 
-All functions take an open connection and run inside the caller's
-transaction (or open their own with ``BEGIN IMMEDIATE`` when none is open).
+All functions take an open connection; :func:`reorigin` commits its own
+transaction.
 """
 
 from __future__ import annotations
@@ -25,23 +25,13 @@ import uuid
 
 import msgspec
 
-from atlasd.eventlog.sql import Statements
+from atlasd.eventlog.sql import Statements, transaction
+from atlasd.reports import LineageEntry
 
 __all__ = ["LineageEntry", "origin_for_seq", "read_lineage", "reorigin"]
 
 #: The meta key holding the JSON list of earlier origins.
 LINEAGE_KEY = "origin_lineage"
-
-
-class LineageEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """An origin this log had: events up to ``until_seq`` were written under it."""
-
-    origin: str
-    until_seq: int
-    #: When the log left this origin (ms since the epoch).
-    ended_at: int
-    #: Why: ``restore`` of a backup, or ``seq_conflict`` found by the sync.
-    reason: str
 
 
 _decode = msgspec.json.Decoder(list[LineageEntry]).decode
@@ -70,10 +60,7 @@ def reorigin(conn: sqlite3.Connection, reason: str) -> tuple[str, str, int]:
     quarantined ``seq_conflict`` refusals are dropped (they were about the
     old origin's positions, which the new origin does not share).
     """
-    own = not conn.in_transaction
-    if own:
-        conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         old = str(conn.execute(Statements.get_meta, ("origin",)).fetchone()[0])
         last = conn.execute(Statements.log_end).fetchone()
         last_seq = int(last[0]) if last is not None else 0
@@ -88,10 +75,4 @@ def reorigin(conn: sqlite3.Connection, reason: str) -> tuple[str, str, int]:
         conn.execute(Statements.set_meta, (LINEAGE_KEY, _encode(lineage).decode()))
         conn.execute(Statements.rewind_cursor)
         conn.execute(Statements.quarantine_drop_code, ("seq_conflict",))
-        if own:
-            conn.execute("COMMIT")
-    except BaseException:
-        if own and conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return old, new, last_seq

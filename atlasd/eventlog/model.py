@@ -1,5 +1,8 @@
 """The store's own records: sync bookkeeping and figures (docs/eventlog.md).
 
+:class:`Rejection` and :class:`ProjectionInfo` travel in ``status`` and live in
+:mod:`atlasd.reports`.
+
 The event itself and the append input are :mod:`atlasd.events`, below every layer.
 """
 
@@ -7,21 +10,14 @@ from __future__ import annotations
 
 import msgspec
 
+from atlasd.reports import ProjectionInfo, Rejection
+
 __all__ = [
     "ProjectionInfo",
     "Rejection",
     "StoreStats",
     "SyncState",
 ]
-
-
-class Rejection(msgspec.Struct, frozen=True, kw_only=True):
-    """An event the remote refused for good (quarantined), with the remote's reason."""
-
-    seq: int
-    event_id: str
-    code: str
-    message: str
 
 
 class SyncState(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,14 +31,6 @@ class SyncState(msgspec.Struct, frozen=True, kw_only=True):
     oldest_pending_ms: int | None
     #: Quarantined events (refused by the remote).
     rejected: int
-
-
-class ProjectionInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """A projector's stored state: its code version and the last seq it applied."""
-
-    name: str
-    version: int
-    checkpoint: int
 
 
 class StoreStats(msgspec.Struct, frozen=True, kw_only=True):

@@ -8,7 +8,6 @@ segments, then the live table.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import msgspec
 from atlasd.errors import Unavailable
 from atlasd.eventlog.archive import ArchiveSet, read_records
 from atlasd.eventlog.datadir import db_path
-from atlasd.eventlog.sql import connect, translate_error
+from atlasd.eventlog.rows import body_of
+from atlasd.eventlog.sql import Statements, connect, require_current, snapshot, translated
 
 __all__ = ["stored_events"]
 
@@ -48,38 +48,31 @@ def stored_events(
     if not path.exists():
         raise Unavailable(f"no atlasd database at {path}")
     wanted = set(types) if types else None
-    try:
+    with translated():
         conn = connect(path, readonly=True)
-    except sqlite3.Error as exc:
-        raise translate_error(exc) from exc
     try:
-        conn.execute("BEGIN")  # one snapshot from the first event to the last
-        archives = ArchiveSet(data_dir, read_records(conn))
-        for seq, body in archives.iter_after(from_seq):
-            if stream is not None or wanted is not None:
-                head = _decode_head(body)
-                if (stream is not None and head.stream != stream) or (
-                    wanted is not None and head.type not in wanted
-                ):
-                    continue
-            yield seq, body
-        cursor = max(from_seq, archives.last_seq)
-        while True:
-            rows = conn.execute(
-                "SELECT seq, stream, type, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-                (cursor, _CHUNK),
-            ).fetchall()
-            if not rows:
-                break
-            for seq, row_stream, row_type, body in rows:
-                if (stream is not None and row_stream != stream) or (
-                    wanted is not None and row_type not in wanted
-                ):
-                    continue
-                yield int(seq), bytes(body)
-            cursor = int(rows[-1][0])
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        raise translate_error(exc) from exc
+        with snapshot(conn):  # one snapshot from the first event to the last
+            require_current(conn)
+            archives = ArchiveSet(data_dir, read_records(conn))
+            for seq, body in archives.iter_after(from_seq):
+                if stream is not None or wanted is not None:
+                    head = _decode_head(body)
+                    if (stream is not None and head.stream != stream) or (
+                        wanted is not None and head.type not in wanted
+                    ):
+                        continue
+                yield seq, body
+            cursor = max(from_seq, archives.last_seq)
+            while True:
+                rows = conn.execute(Statements.rows_after, (cursor, _CHUNK)).fetchall()
+                if not rows:
+                    break
+                for row in rows:
+                    if (stream is not None and row[2] != stream) or (
+                        wanted is not None and row[4] not in wanted
+                    ):
+                        continue
+                    yield int(row[0]), body_of(*row)
+                cursor = int(rows[-1][0])
     finally:
         conn.close()

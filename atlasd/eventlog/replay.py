@@ -23,7 +23,8 @@ import msgspec
 from atlasd.errors import Unavailable
 from atlasd.eventlog.archive import ArchiveSet, read_records
 from atlasd.eventlog.datadir import DataDirLock, db_path
-from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
+from atlasd.eventlog.rows import event_id_text, payload_object
+from atlasd.eventlog.sql import Statements, connect, migrate, transaction, translated
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet, builtin_packs, load_packs
 from atlasd.packs.tables import create_view_tables, drop_unknown_view_tables, drop_view_tables
@@ -72,10 +73,7 @@ def _archives_of(conn: sqlite3.Connection) -> ArchiveSet:
 
 def _chunk_sql(packs: PackSet) -> str:
     types = ", ".join("'" + t.replace("'", "''") + "'" for t in sorted(packs.event_types))
-    return (
-        "SELECT seq, event_id, type, recorded_at, body FROM events"
-        f" WHERE seq > ? AND seq <= ? AND type IN ({types}) ORDER BY seq LIMIT ?"
-    )
+    return Statements.projected_chunk.format(types=types)
 
 
 class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,13 +99,8 @@ def stale_views(conn: sqlite3.Connection, packs: PackSet | None = None) -> dict[
         # folded together: a pack's views share one checkpoint
         if changed or len({state[1] for state in states if state is not None}) > 1:
             reset.update(names)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         drop_unknown_view_tables(conn, packs)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     if reset:
         reset_views(conn, tuple(name for name in packs.view_names if name in reset), packs=packs)
     create_view_tables(conn, packs, packs.view_names)
@@ -125,17 +118,12 @@ def reset_views(
 ) -> None:
     """Empty the named views and record their current versions at checkpoint 0."""
     packs = packs or builtin_packs()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         drop_view_tables(conn, names)
         create_view_tables(conn, packs, names, indexes=indexes)
         conn.executemany(
             Statements.put_projection, [(name, packs.view_version(name), 0) for name in names]
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def catch_up(
@@ -158,15 +146,10 @@ def catch_up(
     chunks = _chunks(conn, _chunk_sql(packs), min(from_seq.values()), last_seq, packs.event_types)
     with _collector_paused():
         for events, end in chunks:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 fold.apply_many(events)
-                projected += len(events)
                 fold.flush(checkpoint=end)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+            projected += len(events)
             if progress is not None:
                 progress(end, last_seq)
     return projected
@@ -219,10 +202,10 @@ def _chunks(
     while True:
         rows = conn.execute(sql, (cursor, last_seq, CHUNK)).fetchall()
         events = []
-        for s, e, ty, recorded_at, body in rows:
-            stored = _decode_data(body)
+        for s, e, ty, recorded_at, payload in rows:
+            stored = _decode_data(payload_object(payload))
             t = recorded_at if stored.occurred_at is None else stored.occurred_at
-            events.append((s, e, ty, stored.data, t))
+            events.append((s, event_id_text(e), ty, stored.data, t))
         cursor = rows[-1][0] if len(rows) == CHUNK else last_seq
         yield events, cursor
         if cursor >= last_seq:
@@ -248,21 +231,21 @@ def rebuild(
     with DataDirLock(data_dir):
         # NORMAL: a rebuild that loses its last chunks to a power cut resumes from the
         # checkpoints at the next open, so a sync per chunk buys nothing
-        conn = connect(db_path(data_dir), synchronous="NORMAL")
+        with translated():
+            conn = connect(db_path(data_dir), synchronous="NORMAL")
         try:
-            migrate(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            drop_unknown_view_tables(conn, packs)
-            conn.execute("COMMIT")
-            names = packs.view_names
-            reset_views(conn, names, indexes=False, packs=packs)
-            projected = catch_up(conn, dict.fromkeys(names, 0), progress, fresh=True, packs=packs)
-            conn.execute("BEGIN IMMEDIATE")
-            create_view_tables(conn, packs, names)
-            conn.execute("COMMIT")
-            events = _last_seq(conn)
-        except sqlite3.Error as exc:
-            raise translate_error(exc) from exc
+            with translated():
+                migrate(conn)
+                with transaction(conn):
+                    drop_unknown_view_tables(conn, packs)
+                names = packs.view_names
+                reset_views(conn, names, indexes=False, packs=packs)
+                projected = catch_up(
+                    conn, dict.fromkeys(names, 0), progress, fresh=True, packs=packs
+                )
+                with transaction(conn):
+                    create_view_tables(conn, packs, names)
+                events = _last_seq(conn)
         finally:
             conn.close()
     return RebuildReport(events=events, projected=projected, seconds=time.perf_counter() - started)

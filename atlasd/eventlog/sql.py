@@ -1,5 +1,6 @@
 """The store's SQL: schema, migrations keyed on ``PRAGMA user_version``, named
-statements, connection set-up, and the one place sqlite3 errors become atlasd's.
+statements, connection set-up, the one transaction helper (:func:`transaction`,
+:func:`snapshot`) and the one place sqlite3 errors become atlasd's.
 
 View tables belong to the projectors (:mod:`atlasd.eventlog.projections.schema`),
 which drop and recreate them when their version changes.
@@ -7,21 +8,31 @@ which drop and recreate them when their version changes.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import Literal
 
 from atlasd.errors import AtlasdError, Internal, Unavailable
+from atlasd.eventlog.rows import FIXED_BYTES, body_of, stored_row
 
 __all__ = [
     "DELETE_TRIGGER_SQL",
     "SCHEMA_VERSION",
     "Statements",
+    "Transaction",
     "connect",
     "migrate",
+    "require_current",
+    "snapshot",
+    "transaction",
     "translate_error",
+    "translated",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: The one delete the events table allows: rows a recorded archive covers
 #: (``verify`` compares the stored trigger with this text).
@@ -31,8 +42,74 @@ DELETE_TRIGGER_SQL = (
     " BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE refused'); END"
 )
 
-# Each entry moves the schema from user_version i to i + 1.
-_MIGRATIONS: tuple[str, ...] = (
+#: The events table since schema 3: each part of an event stored once, in its
+#: smallest form (atlasd/eventlog/rows.py rebuilds the stored event from a row).
+EVENTS_TABLE_SQL = """
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY,
+        event_id BLOB NOT NULL UNIQUE,  -- the UUID's 16 bytes
+        stream TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        recorded_at INTEGER NOT NULL,
+        hash BLOB NOT NULL,  -- the SHA-256's 32 bytes
+        payload BLOB NOT NULL,  -- the event's JSON from "data" up to the hash
+        UNIQUE (stream, version)
+    )
+"""
+_UPDATE_TRIGGER_SQL = (
+    "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events"
+    " BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END"
+)
+_MIGRATE_CHUNK = 5_000
+
+
+def _compact_events(conn: sqlite3.Connection) -> None:
+    """3: the events table in its compact layout: the id and hash as bytes, the body
+    without the parts its columns hold. Every row is rebuilt from its new form and
+    compared with the old body before the old table goes, so a row that does not
+    round-trip (a body that disagrees with its columns) stops the migration and
+    leaves the database at schema 2."""
+    conn.execute(EVENTS_TABLE_SQL.replace("CREATE TABLE events", "CREATE TABLE events_compact"))
+    cursor = 0
+    while rows := conn.execute(
+        "SELECT seq, event_id, stream, version, type, recorded_at, hash, body FROM events"
+        " WHERE seq > ? ORDER BY seq LIMIT ?",
+        (cursor, _MIGRATE_CHUNK),
+    ).fetchall():
+        new = []
+        for seq, event_id, stream, version, event_type, recorded_at, digest, body in rows:
+            try:
+                row = stored_row(
+                    seq, event_id, stream, version, event_type, recorded_at, digest, bytes(body)
+                )
+                same = body_of(row[0], row[1], row[2], row[3], row[4], row[6], row[7]) == bytes(
+                    body
+                )
+            except ValueError:
+                same = False
+            if not same:
+                raise Unavailable(
+                    f"seq {seq}: the stored event disagrees with its columns; the database"
+                    " is left at schema 2 (run atlasd verify with the version that wrote it)"
+                )
+            new.append(row)
+        conn.executemany(
+            "INSERT INTO events_compact (seq, event_id, stream, version, type, recorded_at,"
+            " hash, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            new,
+        )
+        cursor = int(rows[-1][0])
+    # dropping a table drops its triggers first, so no delete trigger fires
+    conn.execute("DROP TABLE events")
+    conn.execute("ALTER TABLE events_compact RENAME TO events")
+    conn.execute(_UPDATE_TRIGGER_SQL)
+    conn.execute(DELETE_TRIGGER_SQL)
+
+
+# Each entry moves the schema from user_version i to i + 1: a script, or a function
+# run inside the migration's transaction.
+_MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     """
     CREATE TABLE IF NOT EXISTS meta (
         key TEXT PRIMARY KEY,
@@ -105,8 +182,17 @@ _MIGRATIONS: tuple[str, ...] = (
     """
     + DELETE_TRIGGER_SQL
     + ";",
+    _compact_events,
 )
 assert len(_MIGRATIONS) == SCHEMA_VERSION
+
+
+def _row_columns(table: str) -> str:
+    return (
+        f"{table}seq, CAST({table}event_id AS BLOB), CAST({table}stream AS TEXT),"
+        f" CAST({table}version AS INTEGER), CAST({table}type AS TEXT),"
+        f" CAST({table}hash AS BLOB), CAST({table}payload AS BLOB)"
+    )
 
 
 class Statements:
@@ -119,14 +205,14 @@ class Statements:
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value"
     )
     insert_event = (
-        "INSERT INTO events (seq, event_id, stream, version, type, recorded_at, hash, body)"
+        "INSERT INTO events (seq, event_id, stream, version, type, recorded_at, hash, payload)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     )
-    last_event = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
-    first_live = "SELECT min(seq) FROM events"
-    # the end of the log: the last live event, else the last archived one
+    last_seq = "SELECT max(seq) FROM events"
+    # the end of the log: the last live event, else the last archived one (hash as hex)
     log_end = (
-        "SELECT seq, hash FROM (SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1)"
+        "SELECT seq, hash FROM (SELECT seq, lower(hex(hash)) AS hash FROM events"
+        " ORDER BY seq DESC LIMIT 1)"
         " UNION ALL SELECT last_seq, last_hash FROM"
         " (SELECT last_seq, last_hash FROM archives ORDER BY first_seq DESC LIMIT 1)"
         " ORDER BY seq DESC LIMIT 1"
@@ -150,12 +236,37 @@ class Statements:
         " ON CONFLICT (stream) DO UPDATE SET version = max(version, excluded.version)"
     )
     delete_archived = "DELETE FROM events WHERE seq BETWEEN ? AND ?"
-    event_by_id = "SELECT seq, stream, version, type, body FROM events WHERE event_id = ?"
-    read_raw = "SELECT seq, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
-    # columns for read_raw's byte budget: sizes first, then the bodies up to a seq
-    read_sizes = "seq, length(body)"
-    read_raw_until = "SELECT seq, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
-    read_stream = "SELECT seq, body FROM events WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?"
+    event_by_id = "SELECT seq, stream, version, type, payload FROM events WHERE event_id = ?"
+    # a row as rows.body_of takes it; the casts keep a row altered by hand (a blob made
+    # text, a number made a string) readable, so that verify reports it as a finding
+    row = _row_columns("")
+    # read_raw's byte budget: the length of each rebuilt event, without its payload's
+    # pages (json_quote writes a stream or type exactly as the event's JSON does)
+    read_sizes = (
+        f"seq, {FIXED_BYTES} + length(seq) + length(version) + length(payload)"
+        " + length(CAST(json_quote(stream) AS BLOB)) + length(CAST(json_quote(type) AS BLOB))"
+    )
+    read_raw_until = f"SELECT {row} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq"
+    rows_between = f"SELECT {row} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq"
+    rows_up_to = f"SELECT {row} FROM events WHERE seq <= ? ORDER BY seq LIMIT ?"
+    rows_after = f"SELECT {row} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+    # replay: the projected events of a seq range ({types}: the quoted type names)
+    projected_chunk = (
+        "SELECT seq, event_id, type, recorded_at, payload FROM events"
+        " WHERE seq > ? AND seq <= ? AND type IN ({types}) ORDER BY seq LIMIT ?"
+    )
+    # compaction's cut: the first event recorded at or after a time, the first quarantined
+    first_recorded_since = "SELECT min(seq) FROM events WHERE recorded_at >= ?"
+    first_quarantined = "SELECT min(seq) FROM quarantine"
+    # a backup's counts: live events, archived ones, and rows both live and archived
+    live_counts = "SELECT coalesce(max(seq), 0), count(*) FROM events"
+    archived_counts = "SELECT coalesce(max(last_seq), 0), coalesce(sum(events), 0) FROM archives"
+    live_up_to = "SELECT count(*) FROM events WHERE seq <= ?"
+    has_archives = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archives'"
+    trigger_names = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    trigger_sql = "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?"
+    # verify: a row with every column
+    checked_rows_after = f"SELECT {row}, recorded_at FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
     count_streams = (
         "SELECT count(*) FROM (SELECT stream FROM events UNION SELECT stream FROM archived_streams)"
     )
@@ -164,7 +275,6 @@ class Statements:
     put_projection = (
         "INSERT OR REPLACE INTO projections (name, version, checkpoint) VALUES (?, ?, ?)"
     )
-    set_checkpoint = "UPDATE projections SET checkpoint = ? WHERE name = ?"
     acked_seq = "SELECT acked_seq FROM sync_cursor WHERE id = 1"
     advance_cursor = "UPDATE sync_cursor SET acked_seq = max(acked_seq, ?) WHERE id = 1"
     rewind_cursor = "UPDATE sync_cursor SET acked_seq = 0 WHERE id = 1"
@@ -177,7 +287,7 @@ class Statements:
     quarantine_first = "SELECT seq, event_id, code, message FROM quarantine ORDER BY seq LIMIT ?"
     quarantine_requeue = "UPDATE quarantine SET retry = 1 WHERE retry = 0"
     quarantine_to_retry = (
-        "SELECT e.body FROM quarantine q JOIN events e ON e.seq = q.seq"
+        f"SELECT {_row_columns('e.')} FROM quarantine q JOIN events e ON e.seq = q.seq"
         " WHERE q.retry = 1 ORDER BY q.seq LIMIT ?"
     )
     quarantine_delete = "DELETE FROM quarantine WHERE event_id = ?"
@@ -217,16 +327,30 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"the database has schema {found}, newer than this atlasd knows ({SCHEMA_VERSION})"
         )
     for version in range(found, SCHEMA_VERSION):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _split(_MIGRATIONS[version]):
-                conn.execute(statement)
+        step = _MIGRATIONS[version]
+        with transaction(conn):
+            if callable(step):
+                step(conn)
+            else:
+                for statement in _split(step):
+                    conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
     return found
+
+
+def require_current(conn: sqlite3.Connection) -> None:
+    """Refuse to read a database whose schema is not this code's (a read-only reader
+    cannot migrate it): :class:`Unavailable` saying what to do."""
+    found: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    if found != SCHEMA_VERSION:
+        raise Unavailable(
+            f"the database has schema {found}, this atlasd reads {SCHEMA_VERSION}:"
+            + (
+                " start the daemon (or run atlasd rebuild) once to migrate it"
+                if found < SCHEMA_VERSION
+                else " it was written by a newer atlasd"
+            )
+        )
 
 
 def _split(script: str) -> list[str]:
@@ -262,3 +386,104 @@ def translate_error(exc: sqlite3.Error, *, size_cap: int | None = None) -> Atlas
     if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
         return Unavailable(f"database cannot be written: {exc}")
     return Internal(f"sqlite error ({name or type(exc).__name__}): {exc}")
+
+
+#: Called after a database error to tell a full disk from the size cap: the cap in
+#: bytes when the database is at it, else None.
+SizeCap = Callable[[], int | None]
+
+
+class Transaction:
+    """One explicit transaction on an autocommit connection: begin, commit, roll back,
+    and every sqlite3 error raised as the store's own (:func:`translate_error`).
+
+    Used as a context manager (``with transaction(conn): ...``: commit on success,
+    rollback on any exception), or step by step when a transaction spans several
+    calls (a streamed append): :meth:`begin`, :meth:`guard` around each piece of
+    work, then :meth:`commit` or :meth:`rollback`.
+    """
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        mode: Literal["IMMEDIATE", "DEFERRED"] = "IMMEDIATE",
+        size_cap: SizeCap | None = None,
+    ) -> None:
+        self.conn = conn
+        self._mode = mode
+        self._size_cap = size_cap
+
+    def error(self, exc: sqlite3.Error) -> AtlasdError:
+        """The store's error for ``exc`` (a full database names its cap when at it)."""
+        return _translate(exc, self._size_cap)
+
+    def guard(self) -> contextlib.AbstractContextManager[None]:
+        """Raise sqlite3 errors of the enclosed work as the store's errors (no rollback:
+        the caller decides)."""
+        return translated(self._size_cap)
+
+    def begin(self) -> None:
+        with self.guard():
+            self.conn.execute(f"BEGIN {self._mode}")
+
+    def commit(self) -> None:
+        """Commit; on failure roll back and raise the translated error."""
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self.rollback()
+            raise self.error(exc) from exc
+
+    def rollback(self) -> None:
+        """Undo whatever is open (nothing when SQLite already rolled back)."""
+        if self.conn.in_transaction:
+            # a failing ROLLBACK must not hide the error that led here
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.begin()
+        return self.conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.commit()
+            return
+        self.rollback()
+        if isinstance(exc, sqlite3.Error):
+            raise self.error(exc) from exc
+
+
+@contextlib.contextmanager
+def translated(size_cap: SizeCap | None = None) -> Iterator[None]:
+    """Raise the sqlite3 errors of the enclosed work as the store's errors
+    (:func:`translate_error`); outside a transaction, or around one's pieces."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise _translate(exc, size_cap) from exc
+
+
+def _translate(exc: sqlite3.Error, size_cap: SizeCap | None) -> AtlasdError:
+    cap = None
+    if size_cap is not None and getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+        with contextlib.suppress(sqlite3.Error):
+            cap = size_cap()
+    return translate_error(exc, size_cap=cap)
+
+
+def transaction(conn: sqlite3.Connection, *, size_cap: SizeCap | None = None) -> Transaction:
+    """A write transaction (``BEGIN IMMEDIATE``: the write lock is taken up front, so it
+    never fails half-way for want of it); see :class:`Transaction`."""
+    return Transaction(conn, size_cap=size_cap)
+
+
+def snapshot(conn: sqlite3.Connection) -> Transaction:
+    """A read transaction: one consistent view of the database for everything inside."""
+    return Transaction(conn, mode="DEFERRED")

@@ -1,4 +1,4 @@
-"""The event store: group-committed appends, reads, the change signal, views, sync bookkeeping.
+"""The event store: group-committed appends, reads, the change signal, views.
 
 One writer task owns the write side (:class:`~atlasd.eventlog.writer.Writer`
 on a dedicated thread): appends queue up, and the writer takes everything
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -33,7 +32,7 @@ from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.datadir import db_path, ensure_data_dir, secure_db_files
 from atlasd.eventlog.lineage import LineageEntry
-from atlasd.eventlog.model import ProjectionInfo, Rejection, StoreStats, SyncState
+from atlasd.eventlog.model import ProjectionInfo, StoreStats
 from atlasd.eventlog.projections import (
     DEFAULT_LIMIT,
     QueryPage,
@@ -43,7 +42,9 @@ from atlasd.eventlog.projections import (
     page_from_rows,
     view_specs,
 )
-from atlasd.eventlog.sql import Statements, translate_error
+from atlasd.eventlog.rows import body_of
+from atlasd.eventlog.sql import Statements, translated
+from atlasd.eventlog.syncstate import SyncLedger
 from atlasd.eventlog.writer import Prepared, Request, Writer
 from atlasd.events import AppendResult, Event, NewEvent
 from atlasd.events.validation import validate_new_event
@@ -118,6 +119,8 @@ class EventStore:
         self._streams = writer.streams
         #: What was appended, refused and committed since open (``status``, metrics).
         self.counters = AppendCounters()
+        #: The sync's cursor and quarantine (read and written by the sync worker).
+        self.sync = SyncLedger(writer, self._fetch, self._on_writer, lambda: self._last_seq)
         self._writer_task = asyncio.create_task(self._write_loop(), name="atlasd-writer")
         self._writer_task.add_done_callback(self._writer_ended)
 
@@ -138,14 +141,12 @@ class EventStore:
         readers: list[aiosqlite.Connection] = []
         try:
             await loop.run_in_executor(executor, writer.open)
-            for _ in range(max(1, config.read_connections)):
-                reader = await aiosqlite.connect(path, isolation_level=None)
-                readers.append(reader)
-                await reader.execute("PRAGMA query_only = ON")
-                await reader.execute("PRAGMA busy_timeout = 5000")
-        except sqlite3.Error as exc:
-            await cls._dispose(loop, executor, writer, readers)
-            raise translate_error(exc) from exc
+            with translated():
+                for _ in range(max(1, config.read_connections)):
+                    reader = await aiosqlite.connect(path, isolation_level=None)
+                    readers.append(reader)
+                    await reader.execute("PRAGMA query_only = ON")
+                    await reader.execute("PRAGMA busy_timeout = 5000")
         except BaseException:
             await cls._dispose(loop, executor, writer, readers)
             raise
@@ -469,10 +470,8 @@ class EventStore:
             raise Unavailable("the store is closed")
         reader = self._readers[self._next_reader]
         self._next_reader = (self._next_reader + 1) % len(self._readers)
-        try:
+        with translated():
             return list(await reader.execute_fetchall(sql, params))
-        except sqlite3.Error as exc:
-            raise translate_error(exc) from exc
 
     async def read(
         self,
@@ -524,7 +523,7 @@ class EventStore:
                 break
             last = int(seq)
         rows = await self._fetch(Statements.read_raw_until, (from_seq, last))
-        return [(int(seq), bytes(body)) for seq, body in rows]
+        return [(int(row[0]), body_of(*row)) for row in rows]
 
     async def _read_rows(
         self,
@@ -532,8 +531,9 @@ class EventStore:
         stream: str | None,
         types: Sequence[str] | None,
         limit: int,
-        columns: str = "seq, body",
+        columns: str = Statements.row,
     ) -> list[Any]:
+        """``(seq, stored event)`` in seq order (or ``columns`` of the live rows)."""
         if type(from_seq) is not int or from_seq < 0:
             raise BadRequest(f"from_seq must be a non-negative integer, got {from_seq!r:.40}")
         if type(limit) is not int or limit < 0:
@@ -563,7 +563,10 @@ class EventStore:
             params[0] = archives.last_seq
         params.append(limit - len(archived))
         sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        return archived + await self._fetch(sql, params)
+        live = await self._fetch(sql, params)
+        if columns == Statements.row:
+            live = [(row[0], body_of(*row)) for row in live]
+        return archived + live
 
     async def iter_events(
         self,
@@ -629,7 +632,7 @@ class EventStore:
             ],
         )
 
-    # -- sync bookkeeping -----------------------------------------------------------
+    # -- writer-side bookkeeping --------------------------------------------------------
 
     async def _on_writer(self, fn: Any, *args: Any) -> Any:
         async with self._gate:
@@ -637,37 +640,6 @@ class EventStore:
                 raise Unavailable("the store is closed")
             future = asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
             return await asyncio.shield(future)
-
-    async def sync_state(self) -> SyncState:
-        last_seq = self._last_seq
-        acked = int((await self._fetch(Statements.acked_seq, ()))[0][0])
-        rejected = int((await self._fetch(Statements.quarantine_count, ()))[0][0])
-        oldest = None
-        if last_seq > acked:
-            rows = await self._fetch(Statements.recorded_at_of, (acked + 1,))
-            oldest = int(rows[0][0]) if rows else None
-            if oldest is None and acked < self._writer.archives.last_seq:
-                # after a re-origin the first unsent event may be archived
-                body = await asyncio.to_thread(self._writer.archives.body_of, acked + 1)
-                oldest = _decode_event(body).recorded_at if body is not None else None
-        return SyncState(
-            acked_seq=acked,
-            pending=max(0, last_seq - acked),
-            oldest_pending_ms=oldest,
-            rejected=rejected,
-        )
-
-    async def mark_synced(self, acked_seq: int, rejected: Sequence[Rejection] = ()) -> None:
-        """Advance the cursor (never backwards) and quarantine ``rejected``, in one transaction."""
-        await self._on_writer(self._writer.mark_synced, acked_seq, list(rejected))
-
-    async def rejected_events(self, limit: int | None = None) -> list[Rejection]:
-        """The quarantine, oldest first; the first ``limit`` entries when given."""
-        if limit is None:
-            rows = await self._fetch(Statements.quarantine_all, ())
-        else:
-            rows = await self._fetch(Statements.quarantine_first, (limit,))
-        return [Rejection(seq=s, event_id=e, code=c, message=m) for s, e, c, m in rows]
 
     @property
     def lineage(self) -> list[LineageEntry]:
@@ -680,23 +652,6 @@ class EventStore:
         _old, new, _last = await self._on_writer(self._writer.reorigin, reason)
         self.origin = new
         return str(new)
-
-    async def requeue_rejected(self) -> int:
-        """Flag every quarantined event for another try; returns how many."""
-        count: int = await self._on_writer(self._writer.requeue_rejected)
-        return count
-
-    async def events_to_retry(self, limit: int) -> list[Event]:
-        rows = await self._fetch(Statements.quarantine_to_retry, (limit,))
-        return [_decode_event(body) for (body,) in rows]
-
-    async def resolve_retried(
-        self, delivered_event_ids: Sequence[str], still_rejected: Sequence[Rejection] = ()
-    ) -> None:
-        """Drop delivered events from quarantine; keep the others with their new reason."""
-        await self._on_writer(
-            self._writer.resolve_retried, list(delivered_event_ids), list(still_rejected)
-        )
 
     async def set_size_cap(self, max_db_bytes: int | None) -> None:
         """Change the size cap of a running store (None: no cap)."""

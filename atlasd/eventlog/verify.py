@@ -39,12 +39,14 @@ from atlasd.eventlog.datadir import db_path
 from atlasd.eventlog.lineage import LineageEntry, origin_for_seq, read_lineage
 from atlasd.eventlog.projections import view_specs
 from atlasd.eventlog.replay import KEEP_ROWS
+from atlasd.eventlog.rows import body_of, event_id_text
 from atlasd.eventlog.sql import (
     DELETE_TRIGGER_SQL,
     SCHEMA_VERSION,
     Statements,
     connect,
-    translate_error,
+    snapshot,
+    translated,
 )
 from atlasd.events import Event
 from atlasd.packs.engine import Fold
@@ -102,16 +104,11 @@ def verify(
     if not path.exists():
         raise Unavailable(f"no atlasd database at {path}")
     findings = _Findings()
-    try:
+    with translated():
         conn = connect(path, readonly=True)
-    except sqlite3.Error as exc:
-        raise translate_error(exc) from exc
     try:
-        conn.execute("BEGIN")  # one snapshot for every check
-        events = _verify(conn, path, packs, findings, progress)
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        raise translate_error(exc) from exc
+        with snapshot(conn):  # one snapshot for every check
+            events = _verify(conn, path, packs, findings, progress)
     finally:
         conn.close()
     items = findings.finish()
@@ -135,9 +132,7 @@ def _verify(
     if version != SCHEMA_VERSION:
         findings.add("schema", f"schema version is {version}, expected {SCHEMA_VERSION}")
         return 0
-    triggers = {
-        name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-    }
+    triggers = {name for (name,) in conn.execute(Statements.trigger_names)}
     for name in (
         "events_refuse_update",
         "events_refuse_delete",
@@ -146,9 +141,7 @@ def _verify(
     ):
         if name not in triggers:
             findings.add("schema", f"immutability trigger {name} is missing")
-    delete_rule = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'events_refuse_delete'"
-    ).fetchone()
+    delete_rule = conn.execute(Statements.trigger_sql, ("events_refuse_delete",)).fetchone()
     if delete_rule is not None and delete_rule[0] != DELETE_TRIGGER_SQL:
         findings.add("schema", "immutability trigger events_refuse_delete was altered")
     row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
@@ -200,13 +193,13 @@ def _archived_rows(
 def _live_rows(conn: sqlite3.Connection, after: int) -> Iterator[list[_Row]]:
     cursor = after
     while True:
-        rows = conn.execute(
-            "SELECT seq, event_id, stream, version, type, recorded_at, hash, body FROM events"
-            " WHERE seq > ? ORDER BY seq LIMIT ?",
-            (cursor, _CHUNK),
-        ).fetchall()
-        if not rows:
+        stored = conn.execute(Statements.checked_rows_after, (cursor, _CHUNK)).fetchall()
+        if not stored:
             return
+        rows: list[_Row] = [
+            (s, event_id_text(i), st, v, ty, at, h.hex(), body_of(s, i, st, v, ty, h, p))
+            for s, i, st, v, ty, h, p, at in stored
+        ]
         yield rows
         cursor = rows[-1][0]
 
@@ -257,10 +250,9 @@ def _check_overlap(
 ) -> None:
     """Live rows an interrupted compaction archived but did not delete yet must be the
     very events their segment holds (the next compaction deletes them)."""
-    rows = conn.execute(
-        "SELECT seq, body FROM events WHERE seq <= ? ORDER BY seq", (archived_end,)
-    ).fetchall()
-    for seq, body in rows:
+    rows = conn.execute(Statements.rows_between, (1, archived_end)).fetchall()
+    for row in rows:
+        seq, body = row[0], body_of(*row)
         try:
             archived = archives.body_of(int(seq))
         except Unavailable:

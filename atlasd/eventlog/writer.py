@@ -29,7 +29,8 @@ from atlasd.eventlog.datadir import db_bytes
 from atlasd.eventlog.lineage import LineageEntry, read_lineage, reorigin
 from atlasd.eventlog.model import Rejection
 from atlasd.eventlog.replay import catch_up, stale_views
-from atlasd.eventlog.sql import Statements, connect, migrate, translate_error
+from atlasd.eventlog.rows import event_id_bytes, payload_object, stored_row
+from atlasd.eventlog.sql import Statements, Transaction, connect, migrate, transaction, translated
 from atlasd.events import AppendResult, NewEvent
 from atlasd.events.ids import new_event_ids
 from atlasd.events.validation import MAX_EVENT_BYTES, check_document_size
@@ -106,6 +107,7 @@ class Writer:
         self._stream_saved = (0, GENESIS_HASH, 0)
         self._stream_now = 0
         self._stream_fold: Fold | None = None
+        self._stream_tx: Transaction | None = None
         #: the archived part of the log (fixed while the store is open: compaction is offline)
         self.archives = ArchiveSet(path.parent, [])
 
@@ -122,26 +124,30 @@ class Writer:
     def open(self) -> None:
         """Create or migrate the schema, make the origin once, bring views up to date."""
         try:
-            conn = self._conn = connect(self._path, synchronous=self._config.synchronous)
-            conn.execute(f"PRAGMA cache_size = -{self._config.cache_kib}")
-            migrate(conn)
-            row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
-            if row is None:
-                conn.execute(Statements.put_meta, ("origin", str(uuid.uuid4())))
-                row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
-            self.origin = str(row[0])
-            self.lineage = read_lineage(conn)
-            self.archives = ArchiveSet(self._path.parent, read_records(conn))
-            last = conn.execute(Statements.log_end).fetchone()
-            if last is not None:
-                self.last_seq, self.last_hash = int(last[0]), str(last[1])
-            self.streams = int(conn.execute(Statements.count_streams).fetchone()[0])
-            self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
-            self.set_size_cap(self._config.max_db_bytes)
-            catch_up(conn, stale_views(conn, self.packs), packs=self.packs)
-        except sqlite3.Error as exc:
+            with translated():
+                conn = self._conn = connect(self._path, synchronous=self._config.synchronous)
+                self._load(conn)
+        except BaseException:
             self.close()
-            raise translate_error(exc) from exc
+            raise
+
+    def _load(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA cache_size = -{self._config.cache_kib}")
+        migrate(conn)
+        row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
+        if row is None:
+            conn.execute(Statements.put_meta, ("origin", str(uuid.uuid4())))
+            row = conn.execute(Statements.get_meta, ("origin",)).fetchone()
+        self.origin = str(row[0])
+        self.lineage = read_lineage(conn)
+        self.archives = ArchiveSet(self._path.parent, read_records(conn))
+        last = conn.execute(Statements.log_end).fetchone()
+        if last is not None:
+            self.last_seq, self.last_hash = int(last[0]), str(last[1])
+        self.streams = int(conn.execute(Statements.count_streams).fetchone()[0])
+        self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        self.set_size_cap(self._config.max_db_bytes)
+        catch_up(conn, stale_views(conn, self.packs), packs=self.packs)
 
     def set_size_cap(self, max_db_bytes: int | None) -> None:
         """Refuse growth past ``max_db_bytes`` (None: no cap beyond the disk)."""
@@ -171,8 +177,9 @@ class Writer:
         fresh_ids = iter(
             new_event_ids(sum(1 for r in requests for ev in r.events if ev.event_id is None))
         )
+        tx = transaction(conn, size_cap=self._cap_reached)
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            tx.begin()
             for request in requests:
                 # Each request is checked whole before anything of it is written, so a
                 # failing one leaves no trace and needs no savepoint.
@@ -187,22 +194,22 @@ class Writer:
                     group_ids.update(claimed)
                 outcomes.append(results)
             if all_rows:
-                conn.executemany(Statements.insert_event, all_rows)
+                conn.executemany(Statements.insert_event, [stored_row(*r) for r in all_rows])
                 # the views move in the same transaction as the log: never behind, never ahead
                 fold = self._fold or self._new_fold(conn)
                 self._fold = None  # until this commit succeeds its cache is not to be trusted
                 fold.apply_many(folded)
                 fold.flush(checkpoint=self.last_seq)
-                conn.execute("COMMIT")
+                tx.commit()
                 self._fold = fold
             else:
-                conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self._abort(saved)
-            failure = translate_error(exc, size_cap=self._cap_reached())
+                tx.commit()
+        except (sqlite3.Error, AtlasdError) as exc:  # the database failed: the group rolls back
+            self._abort(saved, tx)
+            failure = tx.error(exc) if isinstance(exc, sqlite3.Error) else exc
             return [failure] * len(requests)
         except BaseException:
-            self._abort(saved)
+            self._abort(saved, tx)
             raise
         if len(self._versions) > _STREAM_CACHE_MAX:
             self._versions.clear()
@@ -231,10 +238,8 @@ class Writer:
         the writer until :meth:`stream_commit` or :meth:`stream_abort`)."""
         self._stream_saved = (self.last_seq, self.last_hash, self.streams)
         self._stream_now = time.time_ns() // 1_000_000
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise translate_error(exc, size_cap=self._cap_reached()) from exc
+        self._stream_tx = transaction(self.conn, size_cap=self._cap_reached)
+        self._stream_tx.begin()
         self._stream_fold = self._fold or self._new_fold(self.conn)
         self._fold = None  # until the commit succeeds its cache is not to be trusted
 
@@ -242,34 +247,33 @@ class Writer:
         """Write one chunk inside the open stream transaction: (appended, duplicates,
         first appended seq or 0). Raises the chunk's error (a conflict, a size or a
         database error); the caller then calls :meth:`stream_abort`."""
+        fold, tx = self._stream_fold, self._stream_tx
+        assert fold is not None, "stream_begin first"
+        assert tx is not None, "stream_begin first"
         fresh_ids = iter(new_event_ids(sum(1 for ev in request.events if ev.event_id is None)))
         # earlier chunks are in the table already: their ids are found there, not in memory
-        rows, datas, results, _ = self._plan(request, self._stream_now, fresh_ids, {})
+        with tx.guard():
+            rows, datas, results, _ = self._plan(request, self._stream_now, fresh_ids, {})
         if not rows:
             return 0, len(results), 0
-        fold = self._stream_fold
-        assert fold is not None, "stream_begin first"
         folded: list[tuple[int, str, str, dict[str, Any], int]] = []
         self._take(rows, datas, folded)
-        try:
-            self.conn.executemany(Statements.insert_event, rows)
+        with tx.guard():
+            self.conn.executemany(Statements.insert_event, [stored_row(*r) for r in rows])
             fold.apply_many(folded)
             fold.flush()
-        except sqlite3.Error as exc:
-            raise translate_error(exc, size_cap=self._cap_reached()) from exc
         return len(rows), len(results) - len(rows), int(rows[0][0])
 
     def stream_commit(self) -> None:
         """Record the views' checkpoints and commit the stream (its one fsync)."""
-        fold = self._stream_fold
+        fold, tx = self._stream_fold, self._stream_tx
         assert fold is not None, "stream_begin first"
+        assert tx is not None, "stream_begin first"
         try:
-            if self.last_seq != self._stream_saved[0]:
-                fold.flush(checkpoint=self.last_seq)
-            self.conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            self.stream_abort()
-            raise translate_error(exc, size_cap=self._cap_reached()) from exc
+            with tx.guard():
+                if self.last_seq != self._stream_saved[0]:
+                    fold.flush(checkpoint=self.last_seq)
+            tx.commit()
         except BaseException:
             self.stream_abort()
             raise
@@ -280,11 +284,11 @@ class Writer:
     def stream_abort(self) -> None:
         """Roll the stream back: nothing of it stays, the position is restored."""
         self._stream_fold = None
-        self._abort(self._stream_saved)
+        self._abort(self._stream_saved, self._stream_tx)
 
-    def _abort(self, saved: tuple[int, str, int]) -> None:
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
+    def _abort(self, saved: tuple[int, str, int], tx: Transaction | None) -> None:
+        if tx is not None:
+            tx.rollback()
         self.last_seq, self.last_hash, self.streams = saved
         self._versions.clear()
         self._fold = None
@@ -340,8 +344,12 @@ class Writer:
                         )
                     )
                     continue
-                stored = conn.execute(Statements.event_by_id, (event_id,)).fetchone()
-                if stored is None and self.archives.records:
+                stored = conn.execute(
+                    Statements.event_by_id, (event_id_bytes(event_id),)
+                ).fetchone()
+                if stored is not None:  # its data as a JSON object, like an archived body
+                    stored = (*stored[:4], payload_object(stored[4]))
+                elif self.archives.records:
                     stored = self._archived_by_id(event_id)
                 if stored is not None:
                     if (
@@ -407,7 +415,8 @@ class Writer:
         return rows, datas, results, in_batch
 
     def _archived_by_id(self, event_id: str) -> tuple[int, str, int, str, bytes] | None:
-        """An archived event as :attr:`Statements.event_by_id` gives a live one."""
+        """An archived event as a live one: seq, stream, version, type, a JSON object
+        holding its data."""
         row = self.conn.execute(Statements.archived_seq_of, (event_id,)).fetchone()
         if row is None:
             return None
@@ -429,16 +438,9 @@ class Writer:
     # -- sync bookkeeping ------------------------------------------------------
 
     def _transaction(self, statements: list[tuple[str, Sequence[Any]]]) -> None:
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with transaction(self.conn, size_cap=self._cap_reached) as conn:
             for sql, params in statements:
                 conn.execute(sql, params)
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise translate_error(exc, size_cap=self._cap_reached()) from exc
 
     def mark_synced(self, acked_seq: int, rejected: Sequence[Rejection]) -> None:
         now = time.time_ns() // 1_000_000
@@ -452,24 +454,15 @@ class Writer:
 
     def reorigin(self, reason: str) -> tuple[str, str, int]:
         """Continue under a new origin (:func:`atlasd.eventlog.lineage.reorigin`)."""
-        try:
-            old, new, last_seq = reorigin(self.conn, reason)
+        old, new, last_seq = reorigin(self.conn, reason)
+        with translated():
             self.lineage = read_lineage(self.conn)
-        except sqlite3.Error as exc:
-            raise translate_error(exc) from exc
         self.origin = new
         return old, new, last_seq
 
     def requeue_rejected(self) -> int:
-        conn = self.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with transaction(self.conn, size_cap=self._cap_reached) as conn:
             count = conn.execute(Statements.quarantine_requeue).rowcount
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise translate_error(exc) from exc
         return int(count)
 
     def resolve_retried(

@@ -25,27 +25,25 @@ streams an endless body is a protocol error, not a daemon out of memory.
 
 Error handling: the bearer token and the origin key live only in the client's
 default headers. No message built here includes request headers, and every
-message is passed through :func:`redact`, which removes the secrets in every
-form a remote or httpx might echo them (as is, percent-encoded, JSON-escaped)
-and any credentials written into a URL (``https://user:pass@host``).
+message is passed through a :class:`~atlasd.redact.Redactor` of both, which
+removes them in every form a remote or httpx might echo them (as is,
+percent-encoded, JSON-escaped, ...) and any credentials written into a URL.
 """
 
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
-from urllib.parse import quote, quote_plus
 
 import httpx
 import msgspec
 
 from atlasd.errors import AtlasdError
+from atlasd.redact import Redactor
 
 __all__ = [
     "ConvexRemote",
@@ -63,7 +61,6 @@ __all__ = [
     "RemoteTimeout",
     "build_body",
     "parse_retry_after",
-    "redact",
 ]
 
 # Longest slice of a response body quoted in an error message.
@@ -198,22 +195,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - current)
 
 
-# userinfo of any URL in a message: scheme://user[:password]@
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
-
-
-def redact(text: str, *secrets: str) -> str:
-    """``text`` without the secrets (in the forms an echo may take) or URL credentials."""
-    text = _URL_CREDENTIALS.sub(r"\1[redacted]@", text)
-    for secret in secrets:
-        if not secret:
-            continue
-        forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1]}
-        for form in sorted(forms, key=len, reverse=True):
-            text = text.replace(form, "[redacted]")
-    return text
-
-
 def _excerpt(body: bytes) -> str:
     text = body[:_BODY_EXCERPT].decode("utf-8", "replace").strip()
     return text.replace("\n", " ")
@@ -252,8 +233,7 @@ class ConvexRemote:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.ingest_url = ingest_url.rstrip("/")
-        self._token = token
-        self._origin_key = origin_key or ""
+        self._clean = Redactor([token, origin_key or ""])
         headers = {
             "Authorization": f"Bearer {token}",
             "Content-Type": "application/json",
@@ -324,9 +304,6 @@ class ConvexRemote:
             except (TypeError, ValueError):
                 server_time = None
         return RemoteProbe(status=status, server_time=server_time)
-
-    def _clean(self, text: str) -> str:
-        return redact(text, self._token, self._origin_key)
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> _Answer:
         """Send and read one request; translate every failure into a RemoteError."""

@@ -49,15 +49,14 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
 from atlasd.config import ConfigError, SyncConfig
 from atlasd.errors import AtlasdError
-from atlasd.eventlog.lineage import LineageEntry
-from atlasd.eventlog.model import Rejection, SyncState
-from atlasd.events import Event
+from atlasd.eventlog.model import Rejection
+from atlasd.eventlog.store import EventStore
 from atlasd.sync.backoff import Backoff
 from atlasd.sync.batching import BatchBuffer, Row, split_in_halves, take_batch
 from atlasd.sync.origin_key import load_or_create_origin_key
@@ -71,6 +70,7 @@ from atlasd.sync.remote import (
     RemoteServerError,
     build_body,
 )
+from atlasd.wire import SyncNowResult, SyncStateName, SyncStatus
 
 __all__ = ["SyncWorker"]
 
@@ -84,39 +84,6 @@ FAIL_LOG_INTERVAL_S = 60.0
 _LOG_IDS = 5
 # 5xx answers to batches starting at the same seq before the next ones are halved.
 SPLIT_AFTER = 3
-
-
-class _Store(Protocol):
-    """The part of :class:`atlasd.eventlog.EventStore` the worker uses."""
-
-    @property
-    def origin(self) -> str: ...
-
-    @property
-    def last_seq(self) -> int: ...
-
-    async def read_raw(
-        self, from_seq: int, limit: int, max_bytes: int | None = None
-    ) -> list[tuple[int, bytes]]: ...
-
-    async def wait_for_append(self, after_seq: int, timeout: float | None = None) -> int: ...
-
-    async def sync_state(self) -> SyncState: ...
-
-    async def mark_synced(self, acked_seq: int, rejected: list[Rejection]) -> None: ...
-
-    async def requeue_rejected(self) -> int: ...
-
-    async def events_to_retry(self, limit: int) -> list[Event]: ...
-
-    async def resolve_retried(
-        self, delivered_event_ids: list[str], still_rejected: list[Rejection]
-    ) -> None: ...
-
-    async def reorigin(self, reason: str) -> str: ...
-
-    @property
-    def lineage(self) -> list[LineageEntry]: ...
 
 
 class _IdOnly(msgspec.Struct):
@@ -191,7 +158,7 @@ class SyncWorker:
 
     def __init__(
         self,
-        store: _Store,
+        store: EventStore,
         config: SyncConfig,
         *,
         remote: ConvexRemote | None = None,
@@ -205,7 +172,7 @@ class SyncWorker:
         # A cap below the base would make no schedule; the base wins.
         cap = max(config.backoff_base_s, config.backoff_cap_s)
         self._backoff = Backoff(config.backoff_base_s, cap, rng)
-        self._state = "idle" if config.enabled else "disabled"
+        self._state: SyncStateName = "idle" if config.enabled else "disabled"
         # Set once run() has ended; waiters queued before run() starts are served by it.
         self._stopped = False
         self._last_error: str | None = None
@@ -218,7 +185,7 @@ class SyncWorker:
         self._wake = asyncio.Event()
         self._triggered = False
         self._retry_pending = True  # look at the retry queue in the first round
-        self._waiters: list[asyncio.Future[dict[str, Any]]] = []
+        self._waiters: list[asyncio.Future[SyncNowResult]] = []
         self._failures = 0
         self._failure_logged_at = float("-inf")
         self._suppressed = 0
@@ -237,48 +204,49 @@ class SyncWorker:
         self._triggered = True
         self._wake.set()
 
-    async def sync_now(self, wait: bool = False) -> dict[str, Any]:
+    async def sync_now(self, wait: bool = False) -> SyncNowResult:
         """Trigger a round; with ``wait``, return its outcome once it ends."""
         if not self._config.enabled:
-            return {
-                "triggered": False,
-                "ok": False,
-                "state": "disabled",
-                "error": "sync is disabled: set CONVEX_URL or ATLASD_INGEST_URL",
-            }
+            return SyncNowResult(
+                triggered=False,
+                ok=False,
+                state="disabled",
+                error="sync is disabled: set CONVEX_URL or ATLASD_INGEST_URL",
+            )
         if not wait:
             self.trigger()
-            return {"triggered": True}
+            return SyncNowResult(triggered=True)
         if self._stopped:
-            return {"triggered": False, "ok": False, "state": self._state, "error": "stopped"}
-        waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            return SyncNowResult(triggered=False, ok=False, state=self._state, error="stopped")
+        waiter: asyncio.Future[SyncNowResult] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self.trigger()
-        return {"triggered": True, **await waiter}
+        return await waiter
 
     async def retry_rejected(self) -> int:
         """Flag every quarantined event for another try; returns how many."""
-        count = await self._store.requeue_rejected()
+        count = await self._store.sync.requeue_rejected()
         if count and self._config.enabled:
             self._retry_pending = True
             self.trigger()
         return count
 
-    async def status(self) -> dict[str, Any]:
-        """The ``sync`` part of the daemon's ``status`` (docs/protocol.md)."""
-        state = await self._store.sync_state()
-        return {
-            "state": self._state,
-            "acked_seq": state.acked_seq,
-            "pending": state.pending,
-            "oldest_pending_ms": state.oldest_pending_ms,
-            "rejected": state.rejected,
-            "last_error": self._last_error,
-            "next_attempt_ms": self._next_attempt_ms,
-            "remote_high_water": self._remote_high_water,
-            "failures": self._failures,
-            "ingest_url": self._config.ingest_url,
-        }
+    async def status(self) -> SyncStatus:
+        """The ``sync`` part of the daemon's ``status`` (docs/protocol.md), without
+        the quarantine (the daemon adds it)."""
+        state = await self._store.sync.state()
+        return SyncStatus(
+            state=self._state,
+            acked_seq=state.acked_seq,
+            pending=state.pending,
+            oldest_pending_ms=state.oldest_pending_ms,
+            rejected=state.rejected,
+            last_error=self._last_error,
+            next_attempt_ms=self._next_attempt_ms,
+            remote_high_water=self._remote_high_water,
+            failures=self._failures,
+            ingest_url=self._config.ingest_url,
+        )
 
     async def run(self) -> None:
         """Sync until cancelled."""
@@ -292,7 +260,7 @@ class SyncWorker:
             self._last_error = f"local: {exc}"
             log.error("sync.cannot_start error=%s", exc)
             await asyncio.Event().wait()
-        self._cursor = (await self._store.sync_state()).acked_seq
+        self._cursor = (await self._store.sync.state()).acked_seq
         watcher = asyncio.create_task(self._watch_appends(), name="atlasd.sync.watch")
         log.info(
             "sync.started url=%s acked_seq=%d pending=%d",
@@ -386,7 +354,7 @@ class SyncWorker:
             while not self._triggered and (remaining := deadline - time.monotonic()) > 0:
                 await self._sleep_until_woken(remaining)
 
-    async def _round(self, remote: ConvexRemote) -> dict[str, Any]:
+    async def _round(self, remote: ConvexRemote) -> SyncNowResult:
         """Drain the backlog and the retry queue; settle the state; return the outcome."""
         started = time.monotonic()
         stats = _Round()
@@ -437,18 +405,19 @@ class SyncWorker:
                 stats.rejected,
                 ",".join(stats.rejected_ids or []),
             )
-        return {
-            "ok": stats.error is None,
-            "state": self._state,
-            "sent": stats.sent,
-            "accepted": stats.accepted,
-            "duplicates": stats.duplicates,
-            "rejected": stats.rejected,
-            "retried": stats.retried,
-            "acked_seq": self._cursor,
-            "error": stats.error,
-            "next_attempt_ms": self._next_attempt_ms,
-        }
+        return SyncNowResult(
+            triggered=True,
+            ok=stats.error is None,
+            state=self._state,
+            sent=stats.sent,
+            accepted=stats.accepted,
+            duplicates=stats.duplicates,
+            rejected=stats.rejected,
+            retried=stats.retried,
+            acked_seq=self._cursor,
+            error=stats.error,
+            next_attempt_ms=self._next_attempt_ms,
+        )
 
     def _succeed(self) -> None:
         self._state = "idle"
@@ -459,7 +428,7 @@ class SyncWorker:
         self._suppressed = 0
         self._failure_logged_at = float("-inf")
 
-    def _fail(self, error: str, delay: float, state: str, stats: _Round) -> None:
+    def _fail(self, error: str, delay: float, state: SyncStateName, stats: _Round) -> None:
         now = time.monotonic()
         self._state = state
         self._last_error = stats.error = error
@@ -539,14 +508,14 @@ class SyncWorker:
         self._commit = asyncio.create_task(self._mark_synced(batch[-1][0], rejected))
 
     async def _mark_synced(self, acked: int, rejected: list[Rejection]) -> None:
-        await self._store.mark_synced(acked, rejected)
+        await self._store.sync.mark_synced(acked, rejected)
         self._cursor = acked
 
     async def _drain_retries(self, remote: ConvexRemote, stats: _Round) -> None:
         """Send the events flagged by ``retry_rejected`` (after the main backlog)."""
         seen: set[int] = set()
         while True:
-            events = await self._store.events_to_retry(self._config.batch_max_events)
+            events = await self._store.sync.events_to_retry(self._config.batch_max_events)
             fresh = [event for event in events if event.seq not in seen]
             if not fresh:
                 self._retry_pending = False
@@ -560,7 +529,7 @@ class SyncWorker:
     async def _commit_retried(self, batch: list[Row], rejected: list[Rejection]) -> None:
         refused = {r.event_id for r in rejected}
         delivered = [eid for eid in map(_event_id, (raw for _, raw in batch)) if eid not in refused]
-        await self._store.resolve_retried(delivered, rejected)
+        await self._store.sync.resolve_retried(delivered, rejected)
 
     async def _deliver(
         self, remote: ConvexRemote, batch: list[Row], stats: _Round, commit: _Commit

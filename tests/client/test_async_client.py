@@ -6,7 +6,8 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from atlasd.client import AppendOutcome, AsyncClient, Pong, StatusReport
+from atlasd.client import AppendOutcome, AsyncClient, Pong, StatusReport, SyncNowResult
+from atlasd.daemon.handlers import SYNC_DISABLED_REASON
 from atlasd.errors import (
     BadRequest,
     EventIdConflict,
@@ -140,9 +141,11 @@ async def test_status_and_sync_now_answer_with_contract_fields(client: AsyncClie
     status = await client.status()
     assert isinstance(status, StatusReport)
     assert status.sync.state == "disabled"
-    assert {"origin", "last_seq", "events", "streams", "db_bytes", "uptime_s"} <= set(status.raw)
+    assert status.events == status.last_seq >= 0
+    assert status.db_bytes > 0
     result = await client.sync_now()
-    assert result["triggered"] is False
+    assert isinstance(result, SyncNowResult)
+    assert (result.triggered, result.reason) == (False, SYNC_DISABLED_REASON)
 
 
 async def test_concurrent_calls_are_pipelined_on_one_connection(client: AsyncClient) -> None:
@@ -207,3 +210,16 @@ async def test_cancelled_callers_do_not_stall_or_break_the_others(client: AsyncC
     assert page.events[-1].event_id == after.event_id
     for i, outcome in done.items():
         assert page.events[(outcome.seq or 0) - 1].data == {"i": i}
+
+
+async def test_a_refused_subscription_raises_on_entry_and_closes_its_connection(
+    client: AsyncClient,
+) -> None:
+    """The daemon's refusal of a subscribe is raised by ``async with`` as its class, and
+    the stream's own connection is closed rather than left open."""
+    subscription = client.subscribe(-1)
+    with pytest.raises(BadRequest):
+        async with subscription:
+            pass
+    assert subscription._conn is None
+    assert (await client.ping()).origin

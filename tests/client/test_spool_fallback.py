@@ -28,6 +28,14 @@ def _wait_for_last_seq(client: Client, n: int) -> None:
         time.sleep(0.05)
 
 
+def _wait_for_drained_spool(client: Client, data_dir: Path, n: int) -> None:
+    """The daemon removes a spool file after appending it: wait for both."""
+    deadline = time.monotonic() + WAIT_S
+    while client.status().last_seq < n or _spooled(data_dir):
+        assert time.monotonic() < deadline, f"spool not drained within {WAIT_S}s"
+        time.sleep(0.05)
+
+
 def test_appends_while_down_are_spooled_and_appended_once_on_start(
     daemon: DaemonProcess,
 ) -> None:
@@ -47,7 +55,7 @@ def test_appends_while_down_are_spooled_and_appended_once_on_start(
         assert (single.seq, single.version) == (None, None)
         assert len(_spooled(daemon.data_dir)) == 3
         daemon.start()
-        _wait_for_last_seq(client, 4)
+        _wait_for_drained_spool(client, daemon.data_dir, 4)
         events = client.read(0).events
     counts = Counter(e.event_id for e in events)
     assert len(events) == 4

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from atlasd.client import Client
-from atlasd.errors import DaemonUnreachable, VersionConflict
+from atlasd.errors import BadRequest, DaemonUnreachable, VersionConflict
 from atlasd.events import NewEvent
 from tests.support.daemon import DaemonProcess
 
@@ -24,7 +24,7 @@ def test_the_blocking_client_covers_every_op(daemon: DaemonProcess) -> None:
         assert [e.data["i"] for e in client.read(1).events] == [1, 2]
         assert client.query("builds") == []
         assert client.status().origin == origin
-        assert "triggered" in client.sync_now()
+        assert client.sync_now().triggered is False
         with client.subscribe(2) as events:
             assert next(events).seq == 3
             client.append("tool:s", "A", {"i": 3})
@@ -68,3 +68,26 @@ def test_reads_without_a_daemon_raise_daemon_unreachable(daemon: DaemonProcess) 
     with Client(daemon.socket) as client, pytest.raises(DaemonUnreachable):
         client.read()
     daemon.start()
+
+
+def test_the_blocking_client_reconnects_after_the_daemon_restarts(daemon: DaemonProcess) -> None:
+    """A socket the daemon dropped (restart) is replaced transparently on the next call."""
+    with Client(daemon.socket, spool=False) as client:
+        client.append("tool:r", "R", {"i": 1})
+        assert daemon.stop() == 0
+        daemon.start()
+        outcome = client.append("tool:r", "R", {"i": 2})
+    assert (outcome.seq, outcome.spooled) == (2, False)
+
+
+def test_a_refused_subscription_raises_on_entry_and_closes_its_socket(
+    daemon: DaemonProcess,
+) -> None:
+    """The daemon's refusal of a subscribe is raised by ``with`` as its class, and the
+    stream's own socket is closed rather than left for the garbage collector."""
+    with Client(daemon.socket, spool=False) as client:
+        subscription = client.subscribe(-1)
+        with pytest.raises(BadRequest), subscription:
+            pass
+        assert subscription._conn is None
+        assert client.ping().origin

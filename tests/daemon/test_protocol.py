@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from typing import Any
 
+import msgspec
+
+from atlasd import wire
+from atlasd.events import Event
 from atlasd.packs.registry import builtin_packs
 from tests.daemon.conftest import event
 from tests.support.daemon import DaemonProcess
@@ -199,6 +204,33 @@ def test_sync_now_says_sync_is_disabled(daemon: DaemonProcess) -> None:
     result = daemon.request("sync_now")["result"]
     assert result["triggered"] is False
     assert "disabled" in result["reason"]
+
+
+def _same_keys_in_order(sent: Any, typed: msgspec.Struct) -> None:
+    """``typed`` (decoded from ``sent``) encodes back to exactly the keys sent, in order."""
+    again = msgspec.to_builtins(typed)
+    assert list(again) == list(sent)
+    for key, value in sent.items():
+        if isinstance(value, dict) and isinstance(getattr(typed, key), msgspec.Struct):
+            _same_keys_in_order(value, getattr(typed, key))
+
+
+def test_status_sync_now_read_and_query_answers_are_the_wire_structs(
+    daemon: DaemonProcess,
+) -> None:
+    """The answers decode strictly into their atlasd.wire Structs, which encode back to the
+    very keys the daemon sent, in its order: one shape on both sides of the socket."""
+    with daemon.connect() as conn:
+        conn.request("append", **event(1))
+        answers: list[tuple[dict[str, Any], type[Any]]] = [
+            (conn.request("status")["result"], wire.StatusReport),
+            (conn.request("sync_now", wait=True)["result"], wire.SyncNowResult),
+            (conn.request("read")["result"], wire.ReadResult[Event]),
+            (conn.request("query", view="builds")["result"], wire.QueryPage),
+        ]
+    for sent, struct in answers:
+        typed = msgspec.convert(sent, struct)
+        _same_keys_in_order(sent, typed)
 
 
 def test_pipelined_requests_are_answered_in_order(daemon: DaemonProcess) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from atlasd import wire
 from atlasd.errors import VersionConflict
-from atlasd.events import NewEvent
+from atlasd.events import Event, NewEvent
+from atlasd.reports import CHECKING, IntegrityReport
 
 
 def test_requests_round_trip_through_encode_and_decode() -> None:
@@ -119,3 +120,30 @@ def test_clients_decode_every_response_kind() -> None:
     assert failure.ok is False
     assert failure.error == {"code": "internal"}
     assert wire.decode_response(b'{"id":2,"rows":[]}').rows == []
+
+
+def test_the_integrity_check_still_running_is_sent_as_its_state_alone() -> None:
+    """``status.integrity`` reads ``{"state": "checking"}`` until the page check reports;
+    a finished report carries its problems and time, and clients decode both."""
+    assert msgspec.json.encode(CHECKING) == b'{"state":"checking"}'
+    done = msgspec.json.encode(IntegrityReport(state="ok", ms=1.5))
+    assert done == b'{"state":"ok","problems":[],"ms":1.5}'
+    for line in (msgspec.json.encode(CHECKING), done):
+        assert msgspec.json.decode(line, type=IntegrityReport).state in ("checking", "ok")
+
+
+def test_answer_fields_out_of_range_are_refused_when_decoded() -> None:
+    """The bounds stated once on the answer structs hold for clients too: a negative
+    count or seq in a ``sync_now`` or ``read`` answer is a decode error, not a value."""
+    with pytest.raises(msgspec.ValidationError, match="pending"):
+        msgspec.convert(
+            {
+                "state": "idle", "acked_seq": 0, "pending": -1, "oldest_pending_ms": None,
+                "rejected": 0, "last_error": None, "next_attempt_ms": None,
+            },
+            wire.SyncStatus,
+        )  # fmt: skip
+    with pytest.raises(msgspec.ValidationError, match="last_seq"):
+        msgspec.convert({"events": [], "last_seq": -3}, wire.ReadResult[Event])
+    with pytest.raises(msgspec.ValidationError, match="state"):
+        msgspec.convert({"triggered": True, "state": "asleep"}, wire.SyncNowResult)

@@ -19,6 +19,7 @@ from atlasd.eventlog.archive import archive_dir
 from atlasd.eventlog.backup import backup, restore, segments_of
 from atlasd.eventlog.compact import compact
 from atlasd.eventlog.datadir import db_path
+from tests.eventlog.legacy import write_schema_2
 
 EVENTS = 600
 
@@ -37,7 +38,7 @@ async def _fill(data_dir: Path, count: int = EVENTS, *, acked: int | None = None
         for start in range(0, count, 100):
             await store.append_batch([_event(i) for i in range(start, min(count, start + 100))])
         if acked is not None:
-            await store.mark_synced(acked)
+            await store.sync.mark_synced(acked)
 
 
 async def _snapshot(data_dir: Path) -> tuple[list[bytes], dict[str, list[dict[str, object]]]]:
@@ -241,7 +242,7 @@ async def test_reads_across_the_cut_keep_filters_budgets_and_order(data_dir: Pat
     async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
         await store.reorigin("restore of a test backup")
         first = (await store.read(0, limit=1))[0]
-        assert (await store.sync_state()).oldest_pending_ms == first.recorded_at
+        assert (await store.sync.state()).oldest_pending_ms == first.recorded_at
         seqs = [e.seq for e in await store.read(200, stream="build-3", limit=1000)]
         assert seqs == [s for s in range(201, 401) if (s - 1) % 7 == 3]
         typed = await store.read(0, types=["build.started"], limit=1000)
@@ -261,6 +262,7 @@ async def test_a_schema_1_log_is_migrated_at_open_and_can_then_be_compacted(
     trigger at open, keeps every event, and compacts."""
     await _fill(data_dir, 50)
     before = await _snapshot(data_dir)
+    write_schema_2(db_path(data_dir))
     conn = sqlite3.connect(db_path(data_dir), isolation_level=None)
     try:
         for statement in (

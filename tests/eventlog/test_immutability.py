@@ -19,7 +19,7 @@ async def _one_event(data_dir: Path) -> None:
     "statement",
     [
         "UPDATE events SET type = 'Forged' WHERE seq = 1",
-        "UPDATE events SET body = x'00'",
+        "UPDATE events SET payload = x'00'",
         "DELETE FROM events WHERE seq = 1",
         "DELETE FROM events",
         "INSERT OR REPLACE INTO events SELECT * FROM events",

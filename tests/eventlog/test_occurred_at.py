@@ -12,6 +12,8 @@ from atlasd.errors import InvalidValue
 from atlasd.eventlog import EventStore, NewEvent, StoreConfig, rebuild, verify
 from atlasd.eventlog.chain import GENESIS_HASH, content_hash
 from atlasd.eventlog.projections.schema import VIEW_SPECS
+from atlasd.eventlog.rows import stored_row
+from atlasd.eventlog.sql import Statements
 from atlasd.events import Event
 
 
@@ -62,7 +64,8 @@ async def test_occurred_at_is_covered_by_the_hash(data_dir: Path) -> None:
     db = sqlite3.connect(data_dir / "atlasd.db")
     db.execute("DROP TRIGGER events_refuse_update")
     db.execute(
-        "UPDATE events SET body = replace(body, '\"occurred_at\":1000', '\"occurred_at\":2000')"
+        "UPDATE events SET payload ="
+        " replace(payload, '\"occurred_at\":1000', '\"occurred_at\":2000')"
     )
     db.commit()
     db.close()
@@ -94,9 +97,8 @@ async def test_an_event_from_before_occurred_at_verifies_and_projects_at_recorde
     assert b"occurred_at" not in body
     db = sqlite3.connect(data_dir / "atlasd.db")
     db.execute(
-        "INSERT INTO events (seq, event_id, stream, version, type, recorded_at, hash, body)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (1, old.event_id, old.stream, 1, old.type, old.recorded_at, old.hash, body),
+        Statements.insert_event,
+        stored_row(1, old.event_id, old.stream, 1, old.type, old.recorded_at, old.hash, body),
     )
     db.commit()
     db.close()

@@ -16,10 +16,10 @@ async def _events(store: EventStore, count: int) -> list[str]:
 
 async def test_new_log_has_everything_pending(store: EventStore) -> None:
     """With nothing synced, every event is pending and the oldest is the first."""
-    assert (await store.sync_state()).oldest_pending_ms is None
+    assert (await store.sync.state()).oldest_pending_ms is None
     await store.append(NewEvent(stream="s", type="T", data={}), recorded_at=5)
     await _events(store, 3)
-    state = await store.sync_state()
+    state = await store.sync.state()
     assert (state.acked_seq, state.pending, state.oldest_pending_ms, state.rejected) == (0, 4, 5, 0)
 
 
@@ -27,48 +27,48 @@ async def test_mark_synced_advances_and_quarantines_in_one_step(store: EventStor
     """The cursor moves forward only; rejected events are kept with their reason."""
     ids = await _events(store, 5)
     rejection = Rejection(seq=2, event_id=ids[1], code="invalid_value", message="too deep")
-    await store.mark_synced(3, [rejection])
-    state = await store.sync_state()
+    await store.sync.mark_synced(3, [rejection])
+    state = await store.sync.state()
     assert (state.acked_seq, state.pending, state.rejected) == (3, 2, 1)
-    assert await store.rejected_events() == [rejection]
-    await store.mark_synced(1, [])
-    assert (await store.sync_state()).acked_seq == 3
-    await store.mark_synced(5, [])
-    state = await store.sync_state()
+    assert await store.sync.rejected_events() == [rejection]
+    await store.sync.mark_synced(1, [])
+    assert (await store.sync.state()).acked_seq == 3
+    await store.sync.mark_synced(5, [])
+    state = await store.sync.state()
     assert (state.pending, state.oldest_pending_ms) == (0, None)
 
 
 async def test_requeued_events_are_retried_then_resolved(store: EventStore) -> None:
     """Requeued events are retried; delivered ones leave, refused ones stay with the new reason."""
     ids = await _events(store, 4)
-    await store.mark_synced(
+    await store.sync.mark_synced(
         4,
         [
             Rejection(seq=1, event_id=ids[0], code="invalid_value", message="a"),
             Rejection(seq=3, event_id=ids[2], code="invalid_value", message="b"),
         ],
     )
-    assert await store.events_to_retry(10) == []
-    assert await store.requeue_rejected() == 2
-    assert [e.seq for e in await store.events_to_retry(10)] == [1, 3]
-    assert [e.seq for e in await store.events_to_retry(1)] == [1]
-    await store.resolve_retried(
+    assert await store.sync.events_to_retry(10) == []
+    assert await store.sync.requeue_rejected() == 2
+    assert [e.seq for e in await store.sync.events_to_retry(10)] == [1, 3]
+    assert [e.seq for e in await store.sync.events_to_retry(1)] == [1]
+    await store.sync.resolve_retried(
         [ids[0]], [Rejection(seq=3, event_id=ids[2], code="internal", message="still no")]
     )
-    assert await store.rejected_events() == [
+    assert await store.sync.rejected_events() == [
         Rejection(seq=3, event_id=ids[2], code="internal", message="still no")
     ]
-    assert await store.events_to_retry(10) == []
-    assert (await store.sync_state()).rejected == 1
+    assert await store.sync.events_to_retry(10) == []
+    assert (await store.sync.state()).rejected == 1
 
 
 async def test_cursor_survives_a_restart(data_dir: Path) -> None:
     """The acked seq and the quarantine are stored with the log."""
     async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
         ids = await _events(store, 3)
-        await store.mark_synced(2, [Rejection(seq=1, event_id=ids[0], code="c", message="m")])
+        await store.sync.mark_synced(2, [Rejection(seq=1, event_id=ids[0], code="c", message="m")])
     async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
-        state = await store.sync_state()
+        state = await store.sync.state()
         assert (state.acked_seq, state.pending, state.rejected) == (2, 1, 1)
 
 
@@ -78,6 +78,6 @@ async def test_the_quarantine_can_be_listed_a_bounded_number_at_a_time(store: Ev
     rejections = [
         Rejection(seq=i + 1, event_id=ids[i], code="poison", message=f"no {i}") for i in range(4)
     ]
-    await store.mark_synced(5, rejections)
-    assert await store.rejected_events(2) == rejections[:2]
-    assert await store.rejected_events() == rejections
+    await store.sync.mark_synced(5, rejections)
+    assert await store.sync.rejected_events(2) == rejections[:2]
+    assert await store.sync.rejected_events() == rejections

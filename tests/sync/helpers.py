@@ -12,6 +12,7 @@ import msgspec
 from atlasd.config import Secret, SyncConfig
 from atlasd.events import Event
 from atlasd.sync.worker import SyncWorker
+from atlasd.wire import SyncStatus
 from tests.support.convex_double import ConvexDouble
 from tests.sync.workload import VIEW_KEYS, sorted_rows
 
@@ -57,12 +58,12 @@ async def running(worker: SyncWorker) -> AsyncIterator[asyncio.Task[None]]:
             await task
 
 
-async def wait_synced(worker: SyncWorker, timeout: float = SETTLE_S) -> dict[str, Any]:
+async def wait_synced(worker: SyncWorker, timeout: float = SETTLE_S) -> SyncStatus:
     """Wait, without triggering, until nothing is pending and the worker is idle."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         status = await worker.status()
-        if status["pending"] == 0 and status["state"] == "idle":
+        if status.pending == 0 and status.state == "idle":
             return status
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"sync did not settle in {timeout} s: {status}")

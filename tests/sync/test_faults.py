@@ -81,9 +81,9 @@ async def _scenario_heal(name: str, proxy: FaultProxy, worker: SyncWorker) -> No
     outcome = await worker.sync_now(wait=True)
     # The outcome, not status(): with tiny test backoffs the next round may have begun.
     expected = ("backoff", "network:") if name == "refused" else ("auth_error", "auth:")
-    assert (outcome["ok"], outcome["state"]) == (False, expected[0])
-    assert outcome["error"].startswith(expected[1])
-    assert outcome["acked_seq"] == 0
+    assert (outcome.ok, outcome.state) == (False, expected[0])
+    assert outcome.error.startswith(expected[1])
+    assert outcome.acked_seq == 0
     if name == "refused":
         await proxy.accept()
     else:
@@ -119,7 +119,7 @@ async def test_after_each_fault_the_remote_holds_exactly_the_local_events(
         status = await wait_synced(worker)
 
     poisoned = scenario.startswith("poison")
-    quarantine = await store.rejected_events()
+    quarantine = await store.sync.rejected_events()
     assert [r.event_id for r in quarantine] == ([poison_id] if poisoned else [])
     if scenario == "poison_rejected":
         assert quarantine[0].code == "invalid_value"
@@ -128,10 +128,10 @@ async def test_after_each_fault_the_remote_holds_exactly_the_local_events(
         assert quarantine[0].code == "http_400"
     expected = [e for e in events if e.event_id != poison_id] if poisoned else events
     assert_remote_holds(convex_double, store.origin, expected)
-    assert status["acked_seq"] == EVENTS
-    assert status["rejected"] == len(quarantine)
+    assert status.acked_seq == EVENTS
+    assert status.rejected == len(quarantine)
     # The remote's high water stops below the quarantined event: the gap is visible.
-    assert status["remote_high_water"] == (POISON_SEQ - 1 if poisoned else EVENTS)
+    assert status.remote_high_water == (POISON_SEQ - 1 if poisoned else EVENTS)
     if scenario == "response_dropped":
         assert proxy.injected("drop") == 2
     if not poisoned:
@@ -151,15 +151,15 @@ async def test_retry_rejected_delivers_the_quarantine_once_the_remote_takes_it(
     )
     async with running(worker):
         await wait_synced(worker)
-        assert (await worker.status())["rejected"] == 1
+        assert (await worker.status()).rejected == 1
         proxy.rewrite = None
         assert await worker.retry_rejected() == 1
         outcome = await worker.sync_now(wait=True)
         # The retry may already have run with the trigger of retry_rejected.
         status = await wait_synced(worker)
-    assert outcome["ok"] is True
-    assert await store.rejected_events() == []
-    assert (status["rejected"], status["remote_high_water"]) == (0, EVENTS)
+    assert outcome.ok is True
+    assert await store.sync.rejected_events() == []
+    assert (status.rejected, status.remote_high_water) == (0, EVENTS)
     assert_remote_holds(convex_double, store.origin, events)
     await assert_views_equal(convex_double, store)
 
@@ -179,11 +179,11 @@ async def test_a_month_offline_then_everything_arrives_once_with_equal_views(
         for chunk in range(10):
             await store.append_batch(domain_events(200, f"m{chunk}", seed=chunk))
         offline = await worker.sync_now(wait=True)
-        assert (offline["ok"], offline["state"], offline["acked_seq"]) == (False, "backoff", 0)
-        assert (await worker.status())["pending"] == 2000
+        assert (offline.ok, offline.state, offline.acked_seq) == (False, "backoff", 0)
+        assert (await worker.status()).pending == 2000
         await proxy.accept()  # the network is back; the worker finds out by itself
         status = await wait_synced(worker)
-    assert status["acked_seq"] == 2000
+    assert status.acked_seq == 2000
     assert_remote_holds(convex_double, store.origin, await local_events(store))
     await assert_views_equal(convex_double, store)
 
@@ -201,7 +201,7 @@ async def test_a_stop_mid_batch_loses_nothing(
     worker = SyncWorker(store, config)
     async with running(worker):
         await proxy.held.wait()
-    state = await store.sync_state()
+    state = await store.sync.state()
     assert state.acked_seq == 16  # the first batch only; the held one was not acked
     assert convex_double.status(store.origin)["events"] == 32  # ... but the remote has it
 
@@ -209,5 +209,5 @@ async def test_a_stop_mid_batch_loses_nothing(
     async with running(again):
         outcome = await again.sync_now(wait=True)
         await wait_synced(again)
-    assert outcome["duplicates"] >= 16
+    assert outcome.duplicates >= 16
     assert_remote_holds(convex_double, store.origin, await local_events(store))

@@ -26,8 +26,8 @@ async def _drain(store: EventStore, url: str, token: str) -> tuple[float, int]:
     most_failures = 0
     started = time.monotonic()
     async with running(worker):
-        while (status := await worker.status())["acked_seq"] < store.last_seq:
-            most_failures = max(most_failures, status["failures"])
+        while (status := await worker.status()).acked_seq < store.last_seq:
+            most_failures = max(most_failures, status.failures)
             await asyncio.sleep(0.01)
     return time.monotonic() - started, most_failures
 

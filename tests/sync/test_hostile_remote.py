@@ -14,9 +14,11 @@ import pytest
 from atlasd.config import ConfigError, check_ingest_url, resolve_config
 from atlasd.eventlog import EventStore
 from atlasd.events import NewEvent
+from atlasd.redact import MASK, Redactor
 from atlasd.sync.origin_key import load_or_create_origin_key
-from atlasd.sync.remote import MAX_ANSWER_BYTES, ConvexRemote, RemoteProtocolError, redact
+from atlasd.sync.remote import MAX_ANSWER_BYTES, ConvexRemote, RemoteProtocolError
 from atlasd.sync.worker import SyncWorker
+from atlasd.wire import SyncNowResult, SyncStatus
 from tests.sync.fault_proxy import FaultProxy
 from tests.sync.helpers import fast_config, local_events, running, wait_synced
 from tests.sync.ingest_server import IngestServer
@@ -35,14 +37,16 @@ class _Longest(random.Random):
         return b
 
 
-async def _one_round(store: EventStore, server: IngestServer, **overrides: Any) -> dict[str, Any]:
-    """One round with a 30 s backoff step; its outcome plus the status right after."""
+async def _one_round(
+    store: EventStore, server: IngestServer, **overrides: Any
+) -> tuple[SyncNowResult, SyncStatus]:
+    """One round with a 30 s backoff step; its outcome and the status right after."""
     config = fast_config(server.ingest_url, server.token, backoff_base_s=30.0, **overrides)
     worker = SyncWorker(store, config, rng=_Longest())
     async with running(worker):
         outcome = await worker.sync_now(wait=True)
-        outcome["status"] = await worker.status()
-    return outcome
+        status = await worker.status()
+    return outcome, status
 
 
 # -- a 200 must account for the batch ------------------------------------------------------
@@ -72,13 +76,13 @@ async def test_a_200_that_does_not_account_for_the_batch_moves_no_cursor(
     """A 200 whose counts or high water do not match what was sent is a protocol error in status."""
     await store.append_batch(_notes(5))
     ingest_server.state.tamper = lie
-    outcome = await _one_round(store, ingest_server)
-    assert outcome["ok"] is False
-    assert outcome["error"].startswith("protocol:")
-    assert says in outcome["error"]
-    status = outcome["status"]
-    assert (status["acked_seq"], status["state"], status["rejected"]) == (0, "backoff", 0)
-    assert status["last_error"] == outcome["error"]
+    outcome, status = await _one_round(store, ingest_server)
+    assert outcome.ok is False
+    assert isinstance(outcome.error, str)
+    assert outcome.error.startswith("protocol:")
+    assert says in outcome.error
+    assert (status.acked_seq, status.state, status.rejected) == (0, "backoff", 0)
+    assert status.last_error == outcome.error
 
 
 async def test_an_honest_200_after_a_lie_delivers_everything_once(
@@ -89,10 +93,10 @@ async def test_an_honest_200_after_a_lie_delivers_everything_once(
     ingest_server.state.tamper = lambda a: {**a, "accepted": 0}
     worker = SyncWorker(store, fast_config(ingest_server.ingest_url, ingest_server.token))
     async with running(worker):
-        assert (await worker.sync_now(wait=True))["ok"] is False
+        assert (await worker.sync_now(wait=True)).ok is False
         ingest_server.state.tamper = None
         status = await wait_synced(worker)
-    assert status["acked_seq"] == 5
+    assert status.acked_seq == 5
     assert len(ingest_server.state.events) == 5
 
 
@@ -120,9 +124,9 @@ async def test_an_event_that_always_fails_the_remote_is_isolated_and_quarantined
     worker = SyncWorker(store, fast_config(ingest_server.ingest_url, ingest_server.token))
     async with running(worker):
         status = await wait_synced(worker)
-    assert (status["acked_seq"], status["rejected"]) == (40, 1)
+    assert (status.acked_seq, status.rejected) == (40, 1)
     assert set(ingest_server.state.events) == {e.event_id for e in events} - {poison.event_id}
-    quarantine = await store.rejected_events()
+    quarantine = await store.sync.rejected_events()
     assert [(r.seq, r.code) for r in quarantine] == [(20, "remote_error")]
     # Full-size batches again once the failing region is passed.
     assert ingest_server.state.batch_sizes[-1] > 1
@@ -141,7 +145,7 @@ async def test_a_remote_that_fails_everything_quarantines_nothing(
             for _ in range(12):
                 await worker.sync_now(wait=True)
             status = await worker.status()
-    assert (status["acked_seq"], status["rejected"], status["state"]) == (0, 0, "backoff")
+    assert (status.acked_seq, status.rejected, status.state) == (0, 0, "backoff")
 
 
 # -- every 200 is progress -----------------------------------------------------------------
@@ -166,12 +170,12 @@ async def test_every_acknowledged_batch_restarts_the_backoff(
                 await worker.sync_now(wait=True)
             outcome = await worker.sync_now(wait=True)  # one 200, then a 500
             status = await worker.status()
-            assert outcome["acked_seq"] == 16
-            assert outcome["ok"] is False
-            assert status["failures"] == 1
-            assert outcome["next_attempt_ms"] <= time.time() * 1000 + 10 + 50
+            assert outcome.acked_seq == 16
+            assert outcome.ok is False
+            assert status.failures == 1
+            assert outcome.next_attempt_ms <= time.time() * 1000 + 10 + 50
             status = await wait_synced(worker)
-    assert status["acked_seq"] == 48
+    assert status.acked_seq == 48
 
 
 # -- secrets -------------------------------------------------------------------------------
@@ -183,12 +187,12 @@ def test_redaction_covers_every_form_a_secret_may_be_echoed_in() -> None:
 
     forms = [TOKEN, quote(TOKEN, safe=""), quote_plus(TOKEN), msgspec.json.encode(TOKEN).decode()]
     text = " | ".join(forms) + " https://user:pa55@host.example/x"
-    cleaned = redact(text, TOKEN)
+    cleaned = Redactor([TOKEN])(text)
     assert "pa55" not in cleaned
     assert "user" not in cleaned
     for form in forms:
         assert form.strip('"') not in cleaned
-    assert cleaned.count("[redacted]") >= 5
+    assert cleaned.count(MASK) >= 5
 
 
 async def test_a_token_echoed_by_the_remote_never_reaches_status(
@@ -201,9 +205,9 @@ async def test_a_token_echoed_by_the_remote_never_reaches_status(
         async with running(worker):
             outcome = await worker.sync_now(wait=True)
             status = await worker.status()
-    assert outcome["state"] == "auth_error"
-    assert "given" in status["last_error"]
-    for text in (outcome["error"], status["last_error"]):
+    assert outcome.state == "auth_error"
+    assert "given" in status.last_error
+    for text in (outcome.error, status.last_error):
         assert TOKEN not in text
         assert TOKEN[:10] not in text
 
@@ -240,7 +244,7 @@ async def test_another_machine_with_the_token_cannot_write_under_a_bound_origin(
     )
     worker = SyncWorker(store, first)
     async with running(worker):
-        assert (await worker.sync_now(wait=True))["ok"] is True
+        assert (await worker.sync_now(wait=True)).ok is True
     await store.append_batch(_notes(2))
     thief = fast_config(
         ingest_server.ingest_url, ingest_server.token, origin_key_file=short_dir / "key-b"
@@ -248,8 +252,8 @@ async def test_another_machine_with_the_token_cannot_write_under_a_bound_origin(
     worker = SyncWorker(store, thief)
     async with running(worker):
         outcome = await worker.sync_now(wait=True)
-    assert outcome["state"] == "auth_error"
-    assert "origin_key" in outcome["error"]
+    assert outcome.state == "auth_error"
+    assert "origin_key" in outcome.error
     assert len(ingest_server.state.events) == 3
 
 
@@ -323,7 +327,7 @@ async def test_events_sent_under_a_new_origin_pass_the_remote_hash_check(
     worker = SyncWorker(store, fast_config(ingest_server.ingest_url, ingest_server.token))
     async with running(worker):
         status = await wait_synced(worker)
-    assert (status["acked_seq"], status["rejected"]) == (5, 0)
+    assert (status.acked_seq, status.rejected) == (5, 0)
     arrived = ingest_server.state.decoded()
     assert [e["origin"] for e in arrived] == [store.origin] * 5
     assert [e.get("logged_origin") for e in arrived] == [old] * 3 + [None] * 2

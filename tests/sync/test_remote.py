@@ -10,6 +10,7 @@ import msgspec
 import pytest
 
 from atlasd.eventlog.chain import GENESIS_HASH, seal
+from atlasd.redact import MASK
 from atlasd.sync.remote import (
     ConvexRemote,
     RemoteAuthError,
@@ -111,7 +112,7 @@ async def test_a_wrong_token_is_an_auth_error_that_never_shows_the_token(
     exc = info.value
     assert exc.status == 401
     assert not exc.retryable
-    assert "[redacted]" in exc.message
+    assert MASK in exc.message
     for text in (str(exc), repr(exc), exc.describe(), repr(exc.__cause__)):
         assert wrong not in text
     assert server.state.events == {}

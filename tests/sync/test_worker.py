@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -50,7 +49,7 @@ async def test_the_backlog_arrives_once_in_seq_order_in_bounded_batches(
     assert arrived == [msgspec.to_builtins(e) for e in await local_events(store)]
     assert max(ingest_server.state.batch_sizes) == 16
     assert ingest_server.state.duplicates == 0
-    assert (status["acked_seq"], status["rejected"], status["remote_high_water"]) == (100, 0, 100)
+    assert (status.acked_seq, status.rejected, status.remote_high_water) == (100, 0, 100)
 
 
 async def test_batches_are_cut_by_encoded_bytes_too(
@@ -80,9 +79,9 @@ async def test_an_event_too_large_for_the_remote_is_quarantined_alone(
         stored = {e["event_id"] for e in server.state.decoded()}
     everything = await local_events(store)
     assert stored == {e.event_id for e in everything} - {big.event_id}
-    quarantine = await store.rejected_events()
+    quarantine = await store.sync.rejected_events()
     assert [(r.event_id, r.code) for r in quarantine] == [(big.event_id, "http_413")]
-    assert (status["acked_seq"], status["rejected"]) == (21, 1)
+    assert (status.acked_seq, status.rejected) == (21, 1)
 
 
 async def test_backlog_reads_stay_bounded_whatever_the_backlog(
@@ -134,7 +133,7 @@ async def test_large_events_are_read_and_sent_within_the_byte_budget(
             status = await wait_synced(worker)
         assert [e["seq"] for e in server.state.decoded()] == list(range(1, 13))
         assert server.state.batch_sizes == [3, 3, 3, 3]
-    assert (status["acked_seq"], status["rejected"]) == (12, 0)
+    assert (status.acked_seq, status.rejected) == (12, 0)
     assert read_sizes
     assert all(count == 1 or size <= budget for count, size in read_sizes)
     assert max(count for count, _ in read_sizes) <= 3
@@ -150,7 +149,7 @@ async def test_an_append_wakes_an_idle_worker(
         await wait_synced(worker)
         await store.append_batch(_notes(3))
         status = await wait_synced(worker)
-    assert status["acked_seq"] == 3
+    assert status.acked_seq == 3
     assert len(ingest_server.state.events) == 3
 
 
@@ -161,23 +160,23 @@ async def test_status_fills_every_contract_field(
     await store.append_batch(_notes(7))
     worker = SyncWorker(store, fast_config(ingest_server.ingest_url, ingest_server.token))
     before = await worker.status()
-    assert set(before) >= CONTRACT_FIELDS | {"remote_high_water"}
-    assert (before["state"], before["pending"], before["acked_seq"]) == ("idle", 7, 0)
-    assert isinstance(before["oldest_pending_ms"], int)
+    assert set(msgspec.to_builtins(before)) >= CONTRACT_FIELDS | {"remote_high_water"}
+    assert (before.state, before.pending, before.acked_seq) == ("idle", 7, 0)
+    assert isinstance(before.oldest_pending_ms, int)
     async with running(worker):
         after = await wait_synced(worker)
-    assert (after["pending"], after["acked_seq"], after["oldest_pending_ms"]) == (0, 7, None)
-    assert after["last_error"] is None
-    assert after["next_attempt_ms"] is None
+    assert (after.pending, after.acked_seq, after.oldest_pending_ms) == (0, 7, None)
+    assert after.last_error is None
+    assert after.next_attempt_ms is None
 
 
 async def test_a_disabled_worker_says_so_and_does_nothing(store: EventStore) -> None:
     """Without an ingest URL: state disabled, sync_now is not triggered."""
     worker = SyncWorker(store, SyncConfig())
-    assert (await worker.status())["state"] == "disabled"
+    assert (await worker.status()).state == "disabled"
     outcome = await worker.sync_now(wait=True)
-    assert outcome["triggered"] is False
-    assert "disabled" in outcome["error"]
+    assert outcome.triggered is False
+    assert "disabled" in outcome.error
 
 
 async def test_a_wrong_token_is_auth_error_and_never_shows_the_token(
@@ -191,12 +190,12 @@ async def test_a_wrong_token_is_auth_error_and_never_shows_the_token(
     async with running(worker):
         outcome = await worker.sync_now(wait=True)
         status = await worker.status()
-    assert outcome["ok"] is False
-    assert status["state"] == "auth_error"
-    assert status["last_error"].startswith("auth:")
-    assert (status["acked_seq"], status["pending"]) == (0, 5)
-    assert status["next_attempt_ms"] > time.time() * 1000 + 30_000
-    text = json.dumps([outcome, status]) + caplog.text + repr(worker._config)
+    assert outcome.ok is False
+    assert status.state == "auth_error"
+    assert status.last_error.startswith("auth:")
+    assert (status.acked_seq, status.pending) == (0, 5)
+    assert status.next_attempt_ms > time.time() * 1000 + 30_000
+    text = msgspec.json.encode([outcome, status]).decode() + caplog.text + repr(worker._config)
     assert secret not in text
     assert "auth_error" in caplog.text
 
@@ -217,11 +216,11 @@ async def test_a_trigger_cuts_a_long_backoff_short(
         worker = SyncWorker(store, config)
         async with running(worker):
             failed = await worker.sync_now(wait=True)
-            assert (failed["ok"], failed["state"]) == (False, "backoff")
-            assert failed["error"].startswith("network:")
+            assert (failed.ok, failed.state) == (False, "backoff")
+            assert failed.error.startswith("network:")
             await proxy.accept()
             outcome = await worker.sync_now(wait=True)
-    assert (outcome["ok"], outcome["sent"], outcome["acked_seq"]) == (True, 5, 5)
+    assert (outcome.ok, outcome.sent, outcome.acked_seq) == (True, 5, 5)
 
 
 async def test_retry_after_delays_the_next_attempt(
@@ -237,10 +236,10 @@ async def test_retry_after_delays_the_next_attempt(
         async with running(worker):
             before_ms = time.time() * 1000
             outcome = await worker.sync_now(wait=True)
-            assert outcome["error"].startswith("throttled:")
-            assert outcome["next_attempt_ms"] >= before_ms + 2000
+            assert outcome.error.startswith("throttled:")
+            assert outcome.next_attempt_ms >= before_ms + 2000
             status = await wait_synced(worker)
-    assert status["acked_seq"] == 3
+    assert status.acked_seq == 3
     assert proxy.injected("429") == 1
 
 
@@ -261,11 +260,11 @@ async def test_consecutive_failures_are_counted_and_reset_on_success(
         worker = SyncWorker(store, config)
         async with running(worker):
             for _ in range(3):
-                assert (await worker.sync_now(wait=True))["ok"] is False
-            assert (await worker.status())["failures"] == 3
-            assert (await worker.sync_now(wait=True))["ok"] is True
+                assert (await worker.sync_now(wait=True)).ok is False
+            assert (await worker.status()).failures == 3
+            assert (await worker.sync_now(wait=True)).ok is True
             status = await wait_synced(worker)
-    assert (status["failures"], status["state"], status["acked_seq"]) == (0, "idle", 3)
+    assert (status.failures, status.state, status.acked_seq) == (0, "idle", 3)
     assert caplog.text.count("sync.recovered after 3 failures") == 1
     # Rate-limited: the first failure is logged, the next two are suppressed.
     assert caplog.text.count("sync.failed") == 1
@@ -287,8 +286,8 @@ async def test_a_failure_mid_stream_leaves_the_cursor_at_the_last_acknowledged_b
         worker = SyncWorker(store, config)
         async with running(worker):
             outcome = await worker.sync_now(wait=True)
-            assert (outcome["ok"], outcome["acked_seq"], outcome["sent"]) == (False, 32, 32)
-            assert (await store.sync_state()).acked_seq == 32
-            assert (await worker.sync_now(wait=True))["acked_seq"] == 64
+            assert (outcome.ok, outcome.acked_seq, outcome.sent) == (False, 32, 32)
+            assert (await store.sync.state()).acked_seq == 32
+            assert (await worker.sync_now(wait=True)).acked_seq == 64
     assert ingest_server.state.duplicates == 0
     assert len(ingest_server.state.events) == 64
