@@ -508,9 +508,13 @@ def _program(packs: PackSet) -> _Program:
 class _Rows:
     """One view's rows in a fold: the cache and what changed since the last flush."""
 
-    def __init__(self, fold: Fold, code: _ViewCode) -> None:
+    def __init__(self, fold: Fold, code: _ViewCode, *, remember: bool) -> None:
         self.fold = fold
         self.code = code
+        #: keep copies of the stored rows (see ``stored``): not in a rebuild, whose tables
+        #: have no secondary indexes while it fills them (a whole-row update costs it
+        #: nothing more), nor for a view keyed by event ids (its rows are never updated)
+        self.remember = remember
         self.cache: dict[Any, list[Any]] = {}
         self.dirty: set[Any] = set()
         #: keys whose rows are not in the table (insert on flush)
@@ -542,7 +546,7 @@ class _Rows:
             return None
         row = self.code.decode(found)
         self.cache[key] = row
-        if not fold.fresh:
+        if self.remember:
             self.stored[key] = tuple(row)
         return row
 
@@ -626,9 +630,7 @@ class _Rows:
         updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
         rest = code.rest
         new, cache, stored = self.new, self.cache, self.stored
-        # a rebuild fills tables without secondary indexes: whole-row updates cost it
-        # nothing more, so it keeps no copies
-        keep = not self.fold.fresh
+        keep = self.remember
         for key in self.dirty:
             row = cache[key]
             before = stored.get(key)
@@ -720,7 +722,12 @@ class Fold:
             if missing:
                 raise ValueError(f"pack {pack_name}: views {', '.join(missing)} must be folded too")
         self.rows: dict[str, _Rows] = {
-            name: _Rows(self, program.views[name]) for name in packs.views
+            name: _Rows(
+                self,
+                program.views[name],
+                remember=not fresh and name not in program.event_keyed,
+            )
+            for name in packs.views
         }
         ns: dict[str, Any] = {
             "_int": _int,
