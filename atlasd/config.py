@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,6 +66,7 @@ __all__ = [
     "default_packs_dir",
     "default_socket_path",
     "derive_ingest_url",
+    "parse_size",
     "resolve_config",
     "resolve_socket_path",
 ]
@@ -139,16 +141,29 @@ class SyncConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 
 class RetentionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """What ``atlasd compact`` moves out of the live table (docs/eventlog.md, "Retention").
+    """What moves out of the live table (docs/eventlog.md, "Retention").
 
-    Events older than ``archive_after_days`` (and, when sync is enabled, already
-    synced) move into compressed archive segments under ``DATA_DIR/archive/``.
+    Events older than ``archive_after_days``, or the oldest ones while the
+    database is larger than ``archive_past_bytes`` (and, when sync is enabled,
+    only synced ones) move into compressed archive segments under
+    ``DATA_DIR/archive/``: by ``atlasd compact``, and by the daemon itself
+    every ``compact_interval_s`` and when the size cap's alert is reached.
+    Both None: retention off.
     """
 
-    #: Archive events recorded more than this many days ago; ``None``: retention off.
+    #: Archive events recorded more than this many days ago.
     archive_after_days: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    #: Archive the oldest events while the database's pages in use exceed this many
+    #: bytes (an integer, or a string with a unit: ``"512MiB"``, ``"2GB"``).
+    archive_past_bytes: _Positive | None = None
     #: Events per archive segment.
     segment_events: _Positive = 5_000
+    #: How often the daemon compacts by itself (seconds).
+    compact_interval_s: _PositiveFloat = 3600.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.archive_after_days is not None or self.archive_past_bytes is not None
 
 
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -356,16 +371,60 @@ def resolve_config(
     merged.setdefault("socket", str(default_socket_path(env)))
     merged.setdefault("data_dir", str(default_data_dir(env)))
     merged.setdefault("packs_dir", str(default_packs_dir(env)))
+    retention = merged.get("retention")
+    if isinstance(retention, dict) and isinstance(retention.get("archive_past_bytes"), str):
+        merged["retention"] = {
+            **retention,
+            "archive_past_bytes": parse_size(
+                retention["archive_past_bytes"], "retention.archive_past_bytes"
+            ),
+        }
     try:
         sync_config = msgspec.convert(sync, SyncConfig, strict=False, dec_hook=_dec_hook)
         config = msgspec.convert(merged, Config, strict=False, dec_hook=_dec_hook)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid configuration: {exc}") from exc
+    past, cap = config.retention.archive_past_bytes, config.max_db_bytes
+    if past is not None and cap is not None and past >= cap:
+        raise ConfigError(
+            f"invalid configuration: retention.archive_past_bytes ({past}) must be below"
+            f" max_db_bytes ({cap}), or the cap refuses appends before retention acts"
+        )
     key_file = sync_config.origin_key_file or config.data_dir / ORIGIN_KEY_FILE
     return msgspec.structs.replace(
         config,
         sync=msgspec.structs.replace(sync_config, token=token, origin_key_file=key_file),
     )
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "mb": 1000**2,
+    "gb": 1000**3,
+    "tb": 1000**4,
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+
+
+def parse_size(text: str, setting: str) -> int:
+    """``"512MiB"`` -> 536870912: a whole number of bytes with an optional unit (B, kB,
+    MB, GB, TB, KiB, MiB, GiB, TiB); a :class:`ConfigError` naming ``setting`` otherwise."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
+    unit = _SIZE_UNITS.get(match.group(2).lower()) if match else None
+    if match is None or unit is None:
+        raise ConfigError(
+            f"invalid configuration: {setting} = {text[:40]!r} is not a size:"
+            " give bytes, or a number with B, kB, MB, GB, KiB, MiB or GiB"
+        )
+    size = int(float(match.group(1)) * unit)
+    if size < 1:
+        raise ConfigError(f"invalid configuration: {setting} must be at least 1 byte")
+    return size
 
 
 def _flatten(layer: Mapping[str, Any]) -> dict[str, Any]:

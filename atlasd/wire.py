@@ -49,6 +49,7 @@ from atlasd.reports import (
 __all__ = [
     "Append",
     "AppendBatch",
+    "CompactionStatus",
     "EventIn",
     "Ping",
     "Query",
@@ -243,6 +244,26 @@ class SpoolCounts(msgspec.Struct, frozen=True, kw_only=True):
     rejected: Count
 
 
+class CompactionStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """``status.compaction``: retention's work (docs/eventlog.md, "Retention")."""
+
+    #: The daemon compacts by itself (retention is set).
+    auto: bool
+    #: A run is going on now.
+    running: bool
+    #: The last run that moved anything, the daemon's or ``atlasd compact``'s
+    #: (all null before the first): when it ended, what it moved and freed, and
+    #: ``"daemon"`` or ``"offline"``.
+    last_at_ms: EpochMs | None
+    last_events: Count | None
+    last_bytes_freed: Count | None
+    last_by: Literal["daemon", "offline"] | None
+    #: Steps run on the writer since start, and the longest (how long an append
+    #: waited for one at most).
+    steps: Count
+    step_max_ms: Annotated[float, msgspec.Meta(ge=0)]
+
+
 class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     """The ``status`` answer (docs/protocol.md, "status")."""
 
@@ -268,6 +289,7 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     socket: str
     data_dir: str
     integrity: IntegrityReport
+    compaction: CompactionStatus
 
 
 class SyncNowResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -21,7 +21,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from atlasd.eventlog.counters import CountersSnapshot
-from atlasd.wire import StatusReport, SyncStateName, SyncStatus
+from atlasd.wire import CompactionStatus, StatusReport, SyncStateName, SyncStatus
 
 __all__ = ["SYNC_STATES", "exposition"]
 
@@ -55,6 +55,7 @@ class _StatusCollector(Collector):
         yield _gauge("atlasd_connections", "Open socket connections.", status.connections)
         yield from self._appends(status.counters)
         yield from self._sync(status.sync)
+        yield from self._compaction(status.compaction)
         files = GaugeMetricFamily(
             "atlasd_spool_files", "Files in the spool directory.", labels=["state"]
         )
@@ -111,6 +112,21 @@ class _StatusCollector(Collector):
             "Age of the oldest event not yet on the remote (0 when none).",
             age,
         )
+
+    def _compaction(self, compaction: CompactionStatus) -> Iterator[Metric]:
+        at_ms = compaction.last_at_ms
+        yield _gauge("atlasd_compaction_last_timestamp_seconds",
+                     "When the last compaction that moved anything ended (unix time).",
+                     None if at_ms is None else at_ms / 1000)  # fmt: skip
+        yield _gauge("atlasd_compaction_last_events",
+                     "Events the last compaction moved into archive segments.",
+                     compaction.last_events)  # fmt: skip
+        yield _gauge("atlasd_compaction_last_bytes_freed",
+                     "Bytes the last compaction took off the database.",
+                     compaction.last_bytes_freed)  # fmt: skip
+        yield _gauge("atlasd_compaction_step_max_seconds",
+                     "Longest compaction step on the writer since start.",
+                     compaction.step_max_ms / 1000)  # fmt: skip
 
 
 def _gauge(name: str, documentation: str, value: object) -> GaugeMetricFamily:

@@ -2,11 +2,12 @@
 
 Start-up, in order: take the data dir lock, open the store, create (or take
 over) the socket, then start the hub, the sync worker, the spool watcher,
-the server and the watchdog in one task group; ``READY=1`` once the socket
-serves. A SIGTERM or SIGINT then stops the server (no new connections, no
-new requests, the requests already read are answered), cancels the group,
-closes the store (every acknowledged append is committed before its answer
-was sent), removes the socket and releases the lock.
+the compaction schedule (retention set), the server and the watchdog in one
+task group; ``READY=1`` once the socket serves. A SIGTERM or SIGINT then
+stops the server (no new connections, no new requests, the requests already
+read are answered), cancels the group, closes the store (every acknowledged
+append is committed before its answer was sent), removes the socket and
+releases the lock.
 
 Error handling: start-up problems raise :class:`StartupError` with an
 operator-facing message (``atlasd serve`` exits 1 on it).
@@ -169,6 +170,7 @@ async def _run(
         if sync is not None:
             tg.start_soon(sync.run)
         _start_spool(tg, config, store)
+        _start_compaction(tg, config, store, state)
         await tg.start(run_server)
         served = str(bound.path) if bound.path is not None else "an inherited socket"
 
@@ -238,6 +240,19 @@ def _sync_worker(config: Config, store: EventStore) -> SyncWorker | None:
         log_event(log, logging.WARNING, "sync_unavailable", error=exc)
         return None
     return SyncWorker(store, config.sync)
+
+
+def _start_compaction(
+    tg: anyio.abc.TaskGroup, config: Config, store: EventStore, state: DaemonState
+) -> None:
+    from atlasd.daemon.compaction import compaction_rule, run_compaction
+    from atlasd.eventlog.autocompact import Compactor
+
+    rule = compaction_rule(config)
+    if rule is None:
+        return
+    state.compactor = Compactor(store, rule)
+    tg.start_soon(run_compaction, config, store, state.compactor)
 
 
 def _start_spool(tg: anyio.abc.TaskGroup, config: Config, store: EventStore) -> None:

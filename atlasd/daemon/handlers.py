@@ -29,6 +29,7 @@ from atlasd.daemon.hub import Hub
 from atlasd.daemon.log import log_event
 from atlasd.daemon.spool import spool_counts
 from atlasd.errors import AtlasdError, BadRequest, Internal, Unavailable
+from atlasd.eventlog.autocompact import Compactor
 from atlasd.eventlog.capacity import cap_state
 from atlasd.eventlog.integrity import IntegrityReport
 from atlasd.eventlog.projections import DEFAULT_LIMIT, QueryPage, QueryParams
@@ -72,6 +73,8 @@ class DaemonState:
     started: float = field(default_factory=time.monotonic)
     connections: int = 0
     stopping: bool = False
+    #: The daemon's own compaction (None: retention off).
+    compactor: Compactor | None = None
     #: The start-up page check's outcome (None while it runs).
     integrity: IntegrityReport | None = None
     #: Bytes of watch answers being written, across every watch (see streams).
@@ -287,6 +290,22 @@ class Handlers:
             socket=str(state.config.socket),
             data_dir=str(state.config.data_dir),
             integrity=state.integrity or CHECKING,
+            compaction=self._compaction(),
+        )
+
+    def _compaction(self) -> wire.CompactionStatus:
+        """Retention: whether the daemon compacts, and the last compaction's figures."""
+        store, compactor = self.store, self.state.compactor
+        last = store.last_compaction
+        return wire.CompactionStatus(
+            auto=compactor is not None,
+            running=compactor is not None and compactor.running,
+            last_at_ms=None if last is None else last.at_ms,
+            last_events=None if last is None else last.events,
+            last_bytes_freed=None if last is None else last.bytes_freed,
+            last_by=None if last is None else last.by,
+            steps=store.compaction_steps,
+            step_max_ms=round(store.compaction_step_max_s * 1000, 3),
         )
 
     async def sync_status(self) -> wire.SyncStatus:

@@ -10,6 +10,8 @@ clock); the database is opened read-only, as ``verify`` does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -27,6 +29,7 @@ from atlasd.client.results import StatusReport
 from atlasd.client.spool import SPOOL_SUFFIX
 from atlasd.config import Config, ConfigError, check_ingest_url, resolve_config
 from atlasd.errors import AtlasdError
+from atlasd.eventlog.archive import ArchiveRecord, archive_dir, read_records
 from atlasd.eventlog.capacity import cap_state
 from atlasd.eventlog.datadir import db_bytes, db_path
 from atlasd.eventlog.sql import connect
@@ -36,6 +39,7 @@ from atlasd.sync.remote import ConvexRemote, RemoteAuthError, RemoteError, Remot
 __all__ = [
     "Check",
     "Level",
+    "check_archive",
     "check_config",
     "check_data_dir",
     "check_database",
@@ -93,6 +97,7 @@ def run_checks(env: Mapping[str, str] | None = None, config_file: str | None = N
     checks += socket_checks
     checks += check_disk(config, status)
     checks += check_database(config)
+    checks += check_archive(config)
     checks += check_sync(status)
     checks += check_remote(config, status)
     checks += check_spool(config, daemon_running=status is not None)
@@ -373,6 +378,138 @@ def check_database(config: Config) -> list[Check]:
             fix="stop the daemon, restore the last backup (atlasd backup), then atlasd verify",
         )
     ]
+
+
+def check_archive(config: Config) -> list[Check]:
+    """The archive segments: the directory's owner and mode, and every recorded
+    segment present, a plain file of ours, private, with its recorded size and SHA-256."""
+    directory = archive_dir(config.data_dir)
+    db = db_path(config.data_dir)
+    records: list[ArchiveRecord] = []
+    incremental = True
+    if db.exists():
+        try:
+            conn = connect(db, readonly=True)
+            try:
+                with contextlib.suppress(sqlite3.OperationalError):  # a log never compacted
+                    records = read_records(conn)
+                incremental = int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]) == 2
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            return [Check(name="archive", level="fail", message=f"cannot read records: {exc}")]
+    checks: list[Check] = []
+    if config.retention.enabled and db.exists() and not incremental:
+        checks.append(
+            Check(
+                name="archive",
+                level="warn",
+                message="the database predates incremental auto-vacuum: compaction frees"
+                " pages for reuse but the file does not shrink",
+                fix="stop the daemon and run atlasd compact once",
+            )
+        )
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        if records:
+            return [
+                Check(
+                    name="archive",
+                    level="fail",
+                    message=f"{directory} is missing; {len(records)} segments are recorded",
+                    fix="restore the archive directory from the backup (atlasd restore)",
+                )
+            ]
+        return checks or [Check(name="archive", level="ok", message="nothing archived yet")]
+    except OSError as exc:
+        return [Check(name="archive", level="fail", message=f"{directory}: {exc.strerror}")]
+    if not stat.S_ISDIR(info.st_mode):
+        return [Check(name="archive", level="fail", message=f"{directory} is not a directory")]
+    euid = os.geteuid()
+    if info.st_uid != os.stat(config.data_dir).st_uid:
+        checks.append(
+            Check(
+                name="archive",
+                level="fail",
+                message=f"{directory} belongs to uid {info.st_uid}, not to the data dir's owner",
+                fix=f"chown -R --reference={config.data_dir} {directory}",
+            )
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        checks.append(
+            Check(
+                name="archive",
+                level="fail" if mode & 0o022 else "warn",
+                message=f"{directory} is open to other users (mode {mode:04o})",
+                fix=f"chmod 700 {directory}",
+            )
+        )
+    bad = [problem for record in records if (problem := _segment_problem(directory, record))]
+    for problem in bad[:_QUICK_CHECK_ERRORS]:
+        checks.append(
+            Check(
+                name="archive",
+                level="fail",
+                message=problem,
+                fix="stop the daemon, atlasd verify, restore the segment from a backup",
+            )
+        )
+    loose = [
+        entry.name
+        for entry in directory.iterdir()
+        if entry.name.startswith("seg-") and entry.name not in {r.file for r in records}
+    ]
+    if loose:
+        checks.append(
+            Check(
+                name="archive",
+                level="warn",
+                message=f"{len(loose)} segment files have no record (say {loose[0]}): an"
+                " interrupted compaction's, or another database's",
+                fix="the next compaction removes its own leftover; move the others away",
+            )
+        )
+    if info.st_uid != euid and euid != 0:
+        checks.append(
+            Check(
+                name="archive",
+                level="warn",
+                message=f"{directory} belongs to uid {info.st_uid}, not to you (uid {euid})",
+                fix="run doctor as the daemon's user (sudo -u atlasd atlasd doctor)",
+            )
+        )
+    if not checks:
+        size = sum(record.bytes for record in records)
+        checks.append(
+            Check(
+                name="archive",
+                level="ok",
+                message=f"{len(records)} segments, {size:,} bytes, checksums match",
+            )
+        )
+    return checks
+
+
+def _segment_problem(directory: Path, record: ArchiveRecord) -> str | None:
+    """What is wrong with one recorded segment (None: nothing)."""
+    path = directory / record.file
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode):
+            return f"{path} is not a plain file"
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            return f"{path} is open to other users (mode {stat.S_IMODE(info.st_mode):04o})"
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except OSError as exc:
+        return f"{path}: {exc.strerror}"
+    if info.st_size != record.bytes or digest.hexdigest() != record.sha256:
+        return f"{path} does not match its record (size or SHA-256)"
+    return None
 
 
 # -- sync --------------------------------------------------------------------

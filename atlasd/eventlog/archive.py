@@ -150,14 +150,21 @@ def read_segment(directory: Path, record: ArchiveRecord, *, check: bool = True) 
 class ArchiveSet:
     """The recorded segments of one data dir, read on demand (the last one cached).
 
-    The set is fixed for the life of the object: compaction runs with the
-    daemon stopped, so a running store's archives never change under it.
+    The set is fixed for the life of the object: a compaction step that records
+    a segment replaces the store's set with :meth:`extended`, so a reader holding
+    the old one sees a consistent (if older) cut.
     """
 
     def __init__(self, data_dir: Path, records: list[ArchiveRecord]) -> None:
         self.directory = archive_dir(data_dir)
         self.records = records
         self._cached: tuple[int, list[bytes]] | None = None
+
+    def extended(self, record: ArchiveRecord) -> ArchiveSet:
+        """A new set with ``record`` appended (the cached segment carries over)."""
+        grown = ArchiveSet(self.directory.parent, [*self.records, record])
+        grown._cached = self._cached
+        return grown
 
     @property
     def last_seq(self) -> int:

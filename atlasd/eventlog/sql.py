@@ -270,6 +270,13 @@ class Statements:
     # compaction's cut: the first event recorded at or after a time, the first quarantined
     first_recorded_since = "SELECT min(seq) FROM events WHERE recorded_at >= ?"
     first_quarantined = "SELECT min(seq) FROM quarantine"
+    # compaction by size: live events, the seq of the Nth, those of a seq range
+    count_live = "SELECT count(*) FROM events"
+    live_seq_at = "SELECT seq FROM events ORDER BY seq LIMIT 1 OFFSET ?"
+    rows_in_range = f"SELECT {row} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+    # compaction's moves: the next rows of a recorded range, and whether any is left
+    rows_to_move = f"SELECT {row} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?"
+    any_live_between = "SELECT 1 FROM events WHERE seq BETWEEN ? AND ? LIMIT 1"
     # a backup's counts: live events, archived ones, and rows both live and archived
     live_counts = "SELECT coalesce(max(seq), 0), count(*) FROM events"
     archived_counts = "SELECT coalesce(max(last_seq), 0), coalesce(sum(events), 0) FROM archives"
@@ -338,6 +345,11 @@ def migrate(conn: sqlite3.Connection) -> int:
         raise Unavailable(
             f"the database has schema {found}, newer than this atlasd knows ({SCHEMA_VERSION})"
         )
+    if found == 0 and conn.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0] == 0:
+        # a new file: free pages can go back to the file system in small steps (an
+        # existing file changes mode only through a VACUUM, done by `atlasd compact`)
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("VACUUM")  # of an empty file: instant; in WAL mode the mode takes only so
     for version in range(found, SCHEMA_VERSION):
         step = _MIGRATIONS[version]
         with transaction(conn):

@@ -28,6 +28,7 @@ import aiosqlite
 import msgspec
 
 from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unavailable
+from atlasd.eventlog.archive import ArchiveRecord, ArchiveSet
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.datadir import db_path, ensure_data_dir, secure_db_files
@@ -42,6 +43,7 @@ from atlasd.eventlog.projections import (
     page_from_rows,
     view_specs,
 )
+from atlasd.eventlog.retention import LastCompaction, Segment
 from atlasd.eventlog.rows import body_of
 from atlasd.eventlog.sql import Statements, translated
 from atlasd.eventlog.syncstate import SyncLedger
@@ -121,6 +123,9 @@ class EventStore:
         self.counters = AppendCounters()
         #: The sync's cursor and quarantine (read and written by the sync worker).
         self.sync = SyncLedger(writer, self._fetch, self._on_writer, lambda: self._last_seq)
+        #: Compaction steps run on the writer since open, and the longest one (seconds).
+        self.compaction_steps = 0
+        self.compaction_step_max_s = 0.0
         self._writer_task = asyncio.create_task(self._write_loop(), name="atlasd-writer")
         self._writer_task.add_done_callback(self._writer_ended)
 
@@ -498,12 +503,23 @@ class EventStore:
         """
         if max_bytes is not None and (type(max_bytes) is not int or max_bytes < 0):
             raise BadRequest(f"max_bytes must be a non-negative integer, got {max_bytes!r:.40}")
+        while True:
+            archives = self._writer.archives
+            rows = await self._read_raw_once(from_seq, limit, max_bytes, archives)
+            if self._writer.archives is archives:
+                return rows
+            # a compaction recorded a segment meanwhile: its rows may have left the
+            # live table after this read's archived part was taken; read again
+
+    async def _read_raw_once(
+        self, from_seq: int, limit: int, max_bytes: int | None, archives: ArchiveSet
+    ) -> list[tuple[int, bytes]]:
         if max_bytes is None:
-            rows = await self._read_rows(from_seq, None, None, limit)
+            rows = await self._read_rows(from_seq, None, None, limit, archives=archives)
             return [(int(seq), bytes(body)) for seq, body in rows]
-        if from_seq < self._writer.archives.last_seq:
+        if from_seq < archives.last_seq:
             # archived bodies are in memory once their segment is read: trim them here
-            rows = await self._read_rows(from_seq, None, None, limit)
+            rows = await self._read_rows(from_seq, None, None, limit, archives=archives)
             kept: list[tuple[int, bytes]] = []
             total = 0
             for seq, body in rows:
@@ -514,7 +530,9 @@ class EventStore:
             return kept
         # Sizes first (length() of a blob reads its header, not its pages), then only the
         # bodies that fit: a small budget never loads a thousand large events.
-        sizes = await self._read_rows(from_seq, None, None, limit, Statements.read_sizes)
+        sizes = await self._read_rows(
+            from_seq, None, None, limit, Statements.read_sizes, archives=archives
+        )
         if not sizes:
             return []
         last, total = int(sizes[0][0]), int(sizes[0][1])
@@ -533,8 +551,13 @@ class EventStore:
         types: Sequence[str] | None,
         limit: int,
         columns: str = Statements.row,
+        *,
+        archives: ArchiveSet | None = None,
     ) -> list[Any]:
-        """``(seq, stored event)`` in seq order (or ``columns`` of the live rows)."""
+        """``(seq, stored event)`` in seq order (or ``columns`` of the live rows): archived
+        ones from ``archives`` (default: the current set, read again if a segment is
+        recorded meanwhile), then live ones. With ``archives`` given the caller checks
+        for a moved cut (see :meth:`read_raw`)."""
         if type(from_seq) is not int or from_seq < 0:
             raise BadRequest(f"from_seq must be a non-negative integer, got {from_seq!r:.40}")
         if type(limit) is not int or limit < 0:
@@ -554,20 +577,22 @@ class EventStore:
             unique = list(dict.fromkeys(types))
             where.append(f"type IN ({', '.join('?' * len(unique))})")
             params.extend(unique)
-        archived: list[Any] = []
-        archives = self._writer.archives
-        if from_seq < archives.last_seq:
-            # archived events come from their segments, then the live table goes on
-            archived = await asyncio.to_thread(archives.read, from_seq, stream, types, limit)
-            if len(archived) >= limit:
-                return archived
-            params[0] = archives.last_seq
-        params.append(limit - len(archived))
         sql = f"SELECT {columns} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
-        live = await self._fetch(sql, params)
-        if columns == Statements.row:
-            live = [(row[0], body_of(*row)) for row in live]
-        return archived + live
+        while True:
+            archived: list[Any] = []
+            cut = archives or self._writer.archives
+            if from_seq < cut.last_seq:
+                # archived events come from their segments, then the live table goes on
+                archived = await asyncio.to_thread(cut.read, from_seq, stream, types, limit)
+                if len(archived) >= limit:
+                    return archived
+            live_params = [max(from_seq, cut.last_seq), *params[1:], limit - len(archived)]
+            live = await self._fetch(sql, live_params)
+            if archives is not None or self._writer.archives is cut:
+                if columns == Statements.row:
+                    live = [(row[0], body_of(*row)) for row in live]
+                return archived + live
+            # a compaction recorded a segment meanwhile (see read_raw): read again
 
     async def iter_events(
         self,
@@ -653,6 +678,50 @@ class EventStore:
         _old, new, _last = await self._on_writer(self._writer.reorigin, reason)
         self.origin = new
         return str(new)
+
+    # -- compaction steps (atlasd/eventlog/autocompact.py) ------------------------------
+
+    @property
+    def archives(self) -> ArchiveSet:
+        """The recorded archive segments (a new object each time one is recorded)."""
+        return self._writer.archives
+
+    async def archive_record(self, record: ArchiveRecord, now_ms: int) -> None:
+        """Record a written segment (one short transaction on the writer)."""
+        await self._compaction_step(self._writer.archive_record, record, now_ms)
+
+    async def archive_move(self, segment: Segment, chunk: int) -> int:
+        """Move up to ``chunk`` live rows of a recorded segment; returns how many."""
+        moved: int = await self._compaction_step(self._writer.archive_move, segment, chunk)
+        return moved
+
+    async def archive_vacuum(self, pages: int) -> int:
+        """Give up to ``pages`` free pages back to the file system; returns those left."""
+        left: int = await self._compaction_step(self._writer.archive_vacuum, pages)
+        return left
+
+    async def note_compaction(self, last: LastCompaction) -> None:
+        """Keep a compaction's figures (``status``)."""
+        await self._compaction_step(self._writer.note_compaction, last)
+
+    @property
+    def last_compaction(self) -> LastCompaction | None:
+        """The last compaction that moved or freed anything, online or offline."""
+        return self._writer.last_compaction
+
+    async def _compaction_step(self, fn: Any, *args: Any) -> Any:
+        """One step on the writer, between group commits; its time goes to the counters."""
+        loop = asyncio.get_running_loop()
+        async with self._gate:
+            if self._closing or self._closed:
+                raise Unavailable("the store is closing")
+            started = loop.time()
+            try:
+                return await asyncio.shield(loop.run_in_executor(self._executor, fn, *args))
+            finally:
+                took = loop.time() - started
+                self.compaction_steps += 1
+                self.compaction_step_max_s = max(self.compaction_step_max_s, took)
 
     async def set_size_cap(self, max_db_bytes: int | None) -> None:
         """Change the size cap of a running store (None: no cap)."""

@@ -16,14 +16,15 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import msgspec
 
 from atlasd.errors import AtlasdError, EventIdConflict, InvalidValue, VersionConflict
-from atlasd.eventlog.archive import ArchiveSet, read_records
+from atlasd.eventlog import retention
+from atlasd.eventlog.archive import ArchiveRecord, ArchiveSet, read_records
 from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.datadir import db_bytes
@@ -39,6 +40,8 @@ from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet
 
 __all__ = ["Prepared", "Request", "Writer"]
+
+_T = TypeVar("_T")
 
 _canonical = msgspec.json.Encoder(order="sorted").encode
 
@@ -109,8 +112,10 @@ class Writer:
         self._stream_now = 0
         self._stream_fold: Fold | None = None
         self._stream_tx: Transaction | None = None
-        #: the archived part of the log (fixed while the store is open: compaction is offline)
+        #: the archived part of the log (replaced, never changed, by :meth:`archive_record`)
         self.archives = ArchiveSet(path.parent, [])
+        #: the last compaction's figures (``status``)
+        self.last_compaction: retention.LastCompaction | None = None
 
     def _new_fold(self, conn: sqlite3.Connection) -> Fold:
         return Fold(conn, self.packs, dict.fromkeys(self.packs.view_names, 0), keep_rows=_KEEP_ROWS)
@@ -142,6 +147,7 @@ class Writer:
         self.origin = str(row[0])
         self.lineage = read_lineage(conn)
         self.archives = ArchiveSet(self._path.parent, read_records(conn))
+        self.last_compaction = retention.read_last_compaction(conn)
         last = conn.execute(Statements.log_end).fetchone()
         if last is not None:
             self.last_seq, self.last_hash = int(last[0]), str(last[1])
@@ -444,6 +450,40 @@ class Writer:
             version = int(row[0]) if row[0] is not None else 0
             self._versions[stream] = version
         return version
+
+    # -- compaction steps (atlasd/eventlog/retention.py): each one short transaction --
+
+    def archive_record(self, record: ArchiveRecord, now_ms: int) -> None:
+        """Record a written segment; from here reads take its range from the segment."""
+        self._compaction_step(retention.record_step, record, now_ms)
+        self.archives = self.archives.extended(record)
+
+    def archive_move(self, segment: retention.Segment, chunk: int) -> int:
+        """Move the next ``chunk`` live rows of a recorded segment; returns how many."""
+        return self._compaction_step(retention.move_step, segment, chunk)
+
+    def archive_vacuum(self, pages: int) -> int:
+        """Give up to ``pages`` free pages back; returns the free pages left."""
+        return self._compaction_step(retention.vacuum_step, pages)
+
+    def note_compaction(self, last: retention.LastCompaction) -> None:
+        """Keep a compaction's figures in the database (``status`` shows them)."""
+        self._compaction_step(retention.store_last_compaction, last)
+        self.last_compaction = last
+
+    def _compaction_step(self, step: Callable[..., _T], *args: Any) -> _T:
+        # The size cap refuses appends, not the compaction that makes room under it.
+        self.conn.execute("PRAGMA max_page_count = 2147483646")
+        # No fsync of its own: a step lost to a power cut is undone whole (the WAL keeps
+        # commit order, and the next FULL commit syncs the step with it), and every step
+        # can be lost without harm (atlasd/eventlog/retention.py).
+        self.conn.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with translated():  # a step's own transaction has rolled back already
+                return step(self.conn, *args)
+        finally:
+            self.conn.execute(f"PRAGMA synchronous = {self._config.synchronous}")
+            self.set_size_cap(self._cap)
 
     # -- sync bookkeeping ------------------------------------------------------
 

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def restore_block() -> str:
 
 #: Markers of the blocks the tests below run.
 RUN_HERE = {"install", "members", "sync", "backup", "restore", "upgrade", "uninstall"}
-RUN_HERE |= {"user-restore", "doctor"}
+RUN_HERE |= {"user-restore", "doctor", "compaction"}
 
 
 def test_every_shell_block_is_run_here_or_marked_as_needing_a_real_systemd() -> None:
@@ -131,6 +132,56 @@ def test_the_documented_backup_and_restore_steps_run_as_written(home: Path) -> N
     assert "socket" in doctor.stdout
     assert (home / "backups" / "atlasd.db").is_file()
     assert list((home / ".local" / "state" / "atlasd").glob("atlasd.db.replaced-*"))
+
+
+def test_the_documented_compaction_figures_show_a_daemon_that_compacted_by_itself(
+    home: Path,
+) -> None:
+    """A user daemon with a tiny retention compacts by itself; the documented status and
+    metrics lines then show its last compaction."""
+    tools = home / "bin"
+    tools.mkdir()
+    (tools / "systemctl").write_text(SYSTEMCTL)
+    (tools / "systemctl").chmod(0o755)
+    runtime = home / "run"
+    runtime.mkdir(mode=0o700)
+    config = home / "atlasd.toml"
+    config.write_text("[retention]\narchive_after_days = 0\ncompact_interval_s = 0.2\n")
+    env = clean_env(
+        {
+            "HOME": str(home),
+            "XDG_RUNTIME_DIR": str(runtime),
+            "PATH": f"{tools}:{BIN}:{os.environ['PATH']}",
+            "ATLASD_TEST_PIDFILE": str(home / "atlasd.pid"),
+            "ATLASD_TEST_LOG": str(home / "atlasd.log"),
+            "ATLASD_DATA_DIR": str(home / ".local" / "state" / "atlasd"),
+            "ATLASD_CONFIG": str(config),
+        }
+    )
+
+    def sh(script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-e", "-c", script], capture_output=True, text=True, env=env, timeout=120
+        )
+
+    started = sh("systemctl --user start atlasd.socket atlasd.service")
+    assert started.returncode == 0, started.stderr
+    try:
+        for i in range(3):
+            assert sh(f"atlasd emit note:doc Noted '{{\"i\": {i}}}'").returncode == 0
+        deadline = time.monotonic() + 30
+        while json.loads(sh("atlasd status --json").stdout)["compaction"]["last_events"] is None:
+            assert time.monotonic() < deadline, (home / "atlasd.log").read_text()
+            time.sleep(0.1)
+        out = sh(block("compaction"))
+    finally:
+        sh("systemctl --user stop atlasd.socket atlasd.service")
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert any(re.fullmatch(r"compaction\.auto\s+(true|yes)", line) for line in lines), lines
+    # the daemon may have compacted between two emits: the last run moved 1 to 3 events
+    assert any(re.fullmatch(r"compaction\.last_events\s+[123]", line) for line in lines), lines
+    assert any(re.fullmatch(r"atlasd_compaction_last_events [123]\.0", line) for line in lines)
 
 
 #: ``sudo`` here: the test already runs as root; ``-u USER`` is dropped (the

@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from atlasd.config import (
@@ -154,3 +155,55 @@ def test_log_lines_get_syslog_priorities_under_journald(
         root.handlers[:], root.level, root.propagate = saved
     err = capfd.readouterr().err.splitlines()
     assert err == ['<4>slow_thing path="/a b" n=3', "plain"]
+
+
+def _retention(tmp_path: Path, body: str) -> Config:
+    path = tmp_path / "retention.toml"
+    path.write_text(body)
+    return resolve_config({}, env={}, config_file=path)
+
+
+def test_archive_past_bytes_takes_bytes_or_a_size_with_a_unit(tmp_path: Path) -> None:
+    """archive_past_bytes is a whole number of bytes or a size like "512MiB"; either
+    turns retention on."""
+    assert _retention(tmp_path, "").retention.enabled is False
+    as_int = _retention(tmp_path, "[retention]\narchive_past_bytes = 1000\n").retention
+    assert as_int.archive_past_bytes == 1000
+    assert as_int.enabled is True
+    as_text = _retention(tmp_path, '[retention]\narchive_past_bytes = "512MiB"\n').retention
+    assert as_text.archive_past_bytes == 512 * 1024 * 1024
+    assert _retention(tmp_path, '[retention]\narchive_past_bytes = "2 GB"\n').retention == (
+        msgspec.structs.replace(as_text, archive_past_bytes=2_000_000_000)
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "named"),
+    [
+        ('archive_past_bytes = "12XB"', "retention.archive_past_bytes"),
+        ('archive_past_bytes = "lots"', "retention.archive_past_bytes"),
+        ("archive_past_bytes = 0", "retention.archive_past_bytes"),
+        ("archive_past_bytes = -5", "retention.archive_past_bytes"),
+        ("archive_past_bytes = true", "retention.archive_past_bytes"),
+        ("compact_interval_s = 0", "retention.compact_interval_s"),
+        ("archive_after_days = -1", "retention.archive_after_days"),
+        ("archive_past_byte = 10", "archive_past_byte"),
+    ],
+)
+def test_a_bad_retention_setting_is_refused_naming_it(
+    tmp_path: Path, body: str, named: str
+) -> None:
+    """Each bad retention value is a ConfigError whose message names the setting."""
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        _retention(tmp_path, f"[retention]\n{body}\n")
+
+
+def test_archive_past_bytes_must_be_below_the_size_cap(tmp_path: Path) -> None:
+    """A byte retention at or above max_db_bytes could never act before appends are
+    refused: it is an error naming both settings."""
+    with pytest.raises(ConfigError, match=r"archive_past_bytes .* max_db_bytes"):
+        _retention(tmp_path, "max_db_bytes = 1000000\n[retention]\narchive_past_bytes = 1000000\n")
+    fine = _retention(
+        tmp_path, "max_db_bytes = 1000000\n[retention]\narchive_past_bytes = 500000\n"
+    )
+    assert fine.retention.archive_past_bytes == 500_000

@@ -178,7 +178,10 @@ async def test_an_orphan_segment_is_removed_and_ignored(data_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     "step",
-    ["_write", "_write+", "_record", "_record+", "_delete", "_delete+", "_vacuum", "_vacuum+"],
+    [
+        *("_write", "_write+", "_record", "_record+", "_move", "_move+"),
+        *("_delete", "_delete+", "_vacuum", "_vacuum+"),
+    ],
 )
 async def test_a_compaction_killed_at_any_step_loses_nothing(data_dir: Path, step: str) -> None:
     """SIGKILL before or after each step (2nd segment) leaves a log that verifies, holds
