@@ -15,6 +15,8 @@ import pytest
 from atlasd.client import AsyncClient, Client
 from atlasd.errors import AtlasdError, Internal, VersionConflict
 from atlasd.events import NewEvent
+from tests.daemon.conftest import NO_SPOOL
+from tests.support.daemon import running_daemon
 
 
 class ScriptedDaemon:
@@ -128,3 +130,19 @@ def test_a_failure_line_of_any_shape_raises_an_atlasd_error(
     if error["code"] == "version_conflict":
         assert isinstance(caught.value, VersionConflict)
         assert caught.value.current_version == -1
+
+
+def test_a_status_whose_histogram_does_not_add_up_is_refused_when_decoded(
+    scripted: ScriptedDaemon,
+) -> None:
+    """Commit counts that do not match their bounds are ``internal`` at ``status()``,
+    so ``atlasd metrics`` never fails half-way through rendering them."""
+    with running_daemon(args=NO_SPOOL) as real, Client(real.socket, spool=False) as client:
+        status = client.status_raw()
+    status["counters"]["commit_buckets"] = [1, 2]
+    scripted.results["status"] = status
+    with Client(scripted.path, spool=False) as client:
+        with pytest.raises(Internal, match="commit_buckets has 2 counts"):
+            client.status()
+        status["counters"]["commit_buckets"] = []  # none yet: nothing to add up
+        assert client.status().counters.commit_buckets == []
