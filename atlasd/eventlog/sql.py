@@ -359,6 +359,10 @@ def migrate(conn: sqlite3.Connection) -> int:
                 for statement in _split(step):
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
+    if 0 < found < 3:
+        # the rewrite of the events table passed every page through the WAL: empty it
+        # now rather than keep a file larger than the database for as long as this runs
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return found
 
 

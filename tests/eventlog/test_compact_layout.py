@@ -198,3 +198,16 @@ async def test_a_schema_2_column_of_another_type_stops_the_migration_as_unavaila
     with pytest.raises(Unavailable, match="seq 9: the stored event disagrees with its columns"):
         await EventStore.open(StoreConfig(data_dir=data_dir))
     assert _schema(data_dir)[0] == 2
+
+
+async def test_the_migration_leaves_no_full_wal_behind_while_the_store_runs(
+    data_dir: Path,
+) -> None:
+    """Every page the rewrite wrote passed through the WAL; once it committed the WAL
+    file is emptied, not kept at the database's size for as long as the daemon runs."""
+    await _fill(data_dir)
+    write_schema_2(db_path(data_dir))
+    wal = db_path(data_dir).with_name(db_path(data_dir).name + "-wal")
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        assert store.last_seq == 603
+        assert wal.stat().st_size < 16 * 4096
