@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from atlasd.client import AsyncClient, Client
+from atlasd.client.metrics import exposition
 from atlasd.errors import AtlasdError, Internal, VersionConflict
 from atlasd.events import NewEvent
 from tests.daemon.conftest import NO_SPOOL
@@ -146,3 +148,20 @@ def test_a_status_whose_histogram_does_not_add_up_is_refused_when_decoded(
             client.status()
         status["counters"]["commit_buckets"] = []  # none yet: nothing to add up
         assert client.status().counters.commit_buckets == []
+
+
+def test_a_status_from_a_daemon_before_retention_is_read_and_rendered(
+    scripted: ScriptedDaemon,
+) -> None:
+    """A daemon started before the package was upgraded sends no ``compaction``: the
+    status still decodes (``compaction`` unset) and ``atlasd metrics`` renders it."""
+    with running_daemon(args=NO_SPOOL) as real, Client(real.socket, spool=False) as client:
+        status = client.status_raw()
+    del status["compaction"]
+    scripted.results["status"] = status
+    with Client(scripted.path, spool=False) as client:
+        report = client.status()
+    assert report.compaction is msgspec.UNSET
+    text = exposition(report).decode()
+    assert "atlasd_last_seq" in text
+    assert "atlasd_compaction_last_events" not in text
