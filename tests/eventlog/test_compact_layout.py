@@ -4,7 +4,10 @@ the chain and the views."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sqlite3
+import sys
 import tracemalloc
 import uuid
 from pathlib import Path
@@ -211,3 +214,51 @@ async def test_the_migration_leaves_no_full_wal_behind_while_the_store_runs(
     async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
         assert store.last_seq == 603
         assert wal.stat().st_size < 16 * 4096
+
+
+# Runs in the child: opens the store (which migrates) and dies by SIGKILL as it is about
+# to rebuild row N, with earlier chunks already copied into the new table.
+_DIE_MID_MIGRATION = """
+import asyncio, os, signal, sys
+from pathlib import Path
+from atlasd.eventlog import EventStore, StoreConfig, sql
+nth, calls, original = int(sys.argv[2]), [0], sql.stored_row
+def dying(*args):
+    calls[0] += 1
+    if calls[0] == nth:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(*args)
+sql.stored_row = dying
+asyncio.run(EventStore.open(StoreConfig(data_dir=Path(sys.argv[1]))))
+"""
+
+
+async def test_a_migration_killed_mid_way_leaves_schema_2_whole_and_migrates_next_time(
+    data_dir: Path,
+) -> None:
+    """SIGKILL after two chunks were copied: the database is schema 2 with every row as
+    it was and no half-built table; the next open migrates it and verify passes."""
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        for start in range(0, 12_000, 2_000):
+            await store.append_batch(
+                [NewEvent(**_generated(i)) for i in range(start, start + 2_000)]
+            )
+    write_schema_2(db_path(data_dir))
+    conn = sqlite3.connect(db_path(data_dir))
+    rows = conn.execute("SELECT * FROM events ORDER BY seq").fetchall()
+    conn.close()
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _DIE_MID_MIGRATION, str(data_dir), "11000"
+    )
+    assert await asyncio.wait_for(child.wait(), 120) == -signal.SIGKILL
+    conn = sqlite3.connect(db_path(data_dir))
+    tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert conn.execute("SELECT * FROM events ORDER BY seq").fetchall() == rows
+    conn.close()
+    assert _schema(data_dir)[0] == 2
+    assert "events_compact" not in tables
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        assert store.last_seq == 12_000
+    report = verify(data_dir)
+    assert report.ok, report.findings
+    assert report.events == 12_000
