@@ -353,6 +353,10 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version in range(found, SCHEMA_VERSION):
         step = _MIGRATIONS[version]
         with transaction(conn):
+            # another connection may have taken this step while this one waited for
+            # the write lock: the version read under the lock decides
+            if conn.execute("PRAGMA user_version").fetchone()[0] > version:
+                continue
             if callable(step):
                 step(conn)
             else:

@@ -262,3 +262,26 @@ async def test_a_migration_killed_mid_way_leaves_schema_2_whole_and_migrates_nex
     report = verify(data_dir)
     assert report.ok, report.findings
     assert report.events == 12_000
+
+
+async def test_a_migration_that_another_connection_finished_first_is_skipped(
+    data_dir: Path,
+) -> None:
+    """Two openers read schema 2; the second waits for the first's write lock, then
+    finds schema 3 and leaves it alone, rather than failing on the old table's columns."""
+    await _fill(data_dir)
+    write_schema_2(db_path(data_dir))
+    first, second = connect(db_path(data_dir)), connect(db_path(data_dir))
+    try:
+        first.execute("BEGIN IMMEDIATE")  # holds the write lock while `second` starts
+        waiting = asyncio.create_task(asyncio.to_thread(migrate, second))
+        await asyncio.sleep(0.5)  # `second` read schema 2 and waits for the lock
+        assert not waiting.done()
+        first.execute("COMMIT")
+        assert migrate(first) == 2
+        assert await asyncio.wait_for(waiting, 30) in (2, 3)
+    finally:
+        first.close()
+        second.close()
+    assert _schema(data_dir)[0] == SCHEMA_VERSION
+    assert verify(data_dir).ok
