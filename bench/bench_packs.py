@@ -179,7 +179,7 @@ def fold_rate(data_dir: Path, make_fold: Callable[[sqlite3.Connection], Any]) ->
         conn.execute("COMMIT")
         fold = make_fold(conn)
         last = conn.execute("SELECT max(seq) FROM events").fetchone()[0]
-        for events, end in _chunks(conn, _chunk_sql(atlas), 0, last):
+        for events, end in _chunks(conn, _chunk_sql(atlas), 0, last, atlas.event_types):
             conn.execute("BEGIN IMMEDIATE")
             fold.apply_many(events)
             fold.flush(checkpoint=end)

@@ -1,14 +1,20 @@
-"""Store benchmarks (issue 2): each figure beside its baseline measured in the same run.
+"""Store benchmarks (issues 2 and 16): each figure beside its baseline measured in the same run.
+
+Every comparison is like for like: the same events, synchronous=FULL on both
+sides (checked, not assumed), the same indexes and the same id kind (UUIDv7).
 
 Targets:
 - batched appends (1,000 per batch, views on) >= 0.5x raw sqlite3 executemany
-  into an equivalent table (same indexes, same id kind: UUIDv7);
-- 64 concurrent single-event appenders >= 5x the raw one-row-per-transaction
-  FULL commit rate;
-- rebuild of all views >= 100k events/s;
-- >= 3x the eventsourcing library's SQLite rate at 100 events per save;
+  into an equivalent table (the very rows, precomputed);
+- 64 concurrent single-event appenders >= 7x the raw one-row-per-transaction
+  FULL commit rate (the daemon's socket path is held to 6x and adds its own
+  work to the store's, so the store alone must do better);
+- rebuild of all views >= 150k events/s;
+- 100 events per batch, one client, >= 2x the eventsourcing library at the
+  same batch size and client count (its SQLite recorder, WAL, synchronous
+  FULL), the two measured in alternating runs;
 - peak RSS while appending and while rebuilding 1M events < 150 MB (each in a
-  child process: ru_maxrss of that child).
+  child process: VmHWM of that child).
 
 ``python -m bench.bench_store [--quick]``; a missed target prints
 "TARGET MISSED" and makes ``main`` return 1.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import resource
 import shutil
 import sqlite3
@@ -43,6 +50,7 @@ RAW_COMMITS = 3_000
 ES_EVENTS = 30_000
 RSS_EVENTS = 1_000_000
 RSS_LIMIT_MB = 150
+REBUILD_TARGET = 150_000
 REPEATS = 2
 
 # the store's own events table: the baseline writes the very rows the store writes
@@ -190,8 +198,16 @@ def raw_single_commit_rate(tmp: Path, events: list[NewEvent]) -> float:
     return len(rows) / elapsed
 
 
+#: Both sides of every comparison sync each commit to disk.
+DURABILITY = "FULL"
+
+
+def _config(data_dir: Path) -> StoreConfig:
+    return StoreConfig(data_dir=data_dir, synchronous=DURABILITY)
+
+
 async def store_batched_rate(data_dir: Path, events: list[NewEvent], batch: int) -> float:
-    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+    async with await EventStore.open(_config(data_dir)) as store:
         started = time.perf_counter()
         for i in range(0, len(events), batch):
             await store.append_batch(events[i : i + batch])
@@ -199,7 +215,7 @@ async def store_batched_rate(data_dir: Path, events: list[NewEvent], batch: int)
 
 
 async def store_concurrent_rate(data_dir: Path, events: list[NewEvent]) -> float:
-    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+    async with await EventStore.open(_config(data_dir)) as store:
         per_worker = len(events) // CONCURRENCY
 
         async def worker(w: int) -> None:
@@ -211,46 +227,55 @@ async def store_concurrent_rate(data_dir: Path, events: list[NewEvent]) -> float
         return per_worker * CONCURRENCY / (time.perf_counter() - started)
 
 
-async def store_concurrent_batches_rate(
-    data_dir: Path, events: list[NewEvent], batch: int, clients: int = 4
-) -> float:
-    """``clients`` appenders sending ``batch``-event batches at once (group commit merges them)."""
-    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
-        per_client = len(events) // clients
-
-        async def client(c: int) -> None:
-            mine = events[c * per_client : (c + 1) * per_client]
-            for i in range(0, len(mine), batch):
-                await store.append_batch(mine[i : i + batch])
-
-        started = time.perf_counter()
-        await asyncio.gather(*(client(c) for c in range(clients)))
-        return per_client * clients / (time.perf_counter() - started)
-
-
-def eventsourcing_rate(tmp: Path, count: int) -> float | None:
-    try:
-        from eventsourcing.application import Application
-        from eventsourcing.domain import Aggregate, event
-    except ImportError:
-        return None
+@functools.cache
+def _es_aggregate() -> Any:
+    """The aggregate class, made once (the library refuses a second class of one name)."""
+    from eventsourcing.domain import Aggregate, event
 
     class Build(Aggregate):
         @event("TaskLogged")
         def log_task(self, data: dict[str, Any]) -> None:
             pass
 
+    return Build
+
+
+def eventsourcing_rate(tmp: Path, events: list[NewEvent], batch: int = 100) -> float | None:
+    """The eventsourcing library's SQLite recorder saving ``batch`` events at a time from
+    one client: one aggregate's creation event plus ``batch - 1`` more per save (one
+    transaction each), the same event data as ours. Raises when its connection does not
+    sync each commit as ours does (WAL, synchronous FULL)."""
+    try:
+        from eventsourcing.application import Application
+    except ImportError:
+        return None
+    build = _es_aggregate()
+    tmp.mkdir(parents=True, exist_ok=True)
     app = Application(
         env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp / "es.db")}
     )
-    datas = [ev.data for ev in atlas_events(count)]
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    with datastore.transaction(commit=False) as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        journal = str(cursor.fetchone()[0]).lower()
+        cursor.execute("PRAGMA synchronous")
+        synchronous = int(cursor.fetchone()[0])
+    if (journal, synchronous) != ("wal", 2):
+        raise RuntimeError(
+            f"eventsourcing runs journal_mode={journal} synchronous={synchronous},"
+            f" not WAL and FULL as the store does: not a like-for-like baseline"
+        )
+    datas = [ev.data for ev in events]
+    count = len(datas) - len(datas) % batch
     started = time.perf_counter()
-    for i in range(0, count, 100):
-        aggregate = Build()  # its creation event + 99 more: 100 events per save
-        for data in datas[i + 1 : i + 100]:
+    for i in range(0, count, batch):
+        aggregate = build()  # its creation event + batch - 1 more: batch events per save
+        for data in datas[i + 1 : i + batch]:
             aggregate.log_task(data)
         app.save(aggregate)
-    return count / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    app.close()
+    return count / elapsed
 
 
 def _child_rss(mode: str, data_dir: Path) -> tuple[float, float]:
@@ -266,7 +291,7 @@ def _child_rss(mode: str, data_dir: Path) -> tuple[float, float]:
 
 
 async def _child_append(data_dir: Path, count: int) -> float:
-    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+    async with await EventStore.open(_config(data_dir)) as store:
         started = time.perf_counter()
         batch: list[NewEvent] = []
         for ev in atlas_events(count):
@@ -301,16 +326,20 @@ def _peak_rss_mb() -> float:
 
 # What bounds each figure, as profiled (docs/eventlog.md, "Benchmarks"); printed when missed.
 _LIMITS = {
-    "batched": "per event, the event insert and COMMIT (~8-10 us, what the baseline"
-    " pays) plus ~14 us of Python the baseline does not do: validation 2.5, UUIDv7 1.2,"
-    " planning with encoding + SHA-256 chain 3.5, view fold ~3.5, view row writes ~3",
-    "concurrent": "a 64-event group from 64 builds writes ~120 WAL pages (490 KB: the"
-    " (stream, version) index and view rows land on different pages); its COMMIT takes"
-    " ~2 ms and the group's Python and SQL ~2 ms more, on one writer thread",
-    "rebuild": "the Python fold, decoding and view row writes in one thread; the figure"
-    " moves between 55k and 97k/s with the machine's load",
-    "eventsourcing": "our per-event work (see batched) plus one group commit per 100"
-    " events, against bare rows without views, validation or hash chain",
+    "batched": "per event, profiled in the writer thread: SQLite ~9 us (the event insert"
+    " 2.7 and the COMMIT 3.7, most of which the baseline pays too, view row writes 2.1 and"
+    " reads 0.3) and Python ~5.5 us (planning with the encoding and SHA-256 chain 2.1,"
+    " fold 1.1, prefetch 1.1, UUIDv7 0.4), plus validation 1.4 on the event loop; 0.5x"
+    " allows ~9 us in all",
+    "concurrent": "a 64-event group from 64 builds writes ~170 WAL pages (2.7 per event:"
+    " the (stream, version) index, the view rows and their indexes land on different"
+    " pages); its COMMIT, with the checkpoints it triggers, is ~60% of the group's time",
+    "rebuild": "in one thread: reading the bodies ~1.4 us per event and decoding ~0.5"
+    " (measured alone), the fold's handlers and the row writes the rest; the figure moves"
+    " by up to 2x with the machine's load",
+    "eventsourcing": "at 100 per batch a COMMIT costs ~7.8 us per event (the view rows and"
+    " their indexes add pages eventsourcing's bare rows do not write) and SQL ~14 of our"
+    " ~21 us per event; 2x needs ~10.5 us per event in all",
 }
 
 
@@ -377,7 +406,7 @@ def main(argv: list[str]) -> int:
             concurrent,
             raw_single,
             "ev/s",
-            5,
+            7,
             "concurrent",
         )
 
@@ -388,31 +417,29 @@ def main(argv: list[str]) -> int:
         ok &= _line(
             f"rebuild of all views, {report.events:,} events",
             rebuild_rate,
-            100_000,
+            REBUILD_TARGET,
             "ev/s",
             1,
             "rebuild",
         )
 
+        # eventsourcing and ours at 100 per batch, one client, alternating runs
         es_events = events[: ES_EVENTS // scale]
-        es = eventsourcing_rate(tmp, len(es_events))
-        if es is None:
+        es = ours_100 = 0.0
+        for i in range(REPEATS):
+            es_rate = eventsourcing_rate(tmp / f"es{i}", es_events)
+            if es_rate is None:
+                break
+            es = max(es, es_rate)
+            ours_100 = max(
+                ours_100, asyncio.run(store_batched_rate(tmp / f"b100-{i}", es_events, 100))
+            )
+        if not es:
             print("eventsourcing not installed: peer comparison skipped")
         else:
-            ours_100 = ours_100_concurrent = 0.0
-            for i in range(REPEATS):
-                ours_100 = max(
-                    ours_100, asyncio.run(store_batched_rate(tmp / f"b100-{i}", es_events, 100))
-                )
-                ours_100_concurrent = max(
-                    ours_100_concurrent,
-                    asyncio.run(store_concurrent_batches_rate(tmp / f"c100-{i}", es_events, 100)),
-                )
             ok &= _line(
-                "100/batch, one client, vs eventsourcing", ours_100, es, "ev/s", 3, "eventsourcing"
+                "100/batch, one client, vs eventsourcing", ours_100, es, "ev/s", 2, "eventsourcing"
             )
-            _line("100/batch, 4 clients, vs eventsourcing", ours_100_concurrent, es, "ev/s", 3)
-            _line("1000/batch, one client, vs eventsourcing", ours, es, "ev/s", 3)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1

@@ -21,10 +21,13 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from atlasd.eventlog.counters import CountersSnapshot
+from atlasd.reports import CountersSnapshot
 from atlasd.wire import CompactionStatus, StatusReport, SyncStateName, SyncStatus
 
-__all__ = ["SYNC_STATES", "exposition"]
+__all__ = ["CONTENT_TYPE", "SYNC_STATES", "exposition"]
+
+#: The media type of :func:`exposition`'s text (Prometheus' text format 0.0.4).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 #: Every value ``sync.state`` takes; one gauge per state, 1 for the current one.
 SYNC_STATES: tuple[SyncStateName, ...] = get_args(SyncStateName)

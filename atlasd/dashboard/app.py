@@ -12,6 +12,7 @@ answers bounded pages only (see :mod:`atlasd.dashboard.daemon_link`):
 | ``GET /api/executions/stats`` | executions by agent and by model in ``[since, until)`` (bounded) |
 | ``POST /api/sync/requeue`` | re-queue the sync quarantine (the only write) |
 | ``GET /api/live?watch=[...]`` | server-sent events: the watched queries changed |
+| ``GET /metrics`` | the daemon's metrics (Prometheus text), as ``atlasd metrics`` prints them |
 
 Its parameters: ``limit``, ``order``, ``order_by``, ``after``, ``since``,
 ``until``; a column filter is ``f.COL=TEXT`` (a string) or ``j.COL=JSON`` (any value,
@@ -34,6 +35,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from atlasd.client.metrics import CONTENT_TYPE, exposition
 from atlasd.errors import AtlasdError, BadRequest, DaemonUnreachable, InvalidValue
 
 from .aggregate import group_executions
@@ -122,6 +124,13 @@ def create_app(link: DaemonLink, live: LiveStream, *, csrf: str) -> Starlette:
             }
         )
 
+    async def metrics(request: Request) -> Response:
+        try:
+            report = await link.status()
+        except AtlasdError as exc:
+            return _error(exc)
+        return Response(exposition(report), media_type=CONTENT_TYPE)
+
     async def query(request: Request) -> Response:
         try:
             page = await link.page(_page_query(request, request.path_params["view"]))
@@ -194,6 +203,7 @@ def create_app(link: DaemonLink, live: LiveStream, *, csrf: str) -> Starlette:
             Route("/api/executions/stats", execution_stats),
             Route("/api/sync/requeue", requeue, methods=["POST"]),
             Route("/api/live", live),
+            Route("/metrics", metrics),
             Mount("/static", StaticFiles(directory=str(static)), name="static"),
         ]
     )

@@ -8,6 +8,10 @@
   HttpOnly, SameSite=Strict session cookie and is redirected to the same
   path without the token (so it leaves the address bar and the history);
   every other request must carry that cookie. Anything else: 403.
+- A program (a Prometheus scrape of ``/metrics``, a script) sends the token
+  as ``Authorization: Bearer TOKEN`` instead; that admits reads
+  (``GET``/``HEAD``) only, never the write. A page on another origin cannot
+  set that header without a CORS preflight, which is never granted.
 - The one write (``POST``) also needs the page's CSRF token in the
   ``X-Atlasd-CSRF`` header and, when the browser sends one, an ``Origin``
   equal to this server's. No CORS headers are ever sent, so no other origin
@@ -19,12 +23,23 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
+import stat
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-__all__ = ["CSRF_HEADER", "AccessGuard", "allowed_hosts", "cookie_name"]
+__all__ = [
+    "CSRF_HEADER",
+    "MIN_TOKEN_CHARS",
+    "AccessGuard",
+    "TokenFileError",
+    "allowed_hosts",
+    "cookie_name",
+    "read_token_file",
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -59,6 +74,51 @@ _SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
         b"frame-ancestors 'none'",
     ),
 ]
+
+
+#: A token given in a file must be at least this long (``secrets.token_urlsafe(24)`` is 32).
+MIN_TOKEN_CHARS = 16
+_MAX_TOKEN_FILE_BYTES = 4096
+
+
+class TokenFileError(ValueError):
+    """The ``--token-file`` cannot serve as the dashboard's access token."""
+
+
+def read_token_file(path: Path) -> str:
+    """A fixed access token (for a scraper that cannot follow a printed URL).
+
+    Refused: anything but a regular file, a file others may read or write
+    (group access is allowed, so a scraper's group can share it), an empty or
+    short token, and characters that do not belong in a URL or a header.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise TokenFileError(f"cannot open the token file {path}: {exc.strerror}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise TokenFileError(f"the token file {path} is not a regular file")
+        if info.st_mode & 0o007:
+            raise TokenFileError(
+                f"the token file {path} is open to others (mode {stat.S_IMODE(info.st_mode):04o}):"
+                f" chmod o-rwx {path}"
+            )
+        raw = os.read(fd, _MAX_TOKEN_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(raw) > _MAX_TOKEN_FILE_BYTES:
+        raise TokenFileError(f"the token file {path} is over {_MAX_TOKEN_FILE_BYTES} bytes")
+    token = raw.decode("ascii", "replace").strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        raise TokenFileError(
+            f"the token in {path} is shorter than {MIN_TOKEN_CHARS} characters"
+            " (make one: python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
+    if not all(c.isascii() and (c.isalnum() or c in "-_.~") for c in token):
+        raise TokenFileError(f"the token in {path} may hold only letters, digits and -_.~")
+    return token
 
 
 def allowed_hosts(host: str, port: int) -> frozenset[str]:
@@ -110,6 +170,17 @@ class AccessGuard:
         if headers.get("host", "").lower() not in self._hosts:
             await _deny(send, 403, "this dashboard answers only on its own address")
             return
+        bearer = headers.get("authorization")
+        if bearer is not None:
+            scheme, _, offered_token = bearer.partition(" ")
+            if scheme.lower() != "bearer" or not _same(offered_token.strip(), self._token):
+                await _deny(send, 403, "wrong access token")
+                return
+            if scope["method"] not in ("GET", "HEAD"):
+                await _deny(send, 403, "a bearer token admits reads only")
+                return
+            await self._app(scope, receive, _with_security_headers(send))
+            return
         query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         offered = [v for k, v in query if k == TOKEN_PARAM]
         if offered:
@@ -134,18 +205,21 @@ class AccessGuard:
             if not _same(headers.get(CSRF_HEADER, ""), self._csrf):
                 await _deny(send, 403, "missing or wrong CSRF token")
                 return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + _SECURITY_HEADERS
-            await send(message)
-
-        await self._app(scope, receive, send_with_headers)
+        await self._app(scope, receive, _with_security_headers(send))
 
     def cookie_header(self) -> bytes:
         return f"{self._cookie_name}={self._session}; Path=/; HttpOnly; SameSite=Strict".encode(
             "latin-1"
         )
+
+
+def _with_security_headers(send: Send) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = list(message.get("headers", [])) + _SECURITY_HEADERS
+        await send(message)
+
+    return send_with_headers
 
 
 def _same(offered: str, expected: str) -> bool:

@@ -39,6 +39,8 @@ class DashboardConfig(msgspec.Struct, frozen=True, kw_only=True):
     port: int = 0
     socket: str | None = None
     open_browser: bool = False
+    #: A fixed access token (``--token-file``); None: a new random one each start.
+    token: str | None = None
 
 
 class _Server(uvicorn.Server):
@@ -76,7 +78,7 @@ def serve(config: DashboardConfig, out: TextIO = sys.stdout) -> int:
     """Serve until stopped; the URL is the first line written to ``out``."""
     sock = bind(config.host, config.port)
     port = sock.getsockname()[1]
-    token = secrets.token_urlsafe(24)
+    token = config.token if config.token is not None else secrets.token_urlsafe(24)
     client = AsyncClient(config.socket, spool=False)
     link = DaemonLink(client)
     csrf = secrets.token_urlsafe(24)

@@ -29,7 +29,14 @@ import msgspec
 
 from atlasd.events import Event
 
-__all__ = ["GENESIS_HASH", "content_hash", "seal"]
+__all__ = [
+    "GENESIS_HASH",
+    "SEALED_EXTRA",
+    "content_hash",
+    "seal",
+    "seal_content",
+    "sealed_body",
+]
 
 GENESIS_HASH = "0" * 64
 
@@ -54,7 +61,7 @@ _encode = msgspec.json.Encoder(order="deterministic").encode
 _sha256 = hashlib.sha256
 
 
-def seal(
+def seal_content(
     prev_hash: str,
     seq: int,
     event_id: str,
@@ -66,8 +73,9 @@ def seal(
     recorded_at: int,
     occurred_at: int,
     origin: str,
-) -> tuple[str, bytes]:
-    """The event's hash and its stored encoding (the JSON of the whole Event)."""
+) -> tuple[bytes, bytes]:
+    """The event's hash (its 32 bytes) and its content ``C``, encoded once: the writer
+    stores the hash's bytes and a slice of ``C`` and never builds the stored body."""
     content = _encode(
         _Content(
             seq=seq,
@@ -82,8 +90,47 @@ def seal(
             origin=origin,
         )
     )
-    digest = _sha256(prev_hash.encode() + b"\n" + content).hexdigest()
-    return digest, b"".join((content[:-1], b',"hash":"', digest.encode(), b'"}'))
+    return _sha256(prev_hash.encode() + b"\n" + content).digest(), content
+
+
+def sealed_body(content: bytes, digest: str) -> bytes:
+    """The stored event: ``content`` with its ``hash`` (hex) added before the closing brace."""
+    return b"".join((content[:-1], b',"hash":"', digest.encode(), b'"}'))
+
+
+#: How much longer the stored event is than its content.
+SEALED_EXTRA = len(b',"hash":"') + 64 + len(b'"}') - 1
+
+
+def seal(
+    prev_hash: str,
+    seq: int,
+    event_id: str,
+    stream: str,
+    version: int,
+    event_type: str,
+    data: dict[str, Any],
+    meta: dict[str, Any],
+    recorded_at: int,
+    occurred_at: int,
+    origin: str,
+) -> tuple[str, bytes]:
+    """The event's hash and its stored encoding (the JSON of the whole Event)."""
+    raw, content = seal_content(
+        prev_hash,
+        seq,
+        event_id,
+        stream,
+        version,
+        event_type,
+        data,
+        meta,
+        recorded_at,
+        occurred_at,
+        origin,
+    )
+    digest = raw.hex()
+    return digest, sealed_body(content, digest)
 
 
 def content_hash(prev_hash: str, event: Event) -> str:

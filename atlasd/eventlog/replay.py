@@ -10,6 +10,8 @@ views no pack defines any more are dropped.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -142,14 +144,31 @@ def catch_up(
     fold = Fold(conn, packs, dict(from_seq), fresh=fresh, keep_rows=KEEP_ROWS)
     projected = 0
     chunks = _chunks(conn, _chunk_sql(packs), min(from_seq.values()), last_seq, packs.event_types)
-    for events, end in chunks:
-        with transaction(conn):
-            fold.apply_many(events)
-            fold.flush(checkpoint=end)
-        projected += len(events)
-        if progress is not None:
-            progress(end, last_seq)
+    with _collector_paused():
+        for events, end in chunks:
+            with transaction(conn):
+                fold.apply_many(events)
+                fold.flush(checkpoint=end)
+            projected += len(events)
+            if progress is not None:
+                progress(end, last_seq)
     return projected
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a replay folds: every chunk allocates
+    thousands of dicts and tuples that live until the chunk is written, so the
+    collector ran over and over for nothing (~10-20% of a rebuild's CPU). The fold
+    makes no reference cycles: refcounting frees its garbage meanwhile."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 _Chunk = list[tuple[int, str, str, dict[str, Any], int]]

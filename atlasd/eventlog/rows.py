@@ -26,6 +26,7 @@ __all__ = [
     "event_id_bytes",
     "event_id_text",
     "payload_object",
+    "sealed_row",
     "stored_row",
 ]
 
@@ -82,6 +83,32 @@ def body_of(
 def payload_object(payload: bytes) -> bytes:
     """The payload as a JSON object (``data``, ``meta``, ``recorded_at``, ...)."""
     return b"{" + payload + b"}"
+
+
+def sealed_row(
+    seq: int,
+    event_id: str,
+    stream: str,
+    version: int,
+    event_type: str,
+    recorded_at: int,
+    digest: bytes,
+    content: bytes,
+) -> tuple[Any, ...]:
+    """:func:`stored_row` from what :func:`~atlasd.eventlog.chain.seal_content` gives
+    (the hash's bytes and the content), without the stored body in between: the
+    payload is the content from its data on, less the closing brace."""
+    start = content.index(b',"data":') + 1
+    return (
+        seq,
+        event_id_bytes(event_id),
+        stream,
+        version,
+        event_type,
+        recorded_at,
+        digest,
+        content[start:-1],
+    )
 
 
 def stored_row(

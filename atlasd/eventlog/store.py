@@ -233,7 +233,7 @@ class EventStore:
             return []
         packs = self.packs if check_schema else None
         try:
-            prepared = [_prepare(event, f"events[{i}].", packs) for i, event in enumerate(events)]
+            prepared = [_prepare(event, i, packs) for i, event in enumerate(events)]
         except AtlasdError as error:
             self.counters.refuse(error, len(events))
             raise
@@ -260,7 +260,7 @@ class EventStore:
     def _checked(self, event: NewEvent) -> Prepared:
         """One event validated, a refusal counted."""
         try:
-            return _prepare(event, "", self.packs)
+            return _prepare(event, None, self.packs)
         except AtlasdError as error:
             self.counters.refuse(error, 1)
             raise
@@ -399,8 +399,7 @@ class EventStore:
                                 f"each chunk must be a sequence of NewEvent, got {kind}"
                             )
                         prepared = [
-                            _prepare(ev, f"events[{index + i}].", self.packs)
-                            for i, ev in enumerate(chunk)
+                            _prepare(ev, index + i, self.packs) for i, ev in enumerate(chunk)
                         ]
                         index += len(prepared)
                         if not prepared:
@@ -736,17 +735,21 @@ def _is_iterable(value: object) -> bool:
     return isinstance(value, Iterable) and not isinstance(value, (str, bytes))
 
 
-def _prepare(event: NewEvent, where: str, packs: PackSet | None) -> Prepared:
+def _prepare(event: NewEvent, index: int | None, packs: PackSet | None) -> Prepared:
     """Validate a client's event before it is queued: what Convex can store, then the
-    pack schema of its type (``packs`` None: no schema check)."""
+    pack schema of its type (``packs`` None: no schema check). ``index``: its place in
+    a batch, named in the error (``events[3].data.x: ...``); None for a lone event."""
     if not isinstance(event, NewEvent):
-        raise BadRequest(f"{where or 'event'} must be a NewEvent, got {type(event).__name__}")
+        raise BadRequest(
+            f"{'event' if index is None else f'events[{index}].'} must be a NewEvent,"
+            f" got {type(event).__name__}"
+        )
     try:
         valid = validate_new_event(event)
         if packs is not None:
             packs.check_event(valid.type, valid.data)
     except InvalidValue as error:
-        if not where:
+        if index is None:
             raise
-        raise InvalidValue(f"{where}{error.message}", **error.extra) from None
+        raise InvalidValue(f"events[{index}].{error.message}", **error.extra) from None
     return valid

@@ -25,17 +25,17 @@ import msgspec
 from atlasd.errors import AtlasdError, EventIdConflict, InvalidValue, VersionConflict
 from atlasd.eventlog import retention
 from atlasd.eventlog.archive import ArchiveRecord, ArchiveSet, read_records
-from atlasd.eventlog.chain import GENESIS_HASH, seal
+from atlasd.eventlog.chain import GENESIS_HASH, SEALED_EXTRA, seal_content, sealed_body
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.datadir import db_bytes
 from atlasd.eventlog.lineage import LineageEntry, read_lineage, reorigin
 from atlasd.eventlog.model import Rejection
 from atlasd.eventlog.replay import catch_up, stale_views
-from atlasd.eventlog.rows import event_id_bytes, payload_object, stored_row
+from atlasd.eventlog.rows import event_id_bytes, payload_object, sealed_row
 from atlasd.eventlog.sql import Statements, Transaction, connect, migrate, transaction, translated
 from atlasd.events import AppendResult, NewEvent
 from atlasd.events.ids import new_event_ids
-from atlasd.events.validation import MAX_EVENT_BYTES, check_document_size
+from atlasd.events.validation import CONVEX_SIZE_FLOOR, MAX_EVENT_BYTES, check_document_size
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet
 
@@ -201,7 +201,7 @@ class Writer:
                     group_ids.update(claimed)
                 outcomes.append(results)
             if all_rows:
-                conn.executemany(Statements.insert_event, [stored_row(*r) for r in all_rows])
+                conn.executemany(Statements.insert_event, all_rows)
                 # the views move in the same transaction as the log: never behind, never ahead
                 fold = self._fold or self._new_fold(conn)
                 self._fold = None  # until this commit succeeds its cache is not to be trusted
@@ -225,18 +225,18 @@ class Writer:
     def _take(
         self,
         rows: list[tuple[Any, ...]],
-        datas: list[tuple[dict[str, Any], int]],
+        datas: list[tuple[str, dict[str, Any], int]],
         folded: list[tuple[int, str, str, dict[str, Any], int]],
     ) -> None:
         """Advance the in-memory position past planned rows; collect what the views fold."""
-        self.last_seq, self.last_hash = rows[-1][0], rows[-1][6]
+        self.last_seq, self.last_hash = rows[-1][0], rows[-1][6].hex()
         versions = self._versions
-        for row, (data, occurred) in zip(rows, datas, strict=True):
+        for row, (event_id, data, occurred) in zip(rows, datas, strict=True):
             versions[row[2]] = row[3]
             if row[3] == 1:
                 self.streams += 1
             if row[4] in self._projected:
-                folded.append((row[0], row[1], row[4], data, occurred))
+                folded.append((row[0], event_id, row[4], data, occurred))
 
     # -- streamed append: one transaction over several calls --------------------
 
@@ -266,7 +266,7 @@ class Writer:
         folded: list[tuple[int, str, str, dict[str, Any], int]] = []
         self._take(rows, datas, folded)
         with tx.guard():
-            self.conn.executemany(Statements.insert_event, [stored_row(*r) for r in rows])
+            self.conn.executemany(Statements.insert_event, rows)
             fold.apply_many(folded)
             fold.flush()
         return len(rows), len(results) - len(rows), int(rows[0][0])
@@ -324,11 +324,13 @@ class Writer:
         group_ids: dict[str, tuple[Prepared, AppendResult]],
     ) -> tuple[
         list[tuple[Any, ...]],
-        list[tuple[dict[str, Any], int]],
+        list[tuple[str, dict[str, Any], int]],
         list[AppendResult],
         dict[str, tuple[Prepared, AppendResult]],
     ]:
-        """Positions, hashes and encoded rows for a request; raises on a conflict.
+        """Positions, hashes and the rows to insert for a request (each event encoded
+        once: its hash and its row's payload come from the same bytes), with each
+        event's id, data and moment for the views; raises on a conflict.
 
         Pure: nothing is written and no state changes, so a failing request
         leaves no trace.
@@ -338,7 +340,7 @@ class Writer:
         seq, prev = self.last_seq, self.last_hash
         versions: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
-        datas: list[tuple[dict[str, Any], int]] = []
+        datas: list[tuple[str, dict[str, Any], int]] = []
         results: list[AppendResult] = []
         in_batch: dict[str, tuple[Prepared, AppendResult]] = {}
         origin = self.origin
@@ -399,7 +401,7 @@ class Writer:
             seq += 1
             occurred = t if event.occurred_at is None else event.occurred_at
             try:
-                digest, body = seal(
+                digest, content = seal_content(
                     prev,
                     seq,
                     event_id,
@@ -415,19 +417,19 @@ class Writer:
             except UnicodeEncodeError:
                 # Only in-process callers can pass them: JSON decoding refuses lone surrogates.
                 raise InvalidValue("strings must be valid Unicode (no lone surrogates)") from None
-            if len(body) > MAX_EVENT_BYTES:
-                raise InvalidValue(
-                    f"event is {len(body)} bytes encoded, more than {MAX_EVENT_BYTES}"
-                )
-            check_document_size(body)
-            rows.append((seq, event_id, stream, version, event.type, t, digest, body))
-            datas.append((event.data, occurred))
+            prev = digest.hex()
+            size = len(content) + SEALED_EXTRA
+            if size > MAX_EVENT_BYTES:
+                raise InvalidValue(f"event is {size} bytes encoded, more than {MAX_EVENT_BYTES}")
+            if size > CONVEX_SIZE_FLOOR:  # below it the check cannot fail: no body to build
+                check_document_size(sealed_body(content, prev))
+            rows.append(sealed_row(seq, event_id, stream, version, event.type, t, digest, content))
+            datas.append((event_id, event.data, occurred))
             result = AppendResult(seq=seq, event_id=event_id, version=version, duplicate=False)
             results.append(result)
             if event.event_id is not None:
                 in_batch[event_id] = (event, result)
             versions[stream] = version
-            prev = digest
         return rows, datas, results, in_batch
 
     def _archived_by_id(self, event_id: str) -> tuple[int, str, int, str, bytes] | None:

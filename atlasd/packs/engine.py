@@ -117,14 +117,9 @@ class _ViewCode:
             f" VALUES ({', '.join('?' for _ in names)})"
         )
         self.rest = tuple(i for i in range(1, len(names)) if i not in self.key_pos)
-        #: where the non-key cells start when the key columns come first (a slice then)
-        self.rest_from = (
-            1 + len(self.key_pos) if self.key_pos == tuple(range(1, 1 + len(self.key_pos))) else 0
-        )
-        self.update = (
-            f"UPDATE {self.table} SET {', '.join(f'{names[i]} = ?' for i in self.rest)}"
-            " WHERE row_seq = ?"
-        )
+        self._names = names
+        self._updates: dict[tuple[int, ...], str] = {}
+        self.update = self.update_of(self.rest)
         self.delete = f"DELETE FROM {self.table} WHERE row_seq = ?"
         template: list[Any] = [None] * len(names)
         counted = {count.column for count in view.counts}
@@ -141,6 +136,18 @@ class _ViewCode:
         self.counted_by: list[tuple[_ViewCode, int, tuple[int, ...], tuple[Any, ...]]] = []
         #: positions of this view's columns that counts look at (by and where)
         self.contrib: tuple[int, ...] = ()
+
+    def update_of(self, positions: tuple[int, ...]) -> str:
+        """The UPDATE that writes the cells at ``positions`` (and no other: SQLite then
+        leaves the indexes of the other columns, and their pages, alone)."""
+        sql = self._updates.get(positions)
+        if sql is None:
+            names = self._names
+            sql = self._updates[positions] = (
+                f"UPDATE {self.table} SET {', '.join(f'{names[i]} = ?' for i in positions)}"
+                " WHERE row_seq = ?"
+            )
+        return sql
 
     def key_of(self, row: Sequence[Any]) -> Any:
         if self.single:
@@ -213,6 +220,13 @@ class _Program:
         for child in self.views.values():
             if child.counted_by:
                 lines.extend(self._adjust(child))
+        #: per event type, the function naming the keys a prefetch reads (see Fold._prefetch)
+        self.prefetchers: dict[str, str] = {}
+        for n, (event_type, event) in enumerate(packs.events.items()):
+            wants = self._wants(f"q{n}", event)
+            if wants:
+                self.prefetchers[event_type] = f"q{n}"
+                lines.extend(wants)
         self.source = "\n".join(lines) + "\n"
         self.code = compile(self.source, "<atlasd packs fold>", "exec")
 
@@ -295,6 +309,38 @@ class _Program:
                 else:
                     body.append(f"pr[{column}] {op}= 1")
         return lines + [f"{pad}    {line}" for line in body or ["pass"]]
+
+    def _wants(self, fn: str, event: EventDef) -> list[str]:
+        """``fn(data)``: put in ``W_view`` each key the event upserts in ``view`` that the
+        cache lacks (rows keyed by the event's id cannot be stored yet: left out)."""
+        plan: dict[tuple[str, tuple[str, ...]], None] = {}
+        for action in event.apply:
+            if action.op != "upsert" or action.view in self.event_keyed:
+                continue
+            by_column = dict(action.key)
+            sources = tuple(by_column[k] for k in self.views[action.view].view.key)
+            if not any(source.startswith("$") for source in sources):  # $event_id, $time
+                plan[(action.view, sources)] = None
+        if not plan:
+            return []
+        out = [f"def {fn}(data):"]
+        names: dict[str, str] = {}
+        for _view, sources in plan:
+            for source in sources:
+                if source not in names:
+                    names[source] = f"a{len(names)}"
+                    out.append(f"    {names[source]} = data.get({self.const(source)})")
+        for view_name, sources in plan:
+            parts = [names[source] for source in sources]
+            good = " and ".join(f"type({a}) is str and {a}" for a in parts)
+            key = parts[0] if len(parts) == 1 else f"({', '.join(parts)},)"
+            out += [
+                f"    if {good}:",
+                f"        k = {key}",
+                f"        if k not in C_{view_name}:",
+                f"            W_{view_name}[k] = None",
+            ]
+        return out
 
     def _event(self, fn: str, event: EventDef) -> list[str]:
         out = [f"def {fn}(seq, event_id, data, t):"]
@@ -462,9 +508,13 @@ def _program(packs: PackSet) -> _Program:
 class _Rows:
     """One view's rows in a fold: the cache and what changed since the last flush."""
 
-    def __init__(self, fold: Fold, code: _ViewCode) -> None:
+    def __init__(self, fold: Fold, code: _ViewCode, *, remember: bool) -> None:
         self.fold = fold
         self.code = code
+        #: keep copies of the stored rows (see ``stored``): not in a rebuild, whose tables
+        #: have no secondary indexes while it fills them (a whole-row update costs it
+        #: nothing more), nor for a view keyed by event ids (its rows are never updated)
+        self.remember = remember
         self.cache: dict[Any, list[Any]] = {}
         self.dirty: set[Any] = set()
         #: keys whose rows are not in the table (insert on flush)
@@ -474,6 +524,9 @@ class _Rows:
         #: hashes of the keys a fresh fold created (a key not among them has no row)
         self.seen: set[int] = set()
         self.known: dict[Any, Any] | None = None
+        #: the cached rows as the table holds them (cells shared, not copied), so that a
+        #: flush writes only the cells that changed, and no row that did not
+        self.stored: dict[Any, tuple[Any, ...]] = {}
 
     def find(self, key: Any) -> list[Any] | None:
         """The row for a key the cache lacks, from the table (None: there is none)."""
@@ -493,6 +546,8 @@ class _Rows:
             return None
         row = self.code.decode(found)
         self.cache[key] = row
+        if self.remember:
+            self.stored[key] = tuple(row)
         return row
 
     def get(self, key: Any, seq: int) -> list[Any]:
@@ -535,6 +590,7 @@ class _Rows:
         if self.code.contrib:
             self.fold.adjusters[self.code.name](tuple(row[p] for p in self.code.contrib), None)
         del self.cache[key]
+        self.stored.pop(key, None)
         self.dirty.discard(key)
         if key in self.new:
             self.new.discard(key)
@@ -569,25 +625,53 @@ class _Rows:
         conn, code = self.fold.conn, self.code
         if self.removed:
             conn.executemany(code.delete, [(row_seq,) for row_seq in self.removed.values()])
-        inserts, updates = [], []
-        rest, rest_from = code.rest, code.rest_from
-        new = self.new
+        inserts = []
+        # rows grouped by the cells that changed: one UPDATE per group, naming only those
+        updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
+        rest = code.rest
+        new, cache, stored = self.new, self.cache, self.stored
+        keep = self.remember
         for key in self.dirty:
-            row = code.encode(self.cache[key])
+            row = cache[key]
+            before = stored.get(key)
+            if keep:
+                stored[key] = tuple(row)
             if key in new:
-                inserts.append(row)
+                inserts.append(code.encode(row))
+                continue
+            if before is None:
+                changed = rest
             else:
-                if rest_from:
-                    updates.append((*row[rest_from:], row[0]))
-                else:
-                    updates.append((*(row[i] for i in rest), row[0]))
-        if updates:
-            conn.executemany(code.update, updates)
+                changed = tuple(
+                    [i for i in rest if before[i] is not row[i] and _changed(before[i], row[i])]
+                )
+                if not changed:
+                    continue
+            out = code.encode(row)
+            batch = updates.get(changed)
+            if batch is None:
+                batch = updates[changed] = []
+            batch.append((*(out[i] for i in changed), out[0]))
+        for changed, params in updates.items():
+            conn.executemany(code.update_of(changed), params)
         if inserts:
             conn.executemany(code.insert, inserts)
         self.dirty.clear()
         self.new.clear()
         self.removed.clear()
+
+    def forget(self) -> None:
+        """Drop the cached rows (the table keeps them)."""
+        self.cache.clear()
+        self.stored.clear()
+
+
+def _changed(before: Any, after: Any) -> bool:
+    """A cell that is another object than the table's holds something else, unless both
+    are equal strings or integers (a bool is never taken for an integer, nor a list
+    compared deeply: ``[1] == [True]`` in Python, not in JSON)."""
+    t = type(before)
+    return not ((t is str or t is int) and type(after) is t and before == after)
 
 
 class Fold:
@@ -638,7 +722,12 @@ class Fold:
             if missing:
                 raise ValueError(f"pack {pack_name}: views {', '.join(missing)} must be folded too")
         self.rows: dict[str, _Rows] = {
-            name: _Rows(self, program.views[name]) for name in packs.views
+            name: _Rows(
+                self,
+                program.views[name],
+                remember=not fresh and name not in program.event_keyed,
+            )
+            for name in packs.views
         }
         ns: dict[str, Any] = {
             "_int": _int,
@@ -651,7 +740,10 @@ class Fold:
         }
         for pack in packs.packs:
             ns[f"FROM_{pack.name}"] = pack_from.get(pack.name, _NEVER)
+        #: keys a prefetch is to read, per view (filled by the generated ``q`` functions)
+        self._wanted: dict[str, dict[Any, None]] = {name: {} for name in self.rows}
         for name, rows in self.rows.items():
+            ns[f"W_{name}"] = self._wanted[name]
             ns[f"C_{name}"] = rows.cache
             ns[f"D_{name}"] = rows.dirty
             ns[f"N_{name}"] = rows.new
@@ -670,20 +762,11 @@ class Fold:
             if packs.events[event_type].pack in pack_from
         }
         self._program = program
-        # per event type: the (view, cache, key sources in key order) of its upserts whose
-        # rows may be stored (rows keyed by the event's id cannot be)
-        self._plans: dict[str, list[tuple[str, dict[Any, list[Any]], tuple[str, ...]]]] = {}
-        for event_type in self._handlers:
-            plan: dict[tuple[str, tuple[str, ...]], None] = {}
-            for action in packs.events[event_type].apply:
-                if action.op != "upsert" or action.view in program.event_keyed:
-                    continue
-                by_column = dict(action.key)
-                view = packs.views[action.view]
-                plan[(action.view, tuple(by_column[k] for k in view.key))] = None
-            self._plans[event_type] = [
-                (view, self.rows[view].cache, sources) for view, sources in plan
-            ]
+        self._prefetchers: dict[str, Callable[[dict[str, Any]], None]] = {
+            event_type: ns[fn]
+            for event_type, fn in program.prefetchers.items()
+            if event_type in self._handlers
+        }
 
     @property
     def pending(self) -> int:
@@ -712,42 +795,28 @@ class Fold:
     def _prefetch(self, events: Sequence[FoldEvent]) -> None:
         """Read the stored rows of every key these events upsert and the cache lacks, with
         one statement per view; :meth:`_Rows.find` then answers from them."""
-        wanted: dict[str, dict[Any, None]] = {}
-        plans = self._plans
+        prefetchers = self._prefetchers
         for _seq, _event_id, event_type, data, _t in events:
-            plan = plans.get(event_type)
-            if plan is None:
-                continue
-            for view, cache, sources in plan:
-                if len(sources) == 1:
-                    key = data.get(sources[0])
-                    if type(key) is not str or not key or key in cache:
-                        continue
-                elif len(sources) == 2:
-                    a, b = data.get(sources[0]), data.get(sources[1])
-                    if type(a) is not str or type(b) is not str or not a or not b:
-                        continue
-                    key = (a, b)
-                    if key in cache:
-                        continue
-                else:
-                    key = tuple(data.get(source) for source in sources)
-                    if key in cache or not all(type(p) is str and p for p in key):
-                        continue
-                keys = wanted.get(view)
-                if keys is None:
-                    keys = wanted[view] = {}
-                keys[key] = None
-        if sum(len(keys) for keys in wanted.values()) < _PREFETCH_MIN:
-            return
-        for view, keys in wanted.items():
-            rows = self.rows[view]
-            code = rows.code
-            found: dict[Any, Any] = dict.fromkeys(keys)  # None: not stored
-            encoded = _encode([list(k) if type(k) is tuple else k for k in keys]).decode()
-            for row in self.conn.execute(code.select_many, (encoded,)):
-                found[code.key_of(row)] = row
-            rows.known = found
+            wants = prefetchers.get(event_type)
+            if wants is not None:
+                wants(data)
+        wanted = self._wanted
+        try:
+            if sum(len(keys) for keys in wanted.values()) < _PREFETCH_MIN:
+                return
+            for view, keys in wanted.items():
+                if not keys:
+                    continue
+                rows = self.rows[view]
+                code = rows.code
+                found: dict[Any, Any] = dict.fromkeys(keys)  # None: not stored
+                encoded = _encode([list(k) if type(k) is tuple else k for k in keys]).decode()
+                for row in self.conn.execute(code.select_many, (encoded,)):
+                    found[code.key_of(row)] = row
+                rows.known = found
+        finally:
+            for keys in wanted.values():
+                keys.clear()
 
     def flush(self, checkpoint: int | None = None) -> None:
         """Write every changed row and record ``checkpoint`` for the views."""
@@ -759,12 +828,12 @@ class Fold:
             else:
                 rows.new.clear()
             if name in event_keyed:
-                rows.cache.clear()  # one row per event: never looked up again
+                rows.forget()  # one row per event: never looked up again
             else:
                 cached += len(rows.cache)
         if cached > self._keep_rows:
             for rows in self.rows.values():
-                rows.cache.clear()
+                rows.forget()
         self._pending[0] = 0
         if checkpoint is not None:
             self.conn.execute(_CHECKPOINT, (checkpoint, self._view_list))

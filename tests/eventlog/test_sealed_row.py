@@ -1,0 +1,35 @@
+"""The writer's row, built from the content encoded once, is the row of the stored event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from atlasd.eventlog.chain import GENESIS_HASH, SEALED_EXTRA, seal, seal_content
+from atlasd.eventlog.rows import sealed_row, stored_row
+
+EVENT_ID = "0190b2a4-1234-7abc-8def-0123456789ab"
+
+
+@pytest.mark.parametrize(
+    ("stream", "data", "meta"),
+    [
+        ("build:b1", {"build_id": "b1"}, {}),
+        ('s "quoted" ,"data":', {"data": {',"data":': [1, 2.5, None]}}, {"k": "v"}),
+        ("ünïcode ✓", {}, {"data": "x"}),
+    ],
+)
+def test_the_sealed_row_equals_the_row_of_the_stored_body(
+    stream: str, data: dict[str, Any], meta: dict[str, Any]
+) -> None:
+    """Same hash bytes, same payload, same columns; the body's length is the content's
+    plus SEALED_EXTRA, even when the stream or data spell ``,"data":`` themselves."""
+    args = (GENESIS_HASH, 7, EVENT_ID, stream, 3, "T.x", data, meta, 1_000, 900, EVENT_ID)
+    digest, body = seal(*args)
+    raw, content = seal_content(*args)
+    assert raw.hex() == digest
+    assert len(body) == len(content) + SEALED_EXTRA
+    assert sealed_row(7, EVENT_ID, stream, 3, "T.x", 1_000, raw, content) == stored_row(
+        7, EVENT_ID, stream, 3, "T.x", 1_000, digest, body
+    )
