@@ -54,7 +54,8 @@ class AtlasdError(Exception):
     #: Whether retrying the same request later may succeed.
     retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str, **extra: Any) -> None:
+    # positional-only: any name, even ``message``, may be a detail a daemon sent
+    def __init__(self, message: str, /, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
         self.extra = extra
@@ -79,7 +80,7 @@ class InvalidValue(AtlasdError):
 class VersionConflict(AtlasdError):
     code = "version_conflict"
 
-    def __init__(self, message: str, *, current_version: int, **extra: Any) -> None:
+    def __init__(self, message: str, /, *, current_version: int, **extra: Any) -> None:
         super().__init__(message, current_version=current_version, **extra)
         self.current_version = current_version
 
@@ -137,5 +138,7 @@ def error_from_wire(error: dict[str, Any]) -> AtlasdError:
     cls = _BY_CODE.get(code, Internal)
     if cls is VersionConflict:
         current = extra.pop("current_version", -1)
-        return VersionConflict(message, current_version=int(current), **extra)
+        # a version that is not an integer is unknown, like a missing one
+        known = type(current) is int
+        return VersionConflict(message, current_version=current if known else -1, **extra)
     return cls(message, **extra)

@@ -23,8 +23,10 @@ __all__ = ["MASK", "Redactor", "install", "redact"]
 MASK = "***"
 #: Shorter values are not searched for (they would mask ordinary text).
 _MIN_LENGTH = 6
-#: The userinfo of any URL: ``scheme://user[:password]@``.
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+#: The userinfo of any URL: ``scheme://user[:password]@``, up to the authority's last
+#: ``@`` (a password may hold one, as URL parsers read it). It never runs past a quote
+#: or backslash, so redacting a JSON text stays within one string and keeps it JSON.
+_URL_CREDENTIALS = re.compile(r'(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s"\\<>]*@')
 
 
 def _forms(secret: str) -> set[str]:

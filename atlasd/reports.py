@@ -68,6 +68,15 @@ class CountersSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     commit_buckets: list[int]
     commit_seconds_sum: float
 
+    def __post_init__(self) -> None:
+        # a histogram needs one count per bound and one for the slower commits (a
+        # decoded answer that has not is refused as the decoder's error, not later)
+        if self.commit_buckets and len(self.commit_buckets) != len(self.commit_bounds) + 1:
+            raise ValueError(
+                f"commit_buckets has {len(self.commit_buckets)} counts for"
+                f" {len(self.commit_bounds)} bounds"
+            )
+
 
 class CapState(msgspec.Struct, frozen=True, kw_only=True):
     """How close the database is to its size cap (the rule: ``eventlog.capacity``)."""

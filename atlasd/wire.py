@@ -289,7 +289,8 @@ class StatusReport(msgspec.Struct, frozen=True, kw_only=True):
     socket: str
     data_dir: str
     integrity: IntegrityReport
-    compaction: CompactionStatus
+    #: Unset from a daemon older than retention (one started before an upgrade).
+    compaction: CompactionStatus | UnsetType = UNSET
 
 
 class SyncNowResult(msgspec.Struct, frozen=True, kw_only=True):

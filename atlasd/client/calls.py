@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -28,6 +28,7 @@ __all__ = [
     "PAGE_SIZE",
     "Order",
     "QueryArgs",
+    "answer_as",
     "append_request",
     "batch_request",
     "check",
@@ -45,6 +46,8 @@ __all__ = [
     "to_rows",
     "watch_request",
 ]
+
+_T = TypeVar("_T")
 
 FromSeq = int | Literal["end"]
 #: The order of a query's rows by the view's main column.
@@ -143,9 +146,22 @@ def watch_request(view: str, args: QueryArgs) -> wire.Watch:
     )
 
 
+def answer_as(result: Any, kind: type[_T], op: str) -> _T:
+    """The ``result`` of an ``op`` answer as ``kind``.
+
+    Error handling: an answer of another shape (a daemon of another version, or
+    not a daemon at all) raises :class:`~atlasd.errors.Internal` naming the op
+    and what did not fit, never the decoder's own exception.
+    """
+    try:
+        return msgspec.convert(result, kind)
+    except msgspec.ValidationError as exc:
+        raise Internal(f"unexpected answer to {op} from the daemon: {exc}") from exc
+
+
 def to_page(result: Any) -> QueryPage:
     """The page of a ``query`` answer."""
-    return msgspec.convert(result, QueryPage)
+    return answer_as(result, QueryPage, "query")
 
 
 @functools.cache
@@ -190,9 +206,13 @@ def check(response: wire.Response) -> Any:
     raise Internal(f"unexpected answer from the daemon: {msgspec.json.encode(response)!r}")
 
 
+class _BatchAnswer(msgspec.Struct):
+    results: list[AppendResult]
+
+
 def to_results(result: Any) -> list[AppendResult]:
     """The ``results`` list of an ``append_batch`` answer."""
-    return msgspec.convert(result["results"], list[AppendResult])
+    return answer_as(result, _BatchAnswer, "append_batch").results
 
 
 def to_event(response: wire.Response) -> Event:
@@ -209,5 +229,5 @@ def to_rows(response: wire.Response) -> list[dict[str, Any]]:
         return response.rows
     result = check(response)
     if isinstance(result, dict) and isinstance(result.get("rows"), list):
-        return msgspec.convert(result["rows"], list[dict[str, Any]])
+        return answer_as(result["rows"], list[dict[str, Any]], "watch")
     raise Internal("watch line carries no rows")

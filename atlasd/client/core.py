@@ -15,8 +15,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from atlasd.errors import AtlasdError, DaemonUnreachable, Unavailable
 from atlasd.events import AppendResult, Event, NewEvent
 
@@ -95,13 +93,15 @@ class ClientCore:
 
     # -- answers ------------------------------------------------------------------
 
+    # Each answer is decoded by calls.answer_as: one of another shape is ``internal``.
+
     @staticmethod
     def _pong(result: Any) -> Pong:
-        return msgspec.convert(result, Pong)
+        return calls.answer_as(result, Pong, "ping")
 
     @staticmethod
     def _outcome(result: Any) -> AppendOutcome:
-        return AppendOutcome.from_result(msgspec.convert(result, AppendResult))
+        return AppendOutcome.from_result(calls.answer_as(result, AppendResult, "append"))
 
     @staticmethod
     def _outcomes(result: Any) -> list[AppendOutcome]:
@@ -109,16 +109,16 @@ class ClientCore:
 
     @staticmethod
     def _read_result(result: Any) -> ReadResult[Event]:
-        return msgspec.convert(result, ReadResult[Event])
+        return calls.answer_as(result, ReadResult[Event], "read")
 
     @staticmethod
     def _status_raw(result: Any) -> dict[str, Any]:
-        return msgspec.convert(result, dict[str, Any])
+        return calls.answer_as(result, dict[str, Any], "status")
 
     @staticmethod
     def _status(result: Any) -> StatusReport:
-        return msgspec.convert(result, StatusReport)
+        return calls.answer_as(result, StatusReport, "status")
 
     @staticmethod
     def _sync_result(result: Any) -> SyncNowResult:
-        return msgspec.convert(result, SyncNowResult)
+        return calls.answer_as(result, SyncNowResult, "sync_now")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import get_args
 
+from msgspec import UNSET
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -58,7 +59,8 @@ class _StatusCollector(Collector):
         yield _gauge("atlasd_connections", "Open socket connections.", status.connections)
         yield from self._appends(status.counters)
         yield from self._sync(status.sync)
-        yield from self._compaction(status.compaction)
+        if status.compaction is not UNSET:
+            yield from self._compaction(status.compaction)
         files = GaugeMetricFamily(
             "atlasd_spool_files", "Files in the spool directory.", labels=["state"]
         )

@@ -13,6 +13,7 @@ is raised as its own error class.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -141,11 +142,14 @@ class SyncConnection:
         """Read one line from the daemon."""
         try:
             line = self._file.readline(MAX_LINE + 1)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: closed by another thread
             self.close()
             raise DaemonUnreachable(f"connection to {self._path} lost") from exc
         if not line.endswith(b"\n"):
+            closed_here = self._failed
             self.close()
+            if closed_here:
+                raise DaemonUnreachable("connection closed")
             if len(line) > MAX_LINE:
                 raise Internal(f"answer line over {MAX_LINE} bytes")
             raise DaemonUnreachable(f"connection to {self._path} closed by the daemon")
@@ -159,6 +163,10 @@ class SyncConnection:
         """Close the socket once the call in flight, if any, has its answer."""
         with self._lock:
             self._failed = True
+            # Wakes a thread blocked reading (a subscription's, which reads without the
+            # lock): closing the file alone would wait for that read to end.
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
             try:
                 self._file.close()
                 self._sock.close()

@@ -35,7 +35,13 @@ from atlasd.daemon.listener import BoundSocket, ListenerError, adopt, bind_unix
 from atlasd.daemon.log import log_event
 from atlasd.daemon.server import Server
 from atlasd.daemon.signals import StopSignals
-from atlasd.daemon.systemd import Notifier, inherited_listener, notify_loop, watchdog_interval
+from atlasd.daemon.systemd import (
+    Notifier,
+    extending_start,
+    inherited_listener,
+    notify_loop,
+    watchdog_interval,
+)
 from atlasd.errors import AtlasdError
 from atlasd.packs.loader import PackError
 
@@ -90,14 +96,15 @@ async def serve(config: Config) -> None:
     try:
         with StopSignals() as signals:
             try:
-                store = await EventStore.open(
-                    StoreConfig(
-                        data_dir=config.data_dir,
-                        synchronous=config.synchronous,
-                        max_db_bytes=config.max_db_bytes,
-                        packs_dir=config.packs_dir,
+                async with extending_start(notifier, "opening the event log"):
+                    store = await EventStore.open(
+                        StoreConfig(
+                            data_dir=config.data_dir,
+                            synchronous=config.synchronous,
+                            max_db_bytes=config.max_db_bytes,
+                            packs_dir=config.packs_dir,
+                        )
                     )
-                )
             except PackError as exc:
                 raise StartupError(f"bad pack: {exc}") from exc
             except AtlasdError as exc:

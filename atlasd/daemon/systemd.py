@@ -11,15 +11,18 @@ during shutdown); a malformed ``LISTEN_FDS`` is treated as "no sockets".
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 
 import anyio
 
 __all__ = [
+    "START_EXTEND_EVERY_S",
     "STATUS_INTERVAL_S",
     "Notifier",
+    "extending_start",
     "inherited_listener",
     "notify_loop",
     "watchdog_interval",
@@ -31,6 +34,9 @@ LISTEN_FDS_START = 3
 
 #: At most this long between two looks at the daemon's state for ``STATUS=``.
 STATUS_INTERVAL_S = 5.0
+#: During a long start-up step, how often more start-up time is asked for (three times
+#: this much each time, so one late message does not end the start).
+START_EXTEND_EVERY_S = 10.0
 
 
 class Notifier:
@@ -75,6 +81,42 @@ def watchdog_interval(env: Mapping[str, str] | None = None) -> float | None:
     if pid and pid != str(os.getpid()):
         return None
     return int(usec) / 2 / 1_000_000
+
+
+@contextlib.asynccontextmanager
+async def extending_start(
+    notifier: Notifier, status: str, every: float = START_EXTEND_EVERY_S
+) -> AsyncIterator[None]:
+    """Keep systemd's start timeout (``TimeoutStartSec``) off a long start-up step, such
+    as a schema migration rewriting every event: ``EXTEND_TIMEOUT_USEC=`` (three times
+    ``every``) and ``STATUS=status`` now and every ``every`` seconds until the block ends.
+
+    Without it a start that outlasts the timeout is killed and restarted, and the
+    migration, rolled back each time, never completes.
+
+    Error handling: an exception of the block is raised as it is.
+    """
+    if not notifier.enabled:
+        yield
+        return
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_extend_start, notifier, status, every)
+        try:
+            yield
+        except Exception as exc:  # raised below, not grouped by the task group
+            failure = exc
+        finally:
+            tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def _extend_start(notifier: Notifier, status: str, every: float) -> None:
+    extension = f"EXTEND_TIMEOUT_USEC={int(every * 3_000_000)}"
+    while True:
+        notifier.notify(extension, f"STATUS={status}")
+        await anyio.sleep(every)
 
 
 async def watchdog_loop(notifier: Notifier, interval: float) -> None:

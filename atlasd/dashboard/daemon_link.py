@@ -24,6 +24,7 @@ import msgspec
 
 from atlasd import wire
 from atlasd.client import AsyncClient, StatusReport, SyncNowResult
+from atlasd.client.calls import answer_as
 from atlasd.errors import BadRequest
 
 __all__ = ["MAX_PAGE", "DaemonLink", "Page", "PageQuery", "sort_rows"]
@@ -136,9 +137,10 @@ class DaemonLink:
                 rows = sort_rows(page.rows, query.order_by, descending=query.order == "desc")
                 return msgspec.structs.replace(page, rows=rows, sorted_here=True)
             raise
-        rows = msgspec.convert(result["rows"], list[dict[str, Any]])
-        has_next_field = isinstance(result, dict) and "next" in result
-        next_cursor = result.get("next") if has_next_field else None
+        answer = answer_as(result, dict[str, Any], "query")
+        rows = answer_as(answer.get("rows"), list[dict[str, Any]], "query")
+        has_next_field = "next" in answer
+        next_cursor = answer.get("next")
         if has_next_field:
             self.cursor_paging = True
             return Page(
@@ -157,7 +159,8 @@ class DaemonLink:
             view=query.view, filter=query.filter or None, limit=limit, order=query.order
         )
         result = await self._client.call(cast(wire.Request, request))
-        rows = msgspec.convert(result["rows"], list[dict[str, Any]])
+        answer = answer_as(result, dict[str, Any], "query")
+        rows = answer_as(answer.get("rows"), list[dict[str, Any]], "query")
         full = len(rows) >= limit
         rows = _within(rows, query.order_by, query.since, query.until)
         if query.order_by is not None:

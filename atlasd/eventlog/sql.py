@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal
 
 from atlasd.errors import AtlasdError, Internal, Unavailable
 from atlasd.eventlog.rows import FIXED_BYTES, body_of, stored_row
@@ -61,7 +61,10 @@ _UPDATE_TRIGGER_SQL = (
     "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events"
     " BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE refused'); END"
 )
+#: Rows, and bytes of stored events, the migration to schema 3 holds at once: events
+#: may be up to 1 MiB each, so a count alone would not bound its memory.
 _MIGRATE_CHUNK = 5_000
+_MIGRATE_BYTES = 8 << 20
 
 
 def _compact_events(conn: sqlite3.Connection) -> None:
@@ -72,12 +75,15 @@ def _compact_events(conn: sqlite3.Connection) -> None:
     leaves the database at schema 2."""
     conn.execute(EVENTS_TABLE_SQL.replace("CREATE TABLE events", "CREATE TABLE events_compact"))
     cursor = 0
-    while rows := conn.execute(
-        "SELECT seq, event_id, stream, version, type, recorded_at, hash, body FROM events"
-        " WHERE seq > ? ORDER BY seq LIMIT ?",
-        (cursor, _MIGRATE_CHUNK),
-    ).fetchall():
-        new = []
+    while True:
+        new: list[tuple[Any, ...]] = []
+        size = 0
+        # rows are stepped through one at a time, up to the chunk's count or bytes
+        rows = conn.execute(
+            "SELECT seq, event_id, stream, version, type, recorded_at, hash, body FROM events"
+            " WHERE seq > ? ORDER BY seq LIMIT ?",
+            (cursor, _MIGRATE_CHUNK),
+        )
         for seq, event_id, stream, version, event_type, recorded_at, digest, body in rows:
             try:
                 row = stored_row(
@@ -86,7 +92,7 @@ def _compact_events(conn: sqlite3.Connection) -> None:
                 same = body_of(row[0], row[1], row[2], row[3], row[4], row[6], row[7]) == bytes(
                     body
                 )
-            except ValueError:
+            except (ValueError, TypeError, AttributeError):  # a column of another type
                 same = False
             if not same:
                 raise Unavailable(
@@ -94,12 +100,18 @@ def _compact_events(conn: sqlite3.Connection) -> None:
                     " is left at schema 2 (run atlasd verify with the version that wrote it)"
                 )
             new.append(row)
+            size += len(body)
+            if size >= _MIGRATE_BYTES:
+                break
+        rows.close()
+        if not new:
+            break
         conn.executemany(
             "INSERT INTO events_compact (seq, event_id, stream, version, type, recorded_at,"
             " hash, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             new,
         )
-        cursor = int(rows[-1][0])
+        cursor = int(new[-1][0])
     # dropping a table drops its triggers first, so no delete trigger fires
     conn.execute("DROP TABLE events")
     conn.execute("ALTER TABLE events_compact RENAME TO events")
@@ -341,12 +353,20 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version in range(found, SCHEMA_VERSION):
         step = _MIGRATIONS[version]
         with transaction(conn):
+            # another connection may have taken this step while this one waited for
+            # the write lock: the version read under the lock decides
+            if conn.execute("PRAGMA user_version").fetchone()[0] > version:
+                continue
             if callable(step):
                 step(conn)
             else:
                 for statement in _split(step):
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
+    if 0 < found < 3:
+        # the rewrite of the events table passed every page through the WAL: empty it
+        # now rather than keep a file larger than the database for as long as this runs
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return found
 
 

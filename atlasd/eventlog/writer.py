@@ -12,6 +12,7 @@ Every method runs on the store's single writer thread, so nothing here locks.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sqlite3
 import time
 import uuid
@@ -300,11 +301,20 @@ class Writer:
         self._fold = None
 
     def _cap_reached(self) -> int | None:
-        """The configured cap when the database is at it (vs. the disk being full)."""
+        """The configured cap when it, not the disk, refused a write: the database is
+        within a few pages of it, or the disk has room for the database to grow to it
+        (a large event can stop many pages short of the cap, and the write that failed
+        was rolled back before this is asked)."""
         if self._cap is None:
             return None
-        pages = int(self.conn.execute("PRAGMA page_count").fetchone()[0])
-        return self._cap if (pages + 8) * self._page_size >= self._cap else None
+        used = int(self.conn.execute("PRAGMA page_count").fetchone()[0]) * self._page_size
+        if used + 8 * self._page_size >= self._cap:
+            return self._cap
+        try:
+            free = shutil.disk_usage(self._path.parent).free
+        except OSError:
+            return None
+        return self._cap if free > self._cap - used else None
 
     def _plan(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -91,3 +92,32 @@ def test_a_refused_subscription_raises_on_entry_and_closes_its_socket(
             pass
         assert subscription._conn is None
         assert client.ping().origin
+
+
+def test_a_subscription_closed_from_another_thread_ends_the_wait_for_its_next_event(
+    daemon: DaemonProcess,
+) -> None:
+    """``close()`` from another thread returns at once and the thread waiting for the next
+    event gets DaemonUnreachable, rather than both waiting for an event that never comes."""
+    with Client(daemon.socket, spool=False) as client:
+        subscription = client.subscribe("end")
+        subscription.__enter__()
+        ended: list[BaseException] = []
+
+        def wait_for_next() -> None:
+            try:
+                next(subscription)
+            except BaseException as exc:  # what ended the wait is the result
+                ended.append(exc)
+
+        reader = threading.Thread(target=wait_for_next, daemon=True)
+        reader.start()
+        time.sleep(0.3)  # the reader is blocked in its read
+        closer = threading.Thread(target=subscription.close, daemon=True)
+        closer.start()
+        closer.join(5)
+        reader.join(5)
+        assert not closer.is_alive(), "close() waited for an event"
+        assert not reader.is_alive(), "the reader still waits"
+        assert len(ended) == 1
+        assert isinstance(ended[0], DaemonUnreachable), repr(ended[0])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+import msgspec
 import pytest
 
 from atlasd.redact import MASK, Redactor
@@ -46,3 +47,21 @@ def test_credentials_written_into_a_url_are_masked_without_any_secret_known() ->
 def test_short_values_are_not_searched_for() -> None:
     """A secret under six characters would mask ordinary words, so it is left alone."""
     assert Redactor(["abc"])("abc abcdef") == "abc abcdef"
+
+
+def test_a_password_holding_an_at_sign_is_masked_whole() -> None:
+    """The userinfo ends at the authority's last ``@``, as URL parsers read it."""
+    cleaned = Redactor(())("fetch https://user:p@ss@host.example/x failed")
+    assert cleaned == f"fetch https://{MASK}@host.example/x failed"
+
+
+def test_url_credentials_are_masked_within_one_json_string() -> None:
+    """Redacting a JSON text (the ``status`` answer) never reaches from one string into
+    the next: the text stays the same JSON, less the masked userinfo."""
+    answer = {
+        "ingest_url": "https://ingest.example",
+        "quarantine": [{"seq": 3, "code": "invalid", "message": "x@y"}],
+        "remote": "https://user:pw@ingest.example/a",
+    }
+    cleaned = Redactor(())(msgspec.json.encode(answer).decode())
+    assert msgspec.json.decode(cleaned) == {**answer, "remote": f"https://{MASK}@ingest.example/a"}

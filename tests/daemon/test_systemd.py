@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,9 +11,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
-from atlasd.daemon.systemd import Notifier, inherited_listener, watchdog_interval
+from atlasd.daemon.systemd import (
+    Notifier,
+    extending_start,
+    inherited_listener,
+    watchdog_interval,
+)
+from atlasd.errors import Unavailable
 from tests.daemon.conftest import NO_SPOOL
 from tests.support.daemon import DaemonProcess, clean_env
 
@@ -142,3 +150,62 @@ def test_listen_fds_for_another_pid_are_ignored_and_unset() -> None:
     env = {"LISTEN_PID": "1", "LISTEN_FDS": "1", "LISTEN_FDNAMES": "x"}
     assert inherited_listener(env) is None
     assert env == {}
+
+
+def test_the_start_timeout_is_extended_while_the_event_log_opens(
+    short_dir: Path, notify_socket: tuple[str, socket.socket]
+) -> None:
+    """Before READY=1 the daemon asks systemd for more start-up time while it opens the
+    log (a schema migration may take minutes), and says so in STATUS=."""
+    address, notifications = notify_socket
+    d = DaemonProcess(
+        root=short_dir,
+        socket=short_dir / "d.sock",
+        data_dir=short_dir / "data",
+        args=NO_SPOOL,
+        env=clean_env({"NOTIFY_SOCKET": address}),
+    )
+    try:
+        d.start(wait=False)
+        before_ready = _messages_until(notifications, "READY=1")[:-1]
+        lines = [line for m in before_ready for line in m.split("\n")]
+        assert any(line.startswith("EXTEND_TIMEOUT_USEC=") for line in lines), before_ready
+        assert "STATUS=opening the event log" in lines
+        assert d.stop() == 0
+    finally:
+        if d.proc is not None and d.proc.poll() is None:
+            d.kill()
+
+
+async def test_start_extensions_repeat_until_the_step_ends(short_dir: Path) -> None:
+    """While a start-up step runs, EXTEND_TIMEOUT_USEC= comes again before the time it
+    asked for runs out; once the step is over none follow."""
+    path = short_dir / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.setblocking(False)
+        notifier = Notifier({"NOTIFY_SOCKET": str(path)})
+        async with extending_start(notifier, "busy", every=0.05):
+            await anyio.sleep(0.3)
+        await anyio.sleep(0.2)
+        notifier.close()
+        sent = []
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                sent.append(sock.recv(200).decode())
+    assert len(sent) >= 4
+    assert set(sent) == {f"EXTEND_TIMEOUT_USEC={int(0.05 * 3e6)}\nSTATUS=busy"}
+    assert len(sent) <= 8
+
+
+async def test_a_failing_start_up_step_raises_its_own_error(short_dir: Path) -> None:
+    """The step's exception leaves the block as it is (the daemon turns it into its
+    start-up message), not inside an exception group."""
+    path = short_dir / "notify"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        notifier = Notifier({"NOTIFY_SOCKET": str(path)})
+        with pytest.raises(Unavailable, match="newer"):
+            async with extending_start(notifier, "opening the event log"):
+                raise Unavailable("the database has schema 9, newer than this atlasd knows")
+        notifier.close()

@@ -68,3 +68,20 @@ async def test_cap_is_enforced_again_after_reopen(data_dir: Path) -> None:
         with pytest.raises(Unavailable):
             await store.append(big(0))
         assert store.last_seq == acked
+
+
+async def test_the_cap_is_named_when_a_large_event_meets_it(data_dir: Path) -> None:
+    """An event of hundreds of KiB that would cross the cap is refused naming the cap,
+    not a full disk, although the database stops short of the cap by more than a page."""
+    cap = 2_000_000
+    large = NewEvent(stream="s", type="note.added", data={"p": "x" * 300_000})
+    async with await EventStore.open(StoreConfig(data_dir=data_dir, max_db_bytes=cap)) as store:
+        refusal = None
+        while refusal is None and store.last_seq < 100:
+            try:
+                await store.append(large)
+            except Unavailable as error:
+                refusal = error.message
+        assert store.last_seq < 100
+    assert refusal is not None
+    assert f"size cap of {cap} bytes" in refusal
