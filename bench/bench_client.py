@@ -1,4 +1,4 @@
-"""Client benchmark (issue 6): what the client library adds on top of the socket.
+"""Client benchmark: what the client library adds on top of the socket.
 
 Against one real daemon subprocess, each figure beside a raw-socket baseline
 from the same run:

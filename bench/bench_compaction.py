@@ -1,4 +1,4 @@
-"""Compaction in a running store (issue 15): how long appends wait while the store
+"""Compaction in a running store: how long appends wait while the store
 compacts itself, beside the same appender's waits without compaction, same run.
 
 One appender appends single events back to back (each waits for its commit, FULL

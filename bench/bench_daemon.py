@@ -1,4 +1,4 @@
-"""Daemon benchmarks (issue 3): through the socket, against baselines from the same run.
+"""Daemon benchmarks: through the socket, against baselines from the same run.
 
 Targets:
 - one client pipelining ``append_batch`` of 1,000: >= 0.6x the store's direct

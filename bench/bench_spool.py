@@ -1,4 +1,4 @@
-"""Spool benchmark (issue 6): a 100k-event file ingested as one atomic batch.
+"""Spool benchmark: a 100k-event file ingested as one atomic batch.
 
 Figures, each beside its baseline from the same run:
 - spool ingest rate (a checking pass over the file, then one

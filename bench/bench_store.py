@@ -1,4 +1,4 @@
-"""Store benchmarks (issues 2 and 16): each figure beside its baseline measured in the same run.
+"""Store benchmarks: each figure beside its baseline measured in the same run.
 
 Every comparison is like for like: the same events, synchronous=FULL on both
 sides (checked, not assumed), the same indexes and the same id kind (UUIDv7).

@@ -1,4 +1,4 @@
-"""Sync benchmarks (issue 5): the worker's own ceiling, the Convex double, recovery time.
+"""Sync benchmarks: the worker's own ceiling, the Convex double, recovery time.
 
 Figures, each with its baseline measured in the same run:
 
