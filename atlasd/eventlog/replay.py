@@ -23,7 +23,7 @@ import msgspec
 from atlasd.errors import Unavailable
 from atlasd.eventlog.archive import ArchiveSet, read_records
 from atlasd.eventlog.datadir import DataDirLock, db_path
-from atlasd.eventlog.rows import event_id_text, payload_object
+from atlasd.eventlog.rows import event_id_text
 from atlasd.eventlog.sql import Statements, connect, migrate, transaction, translated
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet, builtin_packs, load_packs
@@ -71,9 +71,17 @@ def _archives_of(conn: sqlite3.Connection) -> ArchiveSet:
     return ArchiveSet(Path(file).parent, read_records(conn))
 
 
-def _chunk_sql(packs: PackSet) -> str:
-    types = ", ".join("'" + t.replace("'", "''") + "'" for t in sorted(packs.event_types))
-    return Statements.projected_chunk.format(types=types)
+def _chunk_sql(packs: PackSet, reads_id: frozenset[str] | None = None) -> str:
+    """The chunk query of ``packs``' event types, naming the event ids of the types in
+    ``reads_id`` (None: of every type)."""
+    id_types = packs.event_types if reads_id is None else reads_id
+    return Statements.projected_chunk.format(
+        types=_quoted(packs.event_types), id_types=_quoted(id_types)
+    )
+
+
+def _quoted(types: frozenset[str] | set[str]) -> str:
+    return ", ".join("'" + t.replace("'", "''") + "'" for t in sorted(types))
 
 
 class RebuildReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,7 +151,10 @@ def catch_up(
     packs = packs or builtin_packs()
     fold = Fold(conn, packs, dict(from_seq), fresh=fresh, keep_rows=KEEP_ROWS)
     projected = 0
-    chunks = _chunks(conn, _chunk_sql(packs), min(from_seq.values()), last_seq, packs.event_types)
+    reads_id = fold.reads_event_id
+    chunks = _chunks(
+        conn, _chunk_sql(packs, reads_id), min(from_seq.values()), last_seq, packs.event_types
+    )
     with _collector_paused():
         for events, end in chunks:
             with transaction(conn):
@@ -178,7 +189,9 @@ def _chunks(
     conn: sqlite3.Connection, sql: str, start: int, last_seq: int, types: frozenset[str] | set[str]
 ) -> Iterator[tuple[_Chunk, int]]:
     """The projected events after ``start`` as decoded chunks, with the seq each ends at:
-    archived ones first (from their segments), then the live table.
+    archived ones first (from their segments), then the live table. From the table, an
+    event's id is the empty string where ``sql`` (:func:`_chunk_sql`) leaves it out: a
+    type whose fold never reads it.
 
     (Reading the next chunk on a second thread was measured: no faster, since
     decoding and folding both need the GIL, and it held two chunks in memory.)
@@ -201,11 +214,18 @@ def _chunks(
             return
     while True:
         rows = conn.execute(sql, (cursor, last_seq, CHUNK)).fetchall()
-        events = []
-        for s, e, ty, recorded_at, payload in rows:
-            stored = _decode_data(payload_object(payload))
-            t = recorded_at if stored.occurred_at is None else stored.occurred_at
-            events.append((s, event_id_text(e), ty, stored.data, t))
+        decode = _decode_data
+        events = [
+            (
+                s,
+                "" if e is None else event_id_text(e),
+                ty,
+                stored.data,
+                recorded_at if stored.occurred_at is None else stored.occurred_at,
+            )
+            for s, e, ty, recorded_at, payload in rows
+            for stored in (decode(b"{" + payload + b"}"),)
+        ]
         cursor = rows[-1][0] if len(rows) == CHUNK else last_seq
         yield events, cursor
         if cursor >= last_seq:

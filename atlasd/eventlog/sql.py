@@ -262,9 +262,11 @@ class Statements:
     rows_between = f"SELECT {row} FROM events WHERE seq BETWEEN ? AND ? ORDER BY seq"
     rows_up_to = f"SELECT {row} FROM events WHERE seq <= ? ORDER BY seq LIMIT ?"
     rows_after = f"SELECT {row} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
-    # replay: the projected events of a seq range ({types}: the quoted type names)
+    # replay: the projected events of a seq range ({types}: the quoted type names; the
+    # event id only of those in {id_types}, whose fold reads it)
     projected_chunk = (
-        "SELECT seq, event_id, type, recorded_at, payload FROM events"
+        "SELECT seq, CASE WHEN type IN ({id_types}) THEN event_id END, type, recorded_at,"
+        " payload FROM events"
         " WHERE seq > ? AND seq <= ? AND type IN ({types}) ORDER BY seq LIMIT ?"
     )
     # compaction's cut: the first event recorded at or after a time, the first quarantined

@@ -213,10 +213,17 @@ class _Program:
         self.consts: dict[str, Any] = {}
         lines: list[str] = []
         self.handlers: dict[str, str] = {}
+        #: event types whose handler reads the event's id (a replay names it only for them)
+        self.reads_event_id: frozenset[str] = frozenset()
+        reading: set[str] = set()
         for n, (event_type, event) in enumerate(packs.events.items()):
             fn = f"h{n}"
             self.handlers[event_type] = fn
-            lines.extend(self._event(fn, event))
+            body = self._event(fn, event)
+            if any("event_id" in line for line in body[1:]):
+                reading.add(event_type)
+            lines.extend(body)
+        self.reads_event_id = frozenset(reading)
         for child in self.views.values():
             if child.counted_by:
                 lines.extend(self._adjust(child))
@@ -767,6 +774,12 @@ class Fold:
             for event_type, fn in program.prefetchers.items()
             if event_type in self._handlers
         }
+
+    @property
+    def reads_event_id(self) -> frozenset[str]:
+        """The event types whose fold reads the event's id: :meth:`apply_many` may be
+        given any string as the id of an event of another type."""
+        return self._program.reads_event_id
 
     @property
     def pending(self) -> int:
