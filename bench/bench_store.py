@@ -334,9 +334,9 @@ _LIMITS = {
     "concurrent": "a 64-event group from 64 builds writes ~170 WAL pages (2.7 per event:"
     " the (stream, version) index, the view rows and their indexes land on different"
     " pages); its COMMIT, with the checkpoints it triggers, is ~60% of the group's time",
-    "rebuild": "in one thread: reading the bodies ~1.4 us per event and decoding ~0.5"
-    " (measured alone), the fold's handlers and the row writes the rest; the figure moves"
-    " by up to 2x with the machine's load",
+    "rebuild": "in one thread, ~6.8 us of CPU per event: reading a chunk ~2.4 (SQLite ~0.85,"
+    " decoding ~0.5), the fold's handlers ~1.5, the row writes ~1.9 (SQLite's inserts ~1.45),"
+    " dropping and indexing the view tables ~0.8; the figure moves by 10-20% between runs",
     "eventsourcing": "at 100 per batch a COMMIT costs ~7.8 us per event (the view rows and"
     " their indexes add pages eventsourcing's bare rows do not write) and SQL ~14 of our"
     " ~21 us per event; 2x needs ~10.5 us per event in all",
