@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import stat
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ import msgspec
 
 from atlasd.errors import Unavailable
 from atlasd.eventlog.sql import Statements
+from atlasd.events.validation import MAX_EVENT_BYTES
 from atlasd.files import create_private, fsync_dir
 
 __all__ = [
@@ -122,18 +124,27 @@ def read_segment(directory: Path, record: ArchiveRecord, *, check: bool = True) 
     """The bodies of a recorded segment, in seq order.
 
     Error handling: a missing, altered or undecodable segment raises
-    :class:`Unavailable` naming the file (``check=False`` skips the size and
-    SHA-256 comparison, for a reader that trusts a segment it checked before).
+    :class:`Unavailable` naming the file, and so does anything but a regular
+    file of the recorded size (a FIFO is never waited on, a huge file never
+    read) and a record naming another file than its range's (``check=False``
+    skips the size and SHA-256 comparison, for a reader that trusts a segment
+    it checked before; its content is still bounded by the record's count).
     """
-    path = directory / record.file
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise Unavailable(f"archive segment {record.file} cannot be read: {exc.strerror}") from exc
-    if check and (len(blob) != record.bytes or hashlib.sha256(blob).hexdigest() != record.sha256):
+    if record.file != segment_name(record.first_seq, record.last_seq):
+        raise Unavailable(
+            f"archive record of seqs {record.first_seq}..{record.last_seq} names the file"
+            f" {record.file[:80]!r}, not {segment_name(record.first_seq, record.last_seq)}"
+        )
+    blob = _read_blob(directory / record.file, record, check)
+    if check and hashlib.sha256(blob).hexdigest() != record.sha256:
         raise Unavailable(f"archive segment {record.file} does not match its record")
+    # a segment holds at most this much (a blob that inflates past it is not one)
+    most = record.events * (MAX_EVENT_BYTES + 1)
     try:
-        raw = zlib.decompress(blob)
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(blob, most)
+        if inflate.unconsumed_tail:
+            raise Unavailable(f"archive segment {record.file} inflates past {most} bytes")
     except zlib.error as exc:
         raise Unavailable(f"archive segment {record.file} does not decompress: {exc}") from exc
     bodies = raw.split(b"\n")
@@ -145,6 +156,34 @@ def read_segment(directory: Path, record: ArchiveRecord, *, check: bool = True) 
             f" {record.events}"
         )
     return bodies
+
+
+def _read_blob(path: Path, record: ArchiveRecord, check: bool) -> bytes:
+    """The file's bytes: a regular file (non-blocking open, so a FIFO answers at once),
+    sized as recorded before a byte is read (when ``check``)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise Unavailable(f"archive segment {record.file} cannot be read: {exc.strerror}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unavailable(f"archive segment {record.file} is not a regular file")
+        if check and info.st_size != record.bytes:
+            raise Unavailable(f"archive segment {record.file} does not match its record")
+        size = info.st_size
+        chunks: list[bytes] = []
+        while size > 0:
+            chunk = os.read(fd, min(size, 1 << 24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise Unavailable(f"archive segment {record.file} cannot be read: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
 
 
 class ArchiveSet:
