@@ -36,6 +36,7 @@ __all__ = [
     "archive_dir",
     "read_records",
     "read_segment",
+    "segment_bytes",
     "segment_name",
     "write_segment",
 ]
@@ -130,14 +131,7 @@ def read_segment(directory: Path, record: ArchiveRecord, *, check: bool = True) 
     skips the size and SHA-256 comparison, for a reader that trusts a segment
     it checked before; its content is still bounded by the record's count).
     """
-    if record.file != segment_name(record.first_seq, record.last_seq):
-        raise Unavailable(
-            f"archive record of seqs {record.first_seq}..{record.last_seq} names the file"
-            f" {record.file[:80]!r}, not {segment_name(record.first_seq, record.last_seq)}"
-        )
-    blob = _read_blob(directory / record.file, record, check)
-    if check and hashlib.sha256(blob).hexdigest() != record.sha256:
-        raise Unavailable(f"archive segment {record.file} does not match its record")
+    blob = segment_bytes(directory, record, check=check)
     # a segment holds at most this much (a blob that inflates past it is not one)
     most = record.events * (MAX_EVENT_BYTES + 1)
     try:
@@ -158,9 +152,22 @@ def read_segment(directory: Path, record: ArchiveRecord, *, check: bool = True) 
     return bodies
 
 
-def _read_blob(path: Path, record: ArchiveRecord, check: bool) -> bytes:
-    """The file's bytes: a regular file (non-blocking open, so a FIFO answers at once),
-    sized as recorded before a byte is read (when ``check``)."""
+def segment_bytes(directory: Path, record: ArchiveRecord, *, check: bool = True) -> bytes:
+    """A recorded segment's file as it is on disk (compressed), refused as
+    :func:`read_segment` refuses it: a regular file (opened without blocking, so a FIFO
+    answers at once) named by its range, of the recorded size and SHA-256 (``check``)."""
+    if record.file != segment_name(record.first_seq, record.last_seq):
+        raise Unavailable(
+            f"archive record of seqs {record.first_seq}..{record.last_seq} names the file"
+            f" {record.file[:80]!r}, not {segment_name(record.first_seq, record.last_seq)}"
+        )
+    blob = _read_regular(directory / record.file, record, check)
+    if check and hashlib.sha256(blob).hexdigest() != record.sha256:
+        raise Unavailable(f"archive segment {record.file} does not match its record")
+    return blob
+
+
+def _read_regular(path: Path, record: ArchiveRecord, check: bool) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:

@@ -43,7 +43,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from atlasd.errors import Internal, InvalidValue, Unavailable
-from atlasd.eventlog.archive import ArchiveRecord, archive_dir, read_records, read_segment
+from atlasd.eventlog.archive import (
+    ArchiveRecord,
+    archive_dir,
+    read_records,
+    read_segment,
+    segment_bytes,
+)
 from atlasd.eventlog.datadir import DataDirLock, db_path, ensure_data_dir
 from atlasd.eventlog.lineage import reorigin
 from atlasd.eventlog.sql import Statements
@@ -137,14 +143,15 @@ def _copy_segments(
     dest.mkdir(mode=0o700, exist_ok=True)
     for record in records:
         try:
-            read_segment(source, record)
+            blob = segment_bytes(source, record)
+            read_segment(source, record)  # it decompresses to its events, too
         except Unavailable as exc:
             raise InvalidValue(f"cannot copy archive segments: {exc.message}") from None
-        blob = (source / record.file).read_bytes()
         final = dest / record.file
-        if final.exists():
-            if final.read_bytes() == blob:
-                continue
+        if final.exists() or final.is_symlink():
+            with contextlib.suppress(Unavailable):
+                if segment_bytes(dest, record) == blob:
+                    continue
             stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
             os.replace(final, final.with_name(f"{final.name}.replaced-{stamp}"))
         part = dest / f".{record.file}.part-{os.getpid()}"

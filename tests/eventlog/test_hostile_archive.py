@@ -14,6 +14,7 @@ import pytest
 from atlasd.errors import Unavailable
 from atlasd.eventlog import EventStore, StoreConfig, verify
 from atlasd.eventlog.archive import archive_dir
+from atlasd.eventlog.backup import backup, restore
 from atlasd.eventlog.compact import compact
 from atlasd.eventlog.datadir import db_path
 from tests.eventlog.test_compact import _dump, _fill
@@ -122,3 +123,21 @@ async def test_a_record_naming_a_file_outside_the_archive_is_refused(
     report = verify(data_dir)
     assert not report.ok
     assert any("names the file" in finding for finding in report.findings)
+
+
+async def test_a_restore_sets_aside_a_fifo_where_a_segment_goes(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """A FIFO in the target's archive under a backed-up segment's name is set aside, not
+    read: the restore completes and the log reads whole."""
+    segment = await _compacted(data_dir)
+    copy = backup(data_dir, tmp_path / "backup.db").path
+    target = tmp_path / "target"
+    archive_dir(target).mkdir(parents=True, mode=0o700)
+    fifo = archive_dir(target) / segment.name
+    os.mkfifo(fifo, 0o600)
+    restoring = asyncio.ensure_future(asyncio.to_thread(restore, copy, target))
+    await _within_patience(fifo, restoring)
+    assert fifo.is_file()
+    async with await EventStore.open(StoreConfig(data_dir=target)) as store:
+        assert [event.seq for event in await store.read(0, limit=1000)] == list(range(1, 601))
