@@ -479,13 +479,17 @@ class Writer:
         # No fsync of its own: a step lost to a power cut is undone whole (the WAL keeps
         # commit order, and the next FULL commit syncs the step with it), and every step
         # can be lost without harm (atlasd/eventlog/retention.py).
-        self.conn.execute("PRAGMA synchronous = NORMAL")
+        conn = self.conn
+        conn.execute("PRAGMA synchronous = NORMAL")
         try:
             with translated():  # a step's own transaction has rolled back already
-                return step(self.conn, *args)
+                return step(conn, *args)
         finally:
-            self.conn.execute(f"PRAGMA synchronous = {self._config.synchronous}")
+            # the cap first: it may be set inside a transaction, the level may not
             self.set_size_cap(self._cap)
+            if conn.in_transaction:  # a step whose rollback failed: nothing of it stays
+                conn.execute("ROLLBACK")
+            conn.execute(f"PRAGMA synchronous = {self._config.synchronous}")
 
     # -- sync bookkeeping ------------------------------------------------------
 
