@@ -151,3 +151,23 @@ def test_the_dashboard_refuses_to_start_on_a_loose_token_file(
     assert done.returncode == 2
     assert "chmod o-rwx" in done.stderr
     assert done.stdout == ""
+
+
+def test_a_repeated_authorization_header_is_refused(dashboard: DashboardProcess) -> None:
+    """Two Authorization headers, the right token in either: 403 (neither is picked)."""
+    right, wrong = f"Bearer {dashboard.token}", "Bearer not-the-token-at-all-000"
+    for first, second in ((right, wrong), (wrong, right), (right, right)):
+        conn = http.client.HTTPConnection("127.0.0.1", dashboard.port, timeout=10)
+        try:
+            conn.putrequest("GET", "/metrics", skip_host=True)
+            conn.putheader("Host", f"127.0.0.1:{dashboard.port}")
+            conn.putheader("Authorization", first)
+            conn.putheader("Authorization", second)
+            conn.endheaders()
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        assert response.status == 403, (first, second)
+        assert b"atlasd_" not in body
+        assert response.getheader("x-frame-options") == "DENY"
