@@ -100,10 +100,16 @@ def write_segment(
     """Write a segment durably; returns (file name, bytes, SHA-256 hex).
 
     Written under a temporary name with O_EXCL (mode 0600), fsynced, renamed
-    into place and the directory fsynced: a crash leaves either no segment or a
+    into place and the directory fsynced (and the data dir, when this made the
+    archive directory): a crash leaves either no segment or a
     whole one (an unrecorded whole one is an orphan, see the module docstring).
     """
-    directory.mkdir(mode=0o700, exist_ok=True)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    else:  # the directory's own name, in the data dir, durable before a segment relies on it
+        fsync_dir(directory.parent)
     name = segment_name(first_seq, last_seq)
     blob = zlib.compress(b"".join(body + b"\n" for body in bodies), _LEVEL)
     temp = directory / f".{name}.tmp-{os.getpid()}"
