@@ -68,13 +68,16 @@ def _add(current: list[str], value: Any) -> list[str]:
     return [*current, *new] if new else current
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _own(value: Any) -> Any:
     """A JSON value copied as deep as it has lists and objects (scalars are shared)."""
     t = type(value)
     if t is list:
-        return [_own(item) for item in value]
+        return [item if type(item) in _SCALARS else _own(item) for item in value]
     if t is dict:
-        return {key: _own(item) for key, item in value.items()}
+        return {k: item if type(item) in _SCALARS else _own(item) for k, item in value.items()}
     return value
 
 
