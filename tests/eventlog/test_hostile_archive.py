@@ -7,16 +7,18 @@ import contextlib
 import os
 import sqlite3
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from atlasd.errors import Unavailable
-from atlasd.eventlog import EventStore, StoreConfig, verify
+from atlasd.eventlog import EventStore, StoreConfig, rebuild, verify
 from atlasd.eventlog.archive import archive_dir
 from atlasd.eventlog.backup import backup, restore
 from atlasd.eventlog.compact import compact
 from atlasd.eventlog.datadir import db_path
+from atlasd.eventlog.offline import stored_events
 from tests.eventlog.test_compact import _dump, _fill
 
 # a read that answers at all answers in well under this
@@ -141,3 +143,20 @@ async def test_a_restore_sets_aside_a_fifo_where_a_segment_goes(
     assert fifo.is_file()
     async with await EventStore.open(StoreConfig(data_dir=target)) as store:
         assert [event.seq for event in await store.read(0, limit=1000)] == list(range(1, 601))
+
+
+def _export_all(data_dir: Path) -> int:
+    return sum(1 for _ in stored_events(data_dir))
+
+
+@pytest.mark.parametrize("offline", [rebuild, _export_all], ids=["rebuild", "export"])
+async def test_rebuild_and_export_fail_at_once_on_a_fifo_segment(
+    data_dir: Path, offline: Callable[[Path], object]
+) -> None:
+    """``rebuild`` and the offline export refuse a FIFO segment as unavailable, at once."""
+    segment = await _compacted(data_dir)
+    segment.unlink()
+    os.mkfifo(segment, 0o600)
+    running = asyncio.ensure_future(asyncio.to_thread(offline, data_dir))
+    with pytest.raises(Unavailable, match="not a regular file"):
+        await _within_patience(segment, running)
