@@ -138,13 +138,16 @@ def read_segment(directory: Path, record: ArchiveRecord, *, check: bool = True) 
     it checked before; its content is still bounded by the record's count).
     """
     blob = segment_bytes(directory, record, check=check)
-    # a segment holds at most this much (a blob that inflates past it is not one)
-    most = record.events * (MAX_EVENT_BYTES + 1)
+    # far more than a segment can hold (events are at most MAX_EVENT_BYTES, with slack
+    # for an older body's encoding): a blob that inflates past it is not a segment
+    most = record.events * 4 * (MAX_EVENT_BYTES + 1)
     try:
         inflate = zlib.decompressobj()
         raw = inflate.decompress(blob, most)
         if inflate.unconsumed_tail:
             raise Unavailable(f"archive segment {record.file} inflates past {most} bytes")
+        if not inflate.eof:
+            raise zlib.error("incomplete or truncated stream")
     except zlib.error as exc:
         raise Unavailable(f"archive segment {record.file} does not decompress: {exc}") from exc
     bodies = raw.split(b"\n")

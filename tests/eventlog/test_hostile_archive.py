@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import sqlite3
 import tracemalloc
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 from atlasd.errors import Unavailable
 from atlasd.eventlog import EventStore, StoreConfig, rebuild, verify
-from atlasd.eventlog.archive import archive_dir
+from atlasd.eventlog.archive import ArchiveRecord, archive_dir, read_segment, segment_name
 from atlasd.eventlog.backup import backup, restore
 from atlasd.eventlog.compact import compact
 from atlasd.eventlog.datadir import db_path
@@ -160,3 +162,31 @@ async def test_rebuild_and_export_fail_at_once_on_a_fifo_segment(
     running = asyncio.ensure_future(asyncio.to_thread(offline, data_dir))
     with pytest.raises(Unavailable, match="not a regular file"):
         await _within_patience(segment, running)
+
+
+def test_a_segment_that_inflates_past_what_its_events_can_hold_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A compressed file matching its record (as one forged with the file would) that
+    inflates to 64 MiB for 2 events is refused after a bounded inflation, not unpacked."""
+    bomb = zlib.compress(b"\n" * (64 << 20), 9)
+    name = segment_name(1, 2)
+    (tmp_path / name).write_bytes(bomb)
+    record = ArchiveRecord(
+        first_seq=1,
+        last_seq=2,
+        prev_hash="0" * 64,
+        last_hash="0" * 64,
+        events=2,
+        file=name,
+        bytes=len(bomb),
+        sha256=hashlib.sha256(bomb).hexdigest(),
+    )
+    tracemalloc.start()
+    try:
+        with pytest.raises(Unavailable, match="inflates past"):
+            read_segment(tmp_path, record)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20
