@@ -258,6 +258,8 @@ def restore(source: Path, data_dir: Path, *, now: float | None = None) -> Restor
         staging = data_dir / f".{ARCHIVE_DIR}.restore-{os.getpid()}"
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+        replaced_archive: Path | None = None
+        old_db_in_place = True
         try:
             _copy(source, temp)
             try:
@@ -272,6 +274,7 @@ def restore(source: Path, data_dir: Path, *, now: float | None = None) -> Restor
             _fsync_file(temp)
             replaced_archive = _set_aside_archive(data_dir, now)
             replaced = _set_aside(target, now)
+            old_db_in_place = False
             if staging.is_dir():
                 os.replace(staging, archive_dir(data_dir))
             os.replace(temp, target)
@@ -280,6 +283,10 @@ def restore(source: Path, data_dir: Path, *, now: float | None = None) -> Restor
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
             shutil.rmtree(staging, ignore_errors=True)
+            if replaced_archive is not None and old_db_in_place:
+                # the database stays: so does its archive
+                with contextlib.suppress(OSError):
+                    os.rename(replaced_archive, archive_dir(data_dir))
             raise
     return RestoreInfo(
         path=target,

@@ -4,7 +4,10 @@ never removes or overwrites a segment the replaced one relies on."""
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
+
+import pytest
 
 from atlasd.eventlog import EventStore, NewEvent, StoreConfig, verify
 from atlasd.eventlog.archive import archive_dir
@@ -52,3 +55,26 @@ async def test_the_replaced_log_stays_whole_after_the_restored_one_compacts(
     report = verify(other)
     assert report.ok, report.findings
     assert await _bodies(other) == replaced_events
+
+
+async def test_a_restore_that_fails_before_the_swap_leaves_the_archive_in_place(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """When the database in place cannot be set aside (its set-aside name is taken by a
+    directory), the restore fails and that database keeps its archive: it reads whole."""
+    await _append(data_dir, [_event(i) for i in range(300)])
+    copy = backup(data_dir, tmp_path / "at-300.db").path
+    await _append(data_dir, [_event(i) for i in range(300, 600)])
+    compact(data_dir, older_than_ms=0, synced_only=False, segment_events=250)
+    before = await _bodies(data_dir)
+    now = 1_800_000_000.0
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    taken = data_dir / f"{db_path(data_dir).name}.replaced-{stamp}"
+    taken.mkdir()
+    (taken / "keep").write_text("x")
+    with pytest.raises(IsADirectoryError):
+        restore(copy, data_dir, now=now)
+    assert not (data_dir / f"archive.replaced-{stamp}").exists()
+    report = verify(data_dir)
+    assert report.ok, report.findings
+    assert await _bodies(data_dir) == before
