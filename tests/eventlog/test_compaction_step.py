@@ -44,3 +44,35 @@ async def test_a_step_failing_inside_its_transaction_leaves_full_sync_and_the_ca
         assert result.seq == 2
         rows = await store._fetch("SELECT count(*) FROM meta WHERE key = 'half'", ())
         assert rows[0][0] == 0
+
+
+def _step_that_locks_the_sync_level(conn: sqlite3.Connection) -> None:
+    """A step after which the connection refuses to change its sync level (SQLite's own
+    authorizer denies the PRAGMA), so the writer cannot set FULL back on it."""
+
+    def deny_synchronous(action: int, arg1: str | None, *_: object) -> int:
+        if action == sqlite3.SQLITE_PRAGMA and arg1 == "synchronous":
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+    conn.set_authorizer(deny_synchronous)
+
+
+async def test_a_connection_whose_sync_level_cannot_be_restored_is_replaced(
+    data_dir: Path,
+) -> None:
+    """If FULL cannot be set back after a step, the writer drops that connection and opens a
+    fresh one at FULL with the cap: no later append is acknowledged without its fsync."""
+    config = StoreConfig(data_dir=data_dir, max_db_bytes=CAP)
+    async with await EventStore.open(config) as store:
+        await store.append(NewEvent(stream="s", type="t", data={"n": 1}))
+        writer = store._writer
+        before = writer.conn
+        await store._compaction_step(writer._compaction_step, _step_that_locks_the_sync_level)
+        assert writer.conn is not before
+        synchronous, pages, open_tx = await store._run(_pragmas, writer.conn)
+        assert (synchronous, pages, open_tx) == (_FULL, CAP // 4096, False)
+        result = await store.append(NewEvent(stream="s", type="t", data={"n": 2}))
+        assert result.seq == 2
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as reopened:
+        assert [e.data["n"] for e in await reopened.read(0)] == [1, 2]
