@@ -2,7 +2,8 @@
 
 The backup (a file written by ``atlasd backup``) is checked, copied into the
 data dir and renamed over ``atlasd.db``; the database it replaces is kept as
-``atlasd.db.replaced-YYYYmmdd-HHMMSS``, with its WAL folded in. The restored
+``atlasd.db.replaced-YYYYmmdd-HHMMSS``, with its WAL folded in (and its
+archive directory, if any, as ``archive.replaced-YYYYmmdd-HHMMSS``). The restored
 log continues under a new origin, the old one is kept in its lineage
 (``atlasd status`` shows ``origin_lineage``), and the sync sends the whole
 log again once: the remote counts the events it already holds as duplicates
@@ -61,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
                     "origin": info.new_origin,
                     "previous_origin": info.old_origin,
                     "replaced": None if info.replaced is None else str(info.replaced),
+                    "replaced_archive": (
+                        None if info.replaced_archive is None else str(info.replaced_archive)
+                    ),
                 }
             )
         else:
@@ -68,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
                 f"restored {info.events} events (last seq {info.last_seq}) into {info.path};"
                 f" origin {info.new_origin} continues {info.old_origin}"
                 + (f"; the replaced database is kept as {info.replaced}" if info.replaced else "")
+                + (f", its archive as {info.replaced_archive}" if info.replaced_archive else "")
             )
         return 0
 

@@ -226,12 +226,16 @@ def _same(offered: str, expected: str) -> bool:
     return hmac.compare_digest(offered.encode("utf-8", "replace"), expected.encode())
 
 
+_SINGLE = frozenset({"host", "authorization"})
+
+
 def _headers(scope: Scope) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in scope.get("headers", []):
         key = name.decode("latin-1").lower()
-        # A repeated Host is ambiguous: make it fail the check rather than pick one.
-        if key == "host" and key in headers:
+        # A repeated Host or Authorization is ambiguous (a proxy in front may have checked
+        # the other one): make it fail the check rather than pick one.
+        if key in _SINGLE and key in headers:
             headers[key] = ""
             continue
         headers.setdefault(key, value.decode("latin-1"))

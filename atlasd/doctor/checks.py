@@ -29,7 +29,7 @@ from atlasd.client.results import StatusReport
 from atlasd.client.spool import SPOOL_SUFFIX
 from atlasd.config import Config, ConfigError, check_ingest_url, resolve_config
 from atlasd.errors import AtlasdError
-from atlasd.eventlog.archive import ArchiveRecord, archive_dir, read_records
+from atlasd.eventlog.archive import ArchiveRecord, archive_dir, read_records, segment_name
 from atlasd.eventlog.capacity import cap_state
 from atlasd.eventlog.datadir import db_bytes, db_path
 from atlasd.eventlog.sql import connect
@@ -494,6 +494,12 @@ def check_archive(config: Config) -> list[Check]:
 
 def _segment_problem(directory: Path, record: ArchiveRecord) -> str | None:
     """What is wrong with one recorded segment (None: nothing)."""
+    expected = segment_name(record.first_seq, record.last_seq)
+    if record.file != expected:
+        return (
+            f"the record of seqs {record.first_seq}..{record.last_seq} names the file"
+            f" {record.file[:80]!r}, not {expected}"
+        )
     path = directory / record.file
     try:
         info = os.lstat(path)
@@ -501,13 +507,19 @@ def _segment_problem(directory: Path, record: ArchiveRecord) -> str | None:
             return f"{path} is not a plain file"
         if stat.S_IMODE(info.st_mode) & 0o077:
             return f"{path} is open to other users (mode {stat.S_IMODE(info.st_mode):04o})"
+        if info.st_size != record.bytes:  # a wrong size needs no hashing (a huge file)
+            return f"{path} does not match its record (size or SHA-256)"
         digest = hashlib.sha256()
-        with path.open("rb") as fh:
+        # no link followed, no FIFO waited on: the file lstat saw
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return f"{path} is not a plain file"
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
     except OSError as exc:
         return f"{path}: {exc.strerror}"
-    if info.st_size != record.bytes or digest.hexdigest() != record.sha256:
+    if digest.hexdigest() != record.sha256:
         return f"{path} does not match its record (size or SHA-256)"
     return None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import stat
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -25,6 +26,7 @@ import msgspec
 
 from atlasd.errors import Unavailable
 from atlasd.eventlog.sql import Statements
+from atlasd.events.validation import MAX_EVENT_BYTES
 from atlasd.files import create_private, fsync_dir
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "archive_dir",
     "read_records",
     "read_segment",
+    "segment_bytes",
     "segment_name",
     "write_segment",
 ]
@@ -97,10 +100,16 @@ def write_segment(
     """Write a segment durably; returns (file name, bytes, SHA-256 hex).
 
     Written under a temporary name with O_EXCL (mode 0600), fsynced, renamed
-    into place and the directory fsynced: a crash leaves either no segment or a
+    into place and the directory fsynced (and the data dir, when this made the
+    archive directory): a crash leaves either no segment or a
     whole one (an unrecorded whole one is an orphan, see the module docstring).
     """
-    directory.mkdir(mode=0o700, exist_ok=True)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    else:  # the directory's own name, in the data dir, durable before a segment relies on it
+        fsync_dir(directory.parent)
     name = segment_name(first_seq, last_seq)
     blob = zlib.compress(b"".join(body + b"\n" for body in bodies), _LEVEL)
     temp = directory / f".{name}.tmp-{os.getpid()}"
@@ -122,18 +131,23 @@ def read_segment(directory: Path, record: ArchiveRecord, *, check: bool = True) 
     """The bodies of a recorded segment, in seq order.
 
     Error handling: a missing, altered or undecodable segment raises
-    :class:`Unavailable` naming the file (``check=False`` skips the size and
-    SHA-256 comparison, for a reader that trusts a segment it checked before).
+    :class:`Unavailable` naming the file, and so does anything but a regular
+    file of the recorded size (a FIFO is never waited on, a huge file never
+    read) and a record naming another file than its range's (``check=False``
+    skips the size and SHA-256 comparison, for a reader that trusts a segment
+    it checked before; its content is still bounded by the record's count).
     """
-    path = directory / record.file
+    blob = segment_bytes(directory, record, check=check)
+    # far more than a segment can hold (events are at most MAX_EVENT_BYTES, with slack
+    # for an older body's encoding): a blob that inflates past it is not a segment
+    most = record.events * 4 * (MAX_EVENT_BYTES + 1)
     try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise Unavailable(f"archive segment {record.file} cannot be read: {exc.strerror}") from exc
-    if check and (len(blob) != record.bytes or hashlib.sha256(blob).hexdigest() != record.sha256):
-        raise Unavailable(f"archive segment {record.file} does not match its record")
-    try:
-        raw = zlib.decompress(blob)
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(blob, most)
+        if inflate.unconsumed_tail:
+            raise Unavailable(f"archive segment {record.file} inflates past {most} bytes")
+        if not inflate.eof:
+            raise zlib.error("incomplete or truncated stream")
     except zlib.error as exc:
         raise Unavailable(f"archive segment {record.file} does not decompress: {exc}") from exc
     bodies = raw.split(b"\n")
@@ -145,6 +159,47 @@ def read_segment(directory: Path, record: ArchiveRecord, *, check: bool = True) 
             f" {record.events}"
         )
     return bodies
+
+
+def segment_bytes(directory: Path, record: ArchiveRecord, *, check: bool = True) -> bytes:
+    """A recorded segment's file as it is on disk (compressed), refused as
+    :func:`read_segment` refuses it: a regular file (opened without blocking, so a FIFO
+    answers at once) named by its range, of the recorded size and SHA-256 (``check``)."""
+    if record.file != segment_name(record.first_seq, record.last_seq):
+        raise Unavailable(
+            f"archive record of seqs {record.first_seq}..{record.last_seq} names the file"
+            f" {record.file[:80]!r}, not {segment_name(record.first_seq, record.last_seq)}"
+        )
+    blob = _read_regular(directory / record.file, record, check)
+    if check and hashlib.sha256(blob).hexdigest() != record.sha256:
+        raise Unavailable(f"archive segment {record.file} does not match its record")
+    return blob
+
+
+def _read_regular(path: Path, record: ArchiveRecord, check: bool) -> bytes:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise Unavailable(f"archive segment {record.file} cannot be read: {exc.strerror}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Unavailable(f"archive segment {record.file} is not a regular file")
+        if check and info.st_size != record.bytes:
+            raise Unavailable(f"archive segment {record.file} does not match its record")
+        size = info.st_size
+        chunks: list[bytes] = []
+        while size > 0:
+            chunk = os.read(fd, min(size, 1 << 24))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise Unavailable(f"archive segment {record.file} cannot be read: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
 
 
 class ArchiveSet:

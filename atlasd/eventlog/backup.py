@@ -22,10 +22,11 @@ and no ``-wal``/``-shm`` of the old database stays beside the new one.
 
 Archive segments (docs/eventlog.md, "Retention"): a backup of a compacted log
 copies the segments its records name into ``BACKUP.archive/`` beside the
-backup file (each checked against its record); a restore puts them back in
-``DATA_DIR/archive/`` (a different file already there under the same name is
-set aside as ``NAME.replaced-STAMP``) and refuses a backup whose segments are
-missing or altered.
+backup file (each checked against its record); a restore puts them in a new
+``DATA_DIR/archive/``, the replaced database's archive directory kept beside
+it as ``archive.replaced-STAMP`` (the restored log's compaction then never
+removes or overwrites a segment the replaced database relies on), and
+refuses a backup whose segments are missing or altered.
 
 Error handling: a missing database raises ``FileNotFoundError``; an existing
 destination raises ``FileExistsError`` unless ``overwrite``; SQLite errors and
@@ -37,13 +38,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from atlasd.errors import Internal, InvalidValue, Unavailable
-from atlasd.eventlog.archive import ArchiveRecord, archive_dir, read_records, read_segment
+from atlasd.eventlog.archive import (
+    ARCHIVE_DIR,
+    ArchiveRecord,
+    archive_dir,
+    read_records,
+    read_segment,
+    segment_bytes,
+)
 from atlasd.eventlog.datadir import DataDirLock, db_path, ensure_data_dir
 from atlasd.eventlog.lineage import reorigin
 from atlasd.eventlog.sql import Statements
@@ -137,14 +146,15 @@ def _copy_segments(
     dest.mkdir(mode=0o700, exist_ok=True)
     for record in records:
         try:
-            read_segment(source, record)
+            blob = segment_bytes(source, record)
+            read_segment(source, record)  # it decompresses to its events, too
         except Unavailable as exc:
             raise InvalidValue(f"cannot copy archive segments: {exc.message}") from None
-        blob = (source / record.file).read_bytes()
         final = dest / record.file
-        if final.exists():
-            if final.read_bytes() == blob:
-                continue
+        if final.exists() or final.is_symlink():
+            with contextlib.suppress(Unavailable):
+                if segment_bytes(dest, record) == blob:
+                    continue
             stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
             os.replace(final, final.with_name(f"{final.name}.replaced-{stamp}"))
         part = dest / f".{record.file}.part-{os.getpid()}"
@@ -228,6 +238,8 @@ class RestoreInfo:
     new_origin: str
     #: Where the database that was in place went (None: there was none).
     replaced: Path | None
+    #: Where its archive directory went (None: there was none).
+    replaced_archive: Path | None = None
 
 
 def restore(source: Path, data_dir: Path, *, now: float | None = None) -> RestoreInfo:
@@ -243,23 +255,38 @@ def restore(source: Path, data_dir: Path, *, now: float | None = None) -> Restor
     with DataDirLock(data_dir):
         target = db_path(data_dir)
         temp = target.with_name(f".{target.name}.restore-{os.getpid()}")
+        staging = data_dir / f".{ARCHIVE_DIR}.restore-{os.getpid()}"
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
+        replaced_archive: Path | None = None
+        old_db_in_place = True
         try:
             _copy(source, temp)
             try:
                 last_seq, events = _check(temp)
             except Internal as exc:
                 raise InvalidValue(f"{source} is damaged: {exc.message}") from None
-            _copy_segments(_records(temp), segments_of(source), archive_dir(data_dir), now=now)
+            # the backup's segments gather beside the archive, which stays the replaced
+            # database's: the restored log's compaction must never remove or overwrite them
+            shutil.rmtree(staging, ignore_errors=True)  # an interrupted restore's
+            _copy_segments(_records(temp), segments_of(source), staging, now=now)
             old, new = _reorigin_copy(temp, source)
             _fsync_file(temp)
+            replaced_archive = _set_aside_archive(data_dir, now)
             replaced = _set_aside(target, now)
+            old_db_in_place = False
+            if staging.is_dir():
+                os.replace(staging, archive_dir(data_dir))
             os.replace(temp, target)
             fsync_dir(data_dir)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
+            shutil.rmtree(staging, ignore_errors=True)
+            if replaced_archive is not None and old_db_in_place:
+                # the database stays: so does its archive
+                with contextlib.suppress(OSError):
+                    os.rename(replaced_archive, archive_dir(data_dir))
             raise
     return RestoreInfo(
         path=target,
@@ -268,6 +295,7 @@ def restore(source: Path, data_dir: Path, *, now: float | None = None) -> Restor
         old_origin=old,
         new_origin=new,
         replaced=replaced,
+        replaced_archive=replaced_archive,
     )
 
 
@@ -284,6 +312,20 @@ def _reorigin_copy(temp: Path, source: Path) -> tuple[str, str]:
         return old, new
     finally:
         conn.close()
+
+
+def _set_aside_archive(data_dir: Path, now: float | None) -> Path | None:
+    """Move the archive directory of the database being replaced out of the way, as
+    ``archive.replaced-STAMP`` beside ``atlasd.db.replaced-STAMP`` (None: there was none)."""
+    directory = archive_dir(data_dir)
+    if not directory.exists() and not directory.is_symlink():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    aside = directory.with_name(f"{directory.name}.replaced-{stamp}")
+    if aside.exists() or aside.is_symlink():  # a second restore within the same second
+        aside = aside.with_name(f"{aside.name}-{os.getpid()}")
+    os.rename(directory, aside)
+    return aside
 
 
 def _set_aside(target: Path, now: float | None) -> Path | None:

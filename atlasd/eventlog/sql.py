@@ -311,6 +311,11 @@ class Statements:
         f"SELECT {_row_columns('e.')} FROM quarantine q JOIN events e ON e.seq = q.seq"
         " WHERE q.retry = 1 ORDER BY q.seq LIMIT ?"
     )
+    # flagged events no longer live (archived; re-sent and refused after a re-origin)
+    quarantine_to_retry_archived = (
+        "SELECT q.seq FROM quarantine q WHERE q.retry = 1 AND q.seq <= ?"
+        " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.seq = q.seq) ORDER BY q.seq LIMIT ?"
+    )
     quarantine_delete = "DELETE FROM quarantine WHERE event_id = ?"
     quarantine_drop_code = "DELETE FROM quarantine WHERE code = ?"
     quarantine_update = (

@@ -82,9 +82,21 @@ class SyncLedger:
         return count
 
     async def events_to_retry(self, limit: int) -> list[Event]:
-        """Flagged quarantined events, in seq order, at most ``limit``."""
+        """Flagged quarantined events, in seq order, at most ``limit``: live ones, and
+        archived ones from their segments."""
         rows = await self._fetch(Statements.quarantine_to_retry, (limit,))
-        return [_decode_event(body_of(*row)) for row in rows]
+        events = {int(row[0]): _decode_event(body_of(*row)) for row in rows}
+        # taken after the live rows: one that moved meanwhile is found here (once, by seq)
+        archives = self._writer.archives
+        if archives.records:
+            seqs = await self._fetch(
+                Statements.quarantine_to_retry_archived, (archives.last_seq, limit)
+            )
+            for (seq,) in seqs:
+                body = await asyncio.to_thread(archives.body_of, int(seq))
+                if body is not None:
+                    events.setdefault(int(seq), _decode_event(body))
+        return [events[seq] for seq in sorted(events)[:limit]]
 
     async def resolve_retried(
         self, delivered_event_ids: Sequence[str], still_rejected: Sequence[Rejection] = ()

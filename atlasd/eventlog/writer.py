@@ -12,6 +12,7 @@ Every method runs on the store's single writer thread, so nothing here locks.
 from __future__ import annotations
 
 import contextlib
+import logging
 import shutil
 import sqlite3
 import time
@@ -38,6 +39,8 @@ from atlasd.events.ids import new_event_ids
 from atlasd.events.validation import CONVEX_SIZE_FLOOR, MAX_EVENT_BYTES, check_document_size
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet
+
+log = logging.getLogger("atlasd.eventlog")
 
 __all__ = ["Prepared", "Request", "Writer"]
 
@@ -155,6 +158,18 @@ class Writer:
         self._page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
         self.set_size_cap(self._config.max_db_bytes)
         catch_up(conn, stale_views(conn, self.packs), packs=self.packs)
+
+    def _reconnect(self) -> None:
+        """A fresh write connection, set up as :meth:`open` sets one up."""
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+        self._fold = None  # the row cache may hold what the old connection rolled back
+        with translated():
+            conn = self._conn = connect(self._path, synchronous=self._config.synchronous)
+            conn.execute(f"PRAGMA cache_size = -{self._config.cache_kib}")
+            self.set_size_cap(self._cap)
 
     def set_size_cap(self, max_db_bytes: int | None) -> None:
         """Refuse growth past ``max_db_bytes`` (None: no cap beyond the disk)."""
@@ -479,13 +494,23 @@ class Writer:
         # No fsync of its own: a step lost to a power cut is undone whole (the WAL keeps
         # commit order, and the next FULL commit syncs the step with it), and every step
         # can be lost without harm (atlasd/eventlog/retention.py).
-        self.conn.execute("PRAGMA synchronous = NORMAL")
+        conn = self.conn
+        conn.execute("PRAGMA synchronous = NORMAL")
         try:
             with translated():  # a step's own transaction has rolled back already
-                return step(self.conn, *args)
+                return step(conn, *args)
         finally:
-            self.conn.execute(f"PRAGMA synchronous = {self._config.synchronous}")
-            self.set_size_cap(self._cap)
+            try:
+                # the cap first: it may be set inside a transaction, the level may not
+                self.set_size_cap(self._cap)
+                if conn.in_transaction:  # a step whose rollback failed: nothing of it stays
+                    conn.execute("ROLLBACK")
+                conn.execute(f"PRAGMA synchronous = {self._config.synchronous}")
+            except sqlite3.Error:
+                # An append must never be acknowledged on a connection left without its
+                # fsync: drop it (closing rolls back what is open) and start a fresh one.
+                log.exception("compaction_step_restore_failed: reopening the write connection")
+                self._reconnect()
 
     # -- sync bookkeeping ------------------------------------------------------
 

@@ -68,6 +68,19 @@ def _add(current: list[str], value: Any) -> list[str]:
     return [*current, *new] if new else current
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _own(value: Any) -> Any:
+    """A JSON value copied as deep as it has lists and objects (scalars are shared)."""
+    t = type(value)
+    if t is list:
+        return [item if type(item) in _SCALARS else _own(item) for item in value]
+    if t is dict:
+        return {k: item if type(item) in _SCALARS else _own(item) for k, item in value.items()}
+    return value
+
+
 def _same(a: Any, b: Any) -> bool:
     if type(a) is bool or type(b) is bool:
         return type(a) is type(b) and a == b
@@ -84,8 +97,10 @@ _READ = {
     "time": "_int({v})",
     "number": "({v} if type({v}) is int or type({v}) is float else None)",
     "boolean": "({v} if type({v}) is bool else None)",
-    "string_list": "_strlist({v})",
-    "json": "{v}",
+    # copies: a cell never shares a list or an object with the event's data, which an
+    # in-process caller may change once its append returned
+    "string_list": "list(_strlist({v}))",
+    "json": "_own({v})",
 }
 
 
@@ -397,12 +412,12 @@ class _Program:
         else:
             var = names.get(source)
             field_type = event.fields[source].type
-            if var is not None and (
-                column_type == "json"
-                or (column_type == "string" and field_type in ("id", "string"))
-                or (column_type == "string_list" and field_type == "string_list")
-            ):
+            if var is not None and column_type == "string" and field_type in ("id", "string"):
                 return [f"{target} = {var}"]  # checked by needs already
+            if var is not None and column_type == "string_list" and field_type == "string_list":
+                return [f"{target} = list({var})"]  # checked by needs already; a copy (_READ)
+            if var is not None and column_type == "json":
+                return [f"{target} = _own({var})"]
             raw = var if var is not None else f"data.get({self.const(source)})"
         template = _READ[column_type]
         if template.count("{v}") > 1 and not raw.isidentifier():
@@ -739,6 +754,7 @@ class Fold:
         ns: dict[str, Any] = {
             "_int": _int,
             "_strlist": _strlist,
+            "_own": _own,
             "_add": _add,
             "_when": _when,
             "reads_as": reads_as,

@@ -151,3 +151,66 @@ def test_the_dashboard_refuses_to_start_on_a_loose_token_file(
     assert done.returncode == 2
     assert "chmod o-rwx" in done.stderr
     assert done.stdout == ""
+
+
+def test_a_repeated_authorization_header_is_refused(dashboard: DashboardProcess) -> None:
+    """Two Authorization headers, the right token in either: 403 (neither is picked)."""
+    right, wrong = f"Bearer {dashboard.token}", "Bearer not-the-token-at-all-000"
+    for first, second in ((right, wrong), (wrong, right), (right, right)):
+        conn = http.client.HTTPConnection("127.0.0.1", dashboard.port, timeout=10)
+        try:
+            conn.putrequest("GET", "/metrics", skip_host=True)
+            conn.putheader("Host", f"127.0.0.1:{dashboard.port}")
+            conn.putheader("Authorization", first)
+            conn.putheader("Authorization", second)
+            conn.endheaders()
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        assert response.status == 403, (first, second)
+        assert b"atlasd_" not in body
+        assert response.getheader("x-frame-options") == "DENY"
+
+
+def test_a_bearer_token_admits_get_and_head_only_and_every_answer_is_guarded(
+    dashboard: DashboardProcess,
+) -> None:
+    """GET and HEAD of /metrics with the token answer 200 with every security header (HEAD
+    without a body); OPTIONS, PUT, DELETE, PATCH and TRACE are 403 "reads only"."""
+    bearer = {"Authorization": f"Bearer {dashboard.token}"}
+    for method in ("GET", "HEAD"):
+        status, headers, body = _get(dashboard.port, "/metrics", bearer, method=method)
+        assert status == 200, method
+        assert (body == b"") == (method == "HEAD")
+        for name in ("cache-control", "content-security-policy", "x-frame-options"):
+            assert name in headers, (method, name)
+    for method in ("OPTIONS", "PUT", "DELETE", "PATCH", "TRACE"):
+        status, headers, body = _get(dashboard.port, "/metrics", bearer, method=method)
+        assert status == 403, method
+        assert b"reads only" in body
+        assert headers["x-frame-options"] == "DENY"
+
+
+def test_a_bearer_token_with_odd_bytes_is_refused_cleanly(dashboard: DashboardProcess) -> None:
+    """Bytes past ASCII, the token with more or less, are 403 (never a server error); the
+    scheme's case and spaces around the token do not matter."""
+    token = dashboard.token
+    for offered, status in (
+        ("Bearer " + token[:-1] + "\xe9", 403),
+        ("Bearer " + token + "x", 403),
+        ("Bearer " + token[:-1], 403),
+        ("Bearer \xff\xfe" + token, 403),
+        ("bearer  " + token + "  ", 200),
+    ):
+        conn = http.client.HTTPConnection("127.0.0.1", dashboard.port, timeout=10)
+        try:
+            conn.putrequest("GET", "/metrics", skip_host=True)
+            conn.putheader("Host", f"127.0.0.1:{dashboard.port}")
+            conn.putheader("Authorization", offered.encode("latin-1"))
+            conn.endheaders()
+            response = conn.getresponse()
+            response.read()
+        finally:
+            conn.close()
+        assert response.status == status, offered

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from atlasd.eventlog import EventStore, NewEvent, Rejection, StoreConfig
+from atlasd.eventlog.compact import compact
 
 
 async def _events(store: EventStore, count: int) -> list[str]:
@@ -81,3 +82,32 @@ async def test_the_quarantine_can_be_listed_a_bounded_number_at_a_time(store: Ev
     await store.sync.mark_synced(5, rejections)
     assert await store.sync.rejected_events(2) == rejections[:2]
     assert await store.sync.rejected_events() == rejections
+
+
+async def test_a_quarantined_event_that_is_archived_is_still_retried(data_dir: Path) -> None:
+    """After a re-origin the log is sent again from its archived start; an archived event the
+    remote refuses, once re-queued, comes back for its retry with the live ones, in seq
+    order (it is not left flagged in the quarantine forever)."""
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        await store.append_batch(
+            [NewEvent(stream=f"s{i % 3}", type="note.added", data={"n": i}) for i in range(20)]
+        )
+        await store.sync.mark_synced(20)
+    compact(data_dir, older_than_ms=0, synced_only=True, segment_events=5)
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        await store.append(NewEvent(stream="s0", type="note.added", data={"n": 20}))
+        assert store.archives.last_seq == 20
+        await store.reorigin("restore of a backup")
+        by_seq = {event.seq: event for event in await store.read(0)}
+        refused = [
+            Rejection(seq=seq, event_id=by_seq[seq].event_id, code="invalid", message="no")
+            for seq in (7, 21)
+        ]
+        await store.sync.mark_synced(21, refused)
+        assert await store.sync.requeue_rejected() == 2
+        retried = await store.sync.events_to_retry(10)
+        assert [event.seq for event in retried] == [7, 21]
+        assert retried[0] == by_seq[7]
+        await store.sync.resolve_retried([by_seq[7].event_id, by_seq[21].event_id])
+        assert await store.sync.events_to_retry(10) == []
+        assert (await store.sync.state()).rejected == 0

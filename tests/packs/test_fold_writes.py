@@ -108,3 +108,26 @@ async def test_a_value_equal_in_python_but_not_in_json_is_written(data_dir: Path
         (row,) = await store.query("agent_jobs")
     assert row["result"] == [True]
     assert type(row["result"][0]) is bool
+
+
+async def test_a_value_changed_in_place_by_the_caller_is_written(data_dir: Path) -> None:
+    """An in-process caller that appends, changes its data's list in place and appends it
+    again gets the view a replay gives: the fold keeps no reference to the caller's
+    values, so neither a skipped write nor an earlier event's value changed after it."""
+    tags = ["a"]
+    data = {"asset_id": "x", "name": "n", "category": "c", "tags": tags}
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        await store.append(NewEvent(stream="asset:x", type="AssetSaved", data=data))
+        tags.append("b")
+        await store.append(NewEvent(stream="asset:x", type="AssetSaved", data=data))
+        tags.append("c")  # after its last event: the view must not follow
+        await store.append(NewEvent(stream="asset:x", type="AssetDownloaded", data=data))
+        inline = await store.query("assets")
+        events = await store.read(0)
+    assert [event.data["tags"] for event in events] == [["a"], ["a", "b"], ["a", "b", "c"]]
+    rebuild(data_dir)
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        replayed = await store.query("assets")
+    assert inline == replayed
+    assert inline[0]["tags"] == ["a", "b"]
+    assert inline[0]["downloads"] == 1

@@ -94,3 +94,27 @@ def test_a_database_without_incremental_vacuum_warns_when_retention_is_on(
     warned = [c for c in checks if c["level"] == "warn"]
     assert len(warned) == 1
     assert "atlasd compact" in warned[0]["fix"]
+
+
+def test_a_record_naming_a_file_out_of_the_archive_fails_unread(
+    compacted: Path, tmp_path: Path
+) -> None:
+    """A record altered to name another file (an absolute path elsewhere) fails as such:
+    doctor does not follow it to the other file."""
+    outside = tmp_path / "elsewhere"
+    outside.write_bytes(b"x")
+    outside.chmod(0o600)
+    conn = sqlite3.connect(db_path(compacted))
+    try:
+        (trigger,) = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'archives_refuse_update'"
+        ).fetchone()
+        with conn:  # as someone with write access to the database file could
+            conn.execute("DROP TRIGGER archives_refuse_update")
+            conn.execute("UPDATE archives SET file = ? WHERE first_seq = 1", (str(outside),))
+            conn.execute(trigger)
+    finally:
+        conn.close()
+    failed = [c["message"] for c in _archive_checks(compacted) if c["level"] == "fail"]
+    assert any("names the file" in m for m in failed), failed
+    assert not any(str(outside) in m and "does not match" in m for m in failed)
