@@ -30,6 +30,7 @@ import msgspec
 
 from atlasd.errors import AtlasdError, BadRequest, Internal, InvalidValue, Unavailable
 from atlasd.eventlog.archive import ArchiveRecord, ArchiveSet
+from atlasd.eventlog.checkpointer import Checkpointer
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.counters import AppendCounters
 from atlasd.eventlog.datadir import db_path, ensure_data_dir, secure_db_files
@@ -103,9 +104,12 @@ class EventStore:
         writer: Writer,
         executor: ThreadPoolExecutor,
         readers: list[aiosqlite.Connection],
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self.config = config
         self._writer = writer
+        #: Passive WAL checkpoints beside the writer (None when the config turns them off).
+        self.checkpointer = checkpointer
         self._executor = executor
         self._readers = readers
         self._next_reader = 0
@@ -155,8 +159,15 @@ class EventStore:
         writer = Writer(path, config, packs)
         loop = asyncio.get_running_loop()
         readers: list[aiosqlite.Connection] = []
+        checkpointer = None
+        if config.checkpoint_interval_ms > 0:
+            checkpointer = Checkpointer(
+                path, config.checkpoint_interval_ms / 1000, config.synchronous
+            )
         try:
             await loop.run_in_executor(executor, writer.open)
+            if checkpointer is not None:
+                await loop.run_in_executor(executor, checkpointer.start)
             with translated():
                 for _ in range(max(1, config.read_connections)):
                     reader = await aiosqlite.connect(path, isolation_level=None)
@@ -164,9 +175,9 @@ class EventStore:
                     await reader.execute("PRAGMA query_only = ON")
                     await reader.execute("PRAGMA busy_timeout = 5000")
         except BaseException:
-            await cls._dispose(loop, executor, writer, readers)
+            await cls._dispose(loop, executor, writer, readers, checkpointer)
             raise
-        return cls(config, writer, executor, readers)
+        return cls(config, writer, executor, readers, checkpointer)
 
     @staticmethod
     async def _dispose(
@@ -174,9 +185,12 @@ class EventStore:
         executor: ThreadPoolExecutor,
         writer: Writer,
         readers: list[aiosqlite.Connection],
+        checkpointer: Checkpointer | None,
     ) -> None:
         for reader in readers:
             await reader.close()
+        if checkpointer is not None:
+            await loop.run_in_executor(executor, checkpointer.close)
         await loop.run_in_executor(executor, writer.close)
         executor.shutdown(wait=True)
 
@@ -197,7 +211,11 @@ class EventStore:
             self._changed.set()
             async with self._gate:  # a streamed append in progress finishes first
                 await self._dispose(
-                    asyncio.get_running_loop(), self._executor, self._writer, self._readers
+                    asyncio.get_running_loop(),
+                    self._executor,
+                    self._writer,
+                    self._readers,
+                    self.checkpointer,
                 )
 
     async def __aenter__(self) -> EventStore:
@@ -342,6 +360,8 @@ class EventStore:
                     outcomes = [error] * len(group)
                 self._last_seq = self._writer.last_seq
                 self._streams = self._writer.streams
+            if self.checkpointer is not None:
+                self.checkpointer.note_commit()
             counters = self.counters
             for (request, done), outcome in zip(group, outcomes, strict=True):
                 if isinstance(outcome, AtlasdError):
