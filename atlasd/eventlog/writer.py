@@ -82,6 +82,20 @@ class Request(msgspec.Struct, kw_only=True):
     recorded_at: int | None = None
 
 
+class _Plan(msgspec.Struct, array_like=True):
+    """A request planned by :meth:`Writer._plan`: what it inserts and answers, and the
+    position it leaves the log at."""
+
+    rows: list[tuple[Any, ...]]
+    results: list[AppendResult]
+    #: the client ids it appends (duplicates within a group are answered from them)
+    claimed: dict[str, tuple[Prepared, AppendResult]]
+    #: each stream it appends to, at its new version
+    versions: dict[str, int]
+    new_streams: int
+    last_hash: str
+
+
 class Writer:
     """Owns the write connection: opening, group commits, sync bookkeeping writes.
 
@@ -206,15 +220,17 @@ class Writer:
                 # Each request is checked whole before anything of it is written, so a
                 # failing one leaves no trace and needs no savepoint.
                 try:
-                    rows, datas, results, claimed = self._plan(request, now, fresh_ids, group_ids)
+                    plan = self._plan(request, now, fresh_ids, group_ids, folded)
                 except AtlasdError as error:
                     outcomes.append(error)
                     continue
+                rows = plan.rows
                 if rows:
-                    self._take(rows, datas, folded)
+                    self._take(plan)
                     all_rows.extend(rows)
-                    group_ids.update(claimed)
-                outcomes.append(results)
+                    if plan.claimed:
+                        group_ids.update(plan.claimed)
+                outcomes.append(plan.results)
             if all_rows:
                 conn.executemany(Statements.insert_event, all_rows)
                 # the views move in the same transaction as the log: never behind, never ahead
@@ -237,21 +253,11 @@ class Writer:
             self._versions.clear()
         return outcomes
 
-    def _take(
-        self,
-        rows: list[tuple[Any, ...]],
-        datas: list[tuple[str, dict[str, Any], int]],
-        folded: list[tuple[int, str, str, dict[str, Any], int]],
-    ) -> None:
-        """Advance the in-memory position past planned rows; collect what the views fold."""
-        self.last_seq, self.last_hash = rows[-1][0], rows[-1][6].hex()
-        versions = self._versions
-        for row, (event_id, data, occurred) in zip(rows, datas, strict=True):
-            versions[row[2]] = row[3]
-            if row[3] == 1:
-                self.streams += 1
-            if row[4] in self._projected:
-                folded.append((row[0], event_id, row[4], data, occurred))
+    def _take(self, plan: _Plan) -> None:
+        """Advance the in-memory position past a planned request's rows."""
+        self.last_seq, self.last_hash = plan.rows[-1][0], plan.last_hash
+        self._versions.update(plan.versions)
+        self.streams += plan.new_streams
 
     # -- streamed append: one transaction over several calls --------------------
 
@@ -274,12 +280,13 @@ class Writer:
         assert tx is not None, "stream_begin first"
         fresh_ids = iter(new_event_ids(sum(1 for ev in request.events if ev.event_id is None)))
         # earlier chunks are in the table already: their ids are found there, not in memory
+        folded: list[tuple[int, str, str, dict[str, Any], int]] = []
         with tx.guard():
-            rows, datas, results, _ = self._plan(request, self._stream_now, fresh_ids, {})
+            plan = self._plan(request, self._stream_now, fresh_ids, {}, folded)
+        rows, results = plan.rows, plan.results
         if not rows:
             return 0, len(results), 0
-        folded: list[tuple[int, str, str, dict[str, Any], int]] = []
-        self._take(rows, datas, folded)
+        self._take(plan)
         with tx.guard():
             self.conn.executemany(Statements.insert_event, rows)
             fold.apply_many(folded)
@@ -337,28 +344,27 @@ class Writer:
         now: int,
         fresh_ids: Iterator[str],
         group_ids: dict[str, tuple[Prepared, AppendResult]],
-    ) -> tuple[
-        list[tuple[Any, ...]],
-        list[tuple[str, dict[str, Any], int]],
-        list[AppendResult],
-        dict[str, tuple[Prepared, AppendResult]],
-    ]:
+        folded: list[tuple[int, str, str, dict[str, Any], int]],
+    ) -> _Plan:
         """Positions, hashes and the rows to insert for a request (each event encoded
-        once: its hash and its row's payload come from the same bytes), with each
-        event's id, data and moment for the views; raises on a conflict.
+        once: its hash and its row's payload come from the same bytes); the events the
+        views fold are added to ``folded`` once the whole request is planned. Raises
+        on a conflict.
 
-        Pure: nothing is written and no state changes, so a failing request
-        leaves no trace.
+        Pure until it returns: nothing is written and no state changes (``folded``
+        included), so a failing request leaves no trace.
         """
         conn = self.conn
         t = request.recorded_at if request.recorded_at is not None else now
         seq, prev = self.last_seq, self.last_hash
         versions: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
-        datas: list[tuple[str, dict[str, Any], int]] = []
+        to_fold: list[tuple[int, str, str, dict[str, Any], int]] = []
         results: list[AppendResult] = []
         in_batch: dict[str, tuple[Prepared, AppendResult]] = {}
         origin = self.origin
+        projected = self._projected
+        new_streams = 0
         for event in request.events:
             event_id = event.event_id
             if event_id is not None:
@@ -439,13 +445,17 @@ class Writer:
             if size > CONVEX_SIZE_FLOOR:  # below it the check cannot fail: no body to build
                 check_document_size(sealed_body(content, prev))
             rows.append(sealed_row(seq, event_id, stream, version, event.type, t, digest, content))
-            datas.append((event_id, event.data, occurred))
+            if event.type in projected:
+                to_fold.append((seq, event_id, event.type, event.data, occurred))
             result = AppendResult(seq=seq, event_id=event_id, version=version, duplicate=False)
             results.append(result)
             if event.event_id is not None:
                 in_batch[event_id] = (event, result)
+            if version == 1:
+                new_streams += 1
             versions[stream] = version
-        return rows, datas, results, in_batch
+        folded.extend(to_fold)
+        return _Plan(rows, results, in_batch, versions, new_streams, prev)
 
     def _archived_by_id(self, event_id: str) -> tuple[int, str, int, str, bytes] | None:
         """An archived event as a live one: seq, stream, version, type, a JSON object

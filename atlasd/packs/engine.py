@@ -19,9 +19,12 @@ columns in order).
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
+from itertools import compress
+from operator import is_not
 from typing import Any
 
 import msgspec
@@ -134,6 +137,10 @@ class _ViewCode:
         self.rest = tuple(i for i in range(1, len(names)) if i not in self.key_pos)
         self._names = names
         self._updates: dict[tuple[int, ...], str] = {}
+        self._update_params: dict[tuple[int, ...], Callable[[Sequence[Any]], tuple[Any, ...]]] = {}
+        #: every position but row_seq's and the key's, for the identity scan of a flush
+        self.rest_set = frozenset(self.rest)
+        self.positions = range(len(names))
         self.update = self.update_of(self.rest)
         self.delete = f"DELETE FROM {self.table} WHERE row_seq = ?"
         template: list[Any] = [None] * len(names)
@@ -163,6 +170,33 @@ class _ViewCode:
                 " WHERE row_seq = ?"
             )
         return sql
+
+    def update_params_of(
+        self, positions: tuple[int, ...]
+    ) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+        """The parameters of :meth:`update_of`'s statement from a (decoded) row: the cells
+        at ``positions`` as the table stores them, then ``row_seq``."""
+        params = self._update_params.get(positions)
+        if params is None:
+            encoded = [i for i in positions if i in self.encoded]
+            if not encoded:
+                params = operator.itemgetter(*positions, 0)
+            else:
+                at = tuple(positions)
+
+                def params(row: Sequence[Any]) -> tuple[Any, ...]:
+                    return (
+                        *[
+                            _encode(row[i]).decode()
+                            if i in encoded and row[i] is not None
+                            else row[i]
+                            for i in at
+                        ],
+                        row[0],
+                    )
+
+            self._update_params[positions] = params
+        return params
 
     def key_of(self, row: Sequence[Any]) -> Any:
         if self.single:
@@ -649,8 +683,8 @@ class _Rows:
             conn.executemany(code.delete, [(row_seq,) for row_seq in self.removed.values()])
         inserts = []
         # rows grouped by the cells that changed: one UPDATE per group, naming only those
-        updates: dict[tuple[int, ...], list[tuple[Any, ...]]] = {}
-        rest = code.rest
+        updates: dict[tuple[int, ...], list[list[Any]]] = {}
+        rest, rest_set, positions = code.rest, code.rest_set, code.positions
         new, cache, stored = self.new, self.cache, self.stored
         keep = self.remember
         for key in self.dirty:
@@ -664,18 +698,24 @@ class _Rows:
             if before is None:
                 changed = rest
             else:
+                # the cells that are other objects than the table's (found in C), then
+                # those of them that hold something else
                 changed = tuple(
-                    [i for i in rest if before[i] is not row[i] and _changed(before[i], row[i])]
+                    [
+                        i
+                        for i in compress(positions, map(is_not, before, row))
+                        if i in rest_set and _changed(before[i], row[i])
+                    ]
                 )
                 if not changed:
                     continue
-            out = code.encode(row)
             batch = updates.get(changed)
             if batch is None:
                 batch = updates[changed] = []
-            batch.append((*(out[i] for i in changed), out[0]))
-        for changed, params in updates.items():
-            conn.executemany(code.update_of(changed), params)
+            batch.append(row)
+        for changed, batch in updates.items():
+            params = code.update_params_of(changed)
+            conn.executemany(code.update_of(changed), [params(row) for row in batch])
         if inserts:
             conn.executemany(code.insert, inserts)
         self.dirty.clear()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from atlasd.errors import AtlasdError, EventIdConflict, InvalidValue, VersionConflict
-from atlasd.eventlog import AppendResult, EventStore, NewEvent, StoreConfig, verify
+from atlasd.eventlog import AppendResult, EventStore, NewEvent, StoreConfig, rebuild, verify
 
 
 async def test_many_concurrent_appenders_lose_nothing(data_dir: Path) -> None:
@@ -110,3 +110,33 @@ async def test_same_new_id_twice_in_one_group_is_stored_once(data_dir: Path) -> 
         assert (second.seq, second.duplicate) == (1, True)
         assert isinstance(third, EventIdConflict)
         assert store.last_seq == 1
+
+
+async def test_a_refused_batch_leaves_the_views_as_its_group_commits_them(
+    data_dir: Path,
+) -> None:
+    """A batch refused at its last event folds none of its events into the views, while
+    the append it shares a group with is folded; the views equal a replay."""
+    build = {"build_id": "b1", "prd_id": "p", "prd_name": "n"}
+    task = {"build_id": "b1", "task_id": "t1", "title": "x", "agent": "a", "status": "pending"}
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        refused, accepted = await asyncio.gather(
+            store.append_batch(
+                [
+                    NewEvent(stream="build:b1", type="BuildStarted", data=build),
+                    NewEvent(stream="build:b1", type="TaskLogged", data=task),
+                    NewEvent(stream="build:b1", type="T", data={}, expected_version=9),
+                ]
+            ),
+            store.append(NewEvent(stream="build:b2", type="BuildStarted", data={"build_id": "b2"})),
+            return_exceptions=True,
+        )
+        assert isinstance(refused, VersionConflict)
+        assert isinstance(accepted, AppendResult)
+        assert accepted.seq == 1
+        assert [row["build_id"] for row in await store.query("builds")] == ["b2"]
+        assert await store.query("tasks") == []
+        inline = {view: await store.query(view) for view in ("builds", "tasks")}
+    rebuild(data_dir)
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        assert {view: await store.query(view) for view in ("builds", "tasks")} == inline
