@@ -9,12 +9,17 @@ so about one group in eight paid a 5-8 ms checkpoint, which was the daemon's
 p99 (docs/eventlog.md, "Append latency").
 
 The checkpointer runs a *passive* checkpoint from its own connection every
-``interval`` while commits come in. A passive checkpoint takes no write lock,
-so the writer goes on committing meanwhile; SQLite's own checkpoint stays on
-as it was (it restarts the WAL and bounds its size), and finds little left to
-copy. Nothing about what an acknowledgement means changes: a group is still
-answered after its own fsync, and a checkpoint syncs the database before the
-WAL may be reused (same ``synchronous`` level as the writer).
+``interval`` while groups of at least :data:`MIN_GROUP` requests commit. A
+passive checkpoint takes no write lock, so the writer goes on committing
+meanwhile; SQLite's own checkpoint stays on as it was (it restarts the WAL
+and bounds its size), and finds little left to copy. Small groups are left
+to SQLite: a checkpoint inside the commit then delays one or a few
+appenders, while a pass beside the commits, whose fsync of the database
+shares the disk with theirs, made a lone appender's p99 worse (measured in
+docs/eventlog.md). Nothing about what an acknowledgement means changes: a
+group is still answered after its own fsync, and a checkpoint syncs the
+database before the WAL may be reused (same ``synchronous`` level as the
+writer).
 
 Resource handling: one thread and one sqlite3 connection, both made by
 :meth:`Checkpointer.start` and released by :meth:`Checkpointer.close`.
@@ -33,13 +38,16 @@ from pathlib import Path
 
 from atlasd.eventlog.sql import connect
 
-__all__ = ["Checkpointer"]
+__all__ = ["MIN_GROUP", "Checkpointer"]
 
 log = logging.getLogger("atlasd.eventlog")
 
+#: Requests a committed group must hold for the next pass to run.
+MIN_GROUP = 8
+
 
 class Checkpointer:
-    """Passive WAL checkpoints every ``interval_s`` while commits come in."""
+    """Passive WAL checkpoints every ``interval_s`` while large groups commit."""
 
     def __init__(self, path: Path, interval_s: float, synchronous: str = "FULL") -> None:
         self._path = path
@@ -63,9 +71,10 @@ class Checkpointer:
         )
         self._thread.start()
 
-    def note_commit(self) -> None:
-        """A group committed: the next pass has something to copy."""
-        self._committed.set()
+    def note_commit(self, requests: int) -> None:
+        """A group of ``requests`` committed: a large one calls for the next pass."""
+        if requests >= MIN_GROUP:
+            self._committed.set()
 
     def close(self) -> None:
         """Stop the thread after its current pass; idempotent."""

@@ -361,7 +361,7 @@ class EventStore:
                 self._last_seq = self._writer.last_seq
                 self._streams = self._writer.streams
             if self.checkpointer is not None:
-                self.checkpointer.note_commit()
+                self.checkpointer.note_commit(len(group))
             counters = self.counters
             for (request, done), outcome in zip(group, outcomes, strict=True):
                 if isinstance(outcome, AtlasdError):

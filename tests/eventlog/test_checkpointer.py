@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sqlite3
 import threading
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from atlasd.eventlog import EventStore, NewEvent, StoreConfig
-from atlasd.eventlog.checkpointer import Checkpointer
+from atlasd.eventlog.checkpointer import MIN_GROUP, Checkpointer
 from atlasd.eventlog.datadir import db_path
 
 
@@ -54,7 +55,7 @@ def test_committed_frames_reach_the_database_file_while_the_writer_keeps_its_wal
     checkpointer = Checkpointer(db, 0.001)
     checkpointer.start()
     try:
-        checkpointer.note_commit()
+        checkpointer.note_commit(MIN_GROUP)
         _wait_for(lambda: checkpointer.passes >= 1)
     finally:
         checkpointer.close()
@@ -62,15 +63,22 @@ def test_committed_frames_reach_the_database_file_while_the_writer_keeps_its_wal
     assert _rows_in_database_file_alone(db, tmp_path / "after") == 100
 
 
-def test_no_commit_noted_means_no_checkpoint(tmp_path: Path) -> None:
-    """Without a noted commit the checkpointer stays idle (no pass, no disk work)."""
+def test_small_groups_and_no_commits_leave_the_checkpointer_idle(tmp_path: Path) -> None:
+    """Without a large group noted the checkpointer stays idle (SQLite's own
+    checkpoint serves small groups); one large group starts a pass."""
     db = tmp_path / "x.db"
     sqlite3.connect(db).close()
     checkpointer = Checkpointer(db, 0.001)
     checkpointer.start()
-    time.sleep(0.05)
-    checkpointer.close()
-    assert checkpointer.passes == 0
+    try:
+        for _ in range(20):
+            checkpointer.note_commit(MIN_GROUP - 1)
+        time.sleep(0.05)
+        assert checkpointer.passes == 0
+        checkpointer.note_commit(MIN_GROUP)
+        _wait_for(lambda: checkpointer.passes == 1)
+    finally:
+        checkpointer.close()
 
 
 def test_close_stops_the_thread_and_can_be_repeated(tmp_path: Path) -> None:
@@ -79,7 +87,7 @@ def test_close_stops_the_thread_and_can_be_repeated(tmp_path: Path) -> None:
     sqlite3.connect(db).close()
     checkpointer = Checkpointer(db, 60.0)  # a long interval: close must not wait it out
     checkpointer.start()
-    checkpointer.note_commit()
+    checkpointer.note_commit(MIN_GROUP)
     _wait_for(lambda: checkpointer.passes >= 1)
     started = time.monotonic()
     checkpointer.close()
@@ -89,13 +97,14 @@ def test_close_stops_the_thread_and_can_be_repeated(tmp_path: Path) -> None:
 
 
 async def test_a_store_checkpoints_beside_its_writer_and_stops_on_close(data_dir: Path) -> None:
-    """An open store's appends are checkpointed from the store's checkpointer; closing
-    the store ends its thread."""
+    """Concurrent appends (large groups) are checkpointed from the store's checkpointer;
+    closing the store ends its thread."""
     store = await EventStore.open(StoreConfig(data_dir=data_dir))
     try:
         assert store.checkpointer is not None
-        for i in range(20):
-            await store.append(NewEvent(stream="s", type="T", data={"i": i}))
+        await asyncio.gather(
+            *(store.append(NewEvent(stream=f"s{i}", type="T", data={"i": i})) for i in range(20))
+        )
         checkpointer = store.checkpointer
         _wait_for(lambda: checkpointer.passes >= 1)
     finally:
