@@ -34,8 +34,8 @@ class StoreConfig(msgspec.Struct, frozen=True, kw_only=True):
     #: instead of splitting into ever smaller groups; a lone appender never waits.
     group_linger_ms: float = 1.0
     #: Passive WAL checkpoints from a thread beside the writer at most this often while
-    #: appends come in, so that SQLite's own checkpoint, which runs inside a commit and
-    #: delays that group's answers, finds little left to copy (0: none; see
+    #: large groups commit, so that SQLite's own checkpoint, which runs inside a commit
+    #: and delays that group's answers, finds little left to copy (0: none; see
     #: atlasd/eventlog/checkpointer.py).
     checkpoint_interval_ms: float = 10.0
     #: Read connections (aiosqlite); each runs on its own thread.
