@@ -138,13 +138,26 @@ def _listen(config: Config) -> BoundSocket:
 
 
 async def _status_line(served: str, store: EventStore, sync: SyncWorker | None) -> str:
-    """What ``systemctl status`` shows: the socket served, the log and the sync."""
-    if sync is not None:
-        figures = await sync.status()
-        state, pending = figures.state, figures.pending
-    else:
-        state, pending = "disabled", (await store.sync.state()).pending
-    return f"serving on {served}, last_seq {store.last_seq}, sync {state}, pending {pending}"
+    """What ``systemctl status`` shows: the socket served, the log and the sync.
+
+    ``pending`` is counted while appends go on: the figures are taken again
+    (a few times at most) until no append landed meanwhile, so the line never
+    pairs a new ``last_seq`` with the pending count of an older one.
+    """
+    for _ in range(_STATUS_TRIES):
+        last_seq = store.last_seq
+        if sync is not None:
+            figures = await sync.status()
+            state, pending = figures.state, figures.pending
+        else:
+            state, pending = "disabled", (await store.sync.state()).pending
+        if store.last_seq == last_seq:
+            break
+    return f"serving on {served}, last_seq {last_seq}, sync {state}, pending {pending}"
+
+
+#: How often :func:`_status_line` takes its figures again while appends keep landing.
+_STATUS_TRIES = 3
 
 
 async def _run(
