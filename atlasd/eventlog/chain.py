@@ -23,6 +23,7 @@ so the content is encoded once for both the hash and the stored body.
 from __future__ import annotations
 
 import hashlib
+from binascii import hexlify
 from typing import Any
 
 import msgspec
@@ -56,13 +57,30 @@ class _Content(msgspec.Struct, kw_only=True, omit_defaults=True):
     origin: str
 
 
+class _NewContent(msgspec.Struct):
+    """:class:`_Content` of a new event, which always has ``occurred_at``: the same
+    fields in the same order, so the same bytes, built positionally."""
+
+    seq: int
+    event_id: str
+    stream: str
+    version: int
+    type: str
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    recorded_at: int
+    occurred_at: int
+    origin: str
+
+
 # "deterministic": dict keys sorted, struct fields kept in definition order
 _encode = msgspec.json.Encoder(order="deterministic").encode
 _sha256 = hashlib.sha256
+_after_newline = b"\n".join
 
 
 def seal_content(
-    prev_hash: str,
+    prev_hash: bytes,
     seq: int,
     event_id: str,
     stream: str,
@@ -73,29 +91,23 @@ def seal_content(
     recorded_at: int,
     occurred_at: int,
     origin: str,
-) -> tuple[bytes, bytes]:
-    """The event's hash (its 32 bytes) and its content ``C``, encoded once: the writer
-    stores the hash's bytes and a slice of ``C`` and never builds the stored body."""
+) -> tuple[bytes, bytes, bytes]:
+    """The event's hash (its 32 bytes and its hex as ASCII bytes, the next event's
+    ``prev_hash``) and its content ``C``, encoded once: the writer stores the hash's
+    bytes and a slice of ``C`` and never builds the stored body."""
     content = _encode(
-        _Content(
-            seq=seq,
-            event_id=event_id,
-            stream=stream,
-            version=version,
-            type=event_type,
-            data=data,
-            meta=meta,
-            recorded_at=recorded_at,
-            occurred_at=occurred_at,
-            origin=origin,
+        _NewContent(
+            seq, event_id, stream, version, event_type, data, meta, recorded_at, occurred_at, origin
         )
     )
-    return _sha256(prev_hash.encode() + b"\n" + content).digest(), content
+    raw = _sha256(_after_newline((prev_hash, content))).digest()
+    return raw, hexlify(raw), content
 
 
-def sealed_body(content: bytes, digest: str) -> bytes:
-    """The stored event: ``content`` with its ``hash`` (hex) added before the closing brace."""
-    return b"".join((content[:-1], b',"hash":"', digest.encode(), b'"}'))
+def sealed_body(content: bytes, digest: bytes) -> bytes:
+    """The stored event: ``content`` with its ``hash`` (hex, ASCII) added before the
+    closing brace."""
+    return b"".join((content[:-1], b',"hash":"', digest, b'"}'))
 
 
 #: How much longer the stored event is than its content.
@@ -116,8 +128,8 @@ def seal(
     origin: str,
 ) -> tuple[str, bytes]:
     """The event's hash and its stored encoding (the JSON of the whole Event)."""
-    raw, content = seal_content(
-        prev_hash,
+    _, digest, content = seal_content(
+        prev_hash.encode(),
         seq,
         event_id,
         stream,
@@ -129,8 +141,7 @@ def seal(
         occurred_at,
         origin,
     )
-    digest = raw.hex()
-    return digest, sealed_body(content, digest)
+    return digest.decode(), sealed_body(content, digest)
 
 
 def content_hash(prev_hash: str, event: Event) -> str:

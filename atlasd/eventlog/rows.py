@@ -87,7 +87,7 @@ def payload_object(payload: bytes) -> bytes:
 
 def sealed_row(
     seq: int,
-    event_id: str,
+    event_id: bytes,
     stream: str,
     version: int,
     event_type: str,
@@ -95,19 +95,19 @@ def sealed_row(
     digest: bytes,
     content: bytes,
 ) -> tuple[Any, ...]:
-    """:func:`stored_row` from what :func:`~atlasd.eventlog.chain.seal_content` gives
-    (the hash's bytes and the content), without the stored body in between: the
-    payload is the content from its data on, less the closing brace."""
-    start = content.index(b',"data":') + 1
+    """:func:`stored_row` from the id's 16 bytes and what
+    :func:`~atlasd.eventlog.chain.seal_content` gives (the hash's bytes and the content),
+    without the stored body in between: the payload is the content from its data on,
+    less the closing brace."""
     return (
         seq,
-        event_id_bytes(event_id),
+        event_id,
         stream,
         version,
         event_type,
         recorded_at,
         digest,
-        content[start:-1],
+        content[content.index(b',"data":') + 1 : -1],
     )
 
 

@@ -35,7 +35,7 @@ from atlasd.eventlog.replay import catch_up, stale_views
 from atlasd.eventlog.rows import event_id_bytes, payload_object, sealed_row
 from atlasd.eventlog.sql import Statements, Transaction, connect, migrate, transaction, translated
 from atlasd.events import AppendResult, NewEvent
-from atlasd.events.ids import new_event_ids
+from atlasd.events.ids import new_event_ids_and_bytes
 from atlasd.events.validation import CONVEX_SIZE_FLOOR, MAX_EVENT_BYTES, check_document_size
 from atlasd.packs.engine import Fold
 from atlasd.packs.registry import PackSet
@@ -210,8 +210,11 @@ class Writer:
         # client ids appended by earlier requests of this group (not yet in the table)
         group_ids: dict[str, tuple[Prepared, AppendResult]] = {}
         now = time.time_ns() // 1_000_000
-        fresh_ids = iter(
-            new_event_ids(sum(1 for r in requests for ev in r.events if ev.event_id is None))
+        fresh_ids = zip(
+            *new_event_ids_and_bytes(
+                sum(1 for r in requests for ev in r.events if ev.event_id is None)
+            ),
+            strict=True,
         )
         tx = transaction(conn, size_cap=self._cap_reached)
         try:
@@ -278,7 +281,10 @@ class Writer:
         fold, tx = self._stream_fold, self._stream_tx
         assert fold is not None, "stream_begin first"
         assert tx is not None, "stream_begin first"
-        fresh_ids = iter(new_event_ids(sum(1 for ev in request.events if ev.event_id is None)))
+        fresh_ids = zip(
+            *new_event_ids_and_bytes(sum(1 for ev in request.events if ev.event_id is None)),
+            strict=True,
+        )
         # earlier chunks are in the table already: their ids are found there, not in memory
         folded: list[tuple[int, str, str, dict[str, Any], int]] = []
         with tx.guard():
@@ -342,7 +348,7 @@ class Writer:
         self,
         request: Request,
         now: int,
-        fresh_ids: Iterator[str],
+        fresh_ids: Iterator[tuple[str, bytes]],
         group_ids: dict[str, tuple[Prepared, AppendResult]],
         folded: list[tuple[int, str, str, dict[str, Any], int]],
     ) -> _Plan:
@@ -356,7 +362,7 @@ class Writer:
         """
         conn = self.conn
         t = request.recorded_at if request.recorded_at is not None else now
-        seq, prev = self.last_seq, self.last_hash
+        seq, prev = self.last_seq, self.last_hash.encode()
         versions: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
         to_fold: list[tuple[int, str, str, dict[str, Any], int]] = []
@@ -383,9 +389,8 @@ class Writer:
                         )
                     )
                     continue
-                stored = conn.execute(
-                    Statements.event_by_id, (event_id_bytes(event_id),)
-                ).fetchone()
+                key = event_id_bytes(event_id)
+                stored = conn.execute(Statements.event_by_id, (key,)).fetchone()
                 if stored is not None:  # its data as a JSON object, like an archived body
                     stored = (*stored[:4], payload_object(stored[4]))
                 elif self.archives.records:
@@ -408,29 +413,33 @@ class Writer:
                     )
                     continue
             else:
-                event_id = next(fresh_ids)
+                event_id, key = next(fresh_ids)
             stream = event.stream
             current = versions.get(stream)
             if current is None:
                 current = self._stream_version(stream)
-            if event.expected_version is not None and event.expected_version != current:
+            expected = event.expected_version
+            if expected is not None and expected != current:
                 raise VersionConflict(
-                    f"stream {stream!r} is at version {current}, expected {event.expected_version}",
+                    f"stream {stream!r} is at version {current}, expected {expected}",
                     current_version=current,
                 )
             version = current + 1
             seq += 1
-            occurred = t if event.occurred_at is None else event.occurred_at
+            occurred = event.occurred_at
+            if occurred is None:
+                occurred = t
+            event_type, data, meta = event.type, event.data, event.meta
             try:
-                digest, content = seal_content(
+                digest, prev, content = seal_content(
                     prev,
                     seq,
                     event_id,
                     stream,
                     version,
-                    event.type,
-                    event.data,
-                    event.meta or {},  # validated: always an object
+                    event_type,
+                    data,
+                    {} if meta is None else meta,  # validated: always an object
                     t,
                     occurred,
                     origin,
@@ -438,15 +447,14 @@ class Writer:
             except UnicodeEncodeError:
                 # Only in-process callers can pass them: JSON decoding refuses lone surrogates.
                 raise InvalidValue("strings must be valid Unicode (no lone surrogates)") from None
-            prev = digest.hex()
             size = len(content) + SEALED_EXTRA
             if size > MAX_EVENT_BYTES:
                 raise InvalidValue(f"event is {size} bytes encoded, more than {MAX_EVENT_BYTES}")
             if size > CONVEX_SIZE_FLOOR:  # below it the check cannot fail: no body to build
                 check_document_size(sealed_body(content, prev))
-            rows.append(sealed_row(seq, event_id, stream, version, event.type, t, digest, content))
-            if event.type in projected:
-                to_fold.append((seq, event_id, event.type, event.data, occurred))
+            rows.append(sealed_row(seq, key, stream, version, event_type, t, digest, content))
+            if event_type in projected:
+                to_fold.append((seq, event_id, event_type, data, occurred))
             result = AppendResult(seq=seq, event_id=event_id, version=version, duplicate=False)
             results.append(result)
             if event.event_id is not None:
@@ -455,7 +463,7 @@ class Writer:
                 new_streams += 1
             versions[stream] = version
         folded.extend(to_fold)
-        return _Plan(rows, results, in_batch, versions, new_streams, prev)
+        return _Plan(rows, results, in_batch, versions, new_streams, prev.decode())
 
     def _archived_by_id(self, event_id: str) -> tuple[int, str, int, str, bytes] | None:
         """An archived event as a live one: seq, stream, version, type, a JSON object
