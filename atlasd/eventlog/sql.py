@@ -9,6 +9,7 @@ which drop and recreate them when their version changes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +21,12 @@ from atlasd.eventlog.rows import FIXED_BYTES, body_of, stored_row
 
 __all__ = [
     "DELETE_TRIGGER_SQL",
+    "IDS_PER_LOOKUP",
     "SCHEMA_VERSION",
     "Statements",
     "Transaction",
     "connect",
+    "events_by_ids",
     "migrate",
     "require_current",
     "snapshot",
@@ -199,6 +202,21 @@ _MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
 assert len(_MIGRATIONS) == SCHEMA_VERSION
 
 
+#: The most ids :func:`events_by_ids` binds at once (far below SQLite's limit on variables).
+IDS_PER_LOOKUP = 256
+
+
+@functools.cache
+def events_by_ids(count: int) -> str:
+    """The live events among ``count`` ids (their 16 bytes): id, seq, stream, version,
+    type and payload of each one found, in no particular order."""
+    marks = ", ".join("?" * count)
+    return (
+        "SELECT event_id, seq, stream, version, type, payload FROM events"
+        f" WHERE event_id IN ({marks})"
+    )
+
+
 def _row_columns(table: str) -> str:
     return (
         f"{table}seq, CAST({table}event_id AS BLOB), CAST({table}stream AS TEXT),"
@@ -248,7 +266,6 @@ class Statements:
         " ON CONFLICT (stream) DO UPDATE SET version = max(version, excluded.version)"
     )
     delete_archived = "DELETE FROM events WHERE seq BETWEEN ? AND ?"
-    event_by_id = "SELECT seq, stream, version, type, payload FROM events WHERE event_id = ?"
     # a row as rows.body_of takes it; the casts keep a row altered by hand (a blob made
     # text, a number made a string) readable, so that verify reports it as a finding
     row = _row_columns("")

@@ -33,7 +33,16 @@ from atlasd.eventlog.lineage import LineageEntry, read_lineage, reorigin
 from atlasd.eventlog.model import Rejection
 from atlasd.eventlog.replay import catch_up, stale_views
 from atlasd.eventlog.rows import event_id_bytes, payload_object, sealed_row
-from atlasd.eventlog.sql import Statements, Transaction, connect, migrate, transaction, translated
+from atlasd.eventlog.sql import (
+    IDS_PER_LOOKUP,
+    Statements,
+    Transaction,
+    connect,
+    events_by_ids,
+    migrate,
+    transaction,
+    translated,
+)
 from atlasd.events import AppendResult, NewEvent
 from atlasd.events.ids import new_event_ids_and_bytes
 from atlasd.events.validation import CONVEX_SIZE_FLOOR, MAX_EVENT_BYTES, check_document_size
@@ -360,7 +369,6 @@ class Writer:
         Pure until it returns: nothing is written and no state changes (``folded``
         included), so a failing request leaves no trace.
         """
-        conn = self.conn
         t = request.recorded_at if request.recorded_at is not None else now
         seq, prev = self.last_seq, self.last_hash.encode()
         versions: dict[str, int] = {}
@@ -371,6 +379,11 @@ class Writer:
         origin = self.origin
         projected = self._projected
         new_streams = 0
+        # the client ids' bytes, and which of them the table holds: one lookup, not one each
+        keys = {
+            e.event_id: event_id_bytes(e.event_id) for e in request.events if e.event_id is not None
+        }
+        live = self._live_by_id(list(keys.values())) if keys else {}
         for event in request.events:
             event_id = event.event_id
             if event_id is not None:
@@ -389,8 +402,8 @@ class Writer:
                         )
                     )
                     continue
-                key = event_id_bytes(event_id)
-                stored = conn.execute(Statements.event_by_id, (key,)).fetchone()
+                key = keys[event_id]
+                stored = live.get(key)
                 if stored is not None:  # its data as a JSON object, like an archived body
                     stored = (*stored[:4], payload_object(stored[4]))
                 elif self.archives.records:
@@ -464,6 +477,18 @@ class Writer:
             versions[stream] = version
         folded.extend(to_fold)
         return _Plan(rows, results, in_batch, versions, new_streams, prev.decode())
+
+    def _live_by_id(self, keys: list[bytes]) -> dict[bytes, tuple[Any, ...]]:
+        """The live events among these ids, by id: seq, stream, version, type, payload."""
+        found: dict[bytes, tuple[Any, ...]] = {}
+        for start in range(0, len(keys), IDS_PER_LOOKUP):
+            chunk = keys[start : start + IDS_PER_LOOKUP]
+            # padded to a power of two (a repeated id changes nothing): few statement shapes
+            size = 1 << (len(chunk) - 1).bit_length()
+            chunk += chunk[-1:] * (size - len(chunk))
+            for row in self.conn.execute(events_by_ids(size), chunk):
+                found[row[0]] = row[1:]
+        return found
 
     def _archived_by_id(self, event_id: str) -> tuple[int, str, int, str, bytes] | None:
         """An archived event as a live one: seq, stream, version, type, a JSON object

@@ -68,6 +68,32 @@ async def test_same_event_id_and_content_returns_original_position(store: EventS
     assert store.last_seq == 2
 
 
+async def test_a_large_retried_batch_finds_each_stored_id_in_every_lookup_chunk(
+    store: EventStore,
+) -> None:
+    """A batch of more client ids than one lookup binds, mixing stored ones (retries) with
+    new ones, answers every retry with its first position and appends only the new; one
+    stored id with other content fails the whole batch."""
+    ids = [str(uuid.UUID(int=(0x0190F00D << 96) | (7 << 76) | (2 << 62) | i)) for i in range(700)]
+    first = await store.append_batch(
+        [ev(f"s{i % 3}", event_id=i_d, data={"i": i}) for i, i_d in enumerate(ids) if i % 2]
+    )
+    stored = {r.event_id: r for r in first}
+    mixed = [ev(f"s{i % 3}", event_id=i_d, data={"i": i}) for i, i_d in enumerate(ids)]
+    results = await store.append_batch(mixed)
+    assert [r.event_id for r in results] == ids
+    for i, result in enumerate(results):
+        assert result.duplicate == bool(i % 2)
+        if result.duplicate:
+            assert (result.seq, result.version) == (stored[ids[i]].seq, stored[ids[i]].version)
+    assert store.last_seq == 700
+    with pytest.raises(EventIdConflict, match=ids[699]):
+        await store.append_batch(
+            [ev("n", event_id=str(uuid.uuid4())), ev("s0", event_id=ids[699], data={"i": 0})]
+        )
+    assert store.last_seq == 700
+
+
 async def test_duplicate_wins_over_a_stale_expected_version(store: EventStore) -> None:
     """A retried append with expected_version still gets its original position back."""
     first = await store.append(ev(event_id=ID, expected_version=0))
