@@ -303,10 +303,19 @@ def _walk_subclass(item: Any, depth: int, normalise: list[bool]) -> None:
         raise _Bad(f"{type(item).__name__} is not a JSON value")
 
 
+class _Validated(NewEvent, gc=False):
+    """A :class:`NewEvent` that passed validation, kept out of the cycle collector: it
+    holds only JSON values, so no cycle can run through it, and a group commit keeps
+    thousands of them alive at once. Tracked, each would survive young collections and
+    be promoted to the oldest generation, whose growth sets off full collections that
+    walk the whole heap (measured: one in four young collections and half the full ones
+    on batches of 1,000)."""
+
+
 def validate_new_event(event: NewEvent) -> NewEvent:
     """The event as the log will take it (values normalised, ``meta`` an object, the
     id canonical), or :class:`InvalidValue` naming what is wrong."""
-    return NewEvent(
+    return _Validated(
         stream=check_stream(event.stream),
         type=check_type(event.type),
         data=check_value(event.data, "data"),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+import gc
 import re
 from typing import Any
 
+import msgspec
 import pytest
 
 from atlasd.errors import InvalidValue
@@ -16,6 +18,7 @@ from atlasd.events.validation import (
     check_stream,
     check_type,
     check_value,
+    validate_new_event,
 )
 
 
@@ -174,3 +177,16 @@ def test_names_accepted_before_are_still_checked_when_they_come_as_subclasses() 
     check_stream("build:b1")
     with pytest.raises(InvalidValue, match="stream"):
         check_stream({"build:b1": 1})
+
+
+def test_a_validated_event_is_a_new_event_the_cycle_collector_does_not_track() -> None:
+    """What validation returns is a NewEvent with the same fields and encoding, left out
+    of the cycle collector (it holds JSON values only), while the input stays tracked."""
+    event = NewEvent(stream="s", type="T", data={"a": [1, {"b": None}]}, occurred_at=5)
+    valid = validate_new_event(event)
+    assert isinstance(valid, NewEvent)
+    assert gc.is_tracked(event)
+    assert not gc.is_tracked(valid)
+    assert msgspec.json.encode(valid) == msgspec.json.encode(
+        NewEvent(stream="s", type="T", data={"a": [1, {"b": None}]}, meta={}, occurred_at=5)
+    )
