@@ -129,12 +129,16 @@ class _ViewCode:
         self.booleans = tuple(self.pos[n] for n, t in view.columns if t == "boolean")
         where = " AND ".join(f"{k} = ?" for k in keys)
         self.select = f"SELECT {', '.join(names)} FROM {self.table} WHERE {where}"
+        # each key of the JSON list looked up in the key's index, in this order (CROSS JOIN;
+        # no IN list is built first); the columns named through "v": json_each has its own
         if self.single:
-            many = f"{keys[0]} IN (SELECT value FROM json_each(?))"
+            on = f"v.{keys[0]} = j.value"
         else:
-            pairs = ", ".join(f"value ->> {i}" for i in range(len(view.key)))
-            many = f"({', '.join(keys)}) IN (SELECT {pairs} FROM json_each(?))"
-        self.select_many = f"SELECT {', '.join(names)} FROM {self.table} WHERE {many}"
+            on = " AND ".join(f"v.{k} = j.value ->> {i}" for i, k in enumerate(keys))
+        self.select_many = (
+            f"SELECT {', '.join(f'v.{n}' for n in names)}"
+            f" FROM json_each(?) AS j CROSS JOIN {self.table} AS v ON {on}"
+        )
         self.insert = (
             f"INSERT INTO {self.table} ({', '.join(names)})"
             f" VALUES ({', '.join('?' for _ in names)})"
