@@ -60,9 +60,22 @@ def _int(value: Any) -> int | None:
 
 
 def _strlist(value: Any) -> list[str]:
-    if type(value) is list and all(type(item) is str for item in value):
-        return value
-    return []
+    if type(value) is not list:
+        return []
+    for item in value:  # (a loop: no generator made per call)
+        if type(item) is not str:
+            return []
+    return value
+
+
+def _strlist_copy(value: Any) -> list[str]:
+    """:func:`_strlist` as a list of the cell's own."""
+    if type(value) is not list:
+        return []
+    for item in value:
+        if type(item) is not str:
+            return []
+    return value.copy()
 
 
 def _add(current: list[str], value: Any) -> list[str]:
@@ -102,7 +115,7 @@ _READ = {
     "boolean": "({v} if type({v}) is bool else None)",
     # copies: a cell never shares a list or an object with the event's data, which an
     # in-process caller may change once its append returned
-    "string_list": "list(_strlist({v}))",
+    "string_list": "_strlist_copy({v})",
     "json": "_own({v})",
 }
 
@@ -821,6 +834,7 @@ class Fold:
         ns: dict[str, Any] = {
             "_int": _int,
             "_strlist": _strlist,
+            "_strlist_copy": _strlist_copy,
             "_own": _own,
             "_add": _add,
             "_when": _when,
