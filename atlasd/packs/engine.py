@@ -22,7 +22,7 @@ from __future__ import annotations
 import operator
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress
 from operator import is_not
 from typing import Any
@@ -142,15 +142,19 @@ class _ViewCode:
         self.booleans = tuple(self.pos[n] for n, t in view.columns if t == "boolean")
         where = " AND ".join(f"{k} = ?" for k in keys)
         self.select = f"SELECT {', '.join(names)} FROM {self.table} WHERE {where}"
-        # each key of the JSON list looked up in the key's index, in this order (CROSS JOIN;
-        # no IN list is built first); the columns named through "v": json_each has its own
-        if self.single:
-            on = f"v.{keys[0]} = j.value"
-        else:
-            on = " AND ".join(f"v.{k} = j.value ->> {i}" for i, k in enumerate(keys))
+        # each key of the JSON parameter looked up in the key's index, in this order (CROSS
+        # JOIN; no IN list is built first); the columns named through "v": json_each has its
+        # own. A key of several columns comes nested (see _nest_keys): each part a member's
+        # name or an item, never an extract that parses its array again for each key.
+        last = len(keys) - 1
+        sources = ["json_each(?) AS j0"]
+        sources += [f"json_each(j{i - 1}.value) AS j{i}" for i in range(1, last + 1)]
+        on = " AND ".join(
+            f"v.{k} = j{i}.{'value' if i == last else 'key'}" for i, k in enumerate(keys)
+        )
         self.select_many = (
             f"SELECT {', '.join(f'v.{n}' for n in names)}"
-            f" FROM json_each(?) AS j CROSS JOIN {self.table} AS v ON {on}"
+            f" FROM {' CROSS JOIN '.join(sources)} CROSS JOIN {self.table} AS v ON {on}"
         )
         self.insert = (
             f"INSERT INTO {self.table} ({', '.join(names)})"
@@ -776,6 +780,18 @@ def _changed(before: Any, after: Any) -> bool:
     return not ((t is str or t is int) and type(after) is t and before == after)
 
 
+def _nest_keys(keys: Iterable[tuple[str, ...]]) -> dict[str, Any]:
+    """Keys of several parts as nested JSON objects: each part but the last names a member,
+    the last parts are the items of a list (``("a", "x"), ("a", "y")`` is ``{"a": ["x", "y"]}``)."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        node = out
+        for part in key[:-2]:
+            node = node.setdefault(part, {})
+        node.setdefault(key[-2], []).append(key[-1])
+    return out
+
+
 class Fold:
     """Applies events to the pack views through an in-memory row cache.
 
@@ -920,8 +936,8 @@ class Fold:
                 rows = self.rows[view]
                 code = rows.code
                 found: dict[Any, Any] = dict.fromkeys(keys)  # None: not stored
-                # (a tuple key is written as a JSON array)
-                stored = self.conn.execute(code.select_many, (_encode(list(keys)).decode(),))
+                param = _encode(list(keys) if code.single else _nest_keys(keys)).decode()
+                stored = self.conn.execute(code.select_many, (param,))
                 if code.single:
                     at = code.key_pos[0]
                     for row in stored:

@@ -11,18 +11,19 @@ from atlasd.packs.loader import load_pack_text
 from atlasd.packs.registry import PackSet, builtin_packs
 from atlasd.packs.tables import create_view_tables
 
-#: A view keyed by two columns out of column order and apart, named like json_each's own.
+#: A view keyed by three columns out of column order and apart, named like json_each's own.
 PAIRS: dict[str, Any] = {
     "pack": "pairs",
     "views": {
         "pairs": {
-            "key": ["value", "key"],
+            "key": ["value", "key", "id"],
             "columns": {
                 "key": "string",
                 "note": "string",
                 "value": "string",
                 "hits": "integer",
                 "seen_at": "time",
+                "id": "string",
             },
             "time": "seen_at",
         }
@@ -33,14 +34,15 @@ PAIRS: dict[str, Any] = {
             "fields": {
                 "value": {"type": "id", "required": True},
                 "key": {"type": "id", "required": True},
+                "id": {"type": "id", "required": True},
                 "note": {"type": "string", "required": False},
             },
-            "needs": ["value", "key"],
+            "needs": ["value", "key", "id"],
             "apply": [
                 {
                     "op": "upsert",
                     "view": "pairs",
-                    "key": {"value": "value", "key": "key"},
+                    "key": {"value": "value", "key": "key", "id": "id"},
                     "set": {"note": "note", "seen_at": "$time"},
                     "increment": ["hits"],
                 }
@@ -54,8 +56,19 @@ def pairs_packs() -> PackSet:
     return PackSet([load_pack_text(json.dumps(PAIRS), "pairs.json")])
 
 
-def seen(seq: int, value: str, key: str, note: str) -> tuple[int, str, str, dict[str, Any], int]:
-    return (seq, f"e{seq}", "PairSeen", {"value": value, "key": key, "note": note}, 1_000)
+#: key parts JSON writes with escapes, or that a careless reader would take apart
+ODD = ['q"uote', "back\\slash", "\\u0041", "é\u2028", "tab\tnew\nline", "\x01", "😀", "a.b[0]"]
+
+
+def seen(seq: int, parts: tuple[str, str, str], note: str) -> tuple[Any, ...]:
+    value, key, id_ = parts
+    data = {"value": value, "key": key, "id": id_, "note": note}
+    return (seq, f"e{seq}", "PairSeen", data, 1_000)
+
+
+def key_of(i: int) -> tuple[str, str, str]:
+    """Keys sharing their first parts, so that the nesting has more than one item a level."""
+    return (ODD[i % 3], ODD[(i // 3) % len(ODD)], f"{ODD[i % len(ODD)]}{i}")
 
 
 def fold_group(conn: sqlite3.Connection, packs: PackSet, events: list[Any]) -> list[str]:
@@ -75,19 +88,21 @@ def fold_group(conn: sqlite3.Connection, packs: PackSet, events: list[Any]) -> l
 
 
 def test_a_large_group_updates_stored_rows_keyed_by_columns_apart_and_out_of_order() -> None:
-    """Rows keyed by ("value", "key"), columns that json_each also has and that are neither
-    adjacent nor in key order, are found by a later group's prefetch and updated in place."""
+    """Rows keyed by ("value", "key", "id"), columns that json_each also has, neither
+    adjacent nor in key order, with parts JSON escapes, are found by a later group's
+    prefetch and updated in place; a key differing in one part is a new row."""
     conn = sqlite3.connect(":memory:", isolation_level=None)
     packs = pairs_packs()
     create_view_tables(conn, packs, list(packs.views))
-    fold_group(conn, packs, [seen(i, f"v{i}", f"k{i}", "first") for i in range(1, 11)])
-    later = [seen(10 + i, f"v{i}", f"k{i}", "second") for i in range(1, 11)]
-    selects = fold_group(conn, packs, [*later, seen(21, "v1", "k2", "new")])
+    fold_group(conn, packs, [seen(1 + i, key_of(i), "first") for i in range(24)])
+    other = (ODD[0], ODD[0], ODD[1])
+    later = [seen(100 + i, key_of(i), "second") for i in range(24)]
+    selects = fold_group(conn, packs, [*later, seen(200, other, "new")])
     assert len(selects) == 1  # the prefetch alone: no row looked up one by one
-    rows = conn.execute('SELECT "value", "key", note, hits FROM view_pairs ORDER BY row_seq')
+    rows = conn.execute('SELECT "value", "key", "id", note, hits FROM view_pairs ORDER BY row_seq')
     assert rows.fetchall() == [
-        *((f"v{i}", f"k{i}", "second", 2) for i in range(1, 11)),
-        ("v1", "k2", "new", 1),
+        *((*key_of(i), "second", 2) for i in range(24)),
+        (*other, "new", 1),
     ]
 
 
