@@ -761,6 +761,8 @@ class _Rows:
             params = code.update_params_of(changed)
             conn.executemany(code.update_of(changed), [params(row) for row in batch])
         if inserts:
+            # in row_seq order (a set's is its hashes'): each row goes at the table's end
+            inserts.sort(key=_first)
             conn.executemany(code.insert, inserts)
         self.dirty.clear()
         self.new.clear()
@@ -770,6 +772,9 @@ class _Rows:
         """Drop the cached rows (the table keeps them)."""
         self.cache.clear()
         self.stored.clear()
+
+
+_first = operator.itemgetter(0)
 
 
 def _changed(before: Any, after: Any) -> bool:
