@@ -13,6 +13,10 @@ Targets:
 - 10 subscribers following a 100k-event burst: total delivery rate printed;
 - idle daemon RSS < 60 MB; RSS after 1M appends < 150 MB (VmRSS, VmHWM).
 
+The 64-client figure is also set beside the store in-process with the same
+appends, and beside that workload's SQL floor (bench/sqlfloor.py: the
+writer's own statements replayed with no Python).
+
 The daemon runs as a real subprocess (``python -m atlasd.daemon``, default
 configuration). ``python -m bench.bench_daemon [--quick]``; a missed target
 prints "TARGET MISSED" and makes ``main`` return 1.
@@ -42,6 +46,7 @@ import msgspec
 from atlasd.eventlog.config import StoreConfig
 from atlasd.eventlog.store import EventStore
 from atlasd.events import NewEvent
+from bench.sqlfloor import Floor, Workload, sql_floor
 
 BATCH = 1_000
 BATCHED_EVENTS = 100_000
@@ -136,30 +141,52 @@ async def store_direct_batched(directory: Path, count: int) -> float:
         await store.close()
 
 
-async def store_direct_concurrent(
-    directory: Path, clients: int, total: int, preload: int = 0
-) -> float:
-    """EventStore.append from ``clients`` concurrent tasks, in-process: the store's own
-    ceiling for the 64-client case (no socket, no daemon).
+def _preload(count: int) -> Workload:
+    """Appends ``count`` events in batches, untimed: the daemon's log holds the pipelined
+    batches' events when its 64 clients run, and a larger log costs the writer more per
+    event, so the in-process figures compare like with like."""
 
-    ``preload`` events are appended first, untimed, in batches: the daemon's log
-    holds the pipelined batches' events when its 64 clients run, and a larger log
-    costs the writer more per event, so the two figures compare like with like.
-    """
-    store = await EventStore.open(StoreConfig(data_dir=directory))
-    try:
-        for start in range(0, preload, BATCH):
+    async def preload(store: EventStore) -> int:
+        for start in range(0, count, BATCH):
             await store.append_batch([NewEvent(**_event(i)) for i in range(start, start + BATCH)])
+        return count
 
+    return preload
+
+
+def _concurrent(clients: int, total: int) -> Workload:
+    """``clients`` tasks, each appending one event at a time."""
+
+    async def appends(store: EventStore) -> int:
         async def client(n: int) -> None:
             for i in range(total // clients):
                 await store.append(NewEvent(**_event(n * 100_000 + i)))
 
-        started = time.perf_counter()
         await asyncio.gather(*(client(n) for n in range(clients)))
-        return (total // clients * clients) / (time.perf_counter() - started)
+        return total // clients * clients
+
+    return appends
+
+
+async def store_direct_concurrent(
+    directory: Path, clients: int, total: int, preload: int = 0
+) -> float:
+    """EventStore.append from ``clients`` concurrent tasks, in-process, after ``preload``
+    events: the store's own ceiling for the 64-client case (no socket, no daemon)."""
+    store = await EventStore.open(StoreConfig(data_dir=directory))
+    try:
+        await _preload(preload)(store)
+        started = time.perf_counter()
+        appended = await _concurrent(clients, total)(store)
+        return appended / (time.perf_counter() - started)
     finally:
         await store.close()
+
+
+def concurrent_floor(directory: Path, clients: int, total: int, preload: int) -> Floor:
+    """The SQL floor of :func:`store_direct_concurrent`'s workload (bench/sqlfloor.py)."""
+    config = StoreConfig(data_dir=directory / "data")
+    return asyncio.run(sql_floor(directory, config, _preload(preload), _concurrent(clients, total)))
 
 
 # -- the daemon ------------------------------------------------------------------------
@@ -428,6 +455,18 @@ def main(argv: list[str]) -> int:
             "baseline: EventStore.append, 64 tasks, 100k logged",
             f"{store64:,.0f} appends/s = {store64 / raw_rate:.1f}x raw (the store's ceiling)",
         )
+        floor = concurrent_floor(
+            scratch / "floor64",
+            CLIENTS,
+            CONCURRENT_APPENDS // scale,
+            preload=BATCHED_EVENTS // scale,
+        )
+        report.figure(
+            "baseline: the same appends' SQL alone",
+            f"{floor.sql_rate:,.0f} appends/s = {floor.sql_rate / raw_rate:.1f}x raw (its"
+            f" {floor.statements:,} statements, {floor.commits} commits, replayed without"
+            f" Python); the store reaches {store64 / floor.sql_rate:.2f} of it",
+        )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -456,7 +495,8 @@ def main(argv: list[str]) -> int:
             f"socket: 64 clients single appends >= {CONCURRENT_RATIO}x raw",
             rate >= CONCURRENT_RATIO * raw_near,
             f"{rate:,.0f} appends/s = {rate / raw_near:.1f}x ({rate / raw_rate:.1f}x the first"
-            f" baseline, {rate / store64:.2f}x the store in-process)",
+            f" baseline, {rate / store64:.2f}x the store in-process, {rate / floor.sql_rate:.2f}x"
+            f" its SQL alone, which is {floor.sql_rate / raw_near:.1f}x raw)",
         )
         report.target(
             "socket: 64 clients single appends p99 <= 10 ms",

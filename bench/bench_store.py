@@ -16,6 +16,11 @@ Targets:
 - peak RSS while appending and while rebuilding 1M events < 150 MB (each in a
   child process: VmHWM of that child).
 
+Beside the batched, concurrent and eventsourcing figures, the SQL floor of the
+same workload (bench/sqlfloor.py: the writer's own statements replayed with no
+Python) says how far SQLite alone would let the figure go, and whether the
+target lies beyond it.
+
 ``python -m bench.bench_store [--quick]``; a missed target prints
 "TARGET MISSED" and makes ``main`` return 1.
 """
@@ -42,6 +47,7 @@ from atlasd.eventlog.chain import GENESIS_HASH, seal
 from atlasd.eventlog.rows import stored_row
 from atlasd.eventlog.sql import EVENTS_TABLE_SQL
 from atlasd.events.ids import new_event_ids
+from bench.sqlfloor import Floor, sql_floor
 
 BATCHED_EVENTS = 100_000
 CONCURRENT_EVENTS = 20_000
@@ -227,6 +233,50 @@ async def store_concurrent_rate(data_dir: Path, events: list[NewEvent]) -> float
         return per_worker * CONCURRENCY / (time.perf_counter() - started)
 
 
+async def _nothing(store: EventStore) -> int:
+    return 0
+
+
+def batched_floor(tmp: Path, events: list[NewEvent], batch: int) -> Floor:
+    """The SQL floor of appending ``events`` ``batch`` at a time (bench/sqlfloor.py)."""
+
+    async def appends(store: EventStore) -> int:
+        for i in range(0, len(events), batch):
+            await store.append_batch(events[i : i + batch])
+        return len(events)
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(sql_floor(tmp, _config(tmp / "data"), _nothing, appends))
+
+
+def concurrent_floor(tmp: Path, events: list[NewEvent]) -> Floor:
+    """The SQL floor of :func:`store_concurrent_rate`'s workload."""
+
+    async def appends(store: EventStore) -> int:
+        per_worker = len(events) // CONCURRENCY
+
+        async def worker(w: int) -> None:
+            for ev in events[w * per_worker : (w + 1) * per_worker]:
+                await store.append(ev)
+
+        await asyncio.gather(*(worker(w) for w in range(CONCURRENCY)))
+        return per_worker * CONCURRENCY
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(sql_floor(tmp, _config(tmp / "data"), _nothing, appends))
+
+
+def _floor_line(floor: Floor, ours: float, baseline: float, target: float) -> None:
+    """The SQL floor beside a figure: how far SQLite alone would let it go."""
+    ratio = floor.sql_rate / baseline
+    beyond = "  the target is beyond what its SQL alone allows" if ratio < target else ""
+    print(
+        f"    SQL floor (its {floor.statements:,} statements replayed without Python)"
+        f" {floor.sql_rate:,.0f} ev/s = {ratio:.2f}x the baseline; the store reaches"
+        f" {ours / floor.sql_rate:.2f} of it, {floor.above_us(ours):.1f} us/event above it{beyond}"
+    )
+
+
 @functools.cache
 def _es_aggregate() -> Any:
     """The aggregate class, made once (the library refuses a second class of one name)."""
@@ -389,6 +439,7 @@ def main(argv: list[str]) -> int:
             raw_many = max(raw_many, raw_executemany_rate(tmp / f"raw{i}", events))
             ours = max(ours, asyncio.run(store_batched_rate(tmp / f"batched{i}", events, 1000)))
         ok &= _line("batched appends, 1000/batch, views on", ours, raw_many, "ev/s", 0.5, "batched")
+        _floor_line(batched_floor(tmp / "floor1000", events, 1000), ours, raw_many, 0.5)
 
         raw_single = concurrent = 0.0
         for i in range(REPEATS):
@@ -408,6 +459,12 @@ def main(argv: list[str]) -> int:
             "ev/s",
             7,
             "concurrent",
+        )
+        _floor_line(
+            concurrent_floor(tmp / "floor64", events[: CONCURRENT_EVENTS // scale]),
+            concurrent,
+            raw_single,
+            7,
         )
 
         rebuild_rate = 0.0
@@ -440,6 +497,7 @@ def main(argv: list[str]) -> int:
             ok &= _line(
                 "100/batch, one client, vs eventsourcing", ours_100, es, "ev/s", 2, "eventsourcing"
             )
+            _floor_line(batched_floor(tmp / "floor100", es_events, 100), ours_100, es, 2)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0 if ok else 1
