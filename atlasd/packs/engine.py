@@ -22,7 +22,7 @@ from __future__ import annotations
 import operator
 import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from itertools import compress
 from operator import is_not
 from typing import Any
@@ -60,9 +60,22 @@ def _int(value: Any) -> int | None:
 
 
 def _strlist(value: Any) -> list[str]:
-    if type(value) is list and all(type(item) is str for item in value):
-        return value
-    return []
+    if type(value) is not list:
+        return []
+    for item in value:  # (a loop: no generator made per call)
+        if type(item) is not str:
+            return []
+    return value
+
+
+def _strlist_copy(value: Any) -> list[str]:
+    """:func:`_strlist` as a list of the cell's own."""
+    if type(value) is not list:
+        return []
+    for item in value:
+        if type(item) is not str:
+            return []
+    return value.copy()
 
 
 def _add(current: list[str], value: Any) -> list[str]:
@@ -102,7 +115,7 @@ _READ = {
     "boolean": "({v} if type({v}) is bool else None)",
     # copies: a cell never shares a list or an object with the event's data, which an
     # in-process caller may change once its append returned
-    "string_list": "list(_strlist({v}))",
+    "string_list": "_strlist_copy({v})",
     "json": "_own({v})",
 }
 
@@ -118,18 +131,31 @@ class _ViewCode:
         self.types = dict(view.columns)
         self.key_pos = tuple(self.pos[k] for k in view.key)
         self.single = len(view.key) == 1
+        first = self.key_pos[0]
+        #: the key's cells as one slice of a row, when they are adjacent and in order
+        self.key_slice: slice | None = None
+        if self.key_pos == tuple(range(first, first + len(self.key_pos))):
+            self.key_slice = slice(first, first + len(self.key_pos))
         names = ["row_seq", *(quote(name) for name, _ in view.columns)]
         keys = [quote(k) for k in view.key]
         self.encoded = tuple(self.pos[n] for n, t in view.columns if t in ENCODED_TYPES)
         self.booleans = tuple(self.pos[n] for n, t in view.columns if t == "boolean")
         where = " AND ".join(f"{k} = ?" for k in keys)
         self.select = f"SELECT {', '.join(names)} FROM {self.table} WHERE {where}"
-        if self.single:
-            many = f"{keys[0]} IN (SELECT value FROM json_each(?))"
-        else:
-            pairs = ", ".join(f"value ->> {i}" for i in range(len(view.key)))
-            many = f"({', '.join(keys)}) IN (SELECT {pairs} FROM json_each(?))"
-        self.select_many = f"SELECT {', '.join(names)} FROM {self.table} WHERE {many}"
+        # each key of the JSON parameter looked up in the key's index, in this order (CROSS
+        # JOIN; no IN list is built first); the columns named through "v": json_each has its
+        # own. A key of several columns comes nested (see _nest_keys): each part a member's
+        # name or an item, never an extract that parses its array again for each key.
+        last = len(keys) - 1
+        sources = ["json_each(?) AS j0"]
+        sources += [f"json_each(j{i - 1}.value) AS j{i}" for i in range(1, last + 1)]
+        on = " AND ".join(
+            f"v.{k} = j{i}.{'value' if i == last else 'key'}" for i, k in enumerate(keys)
+        )
+        self.select_many = (
+            f"SELECT {', '.join(f'v.{n}' for n in names)}"
+            f" FROM {' CROSS JOIN '.join(sources)} CROSS JOIN {self.table} AS v ON {on}"
+        )
         self.insert = (
             f"INSERT INTO {self.table} ({', '.join(names)})"
             f" VALUES ({', '.join('?' for _ in names)})"
@@ -201,6 +227,8 @@ class _ViewCode:
     def key_of(self, row: Sequence[Any]) -> Any:
         if self.single:
             return row[self.key_pos[0]]
+        if self.key_slice is not None:
+            return tuple(row[self.key_slice])
         return tuple(row[i] for i in self.key_pos)
 
     def decode(self, stored: Sequence[Any]) -> list[Any]:
@@ -522,7 +550,14 @@ class _Program:
                 f"    o = ({now},)",
             ]
         elif view.name in self.event_keyed:
-            out = [f"r = NEW_{v}(k, seq)"]  # keyed by the event's id: it cannot exist yet
+            # keyed by the event's id: it cannot exist yet (no lookup)
+            out = [
+                f"r = T_{v}.copy()",
+                "r[0] = seq",
+                f"r[{view.key_pos[0]}] = k",
+                f"C_{v}[k] = r",
+                f"N_{v}.add(k)",
+            ]
         else:
             out += ["if r is None:", f"    r = GET_{v}(k, seq)"]
         if not reuse:
@@ -583,6 +618,11 @@ class _Rows:
         #: the cached rows as the table holds them (cells shared, not copied), so that a
         #: flush writes only the cells that changed, and no row that did not
         self.stored: dict[Any, tuple[Any, ...]] = {}
+        self.fresh = fold.fresh
+        self.template = code.template
+        #: the key's position in a row, 0 for a key of several columns
+        self.key_at = code.key_pos[0] if code.single else 0
+        self.key_slice = code.key_slice
 
     def find(self, key: Any) -> list[Any] | None:
         """The row for a key the cache lacks, from the table (None: there is none)."""
@@ -592,7 +632,7 @@ class _Rows:
         known = self.known
         if known is not None and key in known:
             found = known.pop(key)
-        elif fold.fresh and hash(key) not in self.seen:
+        elif self.fresh and hash(key) not in self.seen:
             found = None
         else:
             found = fold.conn.execute(
@@ -600,6 +640,10 @@ class _Rows:
             ).fetchone()
         if found is None:
             return None
+        return self._load(key, found)
+
+    def _load(self, key: Any, found: Sequence[Any]) -> list[Any]:
+        """Cache a row read from the table."""
         row = self.code.decode(found)
         self.cache[key] = row
         if self.remember:
@@ -607,32 +651,29 @@ class _Rows:
         return row
 
     def get(self, key: Any, seq: int) -> list[Any]:
-        # a fresh fold's unseen key has no row (the common case in a rebuild): no lookup
-        if self.fold.fresh and hash(key) not in self.seen and key not in self.removed:
-            row = None
+        """The row for ``key``, made from the view's template when there is none."""
+        known = self.known
+        if known is not None and key in known and key not in self.removed:
+            found = known.pop(key)  # prefetched (None: not stored)
+            row = None if found is None else self._load(key, found)
+        elif self.fresh and hash(key) not in self.seen and key not in self.removed:
+            row = None  # a fresh fold's unseen key has no row (a rebuild's common case)
         else:
             row = self.find(key)
         if row is None:
-            row = list(self.code.template)
+            row = self.template.copy()
             row[0] = seq
-            if self.code.single:
-                row[self.code.key_pos[0]] = key
+            if self.key_at:
+                row[self.key_at] = key
+            elif self.key_slice is not None:
+                row[self.key_slice] = key
             else:
                 for pos, part in zip(self.code.key_pos, key, strict=True):
                     row[pos] = part
             self.cache[key] = row
             self.new.add(key)
-            if self.fold.fresh:
+            if self.fresh:
                 self.seen.add(hash(key))
-        return row
-
-    def create(self, key: Any, seq: int) -> list[Any]:
-        """A new row for a key that cannot exist yet (no lookup)."""
-        row = list(self.code.template)
-        row[0] = seq
-        row[self.code.key_pos[0]] = key
-        self.cache[key] = row
-        self.new.add(key)
         return row
 
     def lookup(self, key: Any) -> list[Any] | None:
@@ -687,14 +728,17 @@ class _Rows:
         rest, rest_set, positions = code.rest, code.rest_set, code.positions
         new, cache, stored = self.new, self.cache, self.stored
         keep = self.remember
+        encode = code.encode if code.encoded else None
         for key in self.dirty:
             row = cache[key]
+            if key in new:
+                if keep:
+                    stored[key] = tuple(row)
+                inserts.append(encode(row) if encode else row)
+                continue
             before = stored.get(key)
             if keep:
                 stored[key] = tuple(row)
-            if key in new:
-                inserts.append(code.encode(row))
-                continue
             if before is None:
                 changed = rest
             else:
@@ -717,6 +761,8 @@ class _Rows:
             params = code.update_params_of(changed)
             conn.executemany(code.update_of(changed), [params(row) for row in batch])
         if inserts:
+            # in row_seq order (a set's is its hashes'): each row goes at the table's end
+            inserts.sort(key=_first)
             conn.executemany(code.insert, inserts)
         self.dirty.clear()
         self.new.clear()
@@ -728,12 +774,27 @@ class _Rows:
         self.stored.clear()
 
 
+_first = operator.itemgetter(0)
+
+
 def _changed(before: Any, after: Any) -> bool:
     """A cell that is another object than the table's holds something else, unless both
     are equal strings or integers (a bool is never taken for an integer, nor a list
     compared deeply: ``[1] == [True]`` in Python, not in JSON)."""
     t = type(before)
     return not ((t is str or t is int) and type(after) is t and before == after)
+
+
+def _nest_keys(keys: Iterable[tuple[str, ...]]) -> dict[str, Any]:
+    """Keys of several parts as nested JSON objects: each part but the last names a member,
+    the last parts are the items of a list (``("a", "x"), ("a", "y")`` is ``{"a": ["x", "y"]}``)."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        node = out
+        for part in key[:-2]:
+            node = node.setdefault(part, {})
+        node.setdefault(key[-2], []).append(key[-1])
+    return out
 
 
 class Fold:
@@ -794,6 +855,7 @@ class Fold:
         ns: dict[str, Any] = {
             "_int": _int,
             "_strlist": _strlist,
+            "_strlist_copy": _strlist_copy,
             "_own": _own,
             "_add": _add,
             "_when": _when,
@@ -810,7 +872,7 @@ class Fold:
             ns[f"C_{name}"] = rows.cache
             ns[f"D_{name}"] = rows.dirty
             ns[f"N_{name}"] = rows.new
-            ns[f"NEW_{name}"] = rows.create
+            ns[f"T_{name}"] = rows.template
             ns[f"GET_{name}"] = rows.get
             ns[f"FIND_{name}"] = rows.find
             ns[f"REMOVE_{name}"] = rows.remove
@@ -879,9 +941,15 @@ class Fold:
                 rows = self.rows[view]
                 code = rows.code
                 found: dict[Any, Any] = dict.fromkeys(keys)  # None: not stored
-                encoded = _encode([list(k) if type(k) is tuple else k for k in keys]).decode()
-                for row in self.conn.execute(code.select_many, (encoded,)):
-                    found[code.key_of(row)] = row
+                param = _encode(list(keys) if code.single else _nest_keys(keys)).decode()
+                stored = self.conn.execute(code.select_many, (param,))
+                if code.single:
+                    at = code.key_pos[0]
+                    for row in stored:
+                        found[row[at]] = row
+                else:
+                    for row in stored:
+                        found[code.key_of(row)] = row
                 rows.known = found
         finally:
             for keys in wanted.values():
