@@ -108,6 +108,8 @@ class SocketTransport(anyio.abc.ByteStream):
     ) -> None:
         self._reader = reader
         self._writer = writer
+        # written to directly on the per-request path (the writer's layer adds nothing there)
+        self._transport = writer.transport
         self._protocol = protocol
         self._closed = False
 
@@ -174,7 +176,7 @@ class SocketTransport(anyio.abc.ByteStream):
         if self._closed:
             raise anyio.ClosedResourceError
         try:
-            self._writer.write(item)
+            self._transport.write(item)
         except (OSError, RuntimeError) as exc:
             raise anyio.BrokenResourceError from exc
 
@@ -190,7 +192,7 @@ class SocketTransport(anyio.abc.ByteStream):
     @property
     def unsent(self) -> int:
         """Bytes written but not yet taken by the kernel."""
-        size: int = self._writer.transport.get_write_buffer_size()
+        size: int = self._transport.get_write_buffer_size()
         return size
 
     async def send_eof(self) -> None:

@@ -99,6 +99,38 @@ def test_a_line_over_the_limit_is_refused_even_without_newline(short_dir: Path) 
         assert conn.at_eof()
 
 
+def _ping_line(length: int) -> bytes:
+    """A ping line of exactly ``length`` bytes before its newline."""
+    head = b'{"op": "ping", "id": "'
+    return head + b"x" * (length - len(head) - 2) + b'"}\n'
+
+
+def test_a_line_of_exactly_the_limit_is_served_and_one_byte_more_is_not(
+    short_dir: Path,
+) -> None:
+    """A whole line arriving in one read is held to the same limit as any other line."""
+    config = toml_config(short_dir / "c.toml", max_line_bytes=1024)
+    with running_daemon(args=[*NO_SPOOL, "--config", str(config)]) as d:
+        with d.connect() as conn:
+            conn.send(_ping_line(1024))
+            assert conn.recv()["ok"] is True
+        with d.connect() as conn:
+            conn.send(_ping_line(1025))
+            assert conn.recv()["error"]["code"] == "too_large"
+            assert conn.at_eof()
+
+
+def test_a_line_ending_in_a_later_read_is_joined_to_its_start(daemon: DaemonProcess) -> None:
+    """The read that ends a line carries only its tail: the start read before is kept."""
+    with daemon.connect() as conn:
+        conn.send(b'{"op": "append", "id": 7, ')
+        time.sleep(0.2)  # the daemon reads the start on its own
+        conn.send(b'"stream": "s", "type": "T", "data": {}}\n')
+        response = conn.recv()
+        assert response["id"] == 7
+        assert response["result"]["seq"] == 1
+
+
 def test_a_client_disconnecting_mid_line_changes_nothing(daemon: DaemonProcess) -> None:
     """Half a request then a hang-up appends nothing and leaves the daemon serving."""
     with daemon.connect() as conn:
