@@ -145,7 +145,6 @@ class Connection:
         self._paused = False
         self._feeding = False
         self._stopped = False
-        self._outstanding: deque[_Slot] = deque()
         self._barrier: _Slot | None = None
         # appends started as tasks that have not reached the store yet
         self._deferred = 0
@@ -367,9 +366,6 @@ class Connection:
         except wire.UnreadableRequest as exc:
             self._enqueue(_Slot(wire.encode_error(exc.request_id, exc)))
             return True
-        outstanding = self._outstanding
-        while outstanding and outstanding[0].done:
-            outstanding.popleft()
         barrier = self._barrier
         if (
             type(request) is wire.Append
@@ -379,7 +375,6 @@ class Connection:
             # The hot path: no task; the answer comes from the commit's callback. Only
             # when no earlier append still waits to reach the store (it would be overtaken).
             slot = _Slot()
-            outstanding.append(slot)
             self._queue.append(slot)
             self._handlers.submit_append(request, self._answerer(slot))
             return True
@@ -396,9 +391,10 @@ class Connection:
             deps = [barrier] if blocked and barrier is not None else []
             self._deferred += 1
         else:
-            deps = [s for s in outstanding if not s.done]
+            # a slot leaves the queue only once answered: every earlier request not
+            # done yet is in it
+            deps = [s for s in self._queue if not s.done]
             self._barrier = slot
-        outstanding.append(slot)
         self._enqueue(slot)
         task = asyncio.create_task(self._execute(slot, request, deps, deferred))
         self._tasks.add(task)

@@ -71,11 +71,21 @@ class _SinkProtocol(asyncio.StreamReaderProtocol, asyncio.BufferedProtocol):
 
     sink: Sink | None = None
 
+    def __init__(self, reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(reader, loop=loop)
+        # made on the loop's thread, which is the one that reads into it
+        self._view = _read_buffer()
+
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _read_buffer()
+        return self._view
 
     def buffer_updated(self, nbytes: int) -> None:
-        self.data_received(bytes(_read_buffer()[:nbytes]))
+        data = bytes(self._view[:nbytes])
+        sink = self.sink
+        if sink is not None:
+            sink.data_received(data)
+        else:
+            super().data_received(data)
 
     def data_received(self, data: bytes) -> None:
         sink = self.sink
@@ -119,7 +129,7 @@ class SocketTransport(anyio.abc.ByteStream):
         given) from the first byte, which may come before this returns."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=READ_BUFFER, loop=loop)
-        protocol = _SinkProtocol(reader, loop=loop)
+        protocol = _SinkProtocol(reader, loop)
         protocol.sink = sink
         transport, _ = await loop.create_unix_connection(lambda: protocol, sock=sock)
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
