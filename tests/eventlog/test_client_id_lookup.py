@@ -87,11 +87,13 @@ async def test_a_retry_in_upper_case_is_the_stored_event(store: EventStore) -> N
     stored event, not a new one."""
     stored = await store.append(ev(1))
     upper = await store.append(ev(1, event_id=cid(1).upper()))
-    assert upper.duplicate and upper.seq == stored.seq
+    assert upper.duplicate
+    assert upper.seq == stored.seq
     batch = [ev(i + 1000) for i in range(300)]
     batch[299] = ev(1, event_id=cid(1).upper())
     results = await store.append_batch(batch)
-    assert results[299].duplicate and results[299].seq == stored.seq
+    assert results[299].duplicate
+    assert results[299].seq == stored.seq
     assert store.last_seq == 1 + 299
 
 

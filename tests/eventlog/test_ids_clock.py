@@ -3,9 +3,10 @@ strictly increasing, valid and canonical, and no random bits are reused."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import pytest
@@ -18,14 +19,14 @@ BASE_MS = 4_000_000_000_000
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The ids' clock, in ms, set by the test (index 0); the generator's state is
     restored afterwards, so later ids follow the real clock again."""
     now = [BASE_MS]
     monkeypatch.setattr(ids_module, "_last_ms", 0)
     monkeypatch.setattr(ids_module, "_counter", 0)
     monkeypatch.setattr(ids_module, "time", SimpleNamespace(time_ns=lambda: now[0] * 1_000_000))
-    yield now
+    return now
 
 
 def check_valid(event_ids: list[str]) -> None:
@@ -38,8 +39,8 @@ def check_valid(event_ids: list[str]) -> None:
         assert parsed.version == 7, event_id
         assert (parsed.int >> 62) & 0b11 == 0b10, event_id
         ints.append(parsed.int)
-    assert all(a < b for a, b in zip(ints, ints[1:], strict=False))
-    assert all(a < b for a, b in zip(event_ids, event_ids[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(ints))
+    assert all(a < b for a, b in itertools.pairwise(event_ids))
     rand = {i & ((1 << 62) - 1) for i in ints}
     assert len(rand) == len(ints)
 
@@ -70,7 +71,7 @@ def test_ids_increase_when_the_clock_goes_back(clock: list[int]) -> None:
     """The clock stepping back (NTP) never makes an id smaller than the last one."""
     made = new_event_ids(3)
     clock[0] -= 60_000
-    made += [new_event_id()] + new_event_ids(5000)
+    made += [new_event_id(), *new_event_ids(5000)]
     clock[0] += 30_000
     made += new_event_ids(7)
     check_valid(made)
