@@ -24,6 +24,11 @@ def test_a_validated_event_equals_the_new_event_it_came_from() -> None:
     valid = validate_new_event(event)
     assert valid == event
     assert event == valid
+    assert (valid != event, event != valid) == (False, False)
+    other = NewEvent(stream="s", type="T", data={"a": [2]}, meta={}, occurred_at=5)
+    assert valid != other
+    assert other != valid
+    assert (valid == other) is False
 
 
 def test_a_validated_event_copies_pickles_and_replaces_as_a_new_event() -> None:
