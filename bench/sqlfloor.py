@@ -18,6 +18,7 @@ lower floor than the store's SQL could reach with the thread.
 from __future__ import annotations
 
 import contextlib
+import copy
 import shutil
 import sqlite3
 import threading
@@ -73,7 +74,8 @@ class _Recording(sqlite3.Connection):
     def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
         calls = _recorded
         if calls is not None and threading.current_thread().name.startswith(_WRITER_THREAD):
-            parameters = list(parameters)
+            # each row copied: the fold passes its cached rows, which later groups change
+            parameters = [copy.copy(row) for row in parameters]
             calls.append((True, sql, parameters))
         return super().executemany(sql, parameters)
 

@@ -311,6 +311,17 @@ class _Validated(NewEvent, gc=False):
     walk the whole heap (measured: one in four young collections and half the full ones
     on batches of 1,000)."""
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to the plain NewEvent with the same fields, as validation's result was
+        before it had a type of its own (a Struct only equals its own type)."""
+        if type(other) is NewEvent or type(other) is _Validated:
+            return msgspec.structs.astuple(self) == msgspec.structs.astuple(other)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
 
 def validate_new_event(event: NewEvent) -> NewEvent:
     """The event as the log will take it (values normalised, ``meta`` an object, the

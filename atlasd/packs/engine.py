@@ -416,7 +416,8 @@ class _Program:
                     out.append(f"    {names[source]} = data.get({self.const(source)})")
         for view_name, sources in plan:
             parts = [names[source] for source in sources]
-            good = " and ".join(f"type({a}) is str and {a}" for a in parts)
+            # SQLite's JSON functions cut a string at NUL: such a key is looked up alone
+            good = " and ".join(f"type({a}) is str and {a} and '\\x00' not in {a}" for a in parts)
             key = parts[0] if len(parts) == 1 else f"({', '.join(parts)},)"
             out += [
                 f"    if {good}:",
