@@ -8,10 +8,8 @@ and what ``atlasd metrics`` exposes.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
 
 from atlasd.errors import AtlasdError
-from atlasd.events import AppendResult
 from atlasd.reports import CountersSnapshot
 
 __all__ = ["COMMIT_BUCKETS_S", "AppendCounters", "CountersSnapshot"]
@@ -35,12 +33,10 @@ class AppendCounters:
         self._buckets = [0] * (len(COMMIT_BUCKETS_S) + 1)
         self._seconds = 0.0
 
-    def record_results(self, results: Sequence[AppendResult]) -> None:
-        for result in results:
-            if result.duplicate:
-                self.duplicates += 1
-            else:
-                self.appended += 1
+    def record_appends(self, appended: int, duplicates: int) -> None:
+        """A group's (or a streamed append's) events: stored, and answered as duplicates."""
+        self.appended += appended
+        self.duplicates += duplicates
 
     def refuse(self, error: AtlasdError, events: int) -> None:
         self.refused[error.code] = self.refused.get(error.code, 0) + events

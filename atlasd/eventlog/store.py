@@ -347,6 +347,7 @@ class EventStore:
             last_group = len(group)
             requests = [request for request, _ in group]
             async with self._gate:
+                before = self._writer.last_seq
                 started = loop.time()
                 try:
                     # shielded: a cancelled writer must not abandon a transaction half-way
@@ -362,13 +363,17 @@ class EventStore:
                 self._streams = self._writer.streams
             if self.checkpointer is not None:
                 self.checkpointer.note_commit(len(group))
+            # counted per group: the log grew by the appended events, the rest of those
+            # answered with results are duplicates
             counters = self.counters
+            answered = events
             for (request, done), outcome in zip(group, outcomes, strict=True):
                 if isinstance(outcome, AtlasdError):
                     counters.refuse(outcome, len(request.events))
-                else:
-                    counters.record_results(outcome)
+                    answered -= len(request.events)
                 _tell(done, outcome)
+            appended = self._last_seq - before
+            counters.record_appends(appended, answered - appended)
             self._changed.set()
             self._changed = asyncio.Event()
 
@@ -463,8 +468,7 @@ class EventStore:
                     await asyncio.shield(self._run(writer.stream_abort))
             self._last_seq = writer.last_seq
             self._streams = writer.streams
-        self.counters.appended += appended
-        self.counters.duplicates += duplicates
+        self.counters.record_appends(appended, duplicates)
         if appended:
             self._changed.set()
             self._changed = asyncio.Event()

@@ -17,7 +17,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias, TypeVar
 
@@ -89,6 +89,11 @@ class Request(msgspec.Struct, kw_only=True):
 
     events: list[Prepared]
     recorded_at: int | None = None
+
+
+#: Client ids as the table keeps them, and the live events among them by those bytes
+#: (seq, stream, version, type, payload).
+_KnownIds: TypeAlias = tuple[dict[str, bytes], dict[bytes, tuple[Any, ...]]]
 
 
 class _Plan(msgspec.Struct, array_like=True):
@@ -228,11 +233,13 @@ class Writer:
         tx = transaction(conn, size_cap=self._cap_reached)
         try:
             tx.begin()
+            # the whole group's client ids in one lookup, not one per request
+            known = self._known_ids(ev for r in requests for ev in r.events)
             for request in requests:
                 # Each request is checked whole before anything of it is written, so a
                 # failing one leaves no trace and needs no savepoint.
                 try:
-                    plan = self._plan(request, now, fresh_ids, group_ids, folded)
+                    plan = self._plan(request, now, fresh_ids, group_ids, folded, known)
                 except AtlasdError as error:
                     outcomes.append(error)
                     continue
@@ -297,7 +304,8 @@ class Writer:
         # earlier chunks are in the table already: their ids are found there, not in memory
         folded: list[tuple[int, str, str, dict[str, Any], int]] = []
         with tx.guard():
-            plan = self._plan(request, self._stream_now, fresh_ids, {}, folded)
+            known = self._known_ids(request.events)
+            plan = self._plan(request, self._stream_now, fresh_ids, {}, folded, known)
         rows, results = plan.rows, plan.results
         if not rows:
             return 0, len(results), 0
@@ -360,6 +368,7 @@ class Writer:
         fresh_ids: Iterator[tuple[str, bytes]],
         group_ids: dict[str, tuple[Prepared, AppendResult]],
         folded: list[tuple[int, str, str, dict[str, Any], int]],
+        known: _KnownIds,
     ) -> _Plan:
         """Positions, hashes and the rows to insert for a request (each event encoded
         once: its hash and its row's payload come from the same bytes); the events the
@@ -367,7 +376,9 @@ class Writer:
         on a conflict.
 
         Pure until it returns: nothing is written and no state changes (``folded``
-        included), so a failing request leaves no trace.
+        included), so a failing request leaves no trace. ``known``: the request's
+        client ids as bytes, and those the table held before the group
+        (:meth:`_known_ids`).
         """
         t = request.recorded_at if request.recorded_at is not None else now
         seq, prev = self.last_seq, self.last_hash.encode()
@@ -379,11 +390,7 @@ class Writer:
         origin = self.origin
         projected = self._projected
         new_streams = 0
-        # the client ids' bytes, and which of them the table holds: one lookup, not one each
-        keys = {
-            e.event_id: event_id_bytes(e.event_id) for e in request.events if e.event_id is not None
-        }
-        live = self._live_by_id(list(keys.values())) if keys else {}
+        keys, live = known
         for event in request.events:
             event_id = event.event_id
             if event_id is not None:
@@ -477,6 +484,13 @@ class Writer:
             versions[stream] = version
         folded.extend(to_fold)
         return _Plan(rows, results, in_batch, versions, new_streams, prev.decode())
+
+    def _known_ids(self, events: Iterable[Prepared]) -> _KnownIds:
+        """The client ids' bytes, and which of them the live table holds: one lookup
+        for them all (rows of the events being planned are not in the table yet:
+        their ids are found in memory)."""
+        keys = {e.event_id: event_id_bytes(e.event_id) for e in events if e.event_id is not None}
+        return keys, self._live_by_id(list(keys.values())) if keys else {}
 
     def _live_by_id(self, keys: list[bytes]) -> dict[bytes, tuple[Any, ...]]:
         """The live events among these ids, by id: seq, stream, version, type, payload."""

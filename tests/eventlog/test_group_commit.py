@@ -140,3 +140,45 @@ async def test_a_refused_batch_leaves_the_views_as_its_group_commits_them(
     rebuild(data_dir)
     async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
         assert {view: await store.query(view) for view in ("builds", "tasks")} == inline
+
+
+async def test_one_group_answers_each_client_id_and_counts_each_outcome(data_dir: Path) -> None:
+    """In one group: ids stored by earlier groups are duplicates (or conflicts), an id
+    repeated within the group resolves to its first append, and the counters add up."""
+    ids = [f"0000000{i}-0000-4000-8000-000000000000" for i in range(6)]
+
+    def ev(i: int, data: int = 0) -> NewEvent:
+        return NewEvent(event_id=ids[i], stream=f"s{i}", type="T", data={"d": data})
+
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        stored = await store.append_batch([ev(0), ev(1)])
+        before = store.counters.snapshot()
+        answers = await asyncio.gather(
+            store.append(ev(0)),  # stored by an earlier group: a duplicate
+            store.append(ev(1, data=9)),  # stored, other data: a conflict, alone
+            store.append(ev(2)),
+            store.append(ev(2)),  # repeated within the group
+            store.append_batch([ev(3), ev(4), ev(3)]),
+            store.append(ev(5, data=1)),
+            store.append(ev(5, data=2)),  # repeated within the group, other data
+            return_exceptions=True,
+        )
+        after = store.counters.snapshot()
+        assert store.counters.groups - before.groups == 1
+    first, conflict, new, again, batch, fifth, fifth_conflict = answers
+    assert isinstance(first, AppendResult)
+    assert (first.seq, first.duplicate) == (stored[0].seq, True)
+    assert isinstance(conflict, EventIdConflict)
+    assert isinstance(new, AppendResult)
+    assert isinstance(again, AppendResult)
+    assert (again.seq, again.duplicate, new.duplicate) == (new.seq, True, False)
+    assert isinstance(batch, list)
+    assert [r.duplicate for r in batch] == [False, False, True]
+    assert batch[2].seq == batch[0].seq
+    assert isinstance(fifth, AppendResult)
+    assert not fifth.duplicate
+    assert isinstance(fifth_conflict, EventIdConflict)
+    assert after.appended - before.appended == 4  # ids 2, 3, 4, 5
+    assert after.duplicates - before.duplicates == 3  # id 0, id 2 again, id 3 again
+    assert after.refused.get("event_id_conflict", 0) == 2
+    assert verify(data_dir).ok
