@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -345,37 +346,71 @@ class EventStore:
                 group.append(item)
                 events += len(item[0].events)
             last_group = len(group)
-            requests = [request for request, _ in group]
             async with self._gate:
-                before = self._writer.last_seq
-                started = loop.time()
-                try:
-                    # shielded: a cancelled writer must not abandon a transaction half-way
-                    outcomes = await asyncio.shield(
-                        loop.run_in_executor(self._executor, self._writer.commit_group, requests)
-                    )
-                    self.counters.record_commit(loop.time() - started)
-                except Exception as exc:  # a bug: answer everyone rather than hang them
-                    log.exception("append_group_failed requests=%d", len(group))
-                    error = Internal(f"append failed: {exc!r}")
-                    outcomes = [error] * len(group)
-                self._last_seq = self._writer.last_seq
-                self._streams = self._writer.streams
-            if self.checkpointer is not None:
-                self.checkpointer.note_commit(len(group))
-            # counted per group: the log grew by the appended events, the rest of those
-            # answered with results are duplicates
-            counters = self.counters
-            answered = events
-            for (request, done), outcome in zip(group, outcomes, strict=True):
-                if isinstance(outcome, AtlasdError):
-                    counters.refuse(outcome, len(request.events))
-                    answered -= len(request.events)
-                _tell(done, outcome)
-            appended = self._last_seq - before
-            counters.record_appends(appended, answered - appended)
-            self._changed.set()
-            self._changed = asyncio.Event()
+                # The writer thread answers the group itself (see _commit_group): the
+                # appenders wake one loop pass after the commit, not after a relay of
+                # futures through this task.
+                committed: asyncio.Future[None] = loop.create_future()
+                self._executor.submit(self._commit_group, group, events, committed)
+                await committed
+
+    def _commit_group(
+        self, group: list[_Pending], events: int, committed: asyncio.Future[None]
+    ) -> None:
+        """On the writer thread: commit one group, then hand its outcomes to the loop in
+        one callback that answers everyone and lets the writer task go on."""
+        started = time.perf_counter()
+        before = self._writer.last_seq
+        outcomes: list[list[AppendResult] | AtlasdError]
+        try:
+            outcomes = self._writer.commit_group([request for request, _ in group])
+        except Exception as exc:  # a bug: answer everyone rather than hang them
+            log.exception("append_group_failed requests=%d", len(group))
+            error = Internal(f"append failed: {exc!r}")
+            outcomes = [error] * len(group)
+        except BaseException as exc:
+            self._loop.call_soon_threadsafe(_fail, committed, exc)
+            raise
+        took = time.perf_counter() - started
+        last_seq, streams = self._writer.last_seq, self._writer.streams
+        self._loop.call_soon_threadsafe(
+            self._answer, group, events, outcomes, before, last_seq, streams, took, committed
+        )
+
+    def _answer(
+        self,
+        group: list[_Pending],
+        events: int,
+        outcomes: list[list[AppendResult] | AtlasdError],
+        before: int,
+        last_seq: int,
+        streams: int,
+        took: float,
+        committed: asyncio.Future[None],
+    ) -> None:
+        """On the loop: a committed group's position, counters and answers."""
+        counters = self.counters
+        counters.record_commit(took)
+        self._last_seq = last_seq
+        self._streams = streams
+        if self.checkpointer is not None:
+            self.checkpointer.note_commit(len(group))
+        # counted per group: the log grew by the appended events, the rest of those
+        # answered with results are duplicates
+        answered = events
+        for (request, done), outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, AtlasdError):
+                counters.refuse(outcome, len(request.events))
+                answered -= len(request.events)
+            _tell(done, outcome)
+        appended = last_seq - before
+        counters.record_appends(appended, answered - appended)
+        self._changed.set()
+        self._changed = asyncio.Event()
+        # after the answers: an appender that queues again at once finds the writer task
+        # about to take its request in the same pass
+        if not committed.done():
+            committed.set_result(None)
 
     def _writer_ended(self, task: asyncio.Task[None]) -> None:
         """If the writer task dies of a bug, fail every queued append and refuse new
@@ -798,6 +833,11 @@ def _tell(done: _Done, outcome: AppendOutcome) -> None:
         done(outcome)
     except Exception:
         log.exception("append_callback_failed")
+
+
+def _fail(future: asyncio.Future[None], error: BaseException) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
