@@ -44,7 +44,9 @@ _encode = msgspec.json.encode
 _decode = msgspec.json.decode
 # Below this many unknown keys, one lookup per key is cheaper than the JSON round trip.
 _PREFETCH_MIN = 8
-_CHECKPOINT = "UPDATE projections SET checkpoint = ? WHERE name IN (SELECT value FROM json_each(?))"
+# One row at a time through the primary key: an IN list (or json_each) builds an
+# ephemeral index each time, twice the cost per group (docs/eventlog.md).
+_CHECKPOINT = "UPDATE projections SET checkpoint = ? WHERE name = ?"
 
 
 # -- reading by column type (docs/views.md "The pack format") -------------------
@@ -828,7 +830,6 @@ class Fold:
         self.conn = conn
         self.packs = packs
         self.views = tuple(from_seq)
-        self._view_list = _encode(list(self.views)).decode()
         self.fresh = fresh
         self._keep_rows = keep_rows
         self._pending = [0]
@@ -974,4 +975,4 @@ class Fold:
                 rows.forget()
         self._pending[0] = 0
         if checkpoint is not None:
-            self.conn.execute(_CHECKPOINT, (checkpoint, self._view_list))
+            self.conn.executemany(_CHECKPOINT, [(checkpoint, view) for view in self.views])
