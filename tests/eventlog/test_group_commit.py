@@ -182,3 +182,20 @@ async def test_one_group_answers_each_client_id_and_counts_each_outcome(data_dir
     assert after.duplicates - before.duplicates == 3  # id 0, id 2 again, id 3 again
     assert after.refused.get("event_id_conflict", 0) == 2
     assert verify(data_dir).ok
+
+
+async def test_an_answered_batch_is_in_the_position_counters_and_change_signal(
+    data_dir: Path,
+) -> None:
+    """When ``append_batch`` returns, ``last_seq``, the counters and a waiter on the
+    change signal already show its events, and a reader finds them."""
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        waiter = asyncio.ensure_future(store.wait_for_append(0, timeout=10))
+        await asyncio.sleep(0)
+        events = [NewEvent(stream="s", type="T", data={"i": i}) for i in range(100)]
+        results = await store.append_batch(events)
+        assert store.last_seq == results[-1].seq == 100
+        assert store.counters.appended == 100
+        assert store.counters.groups == 1
+        assert await waiter == 100
+        assert [e.seq for e in await store.read(from_seq=98)] == [99, 100]

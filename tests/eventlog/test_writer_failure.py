@@ -51,3 +51,31 @@ async def test_nothing_is_appended_by_a_writer_that_died(data_dir: Path) -> None
         assert await reopened.read() == []
     finally:
         await reopened.close()
+
+
+async def test_a_group_whose_commit_raises_answers_each_appender_and_the_store_goes_on(
+    data_dir: Path,
+) -> None:
+    """A bug in one group commit fails that group's appends with ``internal``, counts
+    them as refused, and the next append commits."""
+    async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
+        writer = store._writer
+        commit_group = writer.commit_group
+
+        def broken_once(requests: Any) -> Any:
+            writer.commit_group = commit_group  # type: ignore[method-assign]
+            raise RuntimeError("commit bug")
+
+        writer.commit_group = broken_once  # type: ignore[method-assign]
+        outcomes = await asyncio.gather(
+            store.append(_event(1)),
+            store.append_batch([_event(2), _event(3)]),
+            return_exceptions=True,
+        )
+        assert all(isinstance(o, Internal) and "commit bug" in o.message for o in outcomes)
+        assert store.counters.refused == {"internal": 3}
+        assert store.last_seq == 0
+        result = await store.append(_event(4))
+        assert result.seq == 1
+        assert store.last_seq == 1
+        assert [e.data["n"] for e in await store.read()] == [4]
