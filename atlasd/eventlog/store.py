@@ -323,7 +323,8 @@ class EventStore:
         return future
 
     async def _write_loop(self) -> None:
-        """The writer task: take everything queued, commit it as one group, answer, signal."""
+        """The writer task: take everything queued and have the writer thread commit it as
+        one group (the thread answers it: :meth:`_commit_group`), one group at a time."""
         loop = asyncio.get_running_loop()
         max_requests = self.config.group_max_requests
         max_events = self.config.group_max_events
@@ -362,8 +363,10 @@ class EventStore:
         started = time.perf_counter()
         before = self._writer.last_seq
         outcomes: list[list[AppendResult] | AtlasdError]
+        took: float | None = None  # None: no commit to count
         try:
             outcomes = self._writer.commit_group([request for request, _ in group])
+            took = time.perf_counter() - started
         except Exception as exc:  # a bug: answer everyone rather than hang them
             log.exception("append_group_failed requests=%d", len(group))
             error = Internal(f"append failed: {exc!r}")
@@ -371,7 +374,6 @@ class EventStore:
         except BaseException as exc:
             self._loop.call_soon_threadsafe(_fail, committed, exc)
             raise
-        took = time.perf_counter() - started
         last_seq, streams = self._writer.last_seq, self._writer.streams
         self._loop.call_soon_threadsafe(
             self._answer, group, events, outcomes, before, last_seq, streams, took, committed
@@ -385,12 +387,13 @@ class EventStore:
         before: int,
         last_seq: int,
         streams: int,
-        took: float,
+        took: float | None,
         committed: asyncio.Future[None],
     ) -> None:
         """On the loop: a committed group's position, counters and answers."""
         counters = self.counters
-        counters.record_commit(took)
+        if took is not None:
+            counters.record_commit(took)
         self._last_seq = last_seq
         self._streams = streams
         if self.checkpointer is not None:

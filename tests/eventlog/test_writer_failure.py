@@ -74,6 +74,7 @@ async def test_a_group_whose_commit_raises_answers_each_appender_and_the_store_g
         )
         assert all(isinstance(o, Internal) and "commit bug" in o.message for o in outcomes)
         assert store.counters.refused == {"internal": 3}
+        assert store.counters.groups == 0
         assert store.last_seq == 0
         result = await store.append(_event(4))
         assert result.seq == 1
