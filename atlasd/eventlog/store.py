@@ -331,6 +331,7 @@ class EventStore:
         pending = self._pending
         linger = self.config.group_linger_ms / 1000
         last_group = 0
+        group: list[_Pending] = []
         while True:
             if not pending:
                 if self._closing:
@@ -340,7 +341,9 @@ class EventStore:
                 continue
             if linger > 0 and len(pending) < last_group and not self._closing:
                 await self._gather_appenders(last_group, loop.time() + linger)
-            group = [pending.popleft()]
+            # the last group is freed once the next one is handed over (below): its
+            # validated events go while the writer thread wakes up, not before it is woken
+            previous, group = group, [pending.popleft()]
             events = len(group[0][0].events)
             while pending and len(group) < max_requests and events < max_events:
                 item = pending.popleft()
@@ -353,6 +356,7 @@ class EventStore:
                 # futures through this task.
                 committed: asyncio.Future[None] = loop.create_future()
                 self._executor.submit(self._commit_group, group, events, committed)
+                del previous
                 await committed
 
     def _commit_group(
