@@ -318,3 +318,22 @@ def test_appends_cut_off_by_a_close_and_retried_are_stored_once(
     seqs = [a["result"]["seq"] for a in answers]
     assert sorted(seqs) == list(range(1, 201))
     assert daemon.request("status")["result"]["events"] == 200
+
+
+def test_lines_held_back_at_the_depth_and_read_on_an_answer_leave_no_traceback(
+    daemon: DaemonProcess,
+) -> None:
+    """An append, then enough unreadable lines to fill the pipeline and more held back:
+    the append's answer frees room, the held lines are read from inside that answer, and
+    every line is answered in order with no failure logged."""
+    depth = 256
+    bad = [b'{"op": "ping", "id": %d, oops}\n' % i for i in range(1, depth + 20)]
+    with daemon.connect() as conn:
+        conn.send(_line({"op": "append", "id": 0, **event(0)}) + b"".join(bad))
+        assert conn.recv()["result"]["seq"] == 1
+        answers = [conn.recv() for _ in bad]
+        assert [a["error"]["code"] for a in answers] == ["bad_request"] * len(bad)
+        assert conn.request("ping", id="after")["id"] == "after"
+    log = daemon.log()
+    assert "append_callback_failed" not in log
+    assert "Traceback" not in log
