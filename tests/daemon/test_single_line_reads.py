@@ -20,6 +20,13 @@ from tests.daemon.conftest import NO_SPOOL, event, toml_config
 from tests.support.daemon import DaemonProcess, RawConnection, running_daemon
 
 
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
 def _line(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode() + b"\n"
 
@@ -191,12 +198,14 @@ def test_a_pipeline_past_the_depth_sent_one_line_per_read_is_answered_in_order(
 ) -> None:
     """600 reads and appends, each in its own send, from a client that reads nothing until
     all are sent (the answers pass the output budget, so requests queue up past the
-    pipeline's depth and reading pauses): every answer arrives, in order, each read
-    seeing exactly the appends sent before it."""
+    pipeline's depth and reading pauses): the daemon's memory stays within a few output
+    budgets, then every answer arrives, in order, each read seeing exactly the appends
+    sent before it."""
     blob = "z" * 40_000
     with daemon.connect() as conn:
         batch = [event(i) | {"data": {"b": blob}} for i in range(20)]
         assert conn.request("append_batch", events=batch)["ok"]
+    before = _rss_kib(daemon.pid)
     sock = socket.socket(socket.AF_UNIX)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect(str(daemon.socket))
@@ -217,6 +226,8 @@ def test_a_pipeline_past_the_depth_sent_one_line_per_read_is_answered_in_order(
     sender.start()
     try:
         time.sleep(2.0)  # the daemon fills its budget and its queue, then stops reading
+        grown_mib = (_rss_kib(daemon.pid) - before) / 1024
+        assert grown_mib < 60, f"RSS grew {grown_mib:.0f} MiB"
         reader = sock.makefile("rb")
         for i in range(600):
             answer = json.loads(reader.readline())
