@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.daemon.conftest import NO_SPOOL, event, toml_config
-from tests.support.daemon import DaemonProcess, RawConnection, running_daemon
+from tests.support.daemon import DaemonProcess, RawConnection, running_daemon, start_daemon
 
 
 def _rss_kib(pid: int) -> int:
@@ -348,3 +349,67 @@ def test_lines_held_back_at_the_depth_and_read_on_an_answer_leave_no_traceback(
     log = daemon.log()
     assert "append_callback_failed" not in log
     assert "Traceback" not in log
+
+
+def test_a_half_close_after_whole_line_appends_still_gets_every_answer(
+    daemon: DaemonProcess,
+) -> None:
+    """Appends each in its own read, then the client ends its sending side: each append
+    is answered before the daemon closes."""
+    with daemon.connect() as conn:
+        _send_one_per_read(conn, [_line({"op": "append", "id": i, **event(i)}) for i in range(30)])
+        conn.sock.shutdown(socket.SHUT_WR)
+        assert [conn.recv()["id"] for _ in range(30)] == list(range(30))
+        assert conn.at_eof()
+    assert daemon.request("status")["result"]["events"] == 30
+
+
+def test_appends_in_flight_at_shutdown_are_stored_exactly_when_acknowledged(
+    short_dir: Path,
+) -> None:
+    """SIGTERM while a client sends appends one line per read: every append answered ok
+    is in the log after a restart, and nothing answered otherwise is."""
+    daemon = start_daemon(short_dir, args=list(NO_SPOOL))
+    acked: set[str] = set()
+    try:
+        with daemon.connect() as conn:
+
+            def send_all() -> None:
+                for i in range(400):
+                    event_id = f"0190f00d-0000-7000-8000-{i:012d}"
+                    try:
+                        conn.send(
+                            _line(
+                                {"op": "append", "id": event_id, **event(i)}
+                                | {"event_id": event_id}
+                            )
+                        )
+                    except OSError:
+                        return
+                    time.sleep(0.001)
+
+            sender = threading.Thread(target=send_all)
+            sender.start()
+            time.sleep(0.15)
+            daemon.send_signal(signal.SIGTERM)
+            while True:
+                try:
+                    answer = conn.recv()
+                except (EOFError, OSError):
+                    break
+                if answer["ok"]:
+                    acked.add(answer["result"]["event_id"])
+                else:
+                    assert answer["error"]["code"] == "unavailable", answer
+            sender.join(timeout=30)
+        assert daemon.proc is not None
+        assert daemon.proc.wait(30) == 0
+    finally:
+        daemon.stop()
+    assert 0 < len(acked) < 400, "the premise: the stop came while appends were arriving"
+    daemon.start()
+    try:
+        stored = daemon.request("read", limit=10_000)["result"]["events"]
+    finally:
+        daemon.stop()
+    assert {e["event_id"] for e in stored} == acked
