@@ -453,7 +453,7 @@ class Connection:
             if self._room is not None or self._paused:
                 self._wake_reader()
         if (queue and queue[0].done) or (not queue and not self._reading):
-            waiter.set_result(None)
+            self._wake_writer()  # a line read from inside may have woken it already
 
     def _too_large(self) -> None:
         self._refused = True
