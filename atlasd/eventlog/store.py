@@ -394,26 +394,32 @@ class EventStore:
         took: float | None,
         committed: asyncio.Future[None],
     ) -> None:
-        """On the loop: a committed group's position, counters and answers."""
-        counters = self.counters
-        if took is not None:
-            counters.record_commit(took)
-        self._last_seq = last_seq
-        self._streams = streams
-        if self.checkpointer is not None:
-            self.checkpointer.note_commit(len(group))
-        # counted per group: the log grew by the appended events, the rest of those
-        # answered with results are duplicates
-        answered = events
-        for (request, done), outcome in zip(group, outcomes, strict=True):
-            if isinstance(outcome, AtlasdError):
-                counters.refuse(outcome, len(request.events))
-                answered -= len(request.events)
-            _tell(done, outcome)
-        appended = last_seq - before
-        counters.record_appends(appended, answered - appended)
-        self._changed.set()
-        self._changed = asyncio.Event()
+        """On the loop: a committed group's position, counters and answers. Whatever
+        happens here, the writer task is let go: with this method's error (a bug), which
+        ends the task and fails what is queued, rather than wait forever."""
+        try:
+            counters = self.counters
+            if took is not None:
+                counters.record_commit(took)
+            self._last_seq = last_seq
+            self._streams = streams
+            if self.checkpointer is not None:
+                self.checkpointer.note_commit(len(group))
+            # counted per group: the log grew by the appended events, the rest of those
+            # answered with results are duplicates
+            answered = events
+            for (request, done), outcome in zip(group, outcomes, strict=True):
+                if isinstance(outcome, AtlasdError):
+                    counters.refuse(outcome, len(request.events))
+                    answered -= len(request.events)
+                _tell(done, outcome)
+            appended = last_seq - before
+            counters.record_appends(appended, answered - appended)
+            self._changed.set()
+            self._changed = asyncio.Event()
+        except BaseException as exc:
+            _fail(committed, exc)
+            raise
         # after the answers: an appender that queues again at once finds the writer task
         # about to take its request in the same pass
         if not committed.done():

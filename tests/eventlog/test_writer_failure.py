@@ -11,6 +11,7 @@ import pytest
 
 from atlasd.errors import Internal, Unavailable
 from atlasd.eventlog import EventStore, NewEvent, StoreConfig
+from atlasd.eventlog.counters import AppendCounters
 
 
 class _BrokenQueue(deque[Any]):
@@ -80,3 +81,28 @@ async def test_a_group_whose_commit_raises_answers_each_appender_and_the_store_g
         assert result.seq == 1
         assert store.last_seq == 1
         assert [e.data["n"] for e in await store.read()] == [4]
+
+
+async def test_a_bug_while_answering_a_group_ends_the_writer_instead_of_hanging_it(
+    data_dir: Path,
+) -> None:
+    """A bug on the loop after the commit (here in the counters) still answers the
+    group, ends the writer task with that error, and later appends are refused rather
+    than left waiting."""
+    store = await EventStore.open(StoreConfig(data_dir=data_dir))
+    store.counters = _BrokenCounters()
+    try:
+        first = await asyncio.wait_for(store.append(_event(1)), timeout=10)
+        assert first.seq == 1
+        with pytest.raises((Internal, Unavailable)):
+            await asyncio.wait_for(store.append(_event(2)), timeout=10)
+    finally:
+        with pytest.raises(RuntimeError, match="counting bug"):
+            await asyncio.wait_for(store.close(), timeout=10)
+
+
+class _BrokenCounters(AppendCounters):
+    __slots__ = ()
+
+    def record_appends(self, appended: int, duplicates: int) -> None:
+        raise RuntimeError("counting bug")
