@@ -22,6 +22,7 @@ from atlasd.eventlog.compact import compact
 from atlasd.eventlog.datadir import db_path
 from atlasd.eventlog.offline import stored_events
 from tests.eventlog.test_compact import _dump, _fill
+from tests.support.archive import point_archive_record_at
 
 # a read that answers at all answers in well under this
 _PATIENCE_S = 10.0
@@ -109,17 +110,7 @@ async def test_a_record_naming_a_file_outside_the_archive_is_refused(
     await _compacted(data_dir)
     outside = tmp_path / "elsewhere.ndjson.z"
     outside.write_bytes(b"x")
-    conn = sqlite3.connect(db_path(data_dir))
-    try:
-        (trigger,) = conn.execute(
-            "SELECT sql FROM sqlite_master WHERE name = 'archives_refuse_update'"
-        ).fetchone()
-        with conn:  # as someone with write access to the database file could
-            conn.execute("DROP TRIGGER archives_refuse_update")
-            conn.execute("UPDATE archives SET file = ? WHERE first_seq = 1", (str(outside),))
-            conn.execute(trigger)
-    finally:
-        conn.close()
+    point_archive_record_at(data_dir, 1, str(outside))
     assert any(str(outside) == row[5] for row in _dump(data_dir, "archives"))
     async with await EventStore.open(StoreConfig(data_dir=data_dir)) as store:
         with pytest.raises(Unavailable, match="names the file"):

@@ -17,6 +17,7 @@ from atlasd.eventlog.compact import compact
 from atlasd.eventlog.datadir import db_path
 from tests.eventlog.test_compact import _fill
 from tests.ops.test_doctor import doctor
+from tests.support.archive import point_archive_record_at
 
 
 @pytest.fixture
@@ -104,17 +105,7 @@ def test_a_record_naming_a_file_out_of_the_archive_fails_unread(
     outside = tmp_path / "elsewhere"
     outside.write_bytes(b"x")
     outside.chmod(0o600)
-    conn = sqlite3.connect(db_path(compacted))
-    try:
-        (trigger,) = conn.execute(
-            "SELECT sql FROM sqlite_master WHERE name = 'archives_refuse_update'"
-        ).fetchone()
-        with conn:  # as someone with write access to the database file could
-            conn.execute("DROP TRIGGER archives_refuse_update")
-            conn.execute("UPDATE archives SET file = ? WHERE first_seq = 1", (str(outside),))
-            conn.execute(trigger)
-    finally:
-        conn.close()
+    point_archive_record_at(compacted, 1, str(outside))
     failed = [c["message"] for c in _archive_checks(compacted) if c["level"] == "fail"]
     assert any("names the file" in m for m in failed), failed
     assert not any(str(outside) in m and "does not match" in m for m in failed)
